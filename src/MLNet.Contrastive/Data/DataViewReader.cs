@@ -1,0 +1,84 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+
+namespace MLNet.Contrastive.Data;
+
+/// <summary>Reads an <see cref="IDataView"/> with an image (MLImage) or image-path (text) column.</summary>
+internal static class DataViewReader
+{
+    public static ImageStore Read(MLContext mlContext, IDataView data, string imageColumnName, string? labelColumnName,
+        ImageLoadOptions options)
+    {
+        options.Validate();
+        var imageColumn = data.Schema.GetColumnOrNull(imageColumnName)
+            ?? throw new ArgumentOutOfRangeException(nameof(imageColumnName), $"Could not find input column '{imageColumnName}'");
+        if (labelColumnName is not null && data.Schema.GetColumnOrNull(labelColumnName) is null)
+            throw new ArgumentOutOfRangeException(nameof(labelColumnName), $"Could not find input column '{labelColumnName}'");
+
+        var labelTexts = labelColumnName is null ? null : ReadText(mlContext, data, labelColumnName);
+        if (imageColumn.Type is TextDataViewType)
+            return FromPaths(ReadText(mlContext, data, imageColumnName), labelTexts, options);
+        if (imageColumn.Type is not ImageDataViewType)
+            throw new ArgumentOutOfRangeException(nameof(imageColumnName),
+                $"Schema mismatch for input column '{imageColumnName}': expected image or text (an image path), got {imageColumn.Type}");
+
+        var chain = ImagePreprocessing.Chain(mlContext, imageColumnName, ImageStore.PixelsColumn, options.Height, options.Width,
+            options.Channels, asFloat: false).Fit(data);
+        using var pixels = new MemoryStream();
+        ImageStore.CopyPixels(chain.Transform(data), pixels);
+        var count = (int)(pixels.Length / (options.Channels * options.Height * options.Width));
+        if (count == 0) throw new ArgumentException($"The data view's column '{imageColumnName}' holds no images (empty dataset).", nameof(data));
+        var (labels, names) = Index(labelTexts);
+        return new ImageStore(pixels.ToArray(), options.Channels, options.Height, options.Width, labels, names,
+            Enumerable.Range(0, count).Select(i => $"{imageColumnName}#{i}").ToArray(), []);
+    }
+
+    private static ImageStore FromPaths(List<string> paths, List<string>? labelTexts, ImageLoadOptions options)
+    {
+        if (paths.Count == 0) throw new ArgumentException("The data view holds no rows (empty dataset).");
+        var sources = new List<string>();
+        var keptLabels = new List<string>();
+        var skipped = new List<string>();
+        IEnumerable<MLImage> Decoded()
+        {
+            for (var i = 0; i < paths.Count; i++)
+            {
+                MLImage image;
+                try { image = ImageDecoder.Decode(paths[i], options.MaxPixels); }
+                catch (ImageDataException e) when (options.SkipBadImages)
+                {
+                    skipped.Add(e.Message);
+                    continue;
+                }
+                sources.Add(paths[i]);
+                if (labelTexts is not null) keptLabels.Add(labelTexts[i]);
+                yield return image;
+            }
+        }
+        var pixels = ImageStore.Preprocess(Decoded(), options);
+        if (sources.Count == 0) throw new ImageDataException(paths[0], $"none of the {paths.Count} images could be read; the first problem: {skipped[0]}");
+        var (labels, names) = Index(labelTexts is null ? null : keptLabels);
+        return new ImageStore(pixels, options.Channels, options.Height, options.Width, labels, names, sources, skipped);
+    }
+
+    private static (int[]? Labels, List<string>? Names) Index(List<string>? texts)
+    {
+        if (texts is null) return (null, null);
+        var names = texts.Distinct().Order(StringComparer.Ordinal).ToList();
+        var indexOf = names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i);
+        return (texts.Select(t => indexOf[t]).ToArray(), names);
+    }
+
+    private static List<string> ReadText(MLContext mlContext, IDataView data, string columnName)
+    {
+        var type = data.Schema[columnName].Type;
+        if (type is not TextDataViewType)
+        {
+            if (type is KeyDataViewType) data = mlContext.Transforms.Conversion.MapKeyToValue(columnName).Fit(data).Transform(data);
+            if (data.Schema[columnName].Type is not TextDataViewType)
+                data = mlContext.Transforms.Conversion.ConvertType(columnName, outputKind: DataKind.String).Fit(data).Transform(data);
+        }
+        return data.GetColumn<ReadOnlyMemory<char>>(columnName).Select(m => m.ToString()).ToList();
+    }
+}

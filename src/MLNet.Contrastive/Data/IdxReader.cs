@@ -1,0 +1,118 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using Microsoft.ML.Data;
+
+namespace MLNet.Contrastive.Data;
+
+/// <summary>
+/// Reads IDX files (the MNIST format), raw or gzip-compressed: images as unsigned bytes of shape
+/// [N, H, W] (grayscale) or [N, H, W, C] with C = 1 or 3, labels as unsigned bytes of shape [N].
+/// </summary>
+public static class IdxReader
+{
+    private const byte UnsignedByte = 0x08;
+
+    internal static ImageStore Read(string imagesPath, string? labelsPath, ImageLoadOptions options)
+    {
+        options.Validate();
+        var (dims, data, offset) = ReadIdx(imagesPath);
+        if (dims.Length is not (3 or 4))
+            throw new ImageDataException(imagesPath, $"an IDX image file has 3 dimensions (N, H, W) or 4 (N, H, W, C); this header has {dims.Length}.");
+        int count = dims[0], height = dims[1], width = dims[2], channels = dims.Length == 4 ? dims[3] : 1;
+        if (channels is not (1 or 3))
+            throw new ImageDataException(imagesPath, $"IDX images must have 1 or 3 channels; the header says {channels}.");
+        if (count == 0) throw new ImageDataException(imagesPath, "the IDX file holds no images (empty dataset).");
+        if (height == 0 || width == 0) throw new ImageDataException(imagesPath, $"the IDX header declares an empty image size {height}×{width}.");
+
+        int[]? labels = null;
+        List<string>? labelNames = null;
+        if (labelsPath is not null)
+        {
+            var raw = ReadLabels(labelsPath);
+            if (raw.Length != count)
+                throw new ImageDataException(labelsPath, $"the labels file holds {raw.Length:N0} labels but {Path.GetFileName(imagesPath)} holds {count:N0} images.");
+            var classes = raw.Distinct().Order().ToArray();
+            labelNames = classes.Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            var indexOf = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
+            labels = raw.Select(c => indexOf[c]).ToArray();
+        }
+
+        var imageBytes = height * width * channels;
+        IEnumerable<MLImage> Images()
+        {
+            var bgra = new byte[height * width * 4];
+            for (var n = 0; n < count; n++)
+            {
+                var image = data.AsSpan(offset + n * imageBytes, imageBytes);
+                for (var p = 0; p < height * width; p++)
+                {
+                    byte r, g, b;
+                    if (channels == 1) r = g = b = image[p];
+                    else (r, g, b) = (image[p * 3], image[p * 3 + 1], image[p * 3 + 2]);
+                    bgra[p * 4] = b; bgra[p * 4 + 1] = g; bgra[p * 4 + 2] = r; bgra[p * 4 + 3] = 255;
+                }
+                yield return MLImage.CreateFromPixels(width, height, MLPixelFormat.Bgra32, bgra);
+            }
+        }
+
+        var pixels = ImageStore.Preprocess(Images(), options);
+        var name = Path.GetFileName(imagesPath);
+        return new ImageStore(pixels, options.Channels, options.Height, options.Width, labels, labelNames,
+            Enumerable.Range(0, count).Select(i => $"{name}#{i}").ToArray(), []);
+    }
+
+    /// <summary>Reads an IDX labels file (unsigned bytes, one dimension).</summary>
+    public static byte[] ReadLabels(string path)
+    {
+        var (dims, data, offset) = ReadIdx(path);
+        if (dims.Length != 1)
+            throw new ImageDataException(path, $"an IDX labels file has 1 dimension; this header has {dims.Length} (is it an images file?).");
+        return data.AsSpan(offset, dims[0]).ToArray();
+    }
+
+    private static (int[] Dims, byte[] Data, int Offset) ReadIdx(string path)
+    {
+        if (!File.Exists(path)) throw new ImageDataException(path, "file not found.");
+        byte[] data;
+        try
+        {
+            data = File.ReadAllBytes(path);
+            if (data.Length >= 2 && data[0] == 0x1f && data[1] == 0x8b)
+            {
+                using var gzip = new GZipStream(new MemoryStream(data), CompressionMode.Decompress);
+                using var inflated = new MemoryStream();
+                gzip.CopyTo(inflated);
+                data = inflated.ToArray();
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ImageDataException(path, $"the gzip data is corrupt or truncated ({e.Message}).", e);
+        }
+        if (data.Length == 0) throw new ImageDataException(path, "the file is empty (0 bytes).");
+        if (data.Length < 4 || data[0] != 0 || data[1] != 0)
+            throw new ImageDataException(path, $"wrong magic number 0x{Magic(data)}: not an IDX file (expected 0x0000080N).");
+        if (data[2] != UnsignedByte)
+            throw new ImageDataException(path, $"IDX data type 0x{data[2]:x2} is not supported; only unsigned bytes (0x08) are.");
+        var rank = data[3];
+        var offset = 4 + 4 * rank;
+        if (rank == 0 || data.Length < offset)
+            throw new ImageDataException(path, $"the IDX header is truncated or declares {rank} dimensions.");
+        var dims = new int[rank];
+        long expected = 1;
+        for (var d = 0; d < rank; d++)
+        {
+            dims[d] = BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(4 + 4 * d));
+            if (dims[d] < 0) throw new ImageDataException(path, $"the IDX header declares a negative size {dims[d]}.");
+            expected *= dims[d];
+        }
+        var actual = data.Length - offset;
+        if (actual != expected)
+            throw new ImageDataException(path,
+                $"the header declares {string.Join("×", dims)} = {expected:N0} bytes of data but the file holds {actual:N0} " +
+                (actual < expected ? "(truncated)." : "(extra bytes after the data)."));
+        return (dims, data, offset);
+    }
+
+    private static string Magic(byte[] data) => Convert.ToHexString(data.AsSpan(0, Math.Min(4, data.Length))).ToLowerInvariant();
+}

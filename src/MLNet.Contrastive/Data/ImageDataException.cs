@@ -1,0 +1,18 @@
+namespace MLNet.Contrastive.Data;
+
+/// <summary>An input image or dataset file that cannot be used; the message names the file and what is wrong.</summary>
+public sealed class ImageDataException : IOException
+{
+    public ImageDataException(string path, string problem, Exception? inner = null)
+        : base($"{path}: {problem}", inner)
+    {
+        Path = path;
+        Problem = problem;
+    }
+
+    /// <summary>The offending file or folder.</summary>
+    public string Path { get; }
+
+    /// <summary>What is wrong with it.</summary>
+    public string Problem { get; }
+}

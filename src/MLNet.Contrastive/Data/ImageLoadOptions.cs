@@ -1,0 +1,30 @@
+namespace MLNet.Contrastive.Data;
+
+/// <summary>How images are decoded and sized when they are read into an <see cref="ImageStore"/>.</summary>
+public sealed class ImageLoadOptions
+{
+    /// <summary>Height every image is resized to. Default 28.</summary>
+    public int Height { get; set; } = 28;
+
+    /// <summary>Width every image is resized to. Default 28.</summary>
+    public int Width { get; set; } = 28;
+
+    /// <summary>1 (grayscale) or 3 (RGB); images of the other kind are converted. Default 1.</summary>
+    public int Channels { get; set; } = 1;
+
+    /// <summary>
+    /// Largest width × height an image header may declare; larger images are rejected before they are decoded
+    /// (a decompression bomb decodes a few kilobytes into gigabytes). Default 50,000,000 (e.g. 7071 × 7071).
+    /// </summary>
+    public long MaxPixels { get; set; } = 50_000_000;
+
+    /// <summary>Skip unreadable images (counted in <see cref="ImageStore.Skipped"/>) instead of failing. Default false.</summary>
+    public bool SkipBadImages { get; set; }
+
+    internal void Validate()
+    {
+        if (Height <= 0 || Width <= 0) throw new ArgumentOutOfRangeException(nameof(Height), $"The image size must be positive; got {Height}×{Width}.");
+        if (Channels is not (1 or 3)) throw new ArgumentOutOfRangeException(nameof(Channels), Channels, "Channels must be 1 (grayscale) or 3 (RGB).");
+        if (MaxPixels <= 0) throw new ArgumentOutOfRangeException(nameof(MaxPixels), MaxPixels, "The pixel limit must be positive.");
+    }
+}

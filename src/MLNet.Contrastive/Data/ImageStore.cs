@@ -1,0 +1,147 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Data;
+
+/// <summary>
+/// Images decoded once into one compact uint8 array of shape [N, C, H, W] (planar, 0–255), with optional
+/// labels; training reads batches from it every epoch without touching the files again.
+/// </summary>
+public sealed class ImageStore
+{
+    private const int ChunkSize = 1024;
+
+    internal ImageStore(byte[] pixels, int channels, int height, int width, int[]? labels,
+        IReadOnlyList<string>? labelNames, IReadOnlyList<string> sources, IReadOnlyList<string> skipped)
+    {
+        Pixels = pixels;
+        Channels = channels;
+        Height = height;
+        Width = width;
+        Labels = labels;
+        LabelNames = labelNames;
+        Sources = sources;
+        Skipped = skipped;
+    }
+
+    /// <summary>Pixels, [N, C, H, W] row-major.</summary>
+    public byte[] Pixels { get; }
+    public int Channels { get; }
+    public int Height { get; }
+    public int Width { get; }
+    public int Count => Sources.Count;
+    public int ImageSize => Channels * Height * Width;
+
+    /// <summary>Class index per image into <see cref="LabelNames"/>; null when unlabeled.</summary>
+    public int[]? Labels { get; }
+
+    /// <summary>Class names; index i names class i.</summary>
+    public IReadOnlyList<string>? LabelNames { get; }
+
+    /// <summary>Where each image came from: a file path, or "file#index" for IDX and data views.</summary>
+    public IReadOnlyList<string> Sources { get; }
+
+    /// <summary>One message per image skipped under <see cref="ImageLoadOptions.SkipBadImages"/>.</summary>
+    public IReadOnlyList<string> Skipped { get; }
+
+    /// <summary>
+    /// A float32 batch of shape [B, C, H, W] with values in [0, 1] for the given image indices.
+    /// </summary>
+    public Tensor Batch(ReadOnlySpan<int> indices, Device? device = null)
+    {
+        var size = ImageSize;
+        var buffer = new byte[indices.Length * size];
+        for (var i = 0; i < indices.Length; i++)
+            Buffer.BlockCopy(Pixels, indices[i] * size, buffer, i * size, size);
+        using var bytes = tensor(buffer, new long[] { indices.Length, Channels, Height, Width });
+        var moved = device is null ? bytes : bytes.to(device);
+        using var _ = device is null ? null : moved;
+        return moved.to_type(ScalarType.Float32).div_(255f);
+    }
+
+    /// <summary>The images at <paramref name="indices"/>, in that order, as a new store.</summary>
+    public ImageStore Subset(IReadOnlyList<int> indices)
+    {
+        var size = ImageSize;
+        var pixels = new byte[indices.Count * size];
+        for (var i = 0; i < indices.Count; i++)
+            Buffer.BlockCopy(Pixels, indices[i] * size, pixels, i * size, size);
+        return new ImageStore(pixels, Channels, Height, Width, Labels is null ? null : indices.Select(i => Labels[i]).ToArray(),
+            LabelNames, indices.Select(i => Sources[i]).ToArray(), Skipped);
+    }
+
+    /// <summary>
+    /// Reads an image folder (<c>root/&lt;label&gt;/*.png|jpg|jpeg|bmp</c>, or flat and unlabeled) or an IDX file
+    /// (raw or .gz, with an optional IDX labels file).
+    /// </summary>
+    public static ImageStore Load(string path, string? labelsPath = null, ImageLoadOptions? options = null)
+    {
+        options ??= new ImageLoadOptions();
+        if (Directory.Exists(path))
+        {
+            if (labelsPath is not null) throw new ArgumentException("A labels file goes with IDX images; an image folder takes its labels from sub-folder names.", nameof(labelsPath));
+            return ImageFolderReader.Read(path, options);
+        }
+        if (File.Exists(path)) return IdxReader.Read(path, labelsPath, options);
+        throw new ImageDataException(path, "no such file or folder.");
+    }
+
+    /// <summary>
+    /// Reads an <see cref="IDataView"/> whose <paramref name="imageColumnName"/> holds images (MLImage) or
+    /// image file paths (text); <paramref name="labelColumnName"/>, when given, is read as text class names.
+    /// </summary>
+    public static ImageStore FromDataView(MLContext mlContext, IDataView data, string imageColumnName,
+        string? labelColumnName = null, ImageLoadOptions? options = null) =>
+        DataViewReader.Read(mlContext, data, imageColumnName, labelColumnName, options ?? new ImageLoadOptions());
+
+    /// <summary>
+    /// Runs decoded images through <see cref="ImagePreprocessing.Chain"/> in chunks and returns their pixels,
+    /// [N, C, H, W]; each image is disposed once its pixels are copied.
+    /// </summary>
+    internal static byte[] Preprocess(IEnumerable<MLImage> images, ImageLoadOptions options)
+    {
+        var mlContext = new MLContext();
+        using var pixels = new MemoryStream();
+        ITransformer? chain = null;
+        foreach (var chunk in images.Chunk(ChunkSize))
+        {
+            try
+            {
+                var view = mlContext.Data.LoadFromEnumerable(chunk.Select(image => new ImageRow { Image = image }));
+                chain ??= ImagePreprocessing.Chain(mlContext, nameof(ImageRow.Image), PixelsColumn, options.Height, options.Width,
+                    options.Channels, asFloat: false).Fit(view);
+                CopyPixels(chain.Transform(view), pixels);
+            }
+            finally
+            {
+                foreach (var image in chunk) image.Dispose();
+            }
+        }
+        return pixels.ToArray();
+    }
+
+    internal const string PixelsColumn = "Pixels";
+
+    /// <summary>Appends the byte vectors of <see cref="PixelsColumn"/> to <paramref name="output"/>, row by row.</summary>
+    internal static void CopyPixels(IDataView transformed, Stream output)
+    {
+        var column = transformed.Schema[PixelsColumn];
+        using var cursor = transformed.GetRowCursor(new[] { column });
+        var getter = cursor.GetGetter<VBuffer<byte>>(column);
+        var row = default(VBuffer<byte>);
+        while (cursor.MoveNext())
+        {
+            getter(ref row);
+            output.Write(row.DenseValues().ToArray());
+        }
+    }
+
+    private sealed class ImageRow
+    {
+        [ImageType]
+        public MLImage? Image { get; set; }
+    }
+}

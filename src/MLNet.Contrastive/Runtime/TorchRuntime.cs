@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using TorchSharp;
+
+namespace MLNet.Contrastive.Runtime;
+
+/// <summary>
+/// Makes TorchSharp's native library load where the system libstdc++ predates GCC 13
+/// (Debian 12, Ubuntu 22.04). TorchSharp 0.107's <c>libLibTorchSharp.so</c> needs the version
+/// GLIBCXX_3.4.32 only for <c>std::ios_base_library_init()</c>, a link-time anchor that is never called.
+/// On such systems a copy of the library with that one version need marked weak is written to a cache
+/// folder and handed to the runtime in place of the original; elsewhere nothing changes.
+/// </summary>
+public static class TorchRuntime
+{
+    private const string LibraryName = "LibTorchSharp";
+    private const string LibraryFile = "libLibTorchSharp.so";
+    private const string MissingVersion = "GLIBCXX_3.4.32";
+    // What libLibTorchSharp.so links against from its own folder; its RUNPATH ($ORIGIN) does not
+    // reach them from the cache folder, so they are loaded first from the original folder.
+    private static readonly string[] TorchDependencies = ["libc10.so", "libtorch_cpu.so", "libtorch.so"];
+
+    private static readonly Lazy<IntPtr> PatchedHandle = new(LoadPatchedCopy);
+    private static int registered;
+
+    /// <summary>Where the patched copy was written; null when none was needed.</summary>
+    public static string? PatchedLibraryPath { get; private set; }
+
+    [ModuleInitializer]
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2255", Justification = "The resolver must be registered before TorchSharp first loads its native library.")]
+    internal static void OnModuleLoad() => Initialize();
+
+    /// <summary>
+    /// Registers the native resolver for TorchSharp. Runs automatically when this library is first used;
+    /// call it yourself only if you use TorchSharp before any MLNet.Contrastive type. Idempotent.
+    /// </summary>
+    public static void Initialize()
+    {
+        if (Interlocked.Exchange(ref registered, 1) == 1 || !OperatingSystem.IsLinux()) return;
+        System.Runtime.Loader.AssemblyLoadContext.Default.ResolvingUnmanagedDll += (assembly, name) =>
+            name == LibraryName && assembly == typeof(torch).Assembly ? PatchedHandle.Value : IntPtr.Zero;
+    }
+
+    /// <summary>Sets the number of CPU threads libtorch uses for intra-op parallelism.</summary>
+    public static void SetThreads(int threads)
+    {
+        if (threads <= 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "The thread count must be positive.");
+        torch.set_num_threads(threads);
+    }
+
+    private static IntPtr LoadPatchedCopy()
+    {
+        try
+        {
+            var original = FindOriginal();
+            if (original is null || SystemLibStdCxxHas(MissingVersion)) return IntPtr.Zero;
+            var elf = File.ReadAllBytes(original);
+            if (!ElfVersions.MarkNeedWeak(elf, MissingVersion)) return IntPtr.Zero;
+
+            var hash = Convert.ToHexString(SHA256.HashData(elf))[..16].ToLowerInvariant();
+            var folder = Path.Combine(CacheRoot(), "native", hash);
+            var patched = Path.Combine(folder, LibraryFile);
+            if (!File.Exists(patched))
+            {
+                Directory.CreateDirectory(folder);
+                var temp = Path.Combine(folder, $"{LibraryFile}.{Environment.ProcessId}.tmp");
+                File.WriteAllBytes(temp, elf);
+                File.Move(temp, patched, overwrite: true);
+            }
+
+            var originalFolder = Path.GetDirectoryName(original)!;
+            foreach (var dependency in TorchDependencies)
+            {
+                var path = Path.Combine(originalFolder, dependency);
+                if (File.Exists(path)) NativeLibrary.Load(path);
+            }
+            var handle = NativeLibrary.Load(patched);
+            PatchedLibraryPath = patched;
+            Trace.TraceInformation($"MLNet.Contrastive: loaded {patched} ({MissingVersion} need marked weak; the system libstdc++ lacks it).");
+            return handle;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DllNotFoundException or BadImageFormatException or InvalidDataException)
+        {
+            Trace.TraceWarning($"MLNet.Contrastive: could not prepare a loadable {LibraryFile}: {e.Message}");
+            return IntPtr.Zero;
+        }
+    }
+
+    private static string? FindOriginal()
+    {
+        var folders = (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") as string ?? "")
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).ToList();
+        var torchFolder = Path.GetDirectoryName(typeof(torch).Assembly.Location);
+        if (!string.IsNullOrEmpty(torchFolder))
+        {
+            folders.Add(torchFolder);
+            folders.Add(Path.Combine(torchFolder, "runtimes", "linux-x64", "native"));
+        }
+        return folders.Select(f => Path.Combine(f, LibraryFile)).FirstOrDefault(File.Exists);
+    }
+
+    private static bool SystemLibStdCxxHas(string version)
+    {
+        var path = LoadedLibStdCxx();
+        if (path is null && NativeLibrary.TryLoad("libstdc++.so.6", out _)) path = LoadedLibStdCxx();
+        return path is not null && ElfVersions.DefinedVersions(File.ReadAllBytes(path)).Contains(version);
+    }
+
+    private static string? LoadedLibStdCxx() =>
+        File.ReadLines("/proc/self/maps")
+            .Select(line => line.IndexOf('/') is var at and >= 0 ? line[at..] : null)
+            .FirstOrDefault(path => path is not null && Path.GetFileName(path).StartsWith("libstdc++.so", StringComparison.Ordinal));
+
+    private static string CacheRoot()
+    {
+        var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        return !string.IsNullOrEmpty(xdg) ? Path.Combine(xdg, "mlnet-contrastive")
+            : !string.IsNullOrEmpty(home) ? Path.Combine(home, ".cache", "mlnet-contrastive")
+            : Path.Combine(Path.GetTempPath(), "mlnet-contrastive");
+    }
+}
