@@ -1,1 +1,7 @@
-class P{static void Main(){}}
+using System.CommandLine;
+using MLNet.Contrastive.Cli.Commands;
+
+var root = new RootCommand("mlnet-contrastive: self-supervised image pretraining (SimCLR and more) for ML.NET.");
+root.Subcommands.Add(PretrainCommand.Create());
+root.Subcommands.Add(DemoCommand.Create());
+return root.Parse(args).Invoke();

@@ -12,10 +12,17 @@ public static class IdxReader
 {
     private const byte UnsignedByte = 0x08;
 
-    internal static ImageStore Read(string imagesPath, string? labelsPath, ImageLoadOptions options)
+    internal static ImageStore Read(string imagesPath, string? labelsPath, ImageLoadOptions options) =>
+        Read(ReadFile(imagesPath), imagesPath, labelsPath is null ? null : ReadFile(labelsPath), labelsPath, options);
+
+    /// <summary>Reads IDX images (and labels) from streams, raw or gzip; the names are used in messages and sources.</summary>
+    public static ImageStore Read(Stream images, string imagesName, Stream? labels, string? labelsName, ImageLoadOptions? options = null) =>
+        Read(ReadAll(images), imagesName, labels is null ? null : ReadAll(labels), labelsName, options ?? new ImageLoadOptions());
+
+    private static ImageStore Read(byte[] imageFile, string imagesPath, byte[]? labelFile, string? labelsPath, ImageLoadOptions options)
     {
         options.Validate();
-        var (dims, data, offset) = ReadIdx(imagesPath);
+        var (dims, data, offset) = Parse(imageFile, imagesPath);
         if (dims.Length is not (3 or 4))
             throw new ImageDataException(imagesPath, $"an IDX image file has 3 dimensions (N, H, W) or 4 (N, H, W, C); this header has {dims.Length}.");
         int count = dims[0], height = dims[1], width = dims[2], channels = dims.Length == 4 ? dims[3] : 1;
@@ -26,9 +33,10 @@ public static class IdxReader
 
         int[]? labels = null;
         List<string>? labelNames = null;
-        if (labelsPath is not null)
+        if (labelFile is not null)
         {
-            var raw = ReadLabels(labelsPath);
+            labelsPath ??= "labels";
+            var raw = ParseLabels(labelFile, labelsPath);
             if (raw.Length != count)
                 throw new ImageDataException(labelsPath, $"the labels file holds {raw.Length:N0} labels but {Path.GetFileName(imagesPath)} holds {count:N0} images.");
             var classes = raw.Distinct().Order().ToArray();
@@ -62,21 +70,37 @@ public static class IdxReader
     }
 
     /// <summary>Reads an IDX labels file (unsigned bytes, one dimension).</summary>
-    public static byte[] ReadLabels(string path)
+    public static byte[] ReadLabels(string path) => ParseLabels(ReadFile(path), path);
+
+    private static byte[] ParseLabels(byte[] file, string path)
     {
-        var (dims, data, offset) = ReadIdx(path);
+        var (dims, data, offset) = Parse(file, path);
         if (dims.Length != 1)
             throw new ImageDataException(path, $"an IDX labels file has 1 dimension; this header has {dims.Length} (is it an images file?).");
         return data.AsSpan(offset, dims[0]).ToArray();
     }
 
-    private static (int[] Dims, byte[] Data, int Offset) ReadIdx(string path)
+    private static byte[] ReadFile(string path)
     {
         if (!File.Exists(path)) throw new ImageDataException(path, "file not found.");
-        byte[] data;
+        try { return File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ImageDataException(path, $"cannot be read ({e.Message}).", e);
+        }
+    }
+
+    private static byte[] ReadAll(Stream stream)
+    {
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    }
+
+    private static (int[] Dims, byte[] Data, int Offset) Parse(byte[] data, string path)
+    {
         try
         {
-            data = File.ReadAllBytes(path);
             if (data.Length >= 2 && data[0] == 0x1f && data[1] == 0x8b)
             {
                 using var gzip = new GZipStream(new MemoryStream(data), CompressionMode.Decompress);

@@ -141,7 +141,23 @@ public sealed class ImageStore
 
     private sealed class ImageRow
     {
-        [ImageType]
+        [AnySizeImage]
         public MLImage? Image { get; set; }
+    }
+
+    /// <summary>
+    /// Maps an MLImage member to an image column of unknown size (ML.NET's ImageType attribute insists on one
+    /// size; the rows here have mixed sizes until the chain resizes them).
+    /// </summary>
+    [AttributeUsage(AttributeTargets.Property)]
+    private sealed class AnySizeImageAttribute : DataViewTypeAttribute
+    {
+        public override void Register() => DataViewTypeManager.Register(new ImageDataViewType(), typeof(MLImage), this);
+
+        public override bool Equals(DataViewTypeAttribute other) => other is AnySizeImageAttribute;
+
+        public override bool Equals(object? obj) => obj is AnySizeImageAttribute;
+
+        public override int GetHashCode() => typeof(AnySizeImageAttribute).GetHashCode();
     }
 }

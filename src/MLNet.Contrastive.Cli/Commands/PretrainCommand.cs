@@ -1,0 +1,73 @@
+using System.CommandLine;
+using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Methods;
+using MLNet.Contrastive.Training;
+
+namespace MLNet.Contrastive.Cli.Commands;
+
+/// <summary><c>pretrain</c>: pretrain an encoder on unlabeled images and write its checkpoint and training history.</summary>
+internal static class PretrainCommand
+{
+    public const string CheckpointFile = "checkpoint.bin";
+
+    public static Command Create()
+    {
+        var data = new Option<string>("--data") { Description = "Image folder (root/<label>/*.png|jpg|jpeg|bmp, or flat) or IDX images file (raw or .gz).", Required = true };
+        var labels = new Option<string?>("--labels") { Description = "IDX labels file for IDX images (optional; pretraining ignores labels)." };
+        var method = new Option<string>("--method") { Description = $"Method: {string.Join(", ", PretrainingMethods.Names)}.", DefaultValueFactory = _ => "simclr" };
+        var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
+        var channels = new Option<int>("--channels") { Description = "1 (grayscale) or 3 (RGB).", DefaultValueFactory = _ => 1 };
+        var epochs = new Option<int?>("--epochs") { Description = "Epochs to train (default 10 unless --minutes is given)." };
+        var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
+        var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 256 };
+        var learningRate = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-3 for AdamW, 0.3·B/256 for SGD)." };
+        var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "AdamW or Sgd.", DefaultValueFactory = _ => OptimizerKind.AdamW };
+        var temperature = new Option<double>("--temperature") { Description = "NT-Xent temperature.", DefaultValueFactory = _ => 0.2 };
+        var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto.", DefaultValueFactory = _ => "auto" };
+        var output = new Option<string>("--out") { Description = "Output folder: checkpoint.bin, history.json, history.csv.", Required = true };
+        var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint.bin." };
+        var skipBad = new Option<bool>("--skip-bad-images") { Description = "Skip unreadable images (counted) instead of failing." };
+        var maxPixels = new Option<long>("--max-pixels") { Description = "Reject images whose header declares more pixels than this.", DefaultValueFactory = _ => 50_000_000 };
+
+        var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
+        {
+            data, labels, method, imageSize, channels, epochs, minutes, batchSize, learningRate, optimizer, temperature,
+            seed, threads, device, output, resume, skipBad, maxPixels,
+        };
+        command.SetAction(parse => CommandRunner.Run(() =>
+        {
+            if (parse.GetValue(epochs) is not null && parse.GetValue(minutes) is not null)
+                throw new ArgumentException("Give either --epochs or --minutes, not both.");
+            var outDir = parse.GetValue(output)!;
+            var loadOptions = new ImageLoadOptions
+            {
+                Height = parse.GetValue(imageSize), Width = parse.GetValue(imageSize), Channels = parse.GetValue(channels),
+                SkipBadImages = parse.GetValue(skipBad), MaxPixels = parse.GetValue(maxPixels),
+            };
+            var options = new PretrainOptions
+            {
+                Method = parse.GetValue(method)!, Epochs = parse.GetValue(epochs) ?? 10, Minutes = parse.GetValue(minutes),
+                BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), Optimizer = parse.GetValue(optimizer),
+                Temperature = parse.GetValue(temperature), Seed = parse.GetValue(seed), Threads = parse.GetValue(threads),
+                Device = parse.GetValue(device)!, CheckpointPath = Path.Combine(outDir, CheckpointFile), Resume = parse.GetValue(resume),
+            };
+
+            var store = ImageStore.Load(parse.GetValue(data)!, parse.GetValue(labels), loadOptions);
+            Console.WriteLine($"Read {store.Count:N0} images ({store.Channels}×{store.Height}×{store.Width}) from {parse.GetValue(data)}.");
+            foreach (var skipped in store.Skipped) Console.WriteLine($"  skipped {skipped}");
+            if (store.Skipped.Count > 0) Console.WriteLine($"Skipped {store.Skipped.Count} unreadable images.");
+
+            var result = ConsoleProgress.Run($"Pretraining {options.Method}", progress => new Pretrainer(options).Fit(store, progress));
+            File.WriteAllText(Path.Combine(outDir, "history.json"), result.History.ToJson());
+            File.WriteAllText(Path.Combine(outDir, "history.csv"), result.History.ToCsv());
+            var last = result.History.Epochs.LastOrDefault();
+            Console.WriteLine($"Done: {result.Info.GlobalStep} steps, {result.Info.Epoch} full epochs, last epoch's mean loss {last?.MeanLoss:F4}, " +
+                              $"{result.ViewsPerSecond:F0} views/s, peak memory {CommandRunner.PeakMemory()}.");
+            Console.WriteLine($"Wrote {options.CheckpointPath}, history.json and history.csv to {outDir}.");
+            return 0;
+        }));
+        return command;
+    }
+}

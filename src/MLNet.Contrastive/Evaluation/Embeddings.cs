@@ -1,0 +1,50 @@
+using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Evaluation;
+
+/// <summary>N feature vectors of dimension D, row-major, with the images' labels when known.</summary>
+public sealed class Embeddings
+{
+    public Embeddings(float[] values, int count, int dimension, int[]? labels)
+    {
+        if (values.Length != (long)count * dimension) throw new ArgumentException($"Expected {count}×{dimension} values, got {values.Length}.");
+        Values = values;
+        Count = count;
+        Dimension = dimension;
+        Labels = labels;
+    }
+
+    public float[] Values { get; }
+    public int Count { get; }
+    public int Dimension { get; }
+    public int[]? Labels { get; }
+
+    public ReadOnlySpan<float> Row(int i) => Values.AsSpan(i * Dimension, Dimension);
+
+    /// <summary>The encoder's output for every image: eval mode, no gradients, in batches of <paramref name="batchSize"/>.</summary>
+    public static Embeddings FromEncoder(ResNetEncoder encoder, ImageStore data, int batchSize = 512)
+    {
+        TorchRuntime.Initialize();
+        var dimension = encoder.EmbeddingDimension;
+        var values = new float[(long)data.Count * dimension];
+        var device = encoder.parameters().First().device;
+        encoder.eval();
+        using var noGrad = no_grad();
+        for (var start = 0; start < data.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            var indices = Enumerable.Range(start, Math.Min(batchSize, data.Count - start)).ToArray();
+            var features = encoder.forward(data.Batch(indices, device)).cpu();
+            features.data<float>().CopyTo(values, start * dimension);
+        }
+        return new Embeddings(values, data.Count, dimension, data.Labels);
+    }
+
+    /// <summary>Raw pixels scaled to [0, 1] as features (the baseline every encoder must beat).</summary>
+    public static Embeddings FromPixels(ImageStore data) =>
+        new(Array.ConvertAll(data.Pixels, p => p / 255f), data.Count, data.ImageSize, data.Labels);
+}

@@ -1,0 +1,21 @@
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Training;
+
+namespace MLNet.Contrastive.Methods;
+
+/// <summary>The registry of methods by name (the CLI's <c>--method</c>); a new method adds one line here.</summary>
+public static class PretrainingMethods
+{
+    private static readonly Dictionary<string, Func<ResNetEncoder, PretrainOptions, PretrainingMethod>> Factories =
+        new(StringComparer.OrdinalIgnoreCase)
+        {
+            ["simclr"] = (encoder, o) => new SimClr(encoder, o.ProjectionHiddenDimension, o.ProjectionDimension, o.Temperature),
+        };
+
+    public static IReadOnlyCollection<string> Names => Factories.Keys;
+
+    public static PretrainingMethod Create(string name, ResNetEncoder encoder, PretrainOptions options) =>
+        Factories.TryGetValue(name, out var create)
+            ? create(encoder, options)
+            : throw new ArgumentException($"Unknown method '{name}'; known methods: {string.Join(", ", Names)}.", nameof(name));
+}

@@ -1,0 +1,54 @@
+namespace MLNet.Contrastive.Models;
+
+/// <summary>Shape of a <see cref="ResNetEncoder"/>.</summary>
+public sealed class EncoderOptions
+{
+    /// <summary>Input channels: 1 (grayscale) or 3 (RGB). Default 1.</summary>
+    public int InputChannels { get; set; } = 1;
+
+    /// <summary>Width of the stem convolution. Default 16 (it runs at full resolution, so it dominates the cost).</summary>
+    public int StemWidth { get; set; } = 16;
+
+    /// <summary>
+    /// Output width of each residual stage; every stage halves the resolution. The last width is the embedding
+    /// dimension D. Default (32, 64, 128): at 28×28, 28 → 14 → 7 → 4, D = 128.
+    /// </summary>
+    public int[] StageWidths { get; set; } = [32, 64, 128];
+
+    /// <summary>Residual blocks per stage. Default 1.</summary>
+    public int BlocksPerStage { get; set; } = 1;
+
+    /// <summary>
+    /// Small-image stem (3×3 convolution, stride 1, no pooling; CIFAR-style) when true; ImageNet-style stem
+    /// (7×7 stride 2 and 3×3 max-pool, 4× smaller) when false. Default true.
+    /// </summary>
+    public bool SmallImageStem { get; set; } = true;
+
+    /// <summary>Per-channel mean subtracted inside the network (inputs in [0, 1]). Default 0.5.</summary>
+    public float[] Mean { get; set; } = [0.5f];
+
+    /// <summary>Per-channel standard deviation divided inside the network. Default 0.5.</summary>
+    public float[] Std { get; set; } = [0.5f];
+
+    /// <summary>The embedding dimension D.</summary>
+    public int EmbeddingDimension => StageWidths.Length == 0 ? StemWidth : StageWidths[^1];
+
+    /// <summary>The defaults for <paramref name="channels"/> channels of <paramref name="size"/> px images.</summary>
+    public static EncoderOptions For(int channels, int size) => new()
+    {
+        InputChannels = channels,
+        SmallImageStem = size <= 64,
+        Mean = Enumerable.Repeat(0.5f, channels).ToArray(),
+        Std = Enumerable.Repeat(0.5f, channels).ToArray(),
+    };
+
+    internal void Validate()
+    {
+        if (InputChannels is not (1 or 3)) throw new ArgumentOutOfRangeException(nameof(InputChannels), InputChannels, "Input channels must be 1 or 3.");
+        if (StemWidth <= 0 || StageWidths.Any(w => w <= 0)) throw new ArgumentOutOfRangeException(nameof(StageWidths), "Widths must be positive.");
+        if (BlocksPerStage <= 0) throw new ArgumentOutOfRangeException(nameof(BlocksPerStage), BlocksPerStage, "Blocks per stage must be positive.");
+        if (Mean.Length != InputChannels || Std.Length != InputChannels)
+            throw new ArgumentException($"Mean and Std need one value per input channel ({InputChannels}); got {Mean.Length} and {Std.Length}.");
+        if (Std.Any(s => s <= 0)) throw new ArgumentOutOfRangeException(nameof(Std), "Std values must be positive.");
+    }
+}

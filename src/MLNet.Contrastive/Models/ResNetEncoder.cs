@@ -1,0 +1,101 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace MLNet.Contrastive.Models;
+
+/// <summary>
+/// A ResNet-style CNN: input normalisation, stem, residual stages, global average pooling.
+/// Input [N, C, H, W] float32 in [0, 1]; output [N, D] with D = <see cref="EncoderOptions.EmbeddingDimension"/>.
+/// Built only from Conv2d, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d and additions, which the ONNX exporter handles.
+/// </summary>
+public sealed class ResNetEncoder : Module<Tensor, Tensor>
+{
+    private readonly Tensor mean;
+    private readonly Tensor std;
+    private readonly Sequential stem;
+    private readonly ModuleList<ResidualBlock> blocks;
+
+    public ResNetEncoder(EncoderOptions options) : base(nameof(ResNetEncoder))
+    {
+        options.Validate();
+        Options = options;
+        mean = tensor(options.Mean).view(1, -1, 1, 1);
+        std = tensor(options.Std).view(1, -1, 1, 1);
+        stem = options.SmallImageStem
+            ? Sequential(
+                ("conv", Conv2d(options.InputChannels, options.StemWidth, 3, padding: 1, bias: false)),
+                ("bn", BatchNorm2d(options.StemWidth)),
+                ("relu", ReLU()))
+            : Sequential(
+                ("conv", Conv2d(options.InputChannels, options.StemWidth, 7, stride: 2, padding: 3, bias: false)),
+                ("bn", BatchNorm2d(options.StemWidth)),
+                ("relu", ReLU()),
+                ("pool", MaxPool2d(3, stride: 2, padding: 1)));
+        blocks = new ModuleList<ResidualBlock>();
+        var width = options.StemWidth;
+        foreach (var stageWidth in options.StageWidths)
+            for (var i = 0; i < options.BlocksPerStage; i++)
+            {
+                blocks.Add(new ResidualBlock(width, stageWidth, stride: i == 0 ? 2 : 1));
+                width = stageWidth;
+            }
+        register_buffer("mean", mean, persistent: true);
+        register_buffer("std", std, persistent: true);
+        RegisterComponents();
+    }
+
+    public EncoderOptions Options { get; }
+
+    public int EmbeddingDimension => Options.EmbeddingDimension;
+
+    internal Tensor NormalizationMean => mean;
+    internal Tensor NormalizationStd => std;
+    internal Sequential Stem => stem;
+    internal IEnumerable<ResidualBlock> Blocks => blocks;
+
+    public override Tensor forward(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var x = stem.forward((images - mean) / std);
+        foreach (var block in blocks) x = block.forward(x);
+        return x.mean(new long[] { 2, 3 }).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// conv3×3 → BN → ReLU → conv3×3 → BN, plus the input (through a 1×1 conv and BN when the shape changes), then ReLU.
+/// [N, in, H, W] → [N, out, H / stride, W / stride].
+/// </summary>
+public sealed class ResidualBlock : Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv1, conv2;
+    private readonly BatchNorm2d bn1, bn2;
+    private readonly Sequential? shortcut;
+
+    public ResidualBlock(int inChannels, int outChannels, int stride) : base(nameof(ResidualBlock))
+    {
+        conv1 = Conv2d(inChannels, outChannels, 3, stride: stride, padding: 1, bias: false);
+        bn1 = BatchNorm2d(outChannels);
+        conv2 = Conv2d(outChannels, outChannels, 3, padding: 1, bias: false);
+        bn2 = BatchNorm2d(outChannels);
+        if (stride != 1 || inChannels != outChannels)
+            shortcut = Sequential(
+                ("conv", Conv2d(inChannels, outChannels, 1, stride: stride, bias: false)),
+                ("bn", BatchNorm2d(outChannels)));
+        RegisterComponents();
+    }
+
+    internal (Conv2d Conv, BatchNorm2d Norm) First => (conv1, bn1);
+    internal (Conv2d Conv, BatchNorm2d Norm) Second => (conv2, bn2);
+    internal Sequential? Shortcut => shortcut;
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = bn2.forward(conv2.forward(functional.relu(bn1.forward(conv1.forward(x)))));
+        var skip = shortcut is null ? x : shortcut.forward(x);
+        return functional.relu(y + skip).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,143 @@
+using System.Text.Json;
+using MLNet.Contrastive.Methods;
+using MLNet.Contrastive.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Training;
+
+/// <summary>What a checkpoint records besides the weights.</summary>
+public sealed class CheckpointInfo
+{
+    public int FormatVersion { get; set; } = Checkpoint.FormatVersion;
+    public PretrainOptions Options { get; set; } = new();
+    public EncoderOptions Encoder { get; set; } = new();
+    public int Channels { get; set; }
+    public int Height { get; set; }
+    public int Width { get; set; }
+    /// <summary>Completed epochs.</summary>
+    public int Epoch { get; set; }
+    /// <summary>Steps done in the epoch after <see cref="Epoch"/> (non-zero when a time budget stopped mid-epoch).</summary>
+    public int StepInEpoch { get; set; }
+    public int GlobalStep { get; set; }
+    public double ElapsedSeconds { get; set; }
+    public TrainingHistory History { get; set; } = new();
+}
+
+/// <summary>
+/// One file with the method's weights (encoder and heads), the optimizer state, the augmentation generator's
+/// state and <see cref="CheckpointInfo"/>; written to a temporary file and renamed, so a crash never leaves a
+/// half-written checkpoint.
+/// </summary>
+public static class Checkpoint
+{
+    internal const int FormatVersion = 1;
+    private const string Magic = "MLNet.Contrastive checkpoint";
+    // Written last: a file that lacks it was cut short.
+    private static readonly byte[] EndMarker = "MLNC-END"u8.ToArray();
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+
+    public static void Save(string path, CheckpointInfo info, PretrainingMethod method, OptimizerHelper optimizer, Generator generator)
+    {
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(folder);
+        var temp = Path.Combine(folder, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
+        using (var writer = new BinaryWriter(File.Create(temp)))
+        {
+            writer.Write(Magic);
+            writer.Write(FormatVersion);
+            writer.Write(JsonSerializer.Serialize(info, Json));
+            method.save(writer);
+            optimizer.save_state_dict(writer);
+            using var state = generator.get_state();
+            var bytes = state.data<byte>().ToArray();
+            writer.Write(bytes.Length);
+            writer.Write(bytes);
+            writer.Write(EndMarker);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>Reads only the <see cref="CheckpointInfo"/>.</summary>
+    public static CheckpointInfo ReadInfo(string path)
+    {
+        using var reader = Open(path);
+        return ReadHeader(reader, path);
+    }
+
+    /// <summary>The pretrained encoder, in eval mode, on the CPU.</summary>
+    public static ResNetEncoder LoadEncoder(string path)
+    {
+        var (info, method) = LoadMethod(path);
+        method.eval();
+        return method.Encoder;
+    }
+
+    /// <summary>Rebuilds the method and loads its weights; the optimizer and generator states stay in the file.</summary>
+    public static (CheckpointInfo Info, PretrainingMethod Method) LoadMethod(string path)
+    {
+        using var reader = Open(path);
+        var info = ReadHeader(reader, path);
+        var method = PretrainingMethods.Create(info.Options.Method, new ResNetEncoder(info.Encoder), info.Options);
+        Guard(path, () => method.load(reader));
+        return (info, method);
+    }
+
+    /// <summary>Restores the optimizer and generator state from the checkpoint written for <paramref name="method"/>.</summary>
+    internal static void LoadTrainingState(string path, PretrainingMethod method, OptimizerHelper optimizer, Generator generator)
+    {
+        using var reader = Open(path);
+        ReadHeader(reader, path);
+        Guard(path, () =>
+        {
+            method.load(reader);
+            optimizer.load_state_dict(reader);
+            var bytes = reader.ReadBytes(reader.ReadInt32());
+            using var state = tensor(bytes, dtype: ScalarType.Byte);
+            generator.set_state(state);
+        });
+    }
+
+    private static BinaryReader Open(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: checkpoint not found.", path);
+        return new BinaryReader(File.OpenRead(path));
+    }
+
+    private static CheckpointInfo ReadHeader(BinaryReader reader, string path)
+    {
+        CheckpointInfo? info = null;
+        Guard(path, () =>
+        {
+            if (reader.ReadString() != Magic) throw new InvalidDataException("not an MLNet.Contrastive checkpoint");
+            if (!EndsWithMarker(reader.BaseStream)) throw new EndOfStreamException();
+            var version = reader.ReadInt32();
+            if (version != FormatVersion) throw new InvalidDataException($"checkpoint format {version} is not supported (expected {FormatVersion})");
+            info = JsonSerializer.Deserialize<CheckpointInfo>(reader.ReadString(), Json);
+        });
+        return info ?? throw new InvalidDataException($"{path}: the checkpoint's header is empty.");
+    }
+
+    private static bool EndsWithMarker(Stream stream)
+    {
+        var position = stream.Position;
+        if (stream.Length < position + EndMarker.Length) return false;
+        var end = new byte[EndMarker.Length];
+        stream.Seek(-EndMarker.Length, SeekOrigin.End);
+        stream.ReadExactly(end);
+        stream.Position = position;
+        return end.AsSpan().SequenceEqual(EndMarker);
+    }
+
+    private static void Guard(string path, Action read)
+    {
+        try { read(); }
+        catch (Exception e) when (e is EndOfStreamException or IOException or JsonException or ArgumentException
+                                      or InvalidDataException or FormatException or OverflowException or System.Runtime.InteropServices.ExternalException)
+        {
+            var reason = e is EndOfStreamException ? "the file is truncated" : e.Message;
+            throw new InvalidDataException($"{path}: cannot read the checkpoint: {reason}.", e);
+        }
+    }
+}

@@ -1,0 +1,13 @@
+namespace MLNet.Contrastive.Training;
+
+/// <summary>Linear warm-up to the peak rate, then cosine decay to zero, over training progress p ∈ [0, 1].</summary>
+public static class LearningRateSchedule
+{
+    public static double At(double progress, double peak, double warmupFraction)
+    {
+        progress = Math.Clamp(progress, 0, 1);
+        if (progress < warmupFraction) return peak * progress / warmupFraction;
+        var decay = (progress - warmupFraction) / (1 - warmupFraction);
+        return peak * 0.5 * (1 + Math.Cos(Math.PI * decay));
+    }
+}

@@ -1,0 +1,33 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace MLNet.Contrastive.Training;
+
+/// <summary>One optimisation step.</summary>
+public sealed record StepRecord(int Step, int Epoch, double Loss, double LearningRate, double ElapsedSeconds);
+
+/// <summary>One finished epoch (possibly partial when a time budget ends it).</summary>
+public sealed record EpochRecord(int Epoch, int Steps, double MeanLoss, double Seconds, double ViewsPerSecond);
+
+/// <summary>Loss per step and per epoch of a pretraining run, written as JSON or CSV.</summary>
+public sealed class TrainingHistory
+{
+    public List<StepRecord> Steps { get; set; } = [];
+    public List<EpochRecord> Epochs { get; set; } = [];
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static TrainingHistory FromJson(string json) => JsonSerializer.Deserialize<TrainingHistory>(json) ?? new();
+
+    /// <summary>CSV with one row per step: step, epoch, loss, learning_rate, elapsed_seconds.</summary>
+    public string ToCsv()
+    {
+        var csv = new StringBuilder("step,epoch,loss,learning_rate,elapsed_seconds\n");
+        foreach (var s in Steps)
+            csv.Append(CultureInfo.InvariantCulture, $"{s.Step},{s.Epoch},{s.Loss:R},{s.LearningRate:R},{s.ElapsedSeconds:F3}\n");
+        return csv.ToString();
+    }
+}

@@ -1,0 +1,66 @@
+using MLNet.Contrastive.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Tests.Runtime;
+
+public class TorchRuntimeTests
+{
+    [Test]
+    public void TensorOperationRuns()
+    {
+        TorchRuntime.Initialize();
+        using var a = tensor(new float[] { 1, 2, 3, 4 }, new long[] { 2, 2 });
+        using var product = a.matmul(a);
+        Assert.That(product.data<float>().ToArray(), Is.EqualTo(new float[] { 7, 10, 15, 22 }));
+    }
+
+    [Test]
+    public void PatchedCopyIsUsedExactlyWhenTheSystemLibStdCxxLacksTheVersion()
+    {
+        TorchRuntime.Initialize();
+        using var _ = ones(1);
+        var libstdcxx = File.ReadLines("/proc/self/maps").Select(l => l[(l.IndexOf('/') is var i and >= 0 ? i : l.Length)..])
+            .First(p => Path.GetFileName(p).StartsWith("libstdc++.so", StringComparison.Ordinal));
+        var systemHasIt = ElfVersions.DefinedVersions(File.ReadAllBytes(libstdcxx)).Contains("GLIBCXX_3.4.32");
+        Assert.That(TorchRuntime.PatchedLibraryPath is not null, Is.EqualTo(!systemHasIt));
+        if (TorchRuntime.PatchedLibraryPath is { } patched)
+            Assert.That(ElfVersions.NeededVersions(File.ReadAllBytes(patched)).Single(n => n.Version == "GLIBCXX_3.4.32").FlagsOffset, Is.Positive);
+    }
+}
+
+public class ElfVersionsTests
+{
+    private static string OriginalLibrary() =>
+        new[] { TestContext.CurrentContext.TestDirectory, Path.Combine(TestContext.CurrentContext.TestDirectory, "runtimes", "linux-x64", "native") }
+            .Select(d => Path.Combine(d, "libLibTorchSharp.so")).First(File.Exists);
+
+    [Test]
+    public void MarkingTheNeedWeakChangesOnlyItsFlags()
+    {
+        var original = File.ReadAllBytes(OriginalLibrary());
+        var need = ElfVersions.NeededVersions(original).Single(n => n.Version == "GLIBCXX_3.4.32");
+        Assert.That(need.File, Is.EqualTo("libstdc++.so.6"));
+
+        var patched = (byte[])original.Clone();
+        Assert.That(ElfVersions.MarkNeedWeak(patched, "GLIBCXX_3.4.32"), Is.True);
+        var changed = Enumerable.Range(0, original.Length).Where(i => original[i] != patched[i]).ToArray();
+        Assert.That(changed, Is.EqualTo(new[] { need.FlagsOffset }));
+        Assert.That(patched[need.FlagsOffset] & ElfVersions.VerFlagWeak, Is.EqualTo(ElfVersions.VerFlagWeak));
+        // Every other version need is untouched.
+        Assert.That(ElfVersions.NeededVersions(patched).Select(n => n.Version), Is.EqualTo(ElfVersions.NeededVersions(original).Select(n => n.Version)));
+    }
+
+    [Test]
+    public void AbsentVersionIsReportedAndNothingChanges()
+    {
+        var original = File.ReadAllBytes(OriginalLibrary());
+        var copy = (byte[])original.Clone();
+        Assert.That(ElfVersions.MarkNeedWeak(copy, "GLIBCXX_9.9.9"), Is.False);
+        Assert.That(copy, Is.EqualTo(original));
+    }
+
+    [Test]
+    public void NonElfInputIsRejected() =>
+        Assert.That(() => ElfVersions.DefinedVersions(new byte[100]), Throws.TypeOf<InvalidDataException>());
+}

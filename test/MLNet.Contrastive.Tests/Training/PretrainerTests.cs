@@ -1,0 +1,110 @@
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Training;
+
+namespace MLNet.Contrastive.Tests.Training;
+
+public class PretrainerTests
+{
+    private static PretrainOptions Options(int epochs, string? checkpoint = null, bool resume = false) => new()
+    {
+        Epochs = epochs, BatchSize = 128, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 3e-3, WarmupFraction = 0.1,
+        Encoder = new EncoderOptions { StemWidth = 8, StageWidths = [16, 32] },
+        CheckpointPath = checkpoint, Resume = resume,
+    };
+
+    [Test]
+    public void ShortRunOnRealImagesLowersTheLoss()
+    {
+        var data = TestData.SampleTrain(512);
+        var reports = new List<PretrainProgress>();
+        var result = new Pretrainer(Options(epochs: 6)).Fit(data, new SynchronousProgress(reports.Add));
+
+        Assert.That(result.Info.GlobalStep, Is.EqualTo(6 * 4));
+        Assert.That(result.History.Epochs, Has.Count.EqualTo(6));
+        var first = result.History.Epochs[0].MeanLoss;
+        var last = result.History.Epochs[^1].MeanLoss;
+        Assert.That(last, Is.LessThan(first - 0.2), $"mean loss went from {first:F3} to {last:F3}");
+        Assert.That(reports.Select(r => r.Step), Is.EqualTo(Enumerable.Range(1, 24)));
+        Assert.That(reports[^1].Progress, Is.EqualTo(1.0).Within(1e-9));
+        Assert.That(reports.All(r => r.ViewsPerSecond > 0 && double.IsFinite(r.Loss)), Is.True);
+    }
+
+    [Test]
+    public void ResumeContinuesAtTheNextStepAndMatchesAnUninterruptedRun()
+    {
+        var data = TestData.SampleTrain(256);
+        using var folder = TestData.NewFolder();
+        var uninterrupted = new Pretrainer(Options(epochs: 3)).Fit(data);
+
+        // Interrupt the same 3-epoch run after step 4 (the end of epoch 2); it writes its checkpoint, then stops.
+        var checkpoint = folder["run/checkpoint.bin"];
+        using var stop = new CancellationTokenSource();
+        Assert.That(() => new Pretrainer(Options(epochs: 3, checkpoint)).Fit(data, new SynchronousProgress(p => { if (p.Step == 4) stop.Cancel(); }), stop.Token),
+            Throws.InstanceOf<OperationCanceledException>());
+        Assert.That(Checkpoint.ReadInfo(checkpoint).GlobalStep, Is.EqualTo(4));
+        Assert.That(Directory.GetFiles(folder["run"]), Is.EqualTo(new[] { checkpoint }), "no temporary file is left behind");
+
+        var resumed = new Pretrainer(Options(epochs: 3, checkpoint, resume: true)).Fit(data);
+        Assert.That(resumed.History.Steps.Select(s => s.Step), Is.EqualTo(Enumerable.Range(1, 6)));
+        Assert.That(resumed.Info.Epoch, Is.EqualTo(3));
+        // Same data order, augmentation draws and optimizer state: the resumed epoch repeats the uninterrupted one.
+        var expected = uninterrupted.History.Steps.Skip(4).Select(s => s.Loss);
+        Assert.That(resumed.History.Steps.Skip(4).Select(s => s.Loss), Is.EqualTo(expected).Within(1e-4));
+    }
+
+    [Test]
+    public void CheckpointGivesBackTheEncoder()
+    {
+        var data = TestData.SampleTrain(256);
+        using var folder = TestData.NewFolder();
+        var result = new Pretrainer(Options(epochs: 1, folder["c.bin"])).Fit(data);
+        var loaded = Checkpoint.LoadEncoder(folder["c.bin"]);
+        using var batch = data.Batch([0, 1, 2, 3]);
+        using var expected = result.Encoder.forward(batch);
+        using var actual = loaded.forward(batch);
+        Assert.That((expected - actual).abs().max().item<float>(), Is.LessThan(1e-6f));
+    }
+
+    [Test]
+    public void CorruptOrForeignCheckpointIsNamed()
+    {
+        using var folder = TestData.NewFolder();
+        File.WriteAllText(folder["junk.bin"], "not a checkpoint at all");
+        Assert.That(() => Checkpoint.LoadEncoder(folder["junk.bin"]),
+            Throws.TypeOf<InvalidDataException>().With.Message.Contains("junk.bin"));
+
+        new Pretrainer(Options(epochs: 1, folder["ok.bin"])).Fit(TestData.SampleTrain(128));
+        var bytes = File.ReadAllBytes(folder["ok.bin"]);
+        File.WriteAllBytes(folder["cut.bin"], bytes[..(bytes.Length / 2)]);
+        Assert.That(() => Checkpoint.LoadEncoder(folder["cut.bin"]),
+            Throws.TypeOf<InvalidDataException>().With.Message.Contains("cut.bin").And.Message.Contains("truncated"));
+    }
+
+    [Test]
+    public void BatchLargerThanTheDatasetIsRejected() =>
+        Assert.That(() => new Pretrainer(Options(epochs: 1)).Fit(TestData.SampleTrain(100)),
+            Throws.ArgumentException.With.Message.Contains("batch size 128 is larger than the dataset (100 images)"));
+
+    [Test]
+    public void TimeBudgetStopsTraining()
+    {
+        var options = Options(epochs: 1000);
+        options.Minutes = 0.05;
+        var result = new Pretrainer(options).Fit(TestData.SampleTrain(256));
+        Assert.That(result.Info.ElapsedSeconds, Is.InRange(3.0, 30.0));
+        Assert.That(result.Info.GlobalStep, Is.GreaterThan(0));
+    }
+
+    [TestCase(0.0, 0.0)]
+    [TestCase(0.05, 0.5)]
+    [TestCase(0.1, 1.0)]
+    [TestCase(0.55, 0.5)]
+    [TestCase(1.0, 0.0)]
+    public void ScheduleWarmsUpLinearlyThenFollowsTheCosine(double progress, double fractionOfPeak) =>
+        Assert.That(LearningRateSchedule.At(progress, 2.0, 0.1), Is.EqualTo(2.0 * fractionOfPeak).Within(1e-12));
+
+    private sealed class SynchronousProgress(Action<PretrainProgress> report) : IProgress<PretrainProgress>
+    {
+        public void Report(PretrainProgress value) => report(value);
+    }
+}
