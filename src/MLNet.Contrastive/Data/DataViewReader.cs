@@ -18,7 +18,7 @@ internal static class DataViewReader
 
         var labelTexts = labelColumnName is null ? null : ReadText(mlContext, data, labelColumnName);
         if (imageColumn.Type is TextDataViewType)
-            return FromPaths(ReadText(mlContext, data, imageColumnName), labelTexts, options);
+            return ImageStore.FromFiles(ReadText(mlContext, data, imageColumnName), labelTexts, options);
         if (imageColumn.Type is not ImageDataViewType)
             throw new ArgumentOutOfRangeException(nameof(imageColumnName),
                 $"Schema mismatch for input column '{imageColumnName}': expected image or text (an image path), got {imageColumn.Type}");
@@ -29,45 +29,9 @@ internal static class DataViewReader
         ImageStore.CopyPixels(chain.Transform(data), pixels);
         var count = (int)(pixels.Length / (options.Channels * options.Height * options.Width));
         if (count == 0) throw new ArgumentException($"The data view's column '{imageColumnName}' holds no images (empty dataset).", nameof(data));
-        var (labels, names) = Index(labelTexts);
+        var (labels, names) = ImageStore.IndexLabels(labelTexts);
         return new ImageStore(pixels.ToArray(), options.Channels, options.Height, options.Width, labels, names,
             Enumerable.Range(0, count).Select(i => $"{imageColumnName}#{i}").ToArray(), []);
-    }
-
-    private static ImageStore FromPaths(List<string> paths, List<string>? labelTexts, ImageLoadOptions options)
-    {
-        if (paths.Count == 0) throw new ArgumentException("The data view holds no rows (empty dataset).");
-        var sources = new List<string>();
-        var keptLabels = new List<string>();
-        var skipped = new List<string>();
-        IEnumerable<MLImage> Decoded()
-        {
-            for (var i = 0; i < paths.Count; i++)
-            {
-                MLImage image;
-                try { image = ImageDecoder.Decode(paths[i], options.MaxPixels); }
-                catch (ImageDataException e) when (options.SkipBadImages)
-                {
-                    skipped.Add(e.Message);
-                    continue;
-                }
-                sources.Add(paths[i]);
-                if (labelTexts is not null) keptLabels.Add(labelTexts[i]);
-                yield return image;
-            }
-        }
-        var pixels = ImageStore.Preprocess(Decoded(), options);
-        if (sources.Count == 0) throw new ImageDataException(paths[0], $"none of the {paths.Count} images could be read; the first problem: {skipped[0]}");
-        var (labels, names) = Index(labelTexts is null ? null : keptLabels);
-        return new ImageStore(pixels, options.Channels, options.Height, options.Width, labels, names, sources, skipped);
-    }
-
-    private static (int[]? Labels, List<string>? Names) Index(List<string>? texts)
-    {
-        if (texts is null) return (null, null);
-        var names = texts.Distinct().Order(StringComparer.Ordinal).ToList();
-        var indexOf = names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i);
-        return (texts.Select(t => indexOf[t]).ToArray(), names);
     }
 
     private static List<string> ReadText(MLContext mlContext, IDataView data, string columnName)

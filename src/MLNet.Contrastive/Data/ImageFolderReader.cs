@@ -1,5 +1,3 @@
-using Microsoft.ML.Data;
-
 namespace MLNet.Contrastive.Data;
 
 /// <summary>
@@ -10,36 +8,12 @@ internal static class ImageFolderReader
     public static ImageStore Read(string root, ImageLoadOptions options)
     {
         options.Validate();
-        var (files, labelOf, labelNames) = List(root);
-        var sources = new List<string>();
-        var labels = new List<int>();
-        var skipped = new List<string>();
-
-        IEnumerable<MLImage> Decoded()
-        {
-            foreach (var file in files)
-            {
-                MLImage image;
-                try { image = ImageDecoder.Decode(file, options.MaxPixels); }
-                catch (ImageDataException e) when (options.SkipBadImages)
-                {
-                    skipped.Add(e.Message);
-                    continue;
-                }
-                sources.Add(file);
-                if (labelOf is not null) labels.Add(labelOf[file]);
-                yield return image;
-            }
-        }
-
-        var pixels = ImageStore.Preprocess(Decoded(), options);
-        if (sources.Count == 0)
-            throw new ImageDataException(root, $"none of its {files.Count} images could be read; the first problem: {skipped[0]}");
-        return new ImageStore(pixels, options.Channels, options.Height, options.Width,
-            labelOf is null ? null : labels.ToArray(), labelNames, sources, skipped);
+        var (files, labels) = List(root);
+        return ImageStore.FromFiles(files, labels, options);
     }
 
-    private static (List<string> Files, Dictionary<string, int>? LabelOf, List<string>? LabelNames) List(string root)
+    /// <summary>The image files in a stable order, and each one's class (its class folder's name) when labelled.</summary>
+    private static (List<string> Files, List<string>? Labels) List(string root)
     {
         if (!Directory.Exists(root)) throw new ImageDataException(root, "folder not found.");
         static bool IsImage(string f) => ImageDecoder.Extensions.Contains(Path.GetExtension(f));
@@ -52,7 +26,7 @@ internal static class ImageFolderReader
         {
             if (rootImages.Count == 0)
                 throw new ImageDataException(root, "the folder holds no .png, .jpg, .jpeg or .bmp images (empty dataset).");
-            return (rootImages, null, null);
+            return (rootImages, null);
         }
         if (rootImages.Count > 0)
             throw new ImageDataException(root,
@@ -60,17 +34,13 @@ internal static class ImageFolderReader
                 "put every image in its class folder, or use a flat folder for unlabeled images.");
 
         var files = new List<string>();
-        var labelOf = new Dictionary<string, int>();
-        var labelNames = new List<string>();
+        var labels = new List<string>();
         foreach (var folder in classFolders)
-        {
-            labelNames.Add(Path.GetFileName(folder));
             foreach (var file in Sorted(Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Where(IsImage)))
             {
                 files.Add(file);
-                labelOf[file] = labelNames.Count - 1;
+                labels.Add(Path.GetFileName(folder));
             }
-        }
-        return (files, labelOf, labelNames);
+        return (files, labels);
     }
 }

@@ -98,6 +98,47 @@ public sealed class ImageStore
         DataViewReader.Read(mlContext, data, imageColumnName, labelColumnName, options ?? new ImageLoadOptions());
 
     /// <summary>
+    /// Decodes image files (with their class names, if any) through <see cref="ImageDecoder"/> and the pre-processing chain;
+    /// unreadable files fail with their problem, or are skipped and counted under <see cref="ImageLoadOptions.SkipBadImages"/>.
+    /// </summary>
+    internal static ImageStore FromFiles(IReadOnlyList<string> paths, IReadOnlyList<string>? labelTexts, ImageLoadOptions options)
+    {
+        if (paths.Count == 0) throw new ArgumentException("No image files were given (empty dataset).", nameof(paths));
+        var sources = new List<string>();
+        var keptLabels = new List<string>();
+        var skipped = new List<string>();
+        IEnumerable<MLImage> Decoded()
+        {
+            for (var i = 0; i < paths.Count; i++)
+            {
+                MLImage image;
+                try { image = ImageDecoder.Decode(paths[i], options.MaxPixels); }
+                catch (ImageDataException e) when (options.SkipBadImages)
+                {
+                    skipped.Add(e.Message);
+                    continue;
+                }
+                sources.Add(paths[i]);
+                if (labelTexts is not null) keptLabels.Add(labelTexts[i]);
+                yield return image;
+            }
+        }
+        var pixels = Preprocess(Decoded(), options);
+        if (sources.Count == 0) throw new ImageDataException(paths[0], $"none of the {paths.Count} images could be read; the first problem: {skipped[0]}");
+        var (labels, names) = IndexLabels(labelTexts is null ? null : keptLabels);
+        return new ImageStore(pixels, options.Channels, options.Height, options.Width, labels, names, sources, skipped);
+    }
+
+    /// <summary>Class indices into the ordinally sorted distinct class names.</summary>
+    internal static (int[]? Labels, List<string>? Names) IndexLabels(IReadOnlyList<string>? texts)
+    {
+        if (texts is null) return (null, null);
+        var names = texts.Distinct().Order(StringComparer.Ordinal).ToList();
+        var indexOf = names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i);
+        return (texts.Select(t => indexOf[t]).ToArray(), names);
+    }
+
+    /// <summary>
     /// Runs decoded images through <see cref="ImagePreprocessing.Chain"/> in chunks and returns their pixels,
     /// [N, C, H, W]; each image is disposed once its pixels are copied.
     /// </summary>

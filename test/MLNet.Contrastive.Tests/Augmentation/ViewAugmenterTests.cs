@@ -18,6 +18,13 @@ public class ViewAugmenterTests
         return rand(new long[] { count, 3, 16, 16 }, generator: generator);
     }
 
+    /// <summary>The whole image, no flip, no other augmentation: the identity.</summary>
+    private static AugmentationOptions Deterministic() => new()
+    {
+        CropScaleMin = 1, CropScaleMax = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 0,
+        ColorJitterProbability = 0, GrayscaleProbability = 0, BlurProbability = 0,
+    };
+
     [Test]
     public void SameSeedGivesSameViews()
     {
@@ -65,11 +72,7 @@ public class ViewAugmenterTests
     [Test]
     public void FullCropWithoutOtherAugmentationsIsTheIdentityAndFlipMirrors()
     {
-        var options = new AugmentationOptions
-        {
-            CropScaleMin = 1, CropScaleMax = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 0,
-            ColorJitterProbability = 0, GrayscaleProbability = 0, BlurProbability = 0,
-        };
+        var options = Deterministic();
         using var images = RgbImages(4);
         using var generator = new Generator(0);
         using var same = new ViewAugmenter(options).Augment(images, generator);
@@ -84,11 +87,8 @@ public class ViewAugmenterTests
     [Test]
     public void GrayscaleMakesChannelsEqualAndBlurSmooths()
     {
-        var options = new AugmentationOptions
-        {
-            CropScaleMin = 1, CropScaleMax = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 0,
-            ColorJitterProbability = 0, GrayscaleProbability = 1, BlurProbability = 0,
-        };
+        var options = Deterministic();
+        options.GrayscaleProbability = 1;
         using var images = RgbImages(2);
         using var generator = new Generator(0);
         using var gray = new ViewAugmenter(options).Augment(images, generator);
