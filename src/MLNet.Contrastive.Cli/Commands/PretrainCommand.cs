@@ -59,6 +59,11 @@ internal static class PretrainCommand
             foreach (var skipped in store.Skipped) Console.WriteLine($"  skipped {skipped}");
             if (store.Skipped.Count > 0) Console.WriteLine($"Skipped {store.Skipped.Count} unreadable images.");
 
+            if (options.Resume && File.Exists(options.CheckpointPath))
+            {
+                var resumed = Checkpoint.ReadInfo(options.CheckpointPath);
+                Console.WriteLine($"Resuming from {options.CheckpointPath}: {resumed.GlobalStep} steps ({resumed.Epoch} full epochs) done.");
+            }
             var result = ConsoleProgress.Run($"Pretraining {options.Method}", progress => new Pretrainer(options).Fit(store, progress));
             File.WriteAllText(Path.Combine(outDir, "history.json"), result.History.ToJson());
             File.WriteAllText(Path.Combine(outDir, "history.csv"), result.History.ToCsv());

@@ -56,8 +56,7 @@ public sealed class Pretrainer
         var stepsPerEpoch = data.Count / options.BatchSize;
         if (stepsPerEpoch == 0)
             throw new ArgumentException(
-                $"The batch size {options.BatchSize} is larger than the dataset ({data.Count} images); lower the batch size to at most {data.Count}.",
-                nameof(data));
+                $"The batch size {options.BatchSize} is larger than the dataset ({data.Count} images); lower the batch size to at most {data.Count}.");
 
         using var channel = ((IHostEnvironment)mlContext).Start($"{options.Method} pretraining");
         var resume = options.Resume && File.Exists(options.CheckpointPath);
