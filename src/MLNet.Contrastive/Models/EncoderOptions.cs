@@ -6,11 +6,11 @@ public sealed class EncoderOptions
     /// <summary>Input channels: 1 (grayscale) or 3 (RGB). Default 1.</summary>
     public int InputChannels { get; set; } = 1;
 
-    /// <summary>Width of the stem convolution. Default 16 (it runs at full resolution, so it dominates the cost).</summary>
+    /// <summary>Width of the stem convolution, a multiple of 16. Default 16 (it runs at full resolution, so it dominates the cost).</summary>
     public int StemWidth { get; set; } = 16;
 
     /// <summary>
-    /// Output width of each residual stage; every stage halves the resolution. The last width is the embedding
+    /// Output width of each residual stage, each a multiple of 16; every stage halves the resolution. The last width is the embedding
     /// dimension D. Default (32, 64, 128): at 28×28, 28 → 14 → 7 → 4, D = 128.
     /// </summary>
     public int[] StageWidths { get; set; } = [32, 64, 128];
@@ -30,6 +30,9 @@ public sealed class EncoderOptions
     /// <summary>Per-channel standard deviation divided inside the network. Default 0.5.</summary>
     public float[] Std { get; set; } = [0.5f];
 
+    /// <summary>Stem and stage widths must be multiples of this.</summary>
+    public const int ChannelMultiple = 16;
+
     /// <summary>The embedding dimension D.</summary>
     public int EmbeddingDimension => StageWidths.Length == 0 ? StemWidth : StageWidths[^1];
 
@@ -46,6 +49,11 @@ public sealed class EncoderOptions
     {
         if (InputChannels is not (1 or 3)) throw new ArgumentOutOfRangeException(nameof(InputChannels), InputChannels, "Input channels must be 1 or 3.");
         if (StemWidth <= 0 || StageWidths.Any(w => w <= 0)) throw new ArgumentOutOfRangeException(nameof(StageWidths), "Widths must be positive.");
+        // libtorch 2.10's oneDNN convolution returns wrong float32 results on some AVX-512 CPUs when the input
+        // channel count is not a multiple of 16 (seen for 20 and 24 channels at batch 256: errors above 1.0).
+        if (StageWidths.Prepend(StemWidth).FirstOrDefault(w => w % ChannelMultiple != 0) is var odd and > 0)
+            throw new ArgumentOutOfRangeException(nameof(StageWidths), odd,
+                $"Encoder widths must be multiples of {ChannelMultiple}: libtorch 2.10's oneDNN convolutions give wrong results on some CPUs for other channel counts.");
         if (BlocksPerStage <= 0) throw new ArgumentOutOfRangeException(nameof(BlocksPerStage), BlocksPerStage, "Blocks per stage must be positive.");
         if (Mean.Length != InputChannels || Std.Length != InputChannels)
             throw new ArgumentException($"Mean and Std need one value per input channel ({InputChannels}); got {Mean.Length} and {Std.Length}.");

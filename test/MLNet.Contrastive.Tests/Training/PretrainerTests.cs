@@ -8,7 +8,7 @@ public class PretrainerTests
     private static PretrainOptions Options(int epochs, string? checkpoint = null, bool resume = false) => new()
     {
         Epochs = epochs, BatchSize = 128, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 3e-3, WarmupFraction = 0.1,
-        Encoder = new EncoderOptions { StemWidth = 8, StageWidths = [16, 32] },
+        Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
         CheckpointPath = checkpoint, Resume = resume,
     };
 

@@ -1,0 +1,158 @@
+using Google.Protobuf;
+using MLNet.Contrastive.Models;
+using Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using B = MLNet.Contrastive.Onnx.OnnxGraphBuilder;
+
+namespace MLNet.Contrastive.Onnx;
+
+/// <summary>Names and shape of an exported encoder.</summary>
+public sealed class EncoderOnnxOptions
+{
+    /// <summary>Name of the input, [N, C, H, W] float32 pixel values 0–255 (what ML.NET's ExtractPixels gives). Default "Pixels".</summary>
+    public string InputName { get; set; } = "Pixels";
+
+    /// <summary>Name of the output, [N, D] float32. Default "Embedding".</summary>
+    public string OutputName { get; set; } = "Embedding";
+
+    /// <summary>Image height the encoder was trained at (the input's H). Default 28.</summary>
+    public int Height { get; set; } = 28;
+
+    /// <summary>Image width the encoder was trained at (the input's W). Default 28.</summary>
+    public int Width { get; set; } = 28;
+
+    /// <summary>L2-normalise each embedding (LpNormalization). Default false.</summary>
+    public bool L2Normalize { get; set; }
+}
+
+/// <summary>
+/// Exports a <see cref="ResNetEncoder"/> to ONNX (opset 17, IR version 8): the input scaling and normalisation,
+/// convolutions with their batch norms folded in, ReLU, max pooling, residual additions, global average pooling,
+/// flatten and optional L2 normalisation. Input [N, C, H, W] with a symbolic N, pixel values 0–255; output [N, D].
+/// </summary>
+public static class EncoderOnnxExporter
+{
+    public const int Opset = 17;
+    public const int IrVersion = 8;
+    private const float PixelRange = 255f;
+
+    /// <summary>Writes the ONNX file (through a temporary file and a rename).</summary>
+    public static void Export(ResNetEncoder encoder, string path, EncoderOnnxOptions? options = null)
+    {
+        var model = ToModel(encoder, options ?? new EncoderOnnxOptions());
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(folder);
+        var temp = Path.Combine(folder, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
+        File.WriteAllBytes(temp, model.ToByteArray());
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>The ONNX model of the encoder in eval mode (batch norms use their running statistics).</summary>
+    public static ModelProto ToModel(ResNetEncoder encoder, EncoderOnnxOptions options)
+    {
+        if (options.Height <= 0 || options.Width <= 0) throw new ArgumentOutOfRangeException(nameof(options), "Height and Width must be positive.");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var builder = new B("encoder");
+        var channels = encoder.Options.InputChannels;
+        var graph = builder.Graph;
+        graph.Input.Add(B.FloatTensor(options.InputName, (null, "N"), (channels, null), (options.Height, null), (options.Width, null)));
+
+        // (x / 255 − mean) / std as one multiply and one add per channel.
+        var std = encoder.NormalizationStd.cpu().data<float>().ToArray();
+        var mean = encoder.NormalizationMean.cpu().data<float>().ToArray();
+        var x = builder.Node("Mul", [options.InputName, builder.Initializer("scale", std.Select(s => 1 / (PixelRange * s)).ToArray(), 1, channels, 1, 1)]);
+        x = builder.Node("Add", [x, builder.Initializer("shift", mean.Zip(std, (m, s) => -m / s).ToArray(), 1, channels, 1, 1)]);
+
+        x = Sequence(builder, encoder.Stem, "stem", x);
+        var index = 0;
+        foreach (var block in encoder.Blocks) x = Residual(builder, block, $"blocks.{index++}", x);
+        x = builder.Node("GlobalAveragePool", [x]);
+        var last = options.L2Normalize ? null : options.OutputName;
+        x = builder.Node("Flatten", [x], last, B.Int("axis", 1));
+        if (options.L2Normalize) builder.Node("LpNormalization", [x], options.OutputName, B.Int("axis", 1), B.Int("p", 2));
+        graph.Output.Add(B.FloatTensor(options.OutputName, (null, "N"), (encoder.EmbeddingDimension, null)));
+
+        var model = new ModelProto
+        {
+            IrVersion = IrVersion, ProducerName = "MLNet.Contrastive", ProducerVersion = typeof(EncoderOnnxExporter).Assembly.GetName().Version?.ToString() ?? "",
+            Graph = graph, DocString = $"ResNet encoder: {channels}×{options.Height}×{options.Width} pixels (0–255) → {encoder.EmbeddingDimension}-d embedding",
+        };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
+        return model;
+    }
+
+    private static string Residual(B builder, ResidualBlock block, string name, string input)
+    {
+        var y = Conv(builder, block.First.Conv, block.First.Norm, input);
+        y = builder.Node("Relu", [y]);
+        y = Conv(builder, block.Second.Conv, block.Second.Norm, y);
+        var skip = block.Shortcut is null ? input : Sequence(builder, block.Shortcut, $"{name}.shortcut", input);
+        return builder.Node("Relu", [builder.Node("Add", [y, skip])]);
+    }
+
+    /// <summary>Translates the children of a Sequential in order; a Conv2d directly followed by a BatchNorm2d becomes one Conv.</summary>
+    internal static string Sequence(B builder, Sequential sequence, string name, string input)
+    {
+        var children = sequence.named_children().ToList();
+        for (var i = 0; i < children.Count; i++)
+        {
+            var (childName, module) = children[i];
+            if (module is Conv2d conv)
+            {
+                var norm = i + 1 < children.Count ? children[i + 1].module as BatchNorm2d : null;
+                if (norm is not null) i++;
+                input = Conv(builder, conv, norm, input);
+                continue;
+            }
+            input = module switch
+            {
+                BatchNorm2d norm => BatchNorm(builder, norm, input),
+                ReLU => builder.Node("Relu", [input]),
+                MaxPool2d pool when pool.dilation.All(d => d == 1) => builder.Node("MaxPool", [input], null,
+                    B.Ints("kernel_shape", pool.kernel_size), B.Ints("strides", pool.stride ?? pool.kernel_size),
+                    B.Ints("pads", pool.padding.Concat(pool.padding)), B.Int("ceil_mode", pool.ceil_mode ? 1 : 0)),
+                AdaptiveAvgPool2d pool when pool.output_size.All(s => s == 1) => builder.Node("GlobalAveragePool", [input]),
+                Flatten flatten when flatten.end_dim == -1 => builder.Node("Flatten", [input], null, B.Int("axis", flatten.start_dim)),
+                Linear linear => builder.Node("Gemm", linear.bias is null
+                        ? [input, Weights(builder, linear.weight!)]
+                        : [input, Weights(builder, linear.weight!), Weights(builder, linear.bias)], null, B.Int("transB", 1)),
+                _ => throw new NotSupportedException(
+                    $"Module '{name}.{childName}' ({module.GetType().Name}) cannot be exported to ONNX; supported: Conv2d, BatchNorm2d, ReLU, " +
+                    "MaxPool2d (no dilation), AdaptiveAvgPool2d(1), Flatten (to the last dimension), Linear."),
+            };
+        }
+        return input;
+    }
+
+    /// <summary>Conv with an optional batch norm folded in: W' = W·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β.</summary>
+    private static string Conv(B builder, Conv2d conv, BatchNorm2d? norm, string input)
+    {
+        if (conv.groups != 1 || conv.dilation.Any(d => d != 1) || conv.padding_mode != PaddingModes.Zeros || conv.padding_type is not null)
+            throw new NotSupportedException($"Conv2d with groups {conv.groups}, dilation {string.Join("×", conv.dilation)}, padding mode {conv.padding_mode} cannot be exported; only plain zero-padded convolutions can.");
+        var weight = conv.weight!.detach().cpu();
+        var bias = conv.bias?.detach().cpu() ?? zeros(conv.out_channels);
+        if (norm is not null)
+        {
+            var factor = (norm.weight?.detach().cpu() ?? ones(norm.num_features)) / (norm.running_var!.cpu() + norm.eps).sqrt();
+            weight = weight * factor.view(-1, 1, 1, 1);
+            bias = (bias - norm.running_mean!.cpu()) * factor + (norm.bias?.detach().cpu() ?? zeros(norm.num_features));
+        }
+        return builder.Node("Conv", [input, Weights(builder, weight), Weights(builder, bias)], null,
+            B.Ints("kernel_shape", conv.kernel_size), B.Ints("strides", conv.stride), B.Ints("pads", conv.padding!.Concat(conv.padding!)));
+    }
+
+    private static string BatchNorm(B builder, BatchNorm2d norm, string input)
+    {
+        var features = norm.num_features;
+        return builder.Node("BatchNormalization",
+            [input, Weights(builder, norm.weight?.detach() ?? ones(features)), Weights(builder, norm.bias?.detach() ?? zeros(features)),
+             Weights(builder, norm.running_mean!), Weights(builder, norm.running_var!)], null,
+            new AttributeProto { Name = "epsilon", Type = AttributeProto.Types.AttributeType.Float, F = (float)norm.eps });
+    }
+
+    private static string Weights(B builder, Tensor tensor) =>
+        builder.Initializer("w", tensor.detach().cpu().contiguous().data<float>().ToArray(), tensor.shape);
+}

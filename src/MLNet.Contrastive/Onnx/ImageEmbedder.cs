@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using Microsoft.ML.OnnxRuntime;
+using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Evaluation;
+
+namespace MLNet.Contrastive.Onnx;
+
+/// <summary>Settings of an <see cref="ImageEmbedder"/>.</summary>
+public sealed class ImageEmbedderOptions
+{
+    /// <summary>Images per ONNX Runtime call. Default 256.</summary>
+    public int BatchSize { get; set; } = 256;
+
+    /// <summary>Ask for the CUDA execution provider; falls back to the CPU when it cannot be loaded. Default false.</summary>
+    public bool UseCuda { get; set; }
+
+    /// <summary>CUDA device index. Default 0.</summary>
+    public int CudaDeviceId { get; set; }
+
+    /// <summary>Intra-op threads for the CPU provider. Default: all processors.</summary>
+    public int Threads { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>Receives the one line saying which execution provider runs. Default: <see cref="Trace"/>.</summary>
+    public Action<string>? Log { get; set; }
+}
+
+/// <summary>
+/// Runs an exported encoder with ONNX Runtime on whole batches (the ML.NET stage scores one row at a time):
+/// [B, C, H, W] pixel values 0–255 in, [B, D] embeddings out. CPU by default, CUDA when asked and available.
+/// </summary>
+public sealed class ImageEmbedder : IDisposable
+{
+    private readonly InferenceSession session;
+    private readonly ImageEmbedderOptions options;
+    private readonly string inputName, outputName;
+    private readonly int[] inputDims;
+
+    public ImageEmbedder(string onnxPath, ImageEmbedderOptions? options = null)
+    {
+        this.options = options ??= new ImageEmbedderOptions();
+        if (options.BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "The batch size must be positive.");
+        if (!File.Exists(onnxPath)) throw new FileNotFoundException($"{onnxPath}: ONNX model not found.", onnxPath);
+        var log = options.Log ?? (line => Trace.TraceInformation(line));
+        using var sessionOptions = new SessionOptions { IntraOpNumThreads = options.Threads };
+        ExecutionProvider = "CPU";
+        if (options.UseCuda)
+        {
+            try
+            {
+                sessionOptions.AppendExecutionProvider_CUDA(options.CudaDeviceId);
+                ExecutionProvider = "CUDA";
+            }
+            catch (Exception e) when (e is OnnxRuntimeException or DllNotFoundException or EntryPointNotFoundException)
+            {
+                log($"ImageEmbedder: the CUDA execution provider is not available ({FirstLine(e.Message)}); running on the CPU.");
+            }
+        }
+        try
+        {
+            session = new InferenceSession(onnxPath, sessionOptions);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidDataException($"{onnxPath}: not a loadable ONNX model ({FirstLine(e.Message)}).", e);
+        }
+        if (session.InputMetadata.Count != 1 || session.OutputMetadata.Count != 1)
+            throw new InvalidDataException($"{onnxPath}: expected one input and one output, found {session.InputMetadata.Count} and {session.OutputMetadata.Count}.");
+        (inputName, var input) = session.InputMetadata.Single();
+        (outputName, var output) = session.OutputMetadata.Single();
+        inputDims = input.Dimensions;
+        if (inputDims.Length != 4 || inputDims[1..].Any(d => d <= 0) || output.Dimensions.Length != 2 || output.Dimensions[1] <= 0)
+            throw new InvalidDataException($"{onnxPath}: expected input [N, C, H, W] and output [N, D] with C, H, W, D fixed; found [{string.Join(", ", inputDims)}] and [{string.Join(", ", output.Dimensions)}].");
+        Dimension = output.Dimensions[1];
+        log($"ImageEmbedder: running {Path.GetFileName(onnxPath)} on the {ExecutionProvider} execution provider.");
+    }
+
+    /// <summary>"CPU" or "CUDA": the provider this embedder runs on.</summary>
+    public string ExecutionProvider { get; }
+
+    /// <summary>The embedding dimension D.</summary>
+    public int Dimension { get; }
+
+    /// <summary>Embeddings of every image of <paramref name="data"/>, which must have the encoder's C, H and W.</summary>
+    public Embeddings Embed(ImageStore data)
+    {
+        if (data.Channels != inputDims[1] || data.Height != inputDims[2] || data.Width != inputDims[3])
+            throw new ArgumentException($"The encoder takes {inputDims[1]}×{inputDims[2]}×{inputDims[3]} images; these are {data.Channels}×{data.Height}×{data.Width}.");
+        var values = new float[(long)data.Count * Dimension];
+        var size = data.ImageSize;
+        var batch = new float[options.BatchSize * size];
+        using var runOptions = new RunOptions();
+        for (var start = 0; start < data.Count; start += options.BatchSize)
+        {
+            var rows = Math.Min(options.BatchSize, data.Count - start);
+            var pixels = data.Pixels.AsSpan(start * size, rows * size);
+            for (var i = 0; i < pixels.Length; i++) batch[i] = pixels[i];
+            using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batch.AsMemory(0, rows * size),
+                [rows, inputDims[1], inputDims[2], inputDims[3]]);
+            using var outputs = session.Run(runOptions, [inputName], [input], [outputName]);
+            outputs[0].GetTensorDataAsSpan<float>().CopyTo(values.AsSpan(start * Dimension, rows * Dimension));
+        }
+        return new Embeddings(values, data.Count, Dimension, data.Labels);
+    }
+
+    public void Dispose() => session.Dispose();
+
+    private static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
+}
