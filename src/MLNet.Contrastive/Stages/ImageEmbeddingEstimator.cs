@@ -1,0 +1,113 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Onnx;
+using MLNet.Contrastive.Training;
+
+namespace MLNet.Contrastive.Stages;
+
+/// <summary>
+/// Pretrains an encoder with a self-supervised method on the images of one column, and returns the embedding stage:
+/// a chain of ML.NET's own transforms — [LoadImages] → ResizeImages → [ConvertToGrayscale] → ExtractPixels →
+/// ApplyOnnxModel with the exported encoder — that <c>mlContext.Model.Save</c> writes into one self-contained model.zip.
+/// Input: an MLImage column or an image-path (text) column. Output: a vector of D float32 values.
+/// </summary>
+public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransformer>
+{
+    /// <summary>Settings of the embedding stage; every property has a documented default.</summary>
+    public sealed class Options
+    {
+        /// <summary>The embedding column, [D] float32. Default "Embedding".</summary>
+        public string OutputColumnName { get; set; } = "Embedding";
+
+        /// <summary>The image column: MLImage, or text holding image paths. Default "Image".</summary>
+        public string InputColumnName { get; set; } = "Image";
+
+        /// <summary>Height images are resized to (ResizeImages, Fill). Default 28.</summary>
+        public int ImageHeight { get; set; } = 28;
+
+        /// <summary>Width images are resized to. Default 28.</summary>
+        public int ImageWidth { get; set; } = 28;
+
+        /// <summary>1 (grayscale) or 3 (RGB). Default 1.</summary>
+        public int Channels { get; set; } = 1;
+
+        /// <summary>L2-normalise the embeddings inside the ONNX graph. Default false.</summary>
+        public bool L2Normalize { get; set; }
+
+        /// <summary>Where to keep the exported encoder; null uses a temporary file that the transformer deletes when disposed. Default null.</summary>
+        public string? OnnxPath { get; set; }
+
+        /// <summary>The pretraining run (method, budget, batch size, optimizer, seed, …). Default: SimCLR, 10 epochs.</summary>
+        public PretrainOptions Pretrain { get; set; } = new();
+    }
+
+    /// <summary>Name of the pixel column fed to the encoder, which is also the ONNX graph's input name.</summary>
+    public const string PixelsColumnName = "Pixels";
+    private const string LoadedImageColumnName = "LoadedImage";
+
+    private readonly MLContext mlContext;
+    private readonly Options options;
+
+    public ImageEmbeddingEstimator(MLContext mlContext, Options options)
+    {
+        this.mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
+        this.options = options ?? throw new ArgumentNullException(nameof(options));
+        LoadOptions.Validate();
+    }
+
+    private ImageLoadOptions LoadOptions => new() { Height = options.ImageHeight, Width = options.ImageWidth, Channels = options.Channels };
+
+    public ImageEmbeddingTransformer Fit(IDataView input)
+    {
+        if (input.Schema.GetColumnOrNull(options.InputColumnName) is null)
+            throw new ArgumentOutOfRangeException(nameof(input), $"Could not find input column '{options.InputColumnName}'");
+        var store = ImageStore.FromDataView(mlContext, input, options.InputColumnName, null, LoadOptions);
+        var result = new Pretrainer(options.Pretrain, mlContext).Fit(store);
+
+        var ownsFile = options.OnnxPath is null;
+        var onnxPath = options.OnnxPath ?? Path.Combine(Path.GetTempPath(), $"mlnet-contrastive-{Guid.NewGuid():N}.onnx");
+        EncoderOnnxExporter.Export(result.Encoder, onnxPath, new EncoderOnnxOptions
+        {
+            InputName = PixelsColumnName, OutputName = options.OutputColumnName,
+            Height = options.ImageHeight, Width = options.ImageWidth, L2Normalize = options.L2Normalize,
+        });
+        try
+        {
+            var chain = Preprocessing(input.Schema[options.InputColumnName].Type is TextDataViewType)
+                .Append(mlContext.Transforms.ApplyOnnxModel(options.OutputColumnName, PixelsColumnName, onnxPath))
+                .Fit(input);
+            return new ImageEmbeddingTransformer(new TransformerChain<ITransformer>(chain.ToArray()), result, onnxPath, ownsFile);
+        }
+        catch
+        {
+            if (ownsFile) File.Delete(onnxPath);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The output schema before fitting: ML.NET's own image transforms check the input column (with their
+    /// schema-mismatch wording), and the embedding column is a vector of D float32 values.
+    /// </summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        var column = inputSchema.FirstOrDefault(c => c.Name == options.InputColumnName);
+        if (column.Name is null)
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Could not find input column '{options.InputColumnName}'");
+        // SchemaShape.Column has no public constructor; the embedding column is a float vector like the pixel
+        // column, so a copy of that column stands in for it.
+        return Preprocessing(column.ItemType is TextDataViewType)
+            .Append(mlContext.Transforms.CopyColumns(options.OutputColumnName, PixelsColumnName))
+            .GetOutputSchema(inputSchema);
+    }
+
+    private IEstimator<ITransformer> Preprocessing(bool fromPaths)
+    {
+        var pixels = ImagePreprocessing.Chain(mlContext, fromPaths ? LoadedImageColumnName : options.InputColumnName, PixelsColumnName,
+            options.ImageHeight, options.ImageWidth, options.Channels, asFloat: true);
+        return fromPaths
+            ? mlContext.Transforms.LoadImages(LoadedImageColumnName, imageFolder: null, options.InputColumnName).Append(pixels)
+            : pixels;
+    }
+}

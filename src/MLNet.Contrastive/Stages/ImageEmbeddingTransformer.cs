@@ -1,0 +1,54 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Training;
+
+namespace MLNet.Contrastive.Stages;
+
+/// <summary>
+/// The fitted embedding stage: a chain of ML.NET's own transforms ending in ApplyOnnxModel with the pretrained
+/// encoder. Saving writes that chain (with the ONNX model inside), so the saved model.zip loads in any ML.NET app
+/// as a plain <see cref="TransformerChain{TLastTransformer}"/>, without this library.
+/// </summary>
+public sealed class ImageEmbeddingTransformer : ITransformer, IDisposable
+{
+    private readonly TransformerChain<ITransformer> chain;
+    private readonly bool ownsOnnxFile;
+
+    internal ImageEmbeddingTransformer(TransformerChain<ITransformer> chain, PretrainResult pretraining, string onnxPath, bool ownsOnnxFile)
+    {
+        this.chain = chain;
+        Pretraining = pretraining;
+        OnnxPath = onnxPath;
+        this.ownsOnnxFile = ownsOnnxFile;
+    }
+
+    /// <summary>The ML.NET transforms this stage is made of.</summary>
+    public TransformerChain<ITransformer> Chain => chain;
+
+    /// <summary>The pretraining run: encoder (TorchSharp), history, throughput.</summary>
+    public PretrainResult Pretraining { get; }
+
+    /// <summary>The pretrained encoder, eval mode, CPU.</summary>
+    public ResNetEncoder Encoder => Pretraining.Encoder;
+
+    /// <summary>The exported encoder used by ApplyOnnxModel.</summary>
+    public string OnnxPath { get; }
+
+    public bool IsRowToRowMapper => ((ITransformer)chain).IsRowToRowMapper;
+
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => chain.GetOutputSchema(inputSchema);
+
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ((ITransformer)chain).GetRowToRowMapper(inputSchema);
+
+    public IDataView Transform(IDataView input) => chain.Transform(input);
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)chain).Save(ctx);
+
+    /// <summary>Releases the ONNX Runtime session and deletes the temporary ONNX file, if this stage made one.</summary>
+    public void Dispose()
+    {
+        chain.Dispose();
+        if (ownsOnnxFile && File.Exists(OnnxPath)) File.Delete(OnnxPath);
+    }
+}

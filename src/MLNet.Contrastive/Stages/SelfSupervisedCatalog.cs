@@ -1,0 +1,51 @@
+using Microsoft.ML;
+using MLNet.Contrastive.Objectives;
+using MLNet.Contrastive.Training;
+
+namespace MLNet.Contrastive.Stages;
+
+/// <summary>Entry point: <c>mlContext.SelfSupervised()</c>.</summary>
+public static class MLContextExtensions
+{
+    /// <summary>Self-supervised pretraining estimators. (An extension on MLContext: the transforms catalog does not expose its environment.)</summary>
+    public static SelfSupervisedCatalog SelfSupervised(this MLContext mlContext) => new(mlContext);
+}
+
+/// <summary>Self-supervised methods as ML.NET estimators; each returns the same embedding stage.</summary>
+public sealed class SelfSupervisedCatalog
+{
+    private readonly MLContext mlContext;
+
+    internal SelfSupervisedCatalog(MLContext mlContext) => this.mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
+
+    /// <summary>
+    /// SimCLR: pretrains on the images of <paramref name="inputColumnName"/> (MLImage or image paths) and
+    /// outputs <paramref name="outputColumnName"/>, a vector of D float32 values.
+    /// </summary>
+    /// <param name="outputColumnName">The embedding column.</param>
+    /// <param name="inputColumnName">The image column (MLImage) or image-path column (text).</param>
+    /// <param name="imageHeight">Images are resized to this height.</param>
+    /// <param name="imageWidth">Images are resized to this width.</param>
+    /// <param name="channels">1 (grayscale) or 3 (RGB).</param>
+    /// <param name="epochs">Epochs, unless <paramref name="minutes"/> is given.</param>
+    /// <param name="minutes">Wall-clock budget; overrides <paramref name="epochs"/>.</param>
+    /// <param name="batchSize">Images per step.</param>
+    /// <param name="temperature">NT-Xent temperature.</param>
+    /// <param name="seed">Seed for initialisation, shuffling and augmentation.</param>
+    public ImageEmbeddingEstimator SimClr(string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null,
+        int batchSize = 256, double temperature = NtXentLoss.DefaultTemperature, int seed = 0) =>
+        SimClr(new ImageEmbeddingEstimator.Options
+        {
+            OutputColumnName = outputColumnName, InputColumnName = inputColumnName,
+            ImageHeight = imageHeight, ImageWidth = imageWidth, Channels = channels,
+            Pretrain = new PretrainOptions { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Temperature = temperature, Seed = seed },
+        });
+
+    /// <summary>SimCLR with every setting; <c>options.Pretrain.Method</c> is set to "simclr".</summary>
+    public ImageEmbeddingEstimator SimClr(ImageEmbeddingEstimator.Options options)
+    {
+        options.Pretrain.Method = "simclr";
+        return new ImageEmbeddingEstimator(mlContext, options);
+    }
+}

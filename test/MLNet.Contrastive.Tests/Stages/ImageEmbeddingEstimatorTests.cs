@@ -1,0 +1,106 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Onnx;
+using MLNet.Contrastive.Stages;
+using MLNet.Contrastive.Training;
+
+namespace MLNet.Contrastive.Tests.Stages;
+
+public class ImageEmbeddingEstimatorTests
+{
+    private sealed class ImageRow
+    {
+        public string ImagePath { get; set; } = "";
+        public float Score { get; set; }
+    }
+
+    private static ImageEmbeddingEstimator.Options SmallRun() => new()
+    {
+        InputColumnName = nameof(ImageRow.ImagePath),
+        Pretrain = new PretrainOptions { Epochs = 1, BatchSize = 64, Seed = 1, Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } },
+    };
+
+    /// <summary>The first <paramref name="count"/> sample images written as PNG files.</summary>
+    private static List<ImageRow> WriteSampleImages(TestData.TempFolder folder, int count)
+    {
+        var sample = TestData.SampleTrain(count);
+        var rows = new List<ImageRow>();
+        for (var i = 0; i < count; i++)
+        {
+            var gray = sample.Pixels.AsSpan(i * 784, 784);
+            var bgra = new byte[784 * 4];
+            for (var p = 0; p < 784; p++) (bgra[p * 4], bgra[p * 4 + 1], bgra[p * 4 + 2], bgra[p * 4 + 3]) = (gray[p], gray[p], gray[p], 255);
+            using var image = MLImage.CreateFromPixels(28, 28, MLPixelFormat.Bgra32, bgra);
+            var path = folder[$"img{i:D4}.png"];
+            image.Save(path);
+            rows.Add(new ImageRow { ImagePath = path });
+        }
+        return rows;
+    }
+
+    private static float[][] Embeddings(IDataView scored) =>
+        scored.GetColumn<VBuffer<float>>("Embedding").Select(v => v.DenseValues().ToArray()).ToArray();
+
+    [Test]
+    public void PipelinesRejectAWrongInputColumnBeforeAnyTraining()
+    {
+        var mlContext = new MLContext(0);
+        var data = mlContext.Data.LoadFromEnumerable(new[] { new ImageRow { ImagePath = "a.png", Score = 1 } });
+        // EstimatorChain.Fit asks every estimator's GetOutputSchema before fitting the first one.
+        var wrongType = mlContext.Transforms.CopyColumns("Copy", nameof(ImageRow.Score))
+            .Append(mlContext.SelfSupervised().SimClr(inputColumnName: nameof(ImageRow.Score)));
+        Assert.That(() => wrongType.Fit(data),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.StartsWith("Schema mismatch for input column 'Score'"));
+        var missing = mlContext.Transforms.CopyColumns("Copy", nameof(ImageRow.Score))
+            .Append(mlContext.SelfSupervised().SimClr(inputColumnName: "Picture"));
+        Assert.That(() => missing.Fit(data), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.StartsWith("Could not find input column 'Picture'"));
+    }
+
+    [Test]
+    public void FittedStageMatchesTheEncoderAndSurvivesSaveAndLoad()
+    {
+        using var folder = TestData.NewFolder();
+        var rows = WriteSampleImages(folder, 192);
+        var mlContext = new MLContext(0);
+        var data = mlContext.Data.LoadFromEnumerable(rows);
+        var tempOnnx = Directory.GetFiles(Path.GetTempPath(), "*.onnx").Length;
+
+        float[][] scored, reloaded;
+        string onnxPath;
+        using (var stage = mlContext.SelfSupervised().SimClr(SmallRun()).Fit(data))
+        {
+            onnxPath = stage.OnnxPath;
+            scored = Embeddings(stage.Transform(data));
+            Assert.That(scored, Has.Length.EqualTo(192));
+            Assert.That(scored[0], Has.Length.EqualTo(32));
+
+            // The row-by-row ML.NET stage, the batched ImageEmbedder and TorchSharp agree.
+            var store = ImageStore.Load(folder.Path);
+            using var embedder = new ImageEmbedder(stage.OnnxPath);
+            var batched = embedder.Embed(store);
+            var torch = MLNet.Contrastive.Evaluation.Embeddings.FromEncoder(stage.Encoder, store);
+            Assert.That(MaxDifference(scored, batched), Is.LessThanOrEqualTo(1e-5f));
+            Assert.That(MaxDifference(scored, torch), Is.LessThanOrEqualTo(1e-4f));
+
+            mlContext.Model.Save(stage, data.Schema, folder["model.zip"]);
+        }
+        Assert.That(File.Exists(onnxPath), Is.False, "the stage deletes its temporary ONNX file");
+
+        var fresh = new MLContext(1);
+        var loaded = fresh.Model.Load(folder["model.zip"], out _);
+        Assert.That(loaded, Is.InstanceOf<TransformerChain<ITransformer>>(), "a plain ML.NET chain, loadable without this library");
+        reloaded = Embeddings(loaded.Transform(fresh.Data.LoadFromEnumerable(rows)));
+        (loaded as IDisposable)?.Dispose();
+        Assert.That(MaxDifference(scored, reloaded), Is.LessThanOrEqualTo(1e-5f));
+        Assert.That(Directory.GetFiles(Path.GetTempPath(), "*.onnx"), Has.Length.EqualTo(tempOnnx), "no temporary ONNX files are left behind");
+    }
+
+    private static float MaxDifference(float[][] rows, float[][] other) =>
+        rows.Zip(other, (a, b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max()).Max();
+
+    private static float MaxDifference(float[][] rows, Embeddings other) =>
+        rows.Select((row, i) => row.Zip(other.Row(i).ToArray(), (x, y) => Math.Abs(x - y)).Max()).Max();
+}
