@@ -50,7 +50,7 @@ internal static class DemoCommand
         void Evaluate(string name, Embeddings trainFeatures, Embeddings testFeatures)
         {
             Console.WriteLine($"Evaluating {name}…");
-            rows.Add((name, LinearProbeEvaluator.Accuracy(mlContext, trainFeatures, testFeatures), KnnClassifier.Accuracy(trainFeatures, testFeatures)));
+            rows.Add((name, LinearEvaluation.Evaluate(mlContext, trainFeatures, testFeatures).Accuracy, KnnClassifier.Accuracy(trainFeatures, testFeatures)));
         }
 
         Evaluate($"Raw pixels ({train.ImageSize}-d)", Embeddings.FromPixels(train), Embeddings.FromPixels(test));

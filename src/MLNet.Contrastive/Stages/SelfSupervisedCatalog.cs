@@ -48,4 +48,22 @@ public sealed class SelfSupervisedCatalog
         options.Pretrain.Method = "simclr";
         return new ImageEmbeddingEstimator(mlContext, options);
     }
+
+    /// <summary>
+    /// The linear probe: MapValueToKey → NormalizeMeanVariance → LbfgsMaximumEntropy (or SdcaMaximumEntropy) →
+    /// MapKeyToValue, predicting <paramref name="labelColumnName"/>'s classes into "PredictedLabel".
+    /// </summary>
+    /// <param name="labelColumnName">The class column.</param>
+    /// <param name="featureColumnName">The embedding column, a float vector.</param>
+    /// <param name="trainer">L-BFGS (default) or SDCA multinomial logistic regression.</param>
+    /// <param name="l2Regularization">L2 weight.</param>
+    public LinearProbeEstimator LinearProbe(string labelColumnName = "Label", string featureColumnName = "Embedding",
+        ProbeTrainer trainer = ProbeTrainer.Lbfgs, float l2Regularization = 1e-4f) =>
+        LinearProbe(new LinearProbeEstimator.Options
+        {
+            LabelColumnName = labelColumnName, FeatureColumnName = featureColumnName, Trainer = trainer, L2Regularization = l2Regularization,
+        });
+
+    /// <summary>The linear probe with every setting.</summary>
+    public LinearProbeEstimator LinearProbe(LinearProbeEstimator.Options options) => new(mlContext, options);
 }

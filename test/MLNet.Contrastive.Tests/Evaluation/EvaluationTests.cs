@@ -25,7 +25,7 @@ public class EvaluationTests
         var train = Embeddings.FromPixels(data.Subset(Enumerable.Range(0, 1000).ToArray()));
         var test = Embeddings.FromPixels(data.Subset(Enumerable.Range(1000, 200).ToArray()));
         Assert.That(KnnClassifier.Accuracy(train, test), Is.InRange(0.5, 1.0));
-        Assert.That(LinearProbeEvaluator.Accuracy(new MLContext(0), train, test), Is.InRange(0.6, 1.0));
+        Assert.That(LinearEvaluation.Evaluate(new MLContext(0), train, test).Accuracy, Is.InRange(0.6, 1.0));
     }
 
     [Test]
@@ -33,7 +33,7 @@ public class EvaluationTests
     {
         var train = Points(Enumerable.Range(0, 40).Select(i => i < 20 ? i * 2.0 : 180 + i).ToArray(), Enumerable.Range(0, 40).Select(i => i < 20 ? 0 : 1).ToArray());
         var test = Points(new[] { 5.0, 200 }, [0, 1]);
-        Assert.That(LinearProbeEvaluator.Accuracy(new MLContext(0), train, test), Is.EqualTo(1.0));
+        Assert.That(LinearEvaluation.Evaluate(new MLContext(0), train, test).Accuracy, Is.EqualTo(1.0));
     }
 
     private static Embeddings Points(double[] degrees, int[] labels) =>

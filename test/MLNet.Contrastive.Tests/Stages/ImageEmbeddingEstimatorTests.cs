@@ -15,6 +15,7 @@ public class ImageEmbeddingEstimatorTests
     {
         public string ImagePath { get; set; } = "";
         public float Score { get; set; }
+        public string Label { get; set; } = "";
     }
 
     private static ImageEmbeddingEstimator.Options SmallRun() => new()
@@ -36,7 +37,7 @@ public class ImageEmbeddingEstimatorTests
             using var image = MLImage.CreateFromPixels(28, 28, MLPixelFormat.Bgra32, bgra);
             var path = folder[$"img{i:D4}.png"];
             image.Save(path);
-            rows.Add(new ImageRow { ImagePath = path });
+            rows.Add(new ImageRow { ImagePath = path, Label = sample.LabelNames![sample.Labels![i]] });
         }
         return rows;
     }
@@ -103,4 +104,23 @@ public class ImageEmbeddingEstimatorTests
 
     private static float MaxDifference(float[][] rows, Embeddings other) =>
         rows.Select((row, i) => row.Zip(other.Row(i).ToArray(), (x, y) => Math.Abs(x - y)).Max()).Max();
+
+    [Test]
+    public void EmbeddingStageAndProbeAreOneSaveablePipeline()
+    {
+        using var folder = TestData.NewFolder();
+        var rows = WriteSampleImages(folder, 256);
+        var mlContext = new MLContext(0);
+        var data = mlContext.Data.LoadFromEnumerable(rows);
+        var pipeline = mlContext.SelfSupervised().SimClr(SmallRun())
+            .Append(mlContext.SelfSupervised().LinearProbe(nameof(ImageRow.Label)));
+        using var model = pipeline.Fit(data);
+        var predicted = model.Transform(data).GetColumn<string>("PredictedLabel").ToArray();
+        Assert.That(predicted.Zip(rows, (p, r) => p == r.Label).Count(x => x) / 256.0, Is.GreaterThan(0.5), "the probe learns the training labels");
+
+        mlContext.Model.Save(model, data.Schema, folder["probe.zip"]);
+        var loaded = new MLContext(2).Model.Load(folder["probe.zip"], out _);
+        Assert.That(loaded.Transform(data).GetColumn<string>("PredictedLabel"), Is.EqualTo(predicted));
+        (loaded as IDisposable)?.Dispose();
+    }
 }
