@@ -16,7 +16,8 @@ public enum ProbeTrainer
 /// <summary>
 /// The linear evaluation protocol as an ML.NET stage, built from ML.NET's own pieces: MapValueToKey (label) →
 /// NormalizeMeanVariance (features) → LbfgsMaximumEntropy or SdcaMaximumEntropy → MapKeyToValue (PredictedLabel).
-/// Fitting checks that the label column holds at least two classes. The fitted stage is a plain saveable chain.
+/// Fitting checks that the label column holds at least two classes. The fitted stage is a plain saveable chain
+/// without the label mapping, so it scores rows that have no label column.
 /// </summary>
 public sealed class LinearProbeEstimator : IEstimator<TransformerChain<ITransformer>>
 {
@@ -46,7 +47,8 @@ public sealed class LinearProbeEstimator : IEstimator<TransformerChain<ITransfor
 
     private readonly MLContext mlContext;
     private readonly Options options;
-    private readonly IEstimator<ITransformer> chain;
+    private readonly IEstimator<ITransformer> labelToKey;
+    private readonly IEstimator<ITransformer> scoring;
 
     public LinearProbeEstimator(MLContext mlContext, Options options)
     {
@@ -67,8 +69,9 @@ public sealed class LinearProbeEstimator : IEstimator<TransformerChain<ITransfor
             }),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Trainer, "Unknown probe trainer."),
         };
-        chain = transforms.Conversion.MapValueToKey(KeyColumnName, options.LabelColumnName)
-            .Append(transforms.NormalizeMeanVariance(FeaturesColumnName, options.FeatureColumnName))
+        labelToKey = transforms.Conversion.MapValueToKey(KeyColumnName, options.LabelColumnName);
+        // The trainer's PredictedLabel keeps the label's key values, so MapKeyToValue needs no label at scoring time.
+        scoring = transforms.NormalizeMeanVariance(FeaturesColumnName, options.FeatureColumnName)
             .Append(trainer)
             .Append(transforms.Conversion.MapKeyToValue(options.PredictedLabelColumnName, "PredictedLabel"));
     }
@@ -77,12 +80,13 @@ public sealed class LinearProbeEstimator : IEstimator<TransformerChain<ITransfor
     {
         var label = input.Schema.GetColumnOrNull(options.LabelColumnName)
             ?? throw new ArgumentOutOfRangeException(nameof(input), $"Could not find input column '{options.LabelColumnName}'");
-        var keys = mlContext.Transforms.Conversion.MapValueToKey(KeyColumnName, options.LabelColumnName).Fit(input);
-        var classes = (keys.GetOutputSchema(input.Schema)[KeyColumnName].Type as KeyDataViewType)?.Count ?? 0;
+        var keyed = labelToKey.Fit(input).Transform(input);
+        var classes = (keyed.Schema[KeyColumnName].Type as KeyDataViewType)?.Count ?? 0;
         if (classes < 2)
             throw new ArgumentException($"The label column '{label.Name}' holds {classes} class{(classes == 1 ? "" : "es")}; a probe needs at least two.", nameof(input));
-        return new TransformerChain<ITransformer>(((IEnumerable<ITransformer>)chain.Fit(input)).ToArray());
+        return new TransformerChain<ITransformer>(((IEnumerable<ITransformer>)scoring.Fit(keyed)).ToArray());
     }
 
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema) => chain.GetOutputSchema(inputSchema);
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
+        new(labelToKey.Append(scoring).GetOutputSchema(inputSchema).Where(c => c.Name != KeyColumnName));
 }

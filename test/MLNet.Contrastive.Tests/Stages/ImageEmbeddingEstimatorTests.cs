@@ -97,6 +97,32 @@ public class ImageEmbeddingEstimatorTests
         (loaded as IDisposable)?.Dispose();
         Assert.That(MaxDifference(scored, reloaded), Is.LessThanOrEqualTo(1e-5f));
         Assert.That(Directory.GetFiles(Path.GetTempPath(), "*.onnx"), Has.Length.EqualTo(tempOnnx), "no temporary ONNX files are left behind");
+
+        // A fresh process with ML.NET alone (the sample app) gives the same embeddings.
+        var sample = ScoreWithPlainMlNetApp(folder["model.zip"], folder.Path, folder["scores.csv"]);
+        Assert.That(sample.Keys, Is.EqualTo(rows.Select(r => Path.GetFileName(r.ImagePath))));
+        Assert.That(MaxDifference(scored, sample.Values.Select(v => v.Embedding).ToArray()), Is.LessThanOrEqualTo(1e-5f));
+    }
+
+    /// <summary>Runs docs/samples/ScoreInPlainMLNet (which references no MLNet.Contrastive) in its own process.</summary>
+    private static Dictionary<string, (string? Label, float[] Embedding)> ScoreWithPlainMlNetApp(string model, string images, string csv)
+    {
+        var root = TestContext.CurrentContext.TestDirectory;
+        while (!File.Exists(Path.Combine(root, "MLNet.Contrastive.sln"))) root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("repository root");
+        var project = Path.Combine(root, "docs", "samples", "ScoreInPlainMLNet");
+        Assert.That(File.ReadAllText(Path.Combine(project, "ScoreInPlainMLNet.csproj")), Does.Not.Contain("ProjectReference"));
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", ["run", "--project", project, "-c", "Release", "--", model, images, csv])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.That(process.ExitCode, Is.Zero, output.Result + errors);
+        var labelled = File.ReadLines(csv).First().StartsWith("file,predicted_label,", StringComparison.Ordinal);
+        return File.ReadLines(csv).Skip(1).Select(line => line.Split(',')).ToDictionary(f => f[0], f =>
+            (labelled ? f[1] : null, f.Skip(labelled ? 2 : 1).Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray()));
     }
 
     private static float MaxDifference(float[][] rows, float[][] other) =>
@@ -122,5 +148,8 @@ public class ImageEmbeddingEstimatorTests
         var loaded = new MLContext(2).Model.Load(folder["probe.zip"], out _);
         Assert.That(loaded.Transform(data).GetColumn<string>("PredictedLabel"), Is.EqualTo(predicted));
         (loaded as IDisposable)?.Dispose();
+
+        var sample = ScoreWithPlainMlNetApp(folder["probe.zip"], folder.Path, folder["scores.csv"]);
+        Assert.That(sample.Values.Select(v => v.Label), Is.EqualTo(predicted));
     }
 }
