@@ -1,6 +1,8 @@
 using System.CommandLine;
 using MLNet.Contrastive.Data;
+using Microsoft.ML;
 using MLNet.Contrastive.Methods;
+using MLNet.Contrastive.Stages;
 using MLNet.Contrastive.Training;
 
 namespace MLNet.Contrastive.Cli.Commands;
@@ -26,7 +28,7 @@ internal static class PretrainCommand
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto.", DefaultValueFactory = _ => "auto" };
-        var output = new Option<string>("--out") { Description = "Output folder: checkpoint.bin, history.json, history.csv.", Required = true };
+        var output = new Option<string>("--out") { Description = "Output folder: model.zip, encoder.onnx, checkpoint.bin, history.json, history.csv.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint.bin." };
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Skip unreadable images (counted) instead of failing." };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Reject images whose header declares more pixels than this.", DefaultValueFactory = _ => 50_000_000 };
@@ -67,12 +69,27 @@ internal static class PretrainCommand
             var result = ConsoleProgress.Run($"Pretraining {options.Method}", progress => new Pretrainer(options).Fit(store, progress));
             File.WriteAllText(Path.Combine(outDir, "history.json"), result.History.ToJson());
             File.WriteAllText(Path.Combine(outDir, "history.csv"), result.History.ToCsv());
+            WriteEmbeddingModel(result, store, outDir);
             var last = result.History.Epochs.LastOrDefault();
             Console.WriteLine($"Done: {result.Info.GlobalStep} steps, {result.Info.Epoch} full epochs, last epoch's mean loss {last?.MeanLoss:F4}, " +
                               $"{result.ViewsPerSecond:F0} views/s, peak memory {CommandRunner.PeakMemory()}.");
-            Console.WriteLine($"Wrote {options.CheckpointPath}, history.json and history.csv to {outDir}.");
+            Console.WriteLine($"Wrote {ModelFiles.ModelFile} (ML.NET embedding stage, input column '{ModelFiles.ImagePathColumn}'), " +
+                              $"{ModelFiles.EncoderFile}, {CheckpointFile}, history.json and history.csv to {outDir}.");
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>model.zip: the ML.NET embedding stage that scores image paths; encoder.onnx: the encoder it applies.</summary>
+    internal static void WriteEmbeddingModel(PretrainResult result, ImageStore store, string outDir)
+    {
+        var mlContext = new MLContext();
+        var paths = ModelFiles.PathView(mlContext, []);
+        using var stage = ImageEmbeddingEstimator.CreateStage(mlContext, paths, result, new ImageEmbeddingEstimator.Options
+        {
+            InputColumnName = ModelFiles.ImagePathColumn, ImageHeight = store.Height, ImageWidth = store.Width, Channels = store.Channels,
+            OnnxPath = Path.Combine(outDir, ModelFiles.EncoderFile),
+        });
+        mlContext.Model.Save(stage, paths.Schema, Path.Combine(outDir, ModelFiles.ModelFile));
     }
 }

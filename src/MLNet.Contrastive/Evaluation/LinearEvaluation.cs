@@ -14,8 +14,9 @@ public sealed record ClassMetrics(string Label, double Precision, double Recall,
 /// <param name="Labels">Class names; row and column order of <see cref="ConfusionMatrix"/>.</param>
 /// <param name="ConfusionMatrix">[true class][predicted class] counts.</param>
 /// <param name="TrainingRows">Labelled rows the probe was trained on (after the label fraction).</param>
+/// <param name="Probe">The fitted probe (features → PredictedLabel), ready to append to an embedding stage.</param>
 public sealed record LinearEvaluationResult(double Accuracy, double MacroF1, IReadOnlyList<ClassMetrics> Classes,
-    IReadOnlyList<string> Labels, int[][] ConfusionMatrix, int TrainingRows);
+    IReadOnlyList<string> Labels, int[][] ConfusionMatrix, int TrainingRows, TransformerChain<ITransformer> Probe);
 
 /// <summary>
 /// The linear evaluation protocol: fit a <see cref="LinearProbeEstimator"/> on (a stratified, seeded fraction of)
@@ -42,15 +43,21 @@ public static class LinearEvaluation
         var scored = model.Transform(test);
         var truth = Read(mlContext, scored, probe).Labels;
         var predicted = Text(mlContext, scored, probe.PredictedLabelColumnName);
-        return Metrics(truth, predicted, kept.Count);
+        return Metrics(truth, predicted, kept.Count, model);
     }
 
-    /// <summary>The protocol on <see cref="Embeddings"/> with integer labels.</summary>
-    public static LinearEvaluationResult Evaluate(MLContext mlContext, Embeddings train, Embeddings test, double labelFraction = 1.0, int seed = 0)
+    /// <summary>
+    /// The protocol on <see cref="Embeddings"/>; labels are class indices, named by <paramref name="labelNames"/>
+    /// when given (the probe then predicts those names), else by the indices themselves.
+    /// </summary>
+    public static LinearEvaluationResult Evaluate(MLContext mlContext, Embeddings train, Embeddings test, double labelFraction = 1.0,
+        int seed = 0, IReadOnlyList<string>? labelNames = null, LinearProbeEstimator.Options? probe = null)
     {
-        var probe = new LinearProbeEstimator.Options();
+        probe ??= new LinearProbeEstimator.Options();
+        var options = probe;
+        string Name(int label) => labelNames?[label] ?? label.ToString(System.Globalization.CultureInfo.InvariantCulture);
         IDataView View(Embeddings e) => ToDataView(mlContext, Enumerable.Range(0, e.Count).Select(i => e.Row(i).ToArray()).ToList(),
-            (e.Labels ?? throw new ArgumentException("The linear probe needs labelled embeddings.")).Select(l => l.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList(), probe);
+            (e.Labels ?? throw new ArgumentException("The linear probe needs labelled embeddings.")).Select(Name).ToList(), options);
         return Evaluate(mlContext, View(train), View(test), labelFraction, seed, probe);
     }
 
@@ -70,7 +77,8 @@ public static class LinearEvaluation
         return kept;
     }
 
-    private static LinearEvaluationResult Metrics(IReadOnlyList<string> truth, IReadOnlyList<string> predicted, int trainingRows)
+    private static LinearEvaluationResult Metrics(IReadOnlyList<string> truth, IReadOnlyList<string> predicted, int trainingRows,
+        TransformerChain<ITransformer> probe)
     {
         var labels = truth.Concat(predicted).Distinct().Order(StringComparer.Ordinal).ToList();
         var index = labels.Select((l, i) => (l, i)).ToDictionary(p => p.l, p => p.i);
@@ -84,7 +92,7 @@ public static class LinearEvaluation
         }).ToList();
         var accuracy = (double)Enumerable.Range(0, labels.Count).Sum(c => matrix[c][c]) / truth.Count;
         var present = classes.Where(c => c.Support > 0).ToList();
-        return new LinearEvaluationResult(accuracy, present.Average(c => c.F1), classes, labels, matrix, trainingRows);
+        return new LinearEvaluationResult(accuracy, present.Average(c => c.F1), classes, labels, matrix, trainingRows, probe);
     }
 
     private static (List<float[]> Features, List<string> Labels) Read(MLContext mlContext, IDataView data, LinearProbeEstimator.Options probe)

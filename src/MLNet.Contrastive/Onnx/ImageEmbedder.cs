@@ -80,6 +80,9 @@ public sealed class ImageEmbedder : IDisposable
     /// <summary>The embedding dimension D.</summary>
     public int Dimension { get; }
 
+    /// <summary>The image shape the encoder takes: channels, height, width.</summary>
+    public (int Channels, int Height, int Width) InputShape => (inputDims[1], inputDims[2], inputDims[3]);
+
     /// <summary>Embeddings of every image of <paramref name="data"/>, which must have the encoder's C, H and W.</summary>
     public Embeddings Embed(ImageStore data)
     {

@@ -65,19 +65,29 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
         var store = ImageStore.FromDataView(mlContext, input, options.InputColumnName, null, LoadOptions);
         var result = new Pretrainer(options.Pretrain, mlContext).Fit(store);
 
+        return CreateStage(mlContext, input, result, options);
+    }
+
+    /// <summary>
+    /// The embedding stage for an already pretrained encoder: exports it to ONNX and fits the ML.NET chain on
+    /// <paramref name="input"/>'s schema (no rows are read), whose <see cref="Options.InputColumnName"/> holds images or paths.
+    /// </summary>
+    public static ImageEmbeddingTransformer CreateStage(MLContext mlContext, IDataView input, PretrainResult pretraining, Options options)
+    {
         var ownsFile = options.OnnxPath is null;
         var onnxPath = options.OnnxPath ?? Path.Combine(Path.GetTempPath(), $"mlnet-contrastive-{Guid.NewGuid():N}.onnx");
-        EncoderOnnxExporter.Export(result.Encoder, onnxPath, new EncoderOnnxOptions
+        EncoderOnnxExporter.Export(pretraining.Encoder, onnxPath, new EncoderOnnxOptions
         {
             InputName = PixelsColumnName, OutputName = options.OutputColumnName,
             Height = options.ImageHeight, Width = options.ImageWidth, L2Normalize = options.L2Normalize,
         });
         try
         {
-            var chain = Preprocessing(input.Schema[options.InputColumnName].Type is TextDataViewType)
+            var estimator = new ImageEmbeddingEstimator(mlContext, options);
+            var chain = estimator.Preprocessing(input.Schema[options.InputColumnName].Type is TextDataViewType)
                 .Append(mlContext.Transforms.ApplyOnnxModel(options.OutputColumnName, PixelsColumnName, onnxPath))
                 .Fit(input);
-            return new ImageEmbeddingTransformer(new TransformerChain<ITransformer>(chain.ToArray()), result, onnxPath, ownsFile);
+            return new ImageEmbeddingTransformer(new TransformerChain<ITransformer>(chain.ToArray()), pretraining, onnxPath, ownsFile);
         }
         catch
         {

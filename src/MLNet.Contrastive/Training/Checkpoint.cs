@@ -110,13 +110,23 @@ public static class Checkpoint
         CheckpointInfo? info = null;
         Guard(path, () =>
         {
-            if (reader.ReadString() != Magic) throw new InvalidDataException("not an MLNet.Contrastive checkpoint");
+            var expected = MagicPrefix();
+            var actual = reader.ReadBytes(expected.Length);
+            if (!actual.AsSpan().SequenceEqual(expected)) throw new InvalidDataException("not an MLNet.Contrastive checkpoint");
             if (!EndsWithMarker(reader.BaseStream)) throw new EndOfStreamException();
             var version = reader.ReadInt32();
             if (version != FormatVersion) throw new InvalidDataException($"checkpoint format {version} is not supported (expected {FormatVersion})");
             info = JsonSerializer.Deserialize<CheckpointInfo>(reader.ReadString(), Json);
         });
         return info ?? throw new InvalidDataException($"{path}: the checkpoint's header is empty.");
+    }
+
+    /// <summary>The bytes <see cref="BinaryWriter.Write(string)"/> writes for <see cref="Magic"/>.</summary>
+    private static byte[] MagicPrefix()
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer)) writer.Write(Magic);
+        return buffer.ToArray();
     }
 
     private static bool EndsWithMarker(Stream stream)

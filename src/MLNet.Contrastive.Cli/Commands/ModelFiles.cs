@@ -1,0 +1,42 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.Contrastive.Data;
+
+namespace MLNet.Contrastive.Cli.Commands;
+
+/// <summary>The files <c>pretrain --out</c> writes, found from a folder or from its model.zip.</summary>
+internal sealed record ModelFiles(string ModelZip, string EncoderOnnx)
+{
+    public const string ModelFile = "model.zip", EncoderFile = "encoder.onnx", ImagePathColumn = "ImagePath";
+
+    public static ModelFiles Resolve(string model)
+    {
+        var folder = Directory.Exists(model) ? model : Path.GetDirectoryName(Path.GetFullPath(model))!;
+        var files = new ModelFiles(Directory.Exists(model) ? Path.Combine(model, ModelFile) : model, Path.Combine(folder, EncoderFile));
+        if (!File.Exists(files.ModelZip)) throw new FileNotFoundException($"{files.ModelZip}: model not found (pass the folder pretrain wrote, or its model.zip).");
+        if (!File.Exists(files.EncoderOnnx)) throw new FileNotFoundException($"{files.EncoderOnnx}: the encoder that goes with {files.ModelZip} is missing.");
+        return files;
+    }
+
+    /// <summary>An empty view with one image-path column, the input schema of the models the CLI writes.</summary>
+    public static IDataView PathView(MLContext mlContext, IEnumerable<string> paths, string column = ImagePathColumn)
+    {
+        var schema = SchemaDefinition.Create(typeof(PathRow));
+        schema[nameof(PathRow.ImagePath)].ColumnName = column;
+        return mlContext.Data.LoadFromEnumerable(paths.Select(p => new PathRow { ImagePath = p }).ToList(), schema);
+    }
+
+    /// <summary>Image files under a folder, recursively, in a stable order.</summary>
+    public static List<string> ImagesUnder(string folder)
+    {
+        if (!Directory.Exists(folder)) throw new ImageDataException(folder, "folder not found.");
+        var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Where(f => ImageDecoder.Extensions.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal).ToList();
+        return files.Count > 0 ? files : throw new ImageDataException(folder, "the folder holds no .png, .jpg, .jpeg or .bmp images.");
+    }
+
+    private sealed class PathRow
+    {
+        public string ImagePath { get; set; } = "";
+    }
+}
