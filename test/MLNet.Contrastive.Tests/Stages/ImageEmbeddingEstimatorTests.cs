@@ -138,7 +138,11 @@ public class ImageEmbeddingEstimatorTests
         var rows = WriteSampleImages(folder, 256);
         var mlContext = new MLContext(0);
         var data = mlContext.Data.LoadFromEnumerable(rows);
-        var pipeline = mlContext.SelfSupervised().SimClr(SmallRun())
+        // The README's pipeline: LoadImages → SimClr on the MLImage column → LinearProbe.
+        var options = SmallRun();
+        options.InputColumnName = "Image";
+        var pipeline = mlContext.Transforms.LoadImages("Image", imageFolder: null, nameof(ImageRow.ImagePath))
+            .Append(mlContext.SelfSupervised().SimClr(options))
             .Append(mlContext.SelfSupervised().LinearProbe(nameof(ImageRow.Label)));
         using var model = pipeline.Fit(data);
         var predicted = model.Transform(data).GetColumn<string>("PredictedLabel").ToArray();
