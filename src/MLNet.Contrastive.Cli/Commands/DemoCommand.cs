@@ -10,8 +10,9 @@ using static TorchSharp.torch;
 namespace MLNet.Contrastive.Cli.Commands;
 
 /// <summary>
-/// <c>demo</c>: pretrain SimCLR on Fashion-MNIST (the embedded sample, or the full set with --full) and compare
-/// linear-probe and kNN accuracy of raw pixels, the randomly initialised encoder and the SimCLR encoder.
+/// <c>demo</c>: pretrain SimCLR (or another --method) on Fashion-MNIST (the embedded sample, or the full set with
+/// --full) and compare linear-probe and kNN accuracy of raw pixels, the randomly initialised encoder and the
+/// pretrained encoder.
 /// </summary>
 internal static class DemoCommand
 {
@@ -24,17 +25,20 @@ internal static class DemoCommand
         var seed = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var output = new Option<string?>("--out") { Description = "Optional folder for the checkpoint and training history." };
+        var method = new Option<string>("--method") { Description = $"Method: {string.Join(", ", Methods.PretrainingMethods.Names)}.", DefaultValueFactory = _ => "simclr" };
+        var mining = new Option<Objectives.TripletMining>("--mining") { Description = "Triplet negative mining: BatchHard or SemiHard.", DefaultValueFactory = _ => Objectives.TripletMining.SemiHard };
 
         var command = new Command("demo", "Pretrain SimCLR on Fashion-MNIST and compare it with raw pixels and a random encoder.")
         {
-            minutes, full, dataDir, batchSize, seed, threads, output,
+            minutes, full, dataDir, batchSize, seed, threads, output, method, mining,
         };
-        command.SetAction(parse => CommandRunner.Run(() => Run(parse.GetValue(minutes), parse.GetValue(full), parse.GetValue(dataDir)!,
-            parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output))));
+        command.SetAction(parse => CommandRunner.Run(() => Run(parse.GetValue(method)!, parse.GetValue(mining), parse.GetValue(minutes),
+            parse.GetValue(full), parse.GetValue(dataDir)!, parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output))));
         return command;
     }
 
-    private static int Run(double minutes, bool full, string dataDir, int batchSize, int seed, int threads, string? outDir)
+    private static int Run(string method, Objectives.TripletMining mining, double minutes, bool full, string dataDir, int batchSize, int seed,
+        int threads, string? outDir)
     {
         var loadOptions = new ImageLoadOptions { Height = 28, Width = 28, Channels = 1 };
         var (train, test) = full ? SampleData.LoadFolder(dataDir, loadOptions) : SampleData.LoadSample(loadOptions);
@@ -43,7 +47,7 @@ internal static class DemoCommand
         var mlContext = new MLContext(seed);
         var options = new PretrainOptions
         {
-            Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,
+            Method = method, Mining = mining, Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,
             CheckpointPath = outDir is null ? null : Path.Combine(outDir, PretrainCommand.CheckpointFile),
         };
         var rows = new List<(string Name, double Probe, double Knn)>();
@@ -59,9 +63,9 @@ internal static class DemoCommand
         var random = new ResNetEncoder(EncoderOptions.For(1, 28));
         Evaluate($"Random-init encoder ({random.EmbeddingDimension}-d)", Embeddings.FromEncoder(random, train), Embeddings.FromEncoder(random, test));
 
-        var result = ConsoleProgress.Run($"Pretraining SimCLR for {minutes:0.#} min on {train.Count:N0} unlabeled images",
+        var result = ConsoleProgress.Run($"Pretraining {method} for {minutes:0.#} min on {train.Count:N0} unlabeled images",
             progress => new Pretrainer(options, mlContext).Fit(train, progress));
-        Evaluate($"SimCLR encoder ({result.Encoder.EmbeddingDimension}-d)", Embeddings.FromEncoder(result.Encoder, train), Embeddings.FromEncoder(result.Encoder, test));
+        Evaluate($"{method} encoder ({result.Encoder.EmbeddingDimension}-d)", Embeddings.FromEncoder(result.Encoder, train), Embeddings.FromEncoder(result.Encoder, test));
 
         var table = new Table().AddColumn("Features").AddColumn(new TableColumn("Linear probe").RightAligned())
             .AddColumn(new TableColumn("kNN (k=200, T=0.1)").RightAligned());

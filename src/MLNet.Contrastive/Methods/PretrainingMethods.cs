@@ -10,6 +10,10 @@ public static class PretrainingMethods
         new(StringComparer.OrdinalIgnoreCase)
         {
             ["simclr"] = (encoder, o) => new SimClr(encoder, o.ProjectionHiddenDimension, o.ProjectionDimension, o.Temperature),
+            ["rotation"] = (encoder, o) => new RotNet(encoder, o.ProjectionHiddenDimension, o.RotationAugmentation),
+            ["jigsaw"] = (encoder, o) => new Jigsaw(encoder, o.ProjectionHiddenDimension, o.JigsawPermutations, o.Seed),
+            ["triplet"] = (encoder, o) => new Triplet(encoder, o.ProjectionHiddenDimension, o.ProjectionDimension, o.Margin, o.Mining, o.Distance),
+            ["nce"] = (encoder, o) => new Nce(encoder, o.ProjectionHiddenDimension, o.ProjectionDimension, o.NoiseSamples, o.Temperature),
         };
 
     public static IReadOnlyCollection<string> Names => Factories.Keys;

@@ -35,19 +35,63 @@ public sealed class SelfSupervisedCatalog
     public ImageEmbeddingEstimator SimClr(string outputColumnName = "Embedding", string inputColumnName = "Image",
         int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null,
         int batchSize = 256, double temperature = NtXentLoss.DefaultTemperature, int seed = 0) =>
-        SimClr(new ImageEmbeddingEstimator.Options
-        {
-            OutputColumnName = outputColumnName, InputColumnName = inputColumnName,
-            ImageHeight = imageHeight, ImageWidth = imageWidth, Channels = channels,
-            Pretrain = new PretrainOptions { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Temperature = temperature, Seed = seed },
-        });
+        SimClr(Flat(outputColumnName, inputColumnName, imageHeight, imageWidth, channels,
+            new PretrainOptions { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Temperature = temperature, Seed = seed }));
 
     /// <summary>SimCLR with every setting; <c>options.Pretrain.Method</c> is set to "simclr".</summary>
-    public ImageEmbeddingEstimator SimClr(ImageEmbeddingEstimator.Options options)
+    public ImageEmbeddingEstimator SimClr(ImageEmbeddingEstimator.Options options) => Method("simclr", options);
+
+    /// <summary>Rotation prediction (RotNet): a 4-way rotation classifier on the encoder. Arguments as for <see cref="SimClr(string, string, int, int, int, int, double?, int, double, int)"/>.</summary>
+    public ImageEmbeddingEstimator Rotation(string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256, int seed = 0) =>
+        Rotation(Flat(outputColumnName, inputColumnName, imageHeight, imageWidth, channels, new PretrainOptions
+            { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Seed = seed }));
+
+    /// <summary>Rotation prediction with every setting.</summary>
+    public ImageEmbeddingEstimator Rotation(ImageEmbeddingEstimator.Options options) => Method("rotation", options);
+
+    /// <summary>Jigsaw puzzles over <paramref name="permutations"/> max-min-Hamming permutations of 3×3 tiles (images of 24 px or more).</summary>
+    public ImageEmbeddingEstimator Jigsaw(string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256,
+        int permutations = 100, int seed = 0) =>
+        Jigsaw(Flat(outputColumnName, inputColumnName, imageHeight, imageWidth, channels, new PretrainOptions
+            { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, JigsawPermutations = permutations, Seed = seed }));
+
+    /// <summary>Jigsaw puzzles with every setting.</summary>
+    public ImageEmbeddingEstimator Jigsaw(ImageEmbeddingEstimator.Options options) => Method("jigsaw", options);
+
+    /// <summary>Margin triplet loss on two views per image, negatives mined from the batch.</summary>
+    public ImageEmbeddingEstimator Triplet(string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256,
+        double margin = TripletMarginLoss.DefaultMargin, TripletMining mining = TripletMining.SemiHard, int seed = 0) =>
+        Triplet(Flat(outputColumnName, inputColumnName, imageHeight, imageWidth, channels, new PretrainOptions
+            { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Margin = margin, Mining = mining, Seed = seed }));
+
+    /// <summary>Margin triplet loss with every setting.</summary>
+    public ImageEmbeddingEstimator Triplet(ImageEmbeddingEstimator.Options options) => Method("triplet", options);
+
+    /// <summary>Binary noise-contrastive estimation with <paramref name="noiseSamples"/> noise samples per positive pair.</summary>
+    public ImageEmbeddingEstimator Nce(string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256,
+        int noiseSamples = NceLoss.DefaultNoiseSamples, double temperature = NtXentLoss.DefaultTemperature, int seed = 0) =>
+        Nce(Flat(outputColumnName, inputColumnName, imageHeight, imageWidth, channels, new PretrainOptions
+            { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, NoiseSamples = noiseSamples, Temperature = temperature, Seed = seed }));
+
+    /// <summary>Binary NCE with every setting.</summary>
+    public ImageEmbeddingEstimator Nce(ImageEmbeddingEstimator.Options options) => Method("nce", options);
+
+    private ImageEmbeddingEstimator Method(string method, ImageEmbeddingEstimator.Options options)
     {
-        options.Pretrain.Method = "simclr";
+        options.Pretrain.Method = method;
         return new ImageEmbeddingEstimator(mlContext, options);
     }
+
+    private static ImageEmbeddingEstimator.Options Flat(string outputColumnName, string inputColumnName, int imageHeight, int imageWidth,
+        int channels, PretrainOptions pretrain) => new()
+    {
+        OutputColumnName = outputColumnName, InputColumnName = inputColumnName,
+        ImageHeight = imageHeight, ImageWidth = imageWidth, Channels = channels, Pretrain = pretrain,
+    };
 
     /// <summary>
     /// The linear probe: MapValueToKey → NormalizeMeanVariance → LbfgsMaximumEntropy (or SdcaMaximumEntropy) →

@@ -43,8 +43,26 @@ public sealed class PretrainOptions
     /// <summary>Fraction of training spent in linear warm-up before the cosine decay. Default 0.05.</summary>
     public double WarmupFraction { get; set; } = 0.05;
 
-    /// <summary>NT-Xent temperature τ. Default 0.2.</summary>
+    /// <summary>Temperature τ of NT-Xent and NCE. Default 0.2.</summary>
     public double Temperature { get; set; } = NtXentLoss.DefaultTemperature;
+
+    /// <summary>Triplet: the margin between positive and negative distances. Default 0.5 (distances lie in [0, 2]).</summary>
+    public double Margin { get; set; } = TripletMarginLoss.DefaultMargin;
+
+    /// <summary>Triplet: how each anchor's negative is chosen. Default <see cref="TripletMining.SemiHard"/>.</summary>
+    public TripletMining Mining { get; set; } = TripletMining.SemiHard;
+
+    /// <summary>Triplet: the distance between L2-normalised embeddings. Default <see cref="TripletDistance.Cosine"/>.</summary>
+    public TripletDistance Distance { get; set; } = TripletDistance.Cosine;
+
+    /// <summary>NCE: noise samples k per positive pair, drawn from the batch. Default 16.</summary>
+    public int NoiseSamples { get; set; } = NceLoss.DefaultNoiseSamples;
+
+    /// <summary>Jigsaw: size P of the permutation set. Default 100.</summary>
+    public int JigsawPermutations { get; set; } = 100;
+
+    /// <summary>Rotation: light views (crop 0.6–1 and flip) before rotating. Default true.</summary>
+    public bool RotationAugmentation { get; set; } = true;
 
     /// <summary>Projection head output size. Default 128.</summary>
     public int ProjectionDimension { get; set; } = 128;
@@ -84,6 +102,8 @@ public sealed class PretrainOptions
         if (WarmupFraction is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(WarmupFraction), WarmupFraction, "The warm-up fraction must be in [0, 1).");
         if (Threads <= 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "The thread count must be positive.");
         if (Device is not ("cpu" or "cuda" or "auto")) throw new ArgumentOutOfRangeException(nameof(Device), Device, "The device must be cpu, cuda or auto.");
+        if (NoiseSamples <= 0) throw new ArgumentOutOfRangeException(nameof(NoiseSamples), NoiseSamples, "NCE needs at least one noise sample.");
+        if (Margin < 0) throw new ArgumentOutOfRangeException(nameof(Margin), Margin, "The margin must be non-negative.");
         if (Resume && CheckpointPath is null) throw new ArgumentException("Resume needs a CheckpointPath.", nameof(Resume));
     }
 }

@@ -156,4 +156,29 @@ public class ImageEmbeddingEstimatorTests
         var sample = ScoreWithPlainMlNetApp(folder["probe.zip"], folder.Path, folder["scores.csv"]);
         Assert.That(sample.Values.Select(v => v.Label), Is.EqualTo(predicted));
     }
+
+    [TestCase("rotation")]
+    [TestCase("jigsaw")]
+    [TestCase("triplet")]
+    [TestCase("nce")]
+    public void EveryMethodProducesTheSameKindOfEmbeddingStage(string method)
+    {
+        using var folder = TestData.NewFolder();
+        var rows = WriteSampleImages(folder, 128);
+        var mlContext = new MLContext(0);
+        var data = mlContext.Data.LoadFromEnumerable(rows);
+        var catalog = mlContext.SelfSupervised();
+        var estimator = method switch
+        {
+            "rotation" => catalog.Rotation(SmallRun()),
+            "jigsaw" => catalog.Jigsaw(SmallRun()),
+            "triplet" => catalog.Triplet(SmallRun()),
+            _ => catalog.Nce(SmallRun()),
+        };
+        using var stage = estimator.Fit(data);
+        Assert.That(stage.Pretraining.Info.Options.Method, Is.EqualTo(method));
+        var embeddings = Embeddings(stage.Transform(data));
+        Assert.That(embeddings, Has.Length.EqualTo(128));
+        Assert.That(embeddings.All(e => e.Length == 32 && e.All(float.IsFinite)), Is.True);
+    }
 }

@@ -1,0 +1,58 @@
+using MLNet.Contrastive.Augmentation;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Objectives;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace MLNet.Contrastive.Methods;
+
+/// <summary>
+/// Jigsaw puzzles (Noroozi &amp; Favaro 2016): each image cut into 3×3 jittered tiles (tile side ⌊0.85 · ⌊S/3⌋⌋,
+/// at least 7 px, so images need 24 px or more), shuffled by one of P max-min-Hamming permutations; the shared
+/// encoder (the one that is exported) embeds every tile, the nine embeddings are concatenated in slot order, and a
+/// P-way head names the permutation. The permutation set is a buffer of the module, so checkpoints carry it.
+/// </summary>
+public sealed class Jigsaw : PretrainingMethod
+{
+    private readonly ResNetEncoder encoder;
+    private readonly ProjectionHead head;
+    private readonly Tensor permutations;
+    private readonly int[][] permutationList;
+
+    public Jigsaw(ResNetEncoder encoder, int hiddenDimension, int permutationCount, int seed) : base(nameof(Jigsaw), encoder)
+    {
+        this.encoder = encoder;
+        permutationList = JigsawPuzzle.Permutations(permutationCount, seed);
+        permutations = tensor(permutationList.SelectMany(p => p.Select(t => (long)t)).ToArray(), new long[] { permutationCount, JigsawPuzzle.Tiles });
+        head = new ProjectionHead(JigsawPuzzle.Tiles * encoder.EmbeddingDimension, hiddenDimension, permutationCount);
+        register_buffer("permutations", permutations, persistent: true);
+        RegisterComponents();
+    }
+
+    /// <summary>The permutation set, [P][9].</summary>
+    public IReadOnlyList<int[]> Permutations => permutationList;
+
+    public override int ViewsPerImage => JigsawPuzzle.Tiles;
+
+    /// <summary>Tile side for images of side <paramref name="size"/>.</summary>
+    public static int TileSize(long size)
+    {
+        if (size < JigsawPuzzle.MinimumImageSize)
+            throw new ArgumentException($"Jigsaw puzzles need images of at least {JigsawPuzzle.MinimumImageSize} px per side (3 × 3 tiles of {JigsawPuzzle.MinimumTile} px and a jitter gap); these are {size} px. Resize them (--image-size).");
+        return Math.Max(JigsawPuzzle.MinimumTile, (int)(size / JigsawPuzzle.Grid * 0.85));
+    }
+
+    public override Tensor Loss(Tensor images, ViewAugmenter augmenter, Generator generator)
+    {
+        using var scope = NewDisposeScope();
+        var square = RotationPrediction.CenterSquare(images);
+        long b = square.shape[0], c = square.shape[1];
+        var tiles = JigsawPuzzle.CutTiles(square, TileSize(square.shape[2]), generator);
+        var choice = randint(permutationList.Length, new long[] { b }, generator: generator);
+        var shuffled = JigsawPuzzle.Shuffle(tiles, choice.data<long>().ToArray().Select(p => permutationList[p]).ToArray());
+        var features = encoder.forward(shuffled.view(b * JigsawPuzzle.Tiles, c, tiles.shape[3], tiles.shape[4]));
+        var logits = head.forward(features.view(b, JigsawPuzzle.Tiles * encoder.EmbeddingDimension));
+        return F.cross_entropy(logits, choice.to(images.device)).MoveToOuterDisposeScope();
+    }
+}
