@@ -1,5 +1,9 @@
 using System.CommandLine;
 using MLNet.Contrastive.Cli.Commands;
+using Spectre.Console;
+
+// Logs and CI capture output through a pipe; give tables room instead of Spectre's 80-column default.
+if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
 
 var root = new RootCommand("mlnet-contrastive: self-supervised image pretraining (SimCLR and more) for ML.NET.");
 root.Subcommands.Add(PretrainCommand.Create());

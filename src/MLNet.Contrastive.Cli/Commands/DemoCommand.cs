@@ -51,10 +51,12 @@ internal static class DemoCommand
             CheckpointPath = outDir is null ? null : Path.Combine(outDir, PretrainCommand.CheckpointFile),
         };
         var rows = new List<(string Name, double Probe, double Knn)>();
+        var diagnostics = new List<(string Name, CollapseSignals Signals, IReadOnlyList<ClusteringScore> Clusters)>();
         void Evaluate(string name, Embeddings trainFeatures, Embeddings testFeatures)
         {
             Console.WriteLine($"Evaluating {name}…");
             rows.Add((name, LinearEvaluation.Evaluate(mlContext, trainFeatures, testFeatures).Accuracy, KnnClassifier.Accuracy(trainFeatures, testFeatures)));
+            diagnostics.Add((name, RepresentationMetrics.Measure(testFeatures), ClusteringDiagnostics.Evaluate(mlContext, testFeatures)));
         }
 
         Evaluate($"Raw pixels ({train.ImageSize}-d)", Embeddings.FromPixels(train), Embeddings.FromPixels(test));
@@ -72,6 +74,17 @@ internal static class DemoCommand
         foreach (var (name, probe, knn) in rows) table.AddRow(Markup.Escape(name), $"{probe:P1}", $"{knn:P1}");
         table.Caption($"Test split: {test.Count:N0} images; probe = ML.NET LbfgsMaximumEntropy on {train.Count:N0} labelled training embeddings");
         AnsiConsole.Write(table);
+
+        var clustering = new Table().AddColumn("Features").AddColumn(new TableColumn("Std·√D").RightAligned())
+            .AddColumn(new TableColumn("Rank").RightAligned());
+        foreach (var k in diagnostics[0].Clusters.Select(c => c.Clusters))
+            clustering.AddColumn(new TableColumn($"K={k}").RightAligned());
+        foreach (var (name, signals, clusters) in diagnostics)
+            clustering.AddRow(new[] { Markup.Escape(name.Split(" (")[0]), $"{signals.StdOfNormalized / signals.ExpectedStd:F2}", $"{signals.EffectiveRank:F0}" }
+                .Concat(clusters.Select(c => $"{c.Nmi:F2}/{c.Ari:F2}/{c.Purity:F2}")).ToArray());
+        clustering.Caption("Test split. Std·√D: spread of normalised embeddings (1 = uniform, 0 = collapsed); Rank: effective rank; " +
+                           "K=…: NMI/ARI/purity of ML.NET k-means at K/2, K, 2K clusters (merged classes: under-clustering; split: over-clustering)");
+        AnsiConsole.Write(clustering);
 
         var epochs = (double)result.Info.GlobalStep * batchSize / train.Count;
         Console.WriteLine($"Pretraining: {result.Info.GlobalStep} steps ({epochs:F1} epochs) at batch {batchSize}, " +

@@ -31,12 +31,13 @@ internal static class PretrainCommand
         var output = new Option<string>("--out") { Description = "Output folder: model.zip, encoder.onnx, checkpoint.bin, history.json, history.csv.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint.bin." };
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Skip unreadable images (counted) instead of failing." };
+        var monitorEvery = new Option<int>("--monitor-every") { Description = "Run the kNN and collapse monitors every N epochs (kNN needs labels).", DefaultValueFactory = _ => 0 };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Reject images whose header declares more pixels than this.", DefaultValueFactory = _ => 50_000_000 };
 
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
             data, labels, method, imageSize, channels, epochs, minutes, batchSize, learningRate, optimizer, temperature,
-            seed, threads, device, output, resume, skipBad, maxPixels,
+            seed, threads, device, output, resume, skipBad, maxPixels, monitorEvery,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -54,6 +55,7 @@ internal static class PretrainCommand
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), Optimizer = parse.GetValue(optimizer),
                 Temperature = parse.GetValue(temperature), Seed = parse.GetValue(seed), Threads = parse.GetValue(threads),
                 Device = parse.GetValue(device)!, CheckpointPath = Path.Combine(outDir, CheckpointFile), Resume = parse.GetValue(resume),
+                MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,
             };
 
             var store = ImageStore.Load(parse.GetValue(data)!, parse.GetValue(labels), loadOptions);
@@ -78,6 +80,14 @@ internal static class PretrainCommand
             return 0;
         }));
         return command;
+    }
+
+    internal static void PrintMonitor(MonitorRecord m)
+    {
+        Console.WriteLine($"  monitors after epoch {m.Epoch}: " + (m.KnnAccuracy is { } knn ? $"kNN {knn:P2}, " : "") +
+                          $"std of normalised embeddings {m.StdOfNormalized:F4} (1/√D {m.ExpectedStd:F4}), effective rank {m.EffectiveRank:F1}, " +
+                          $"uniformity {m.Uniformity:F3}, alignment {m.Alignment:F3}");
+        if (m.Collapsed) Console.WriteLine($"  WARNING: the encoder has collapsed after epoch {m.Epoch}; lower the learning rate or change the method's settings.");
     }
 
     /// <summary>model.zip: the ML.NET embedding stage that scores image paths; encoder.onnx: the encoder it applies.</summary>

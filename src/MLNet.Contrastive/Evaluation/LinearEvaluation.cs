@@ -114,6 +114,14 @@ public static class LinearEvaluation
         return data.GetColumn<ReadOnlyMemory<char>>(column).Select(v => v.ToString()).ToList();
     }
 
+    /// <summary>An IDataView with one float-vector column [D] holding the embeddings.</summary>
+    internal static IDataView ToFeatureView(MLContext mlContext, Embeddings embeddings, string featureColumnName)
+    {
+        var probe = new LinearProbeEstimator.Options { FeatureColumnName = featureColumnName };
+        return ToDataView(mlContext, Enumerable.Range(0, embeddings.Count).Select(i => embeddings.Row(i).ToArray()).ToList(),
+            Enumerable.Repeat("", embeddings.Count).ToList(), probe);
+    }
+
     private static IDataView ToDataView(MLContext mlContext, IReadOnlyList<float[]> features, IReadOnlyList<string> labels, LinearProbeEstimator.Options probe)
     {
         var dimension = features.Count == 0 ? 0 : features[0].Length;

@@ -1,4 +1,6 @@
+using System.Text.Json.Serialization;
 using MLNet.Contrastive.Augmentation;
+using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Objectives;
 
@@ -85,6 +87,20 @@ public sealed class PretrainOptions
     /// <summary>View recipe; null uses <see cref="AugmentationOptions.ForImageSize"/>. Default null.</summary>
     public AugmentationOptions? Augmentation { get; set; }
 
+    /// <summary>Run the monitors (kNN accuracy, collapse signals) every this many epochs; 0 turns them off. Default 0.</summary>
+    public int MonitorEvery { get; set; }
+
+    /// <summary>
+    /// Images the monitors embed; when labelled, the first 80 % form the kNN bank and the rest are its queries.
+    /// Null uses up to 2,000 training images (collapse signals only, unless they are labelled). Default null.
+    /// </summary>
+    [JsonIgnore]
+    public ImageStore? MonitorData { get; set; }
+
+    /// <summary>Called with each monitor result (also kept in the training history). Default null.</summary>
+    [JsonIgnore]
+    public Action<MonitorRecord>? OnMonitor { get; set; }
+
     /// <summary>Where the checkpoint is written (atomically) after every epoch and at the end; null writes none. Default null.</summary>
     public string? CheckpointPath { get; set; }
 
@@ -104,6 +120,7 @@ public sealed class PretrainOptions
         if (Device is not ("cpu" or "cuda" or "auto")) throw new ArgumentOutOfRangeException(nameof(Device), Device, "The device must be cpu, cuda or auto.");
         if (NoiseSamples <= 0) throw new ArgumentOutOfRangeException(nameof(NoiseSamples), NoiseSamples, "NCE needs at least one noise sample.");
         if (Margin < 0) throw new ArgumentOutOfRangeException(nameof(Margin), Margin, "The margin must be non-negative.");
+        if (MonitorEvery < 0) throw new ArgumentOutOfRangeException(nameof(MonitorEvery), MonitorEvery, "MonitorEvery must be 0 (off) or positive.");
         if (Resume && CheckpointPath is null) throw new ArgumentException("Resume needs a CheckpointPath.", nameof(Resume));
     }
 }

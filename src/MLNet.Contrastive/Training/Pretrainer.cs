@@ -78,6 +78,7 @@ public sealed class Pretrainer
             channel.Info(MessageSensitivity.None, "{0}", $"Resuming from {options.CheckpointPath} at epoch {info.Epoch + 1}, step {info.GlobalStep + 1}.");
         }
         var augmenter = new ViewAugmenter(options.Augmentation ?? AugmentationOptions.ForImageSize(data.Height, data.Width));
+        var monitor = options.MonitorEvery > 0 ? TrainingMonitor.For(options, data, augmenter) : null;
         var totalSteps = options.Minutes is null ? options.Epochs * stepsPerEpoch : (int?)null;
         var budget = options.Minutes is { } minutes ? TimeSpan.FromMinutes(minutes) : (TimeSpan?)null;
 
@@ -141,6 +142,7 @@ public sealed class Pretrainer
             {
                 info.Epoch = epoch;
                 info.StepInEpoch = 0;
+                if (monitor is not null && epoch % options.MonitorEvery == 0) Monitor(monitor, method.Encoder, epoch, info.History, channel);
             }
             info.ElapsedSeconds = Elapsed();
             if (options.CheckpointPath is not null) Checkpoint.Save(options.CheckpointPath, info, method, optimizer, generator);
@@ -152,6 +154,19 @@ public sealed class Pretrainer
         method.to(CPU);
         var runViewsPerSecond = stepsThisRun * options.BatchSize * method.ViewsPerImage / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
         return new PretrainResult(method.Encoder, info.History, info, runViewsPerSecond);
+    }
+
+    private void Monitor(TrainingMonitor monitor, ResNetEncoder encoder, int epoch, TrainingHistory history, IChannel channel)
+    {
+        var record = monitor.Measure(encoder, epoch);
+        history.Monitors.Add(record);
+        channel.Info(MessageSensitivity.None, "{0}", $"Epoch {epoch} monitors: kNN {record.KnnAccuracy:P2}, std of normalised embeddings " +
+            $"{record.StdOfNormalized:F4} (1/√D = {record.ExpectedStd:F4}), effective rank {record.EffectiveRank:F1}, " +
+            $"uniformity {record.Uniformity:F3}, alignment {record.Alignment:F3}.");
+        if (record.Collapsed)
+            channel.Warning(MessageSensitivity.None, "{0}", $"Epoch {epoch}: the encoder has collapsed (std {record.StdOfNormalized:G3} vs 1/√D " +
+                $"{record.ExpectedStd:G3}, effective rank {record.EffectiveRank:F1}); lower the learning rate or change the method's settings.");
+        options.OnMonitor?.Invoke(record);
     }
 
     private CheckpointInfo NewInfo(ImageStore data)

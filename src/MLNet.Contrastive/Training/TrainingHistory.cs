@@ -10,11 +10,16 @@ public sealed record StepRecord(int Step, int Epoch, double Loss, double Learnin
 /// <summary>One finished epoch (possibly partial when a time budget ends it).</summary>
 public sealed record EpochRecord(int Epoch, int Steps, double MeanLoss, double Seconds, double ViewsPerSecond);
 
+/// <summary>The monitors after one epoch: kNN accuracy (k = 200, T = 0.1) when labels exist, and the collapse signals.</summary>
+public sealed record MonitorRecord(int Epoch, double? KnnAccuracy, double StdOfNormalized, double ExpectedStd, double EffectiveRank,
+    double Uniformity, double? Alignment, bool Collapsed);
+
 /// <summary>Loss per step and per epoch of a pretraining run, written as JSON or CSV.</summary>
 public sealed class TrainingHistory
 {
     public List<StepRecord> Steps { get; set; } = [];
     public List<EpochRecord> Epochs { get; set; } = [];
+    public List<MonitorRecord> Monitors { get; set; } = [];
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 

@@ -1,0 +1,57 @@
+using MLNet.Contrastive.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace MLNet.Contrastive.Evaluation;
+
+/// <summary>Collapse signals of a set of embeddings (each computed on the L2-normalised rows where noted).</summary>
+/// <param name="StdOfNormalized">Mean over dimensions of the per-dimension standard deviation of the L2-normalised
+/// embeddings (lightly's std_of_l2_normalized): about 1/√D when spread out, 0 when collapsed.</param>
+/// <param name="ExpectedStd">1/√D, the value for embeddings spread uniformly on the sphere.</param>
+/// <param name="EffectiveRank">RankMe (Garrido et al. 2023): exp of the entropy of the normalised singular values, 1 … D.</param>
+/// <param name="Uniformity">Wang &amp; Isola's uniformity, log E exp(−2‖u − v‖²) over pairs of normalised embeddings (lower is more uniform).</param>
+/// <param name="Alignment">Wang &amp; Isola's alignment, E‖u − v‖² over positive pairs of normalised embeddings (null without pairs).</param>
+public sealed record CollapseSignals(double StdOfNormalized, double ExpectedStd, double EffectiveRank, double Uniformity, double? Alignment)
+{
+    /// <summary>
+    /// True when the embeddings have (nearly) collapsed: a spread below a tenth of 1/√D, or an effective rank below 2.
+    /// </summary>
+    public bool Collapsed => StdOfNormalized < 0.1 * ExpectedStd || EffectiveRank < 2;
+}
+
+/// <summary>Collapse and geometry measures of embeddings, for monitoring self-supervised training.</summary>
+public static class RepresentationMetrics
+{
+    /// <summary>
+    /// Signals for <paramref name="embeddings"/>; <paramref name="positives"/>, when given, holds a second view of each row
+    /// (same order) for the alignment. Uniformity uses at most <paramref name="maxPairsRows"/> rows (all pairs among them).
+    /// </summary>
+    public static CollapseSignals Measure(Embeddings embeddings, Embeddings? positives = null, int maxPairsRows = 2000)
+    {
+        TorchRuntime.Initialize();
+        using var scope = NewDisposeScope();
+        var z = F.normalize(Matrix(embeddings), dim: 1);
+        var std = z.std(0).mean().item<float>();
+        var rank = EffectiveRank(embeddings);
+        var sample = z[..Math.Min(maxPairsRows, embeddings.Count)];
+        var squared = cdist(sample, sample).pow(2);
+        var offDiagonal = ones_like(squared).triu(1).to_type(ScalarType.Bool);
+        var uniformity = (-2 * squared.masked_select(offDiagonal)).exp().mean().log().item<float>();
+        double? alignment = positives is null ? null
+            : (z - F.normalize(Matrix(positives), dim: 1)).pow(2).sum(1).mean().item<float>();
+        return new CollapseSignals(std, 1 / Math.Sqrt(embeddings.Dimension), rank, uniformity, alignment);
+    }
+
+    /// <summary>RankMe: exp(−Σ pₖ log pₖ) with pₖ = σₖ / Σσ (+ ε) over the singular values of the [N, D] embedding matrix.</summary>
+    public static double EffectiveRank(Embeddings embeddings)
+    {
+        TorchRuntime.Initialize();
+        using var scope = NewDisposeScope();
+        var singular = linalg.svdvals(Matrix(embeddings).to_type(ScalarType.Float64));
+        var p = singular / singular.sum() + 1e-12;
+        return (-(p * p.log()).sum()).exp().item<double>();
+    }
+
+    private static Tensor Matrix(Embeddings e) => tensor(e.Values, new long[] { e.Count, e.Dimension });
+}

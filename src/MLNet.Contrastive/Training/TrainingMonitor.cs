@@ -1,0 +1,75 @@
+using MLNet.Contrastive.Augmentation;
+using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Training;
+
+/// <summary>
+/// The standard SSL monitors, run between epochs in eval mode: kNN accuracy on a labelled held-out split, and the
+/// collapse signals (spread of normalised embeddings vs 1/√D, effective rank, uniformity, and the alignment of two
+/// augmented views of each image).
+/// </summary>
+internal sealed class TrainingMonitor
+{
+    private const int DefaultSampleSize = 2000;
+    private readonly ImageStore images;
+    private readonly ViewAugmenter augmenter;
+    private readonly int seed;
+
+    public TrainingMonitor(ImageStore monitorData, ViewAugmenter augmenter, int seed)
+    {
+        images = monitorData;
+        this.augmenter = augmenter;
+        this.seed = seed;
+    }
+
+    public static TrainingMonitor For(PretrainOptions options, ImageStore training, ViewAugmenter augmenter) =>
+        new(options.MonitorData ?? training.Subset(Enumerable.Range(0, Math.Min(DefaultSampleSize, training.Count)).ToArray()), augmenter, options.Seed);
+
+    public MonitorRecord Measure(ResNetEncoder encoder, int epoch)
+    {
+        var wasTraining = encoder.training;
+        encoder.eval();
+        try
+        {
+            var embeddings = Embeddings.FromEncoder(encoder, images);
+            using var generator = new Generator((ulong)(seed * 7919L + epoch));
+            var signals = RepresentationMetrics.Measure(ViewEmbeddings(encoder, generator), ViewEmbeddings(encoder, generator));
+            double? knn = null;
+            if (images.Labels is not null && images.Count >= 10)
+            {
+                var bank = images.Count * 4 / 5;
+                knn = KnnClassifier.Accuracy(Rows(embeddings, 0, bank), Rows(embeddings, bank, images.Count - bank));
+            }
+            return new MonitorRecord(epoch, knn, signals.StdOfNormalized, signals.ExpectedStd, signals.EffectiveRank,
+                signals.Uniformity, signals.Alignment, signals.Collapsed);
+        }
+        finally
+        {
+            if (wasTraining) encoder.train();
+        }
+    }
+
+    /// <summary>Embeddings of one random view of every monitor image.</summary>
+    private Embeddings ViewEmbeddings(ResNetEncoder encoder, Generator generator)
+    {
+        var dimension = encoder.EmbeddingDimension;
+        var values = new float[images.Count * dimension];
+        var device = encoder.parameters().First().device;
+        using var noGrad = no_grad();
+        for (var start = 0; start < images.Count; start += 512)
+        {
+            using var scope = NewDisposeScope();
+            var indices = Enumerable.Range(start, Math.Min(512, images.Count - start)).ToArray();
+            var views = augmenter.Augment(images.Batch(indices, device), generator);
+            encoder.forward(views).cpu().data<float>().CopyTo(values, start * dimension);
+        }
+        return new Embeddings(values, images.Count, dimension, images.Labels);
+    }
+
+    private static Embeddings Rows(Embeddings e, int start, int count) =>
+        new(e.Values.AsSpan(start * e.Dimension, count * e.Dimension).ToArray(), count, e.Dimension, e.Labels![start..(start + count)]);
+}
