@@ -16,6 +16,14 @@ internal static class TestData
     /// <summary>The first <paramref name="count"/> training images of the sample, 1×28×28, labelled.</summary>
     public static ImageStore SampleTrain(int count) => Train.Value.Subset(Enumerable.Range(0, count).ToArray());
 
+    /// <summary>The rows of a [N, D] float tensor as double arrays, for reference formulas.</summary>
+    public static IEnumerable<double[]> Rows(TorchSharp.torch.Tensor matrix)
+    {
+        var values = matrix.data<float>().ToArray();
+        var d = (int)matrix.shape[1];
+        for (var i = 0; i < matrix.shape[0]; i++) yield return values.Skip(i * d).Take(d).Select(v => (double)v).ToArray();
+    }
+
     /// <summary>A temporary folder deleted when the returned handle is disposed.</summary>
     public static TempFolder NewFolder() => new();
 

@@ -34,7 +34,7 @@ public sealed class Nce : PretrainingMethod
     {
         using var scope = NewDisposeScope();
         var n = images.shape[0];
-        var z = F.normalize(projection.forward(encoder.forward(cat(new[] { augmenter.Augment(images, generator), augmenter.Augment(images, generator) }, 0))), dim: 1);
+        var z = F.normalize(projection.forward(encoder.forward(TwoViews(images, augmenter, generator))), dim: 1);
         var total = 2 * n;
         var anchor = arange(total, device: z.device);
         var positiveIndex = (anchor + n) % total;

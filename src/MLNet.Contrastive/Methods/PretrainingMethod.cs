@@ -24,4 +24,11 @@ public abstract class PretrainingMethod : nn.Module
 
     /// <summary>The training loss (a scalar) for a batch of images [B, C, H, W] in [0, 1].</summary>
     public abstract Tensor Loss(Tensor images, ViewAugmenter augmenter, Generator generator);
+
+    /// <summary>
+    /// Two random views of every image, [2B, C, H, W]: rows 0…B−1 the first views, B…2B−1 the second. One forward pass
+    /// over both lets batch norm see all 2B views, as in SimCLR.
+    /// </summary>
+    protected static Tensor TwoViews(Tensor images, ViewAugmenter augmenter, Generator generator) =>
+        cat(new[] { augmenter.Augment(images, generator), augmenter.Augment(images, generator) }, 0);
 }

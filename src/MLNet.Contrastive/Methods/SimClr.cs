@@ -29,9 +29,7 @@ public sealed class SimClr : PretrainingMethod
     public override Tensor Loss(Tensor images, ViewAugmenter augmenter, Generator generator)
     {
         using var scope = NewDisposeScope();
-        var views = cat(new[] { augmenter.Augment(images, generator), augmenter.Augment(images, generator) }, 0);
-        // One forward pass over both views, so batch norm sees all 2N of them, as in SimCLR.
-        var z = projection.forward(encoder.forward(views));
+        var z = projection.forward(encoder.forward(TwoViews(images, augmenter, generator)));
         var (z1, z2) = (z[..(int)images.shape[0]], z[(int)images.shape[0]..]);
         return NtXentLoss.Compute(z1, z2, temperature).MoveToOuterDisposeScope();
     }

@@ -33,7 +33,7 @@ public sealed class Triplet : PretrainingMethod
     {
         using var scope = NewDisposeScope();
         var n = (int)images.shape[0];
-        var z = projection.forward(encoder.forward(cat(new[] { augmenter.Augment(images, generator), augmenter.Augment(images, generator) }, 0)));
+        var z = projection.forward(encoder.forward(TwoViews(images, augmenter, generator)));
         return TripletMarginLoss.Compute(z[..n], z[n..], margin, mining, distance).MoveToOuterDisposeScope();
     }
 }

@@ -46,7 +46,7 @@ public class NtXentLossTests
         using var z1 = randn(new long[] { n, d }, generator: generator);
         using var z2 = randn(new long[] { n, d }, generator: generator);
         using var loss = NtXentLoss.Compute(z1, z2, temperature);
-        Assert.That(loss.item<float>(), Is.EqualTo(Reference(Rows(z1).Concat(Rows(z2)).ToArray(), temperature)).Within(1e-4));
+        Assert.That(loss.item<float>(), Is.EqualTo(Reference(TestData.Rows(z1).Concat(TestData.Rows(z2)).ToArray(), temperature)).Within(1e-4));
     }
 
     [Test]
@@ -87,12 +87,5 @@ public class NtXentLossTests
             sum += -Math.Log(Math.Exp(Similarity(i, (i + n) % total)) / denominator);
         }
         return sum / total;
-    }
-
-    private static IEnumerable<double[]> Rows(Tensor t)
-    {
-        var values = t.data<float>().ToArray();
-        var d = (int)t.shape[1];
-        for (var i = 0; i < t.shape[0]; i++) yield return values.Skip(i * d).Take(d).Select(v => (double)v).ToArray();
     }
 }

@@ -36,7 +36,7 @@ public class TripletMarginLossTests
         using var z1 = randn(new long[] { 12, 6 }, generator: generator);
         using var z2 = randn(new long[] { 12, 6 }, generator: generator);
         using var loss = TripletMarginLoss.Compute(z1, z2, 0.3, mining, distance);
-        Assert.That(loss.item<float>(), Is.EqualTo(Reference(Rows(z1).Concat(Rows(z2)).ToArray(), 0.3, mining, distance)).Within(1e-5));
+        Assert.That(loss.item<float>(), Is.EqualTo(Reference(TestData.Rows(z1).Concat(TestData.Rows(z2)).ToArray(), 0.3, mining, distance)).Within(1e-5));
     }
 
     [Test]
@@ -74,12 +74,5 @@ public class TripletMarginLossTests
             sum += Math.Max(0, positive - negative + margin);
         }
         return sum / total;
-    }
-
-    private static IEnumerable<double[]> Rows(Tensor t)
-    {
-        var values = t.data<float>().ToArray();
-        var d = (int)t.shape[1];
-        for (var i = 0; i < t.shape[0]; i++) yield return values.Skip(i * d).Take(d).Select(v => (double)v).ToArray();
     }
 }
