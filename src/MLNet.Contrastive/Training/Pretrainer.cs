@@ -142,7 +142,13 @@ public sealed class Pretrainer
             {
                 info.Epoch = epoch;
                 info.StepInEpoch = 0;
-                if (monitor is not null && epoch % options.MonitorEvery == 0) Monitor(monitor, method.Encoder, epoch, info.History, channel);
+                if (monitor is not null && epoch % options.MonitorEvery == 0)
+                {
+                    // Monitoring is not training: it spends none of the time budget and does not count in views/s.
+                    clock.Stop();
+                    Monitor(monitor, method.Encoder, epoch, info.History, channel);
+                    clock.Start();
+                }
             }
             info.ElapsedSeconds = Elapsed();
             if (options.CheckpointPath is not null) Checkpoint.Save(options.CheckpointPath, info, method, optimizer, generator);
