@@ -34,7 +34,8 @@ internal static class DataViewReader
             Enumerable.Range(0, count).Select(i => $"{imageColumnName}#{i}").ToArray(), []);
     }
 
-    private static List<string> ReadText(MLContext mlContext, IDataView data, string columnName)
+    /// <summary>A column's values as text: text as is, keys through their values, numbers converted.</summary>
+    internal static List<string> ReadText(MLContext mlContext, IDataView data, string columnName)
     {
         var type = data.Schema[columnName].Type;
         if (type is not TextDataViewType)

@@ -57,9 +57,7 @@ public sealed class ImageStore
         for (var i = 0; i < indices.Length; i++)
             Buffer.BlockCopy(Pixels, indices[i] * size, buffer, i * size, size);
         using var bytes = tensor(buffer, new long[] { indices.Length, Channels, Height, Width });
-        var moved = device is null ? bytes : bytes.to(device);
-        using var _ = device is null ? null : moved;
-        return moved.to_type(ScalarType.Float32).div_(255f);
+        return bytes.to(ScalarType.Float32, device ?? CPU).div_(255f);
     }
 
     /// <summary>The images at <paramref name="indices"/>, in that order, as a new store.</summary>

@@ -25,8 +25,11 @@ public sealed class Embeddings
 
     public ReadOnlySpan<float> Row(int i) => Values.AsSpan(i * Dimension, Dimension);
 
-    /// <summary>The encoder's output for every image: eval mode, no gradients, in batches of <paramref name="batchSize"/>.</summary>
-    public static Embeddings FromEncoder(ResNetEncoder encoder, ImageStore data, int batchSize = 512)
+    /// <summary>
+    /// The encoder's output for every image: eval mode, no gradients, in batches of <paramref name="batchSize"/>;
+    /// <paramref name="views"/>, when given, transforms each batch [B, C, H, W] first (e.g. a random augmentation).
+    /// </summary>
+    public static Embeddings FromEncoder(ResNetEncoder encoder, ImageStore data, int batchSize = 512, Func<Tensor, Tensor>? views = null)
     {
         TorchRuntime.Initialize();
         var dimension = encoder.EmbeddingDimension;
@@ -38,7 +41,8 @@ public sealed class Embeddings
         {
             using var scope = NewDisposeScope();
             var indices = Enumerable.Range(start, Math.Min(batchSize, data.Count - start)).ToArray();
-            var features = encoder.forward(data.Batch(indices, device)).cpu();
+            var batch = data.Batch(indices, device);
+            var features = encoder.forward(views is null ? batch : views(batch)).cpu();
             features.data<float>().CopyTo(values, start * dimension);
         }
         return new Embeddings(values, data.Count, dimension, data.Labels);

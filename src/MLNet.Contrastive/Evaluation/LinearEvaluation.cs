@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Stages;
 
 namespace MLNet.Contrastive.Evaluation;
@@ -42,7 +43,7 @@ public static class LinearEvaluation
 
         var scored = model.Transform(test);
         var truth = Read(mlContext, scored, probe).Labels;
-        var predicted = Text(mlContext, scored, probe.PredictedLabelColumnName);
+        var predicted = DataViewReader.ReadText(mlContext, scored, probe.PredictedLabelColumnName);
         return Metrics(truth, predicted, kept.Count, model);
     }
 
@@ -99,19 +100,11 @@ public static class LinearEvaluation
     {
         foreach (var name in new[] { probe.LabelColumnName, probe.FeatureColumnName })
             if (data.Schema.GetColumnOrNull(name) is null) throw new ArgumentOutOfRangeException(nameof(data), $"Could not find input column '{name}'");
-        var labels = Text(mlContext, data, probe.LabelColumnName);
+        var labels = DataViewReader.ReadText(mlContext, data, probe.LabelColumnName);
         var features = data.Schema[probe.FeatureColumnName].Type is VectorDataViewType { ItemType: NumberDataViewType } vector && vector.ItemType == NumberDataViewType.Single
             ? data.GetColumn<VBuffer<float>>(probe.FeatureColumnName).Select(v => v.DenseValues().ToArray()).ToList()
             : throw new ArgumentOutOfRangeException(nameof(data), $"Schema mismatch for input column '{probe.FeatureColumnName}': expected vector of Single, got {data.Schema[probe.FeatureColumnName].Type}");
         return (features, labels);
-    }
-
-    /// <summary>A column's values as text (class names of any type compare as strings).</summary>
-    private static List<string> Text(MLContext mlContext, IDataView data, string column)
-    {
-        if (data.Schema[column].Type is not TextDataViewType)
-            data = mlContext.Transforms.Conversion.ConvertType(column, column, DataKind.String).Fit(data).Transform(data);
-        return data.GetColumn<ReadOnlyMemory<char>>(column).Select(v => v.ToString()).ToList();
     }
 
     /// <summary>An IDataView with one float-vector column [D] holding the embeddings.</summary>

@@ -54,21 +54,8 @@ internal sealed class TrainingMonitor
     }
 
     /// <summary>Embeddings of one random view of every monitor image.</summary>
-    private Embeddings ViewEmbeddings(ResNetEncoder encoder, Generator generator)
-    {
-        var dimension = encoder.EmbeddingDimension;
-        var values = new float[images.Count * dimension];
-        var device = encoder.parameters().First().device;
-        using var noGrad = no_grad();
-        for (var start = 0; start < images.Count; start += 512)
-        {
-            using var scope = NewDisposeScope();
-            var indices = Enumerable.Range(start, Math.Min(512, images.Count - start)).ToArray();
-            var views = augmenter.Augment(images.Batch(indices, device), generator);
-            encoder.forward(views).cpu().data<float>().CopyTo(values, start * dimension);
-        }
-        return new Embeddings(values, images.Count, dimension, images.Labels);
-    }
+    private Embeddings ViewEmbeddings(ResNetEncoder encoder, Generator generator) =>
+        Embeddings.FromEncoder(encoder, images, views: batch => augmenter.Augment(batch, generator));
 
     private static Embeddings Rows(Embeddings e, int start, int count) =>
         new(e.Values.AsSpan(start * e.Dimension, count * e.Dimension).ToArray(), count, e.Dimension, e.Labels![start..(start + count)]);
