@@ -39,6 +39,7 @@ public sealed class Embeddings
         using var noGrad = no_grad();
         for (var start = 0; start < data.Count; start += batchSize)
         {
+            using var pause = CollectionPause.Begin();
             using var scope = NewDisposeScope();
             var indices = Enumerable.Range(start, Math.Min(batchSize, data.Count - start)).ToArray();
             var batch = data.Batch(indices, device);

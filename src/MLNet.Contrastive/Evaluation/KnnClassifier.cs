@@ -29,6 +29,7 @@ public static class KnnClassifier
         const int chunk = 512;
         for (var start = 0; start < test.Count; start += chunk)
         {
+            using var pause = CollectionPause.Begin();
             using var inner = NewDisposeScope();
             var rows = Math.Min(chunk, test.Count - start);
             var query = F.normalize(tensor(test.Values.AsSpan(start * test.Dimension, rows * test.Dimension).ToArray(),

@@ -30,6 +30,7 @@ public static class RepresentationMetrics
     public static CollapseSignals Measure(Embeddings embeddings, Embeddings? positives = null, int maxPairsRows = 2000)
     {
         TorchRuntime.Initialize();
+        using var pause = CollectionPause.Begin();
         using var scope = NewDisposeScope();
         var z = F.normalize(Matrix(embeddings), dim: 1);
         var std = z.std(0).mean().item<float>();
@@ -47,6 +48,7 @@ public static class RepresentationMetrics
     public static double EffectiveRank(Embeddings embeddings)
     {
         TorchRuntime.Initialize();
+        using var pause = CollectionPause.Begin();
         using var scope = NewDisposeScope();
         var singular = linalg.svdvals(Matrix(embeddings).to_type(ScalarType.Float64));
         var p = singular / singular.sum() + 1e-12;

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Runtime;
 using Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -53,6 +54,7 @@ public static class EncoderOnnxExporter
     public static ModelProto ToModel(ResNetEncoder encoder, EncoderOnnxOptions options)
     {
         if (options.Height <= 0 || options.Width <= 0) throw new ArgumentOutOfRangeException(nameof(options), "Height and Width must be positive.");
+        using var pause = CollectionPause.Begin();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var builder = new B("encoder");

@@ -106,6 +106,7 @@ public sealed class Pretrainer
                 foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
 
                 double loss;
+                using (CollectionPause.Begin())
                 using (NewDisposeScope())
                 {
                     var batch = data.Batch(indices, device);
