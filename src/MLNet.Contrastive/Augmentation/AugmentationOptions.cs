@@ -56,6 +56,12 @@ public sealed class AugmentationOptions
         NoiseProbability = 0.5,
     };
 
+    /// <summary>Light views for methods that must not see colour changes (RotNet) and for supervised training: crop 0.6–1 and flip only.</summary>
+    public static AugmentationOptions CropAndFlip() => new()
+    {
+        CropScaleMin = 0.6, ColorJitterProbability = 0, GrayscaleProbability = 0, BlurProbability = 0,
+    };
+
     /// <summary><see cref="SmallImages"/> for sides of 64 px or less, else <see cref="LargeImages"/>.</summary>
     public static AugmentationOptions ForImageSize(int height, int width) =>
         Math.Max(height, width) <= 64 ? SmallImages() : LargeImages();

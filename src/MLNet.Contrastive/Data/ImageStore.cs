@@ -60,6 +60,15 @@ public sealed class ImageStore
         return bytes.to(ScalarType.Float32, device ?? CPU).div_(255f);
     }
 
+    /// <summary>The class indices [B] (int64) of the given images; the store must be labelled.</summary>
+    public Tensor BatchLabels(ReadOnlySpan<int> indices, Device? device = null)
+    {
+        var labels = Labels ?? throw new InvalidOperationException("The images have no labels.");
+        var batch = new long[indices.Length];
+        for (var i = 0; i < indices.Length; i++) batch[i] = labels[indices[i]];
+        return tensor(batch, device: device ?? CPU);
+    }
+
     /// <summary>The images at <paramref name="indices"/>, in that order, as a new store.</summary>
     public ImageStore Subset(IReadOnlyList<int> indices)
     {

@@ -43,7 +43,7 @@ public sealed class Jigsaw : PretrainingMethod
         return Math.Max(JigsawPuzzle.MinimumTile, (int)(size / JigsawPuzzle.Grid * 0.85));
     }
 
-    public override Tensor Loss(Tensor images, ViewAugmenter augmenter, Generator generator)
+    public override Tensor Loss(Tensor images, Tensor? labels, ViewAugmenter augmenter, Generator generator)
     {
         using var scope = NewDisposeScope();
         var square = RotationPrediction.CenterSquare(images);

@@ -30,7 +30,7 @@ public sealed class Nce : PretrainingMethod
 
     public override int ViewsPerImage => 2;
 
-    public override Tensor Loss(Tensor images, ViewAugmenter augmenter, Generator generator)
+    public override Tensor Loss(Tensor images, Tensor? labels, ViewAugmenter augmenter, Generator generator)
     {
         using var scope = NewDisposeScope();
         var n = images.shape[0];

@@ -22,8 +22,14 @@ public abstract class PretrainingMethod : nn.Module
     /// <summary>How many augmented views of each image one step processes (for views/s).</summary>
     public abstract int ViewsPerImage { get; }
 
-    /// <summary>The training loss (a scalar) for a batch of images [B, C, H, W] in [0, 1].</summary>
-    public abstract Tensor Loss(Tensor images, ViewAugmenter augmenter, Generator generator);
+    /// <summary>Whether <see cref="Loss"/> needs the batch's labels (the supervised baseline); self-supervised methods do not.</summary>
+    public virtual bool RequiresLabels => false;
+
+    /// <summary>
+    /// The training loss (a scalar) for a batch of images [B, C, H, W] in [0, 1]; <paramref name="labels"/> [B] (int64
+    /// class indices) is given when the data is labelled and ignored by self-supervised methods.
+    /// </summary>
+    public abstract Tensor Loss(Tensor images, Tensor? labels, ViewAugmenter augmenter, Generator generator);
 
     /// <summary>
     /// Two random views of every image, [2B, C, H, W]: rows 0…B−1 the first views, B…2B−1 the second. One forward pass

@@ -13,11 +13,6 @@ namespace MLNet.Contrastive.Methods;
 /// </summary>
 public sealed class RotNet : PretrainingMethod
 {
-    private static readonly AugmentationOptions LightViews = new()
-    {
-        CropScaleMin = 0.6, ColorJitterProbability = 0, GrayscaleProbability = 0, BlurProbability = 0,
-    };
-
     private readonly ResNetEncoder encoder;
     private readonly ProjectionHead head;
     private readonly ViewAugmenter? light;
@@ -26,17 +21,17 @@ public sealed class RotNet : PretrainingMethod
     {
         this.encoder = encoder;
         head = new ProjectionHead(encoder.EmbeddingDimension, hiddenDimension, RotationPrediction.Rotations);
-        light = augment ? new ViewAugmenter(LightViews) : null;
+        light = augment ? new ViewAugmenter(AugmentationOptions.CropAndFlip()) : null;
         RegisterComponents();
     }
 
     public override int ViewsPerImage => RotationPrediction.Rotations;
 
-    public override Tensor Loss(Tensor images, ViewAugmenter augmenter, Generator generator)
+    public override Tensor Loss(Tensor images, Tensor? labels, ViewAugmenter augmenter, Generator generator)
     {
         using var scope = NewDisposeScope();
         var views = light is null ? images : light.Augment(images, generator);
-        var (rotated, labels) = RotationPrediction.AllRotations(views);
-        return RotationPrediction.Loss(head.forward(encoder.forward(rotated)), labels).MoveToOuterDisposeScope();
+        var (rotated, rotations) = RotationPrediction.AllRotations(views);
+        return RotationPrediction.Loss(head.forward(encoder.forward(rotated)), rotations).MoveToOuterDisposeScope();
     }
 }

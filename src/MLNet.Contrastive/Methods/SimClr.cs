@@ -26,7 +26,7 @@ public sealed class SimClr : PretrainingMethod
 
     public override int ViewsPerImage => 2;
 
-    public override Tensor Loss(Tensor images, ViewAugmenter augmenter, Generator generator)
+    public override Tensor Loss(Tensor images, Tensor? labels, ViewAugmenter augmenter, Generator generator)
     {
         using var scope = NewDisposeScope();
         var z = projection.forward(encoder.forward(TwoViews(images, augmenter, generator)));

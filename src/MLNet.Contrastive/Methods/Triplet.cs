@@ -29,7 +29,7 @@ public sealed class Triplet : PretrainingMethod
 
     public override int ViewsPerImage => 2;
 
-    public override Tensor Loss(Tensor images, ViewAugmenter augmenter, Generator generator)
+    public override Tensor Loss(Tensor images, Tensor? labels, ViewAugmenter augmenter, Generator generator)
     {
         using var scope = NewDisposeScope();
         var n = (int)images.shape[0];

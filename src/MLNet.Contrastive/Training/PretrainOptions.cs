@@ -109,6 +109,9 @@ public sealed class PretrainOptions
 
     internal double PeakLearningRate => LearningRate ?? (Optimizer == OptimizerKind.AdamW ? 2e-3 : 0.3 * BatchSize / 256.0);
 
+    /// <summary>A shallow copy, for runs that change a few settings of this one.</summary>
+    public PretrainOptions Clone() => (PretrainOptions)MemberwiseClone();
+
     internal void Validate()
     {
         if (BatchSize < 2) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "The batch size must be at least 2 (contrastive losses need negatives).");

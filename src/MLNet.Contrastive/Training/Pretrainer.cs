@@ -68,7 +68,7 @@ public sealed class Pretrainer
             throw new ArgumentException($"{options.CheckpointPath}: the checkpoint is for method '{info.Options.Method}', not '{options.Method}'.");
 
         manual_seed(options.Seed);
-        var method = PretrainingMethods.Create(options.Method, new ResNetEncoder(info.Encoder), info.Options);
+        var method = PretrainingMethods.Create(options.Method, new ResNetEncoder(info.Encoder), info.Options, data.LabelNames?.Count ?? 0);
         method.to(device);
         var optimizer = CreateOptimizer(method);
         using var generator = new Generator((ulong)options.Seed);
@@ -110,7 +110,8 @@ public sealed class Pretrainer
                 using (NewDisposeScope())
                 {
                     var batch = data.Batch(indices, device);
-                    var lossTensor = method.Loss(batch, augmenter, generator);
+                    var labels = method.RequiresLabels ? data.BatchLabels(indices, device) : null;
+                    var lossTensor = method.Loss(batch, labels, augmenter, generator);
                     optimizer.zero_grad();
                     lossTensor.backward();
                     optimizer.step();

@@ -11,6 +11,7 @@ public class MethodTrainingTests
     [TestCase("rotation")]
     [TestCase("jigsaw")]
     [TestCase("nce")]
+    [TestCase("supervised")]
     // Semi-hard mining re-picks each negative just beyond its positive, so that loss stays near the margin by
     // construction (its progress shows in the probe, docs/methods.md); batch-hard's loss falls as training works.
     [TestCase("triplet", TripletMining.BatchHard)]
@@ -29,7 +30,16 @@ public class MethodTrainingTests
 
     [Test]
     public void EveryRegisteredMethodHasAName() =>
-        Assert.That(PretrainingMethods.Names, Is.EquivalentTo(new[] { "simclr", "rotation", "jigsaw", "triplet", "nce" }));
+        Assert.That(PretrainingMethods.Names, Is.EquivalentTo(new[] { "simclr", "rotation", "jigsaw", "triplet", "nce", "supervised" }));
+
+    [Test]
+    public void SupervisedTrainingOnUnlabeledImagesIsRejected()
+    {
+        var unlabeled = new MLNet.Contrastive.Data.ImageStore(new byte[64 * 784], 1, 28, 28, null, null, Enumerable.Range(0, 64).Select(i => $"#{i}").ToArray(), []);
+        var options = new PretrainOptions { Method = "supervised", Epochs = 1, BatchSize = 32, Threads = 2, Device = "cpu" };
+        Assert.That(() => new Pretrainer(options).Fit(unlabeled),
+            Throws.ArgumentException.With.Message.Contains("Supervised training needs labelled images of at least 2 classes").And.Message.Contains("the data has 0"));
+    }
 
     [Test]
     public void JigsawCheckpointCarriesItsPermutations()

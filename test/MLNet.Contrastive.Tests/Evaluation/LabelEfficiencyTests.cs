@@ -1,0 +1,40 @@
+using Microsoft.ML;
+using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Training;
+
+namespace MLNet.Contrastive.Tests.Evaluation;
+
+public class LabelEfficiencyTests
+{
+    [Test]
+    public void EveryKindOfFeaturesSeesTheSameStratifiedRows()
+    {
+        var data = TestData.SampleTrain(1200);
+        var (train, test) = (data.Subset(Enumerable.Range(0, 1000).ToArray()), data.Subset(Enumerable.Range(1000, 200).ToArray()));
+        var mlContext = new MLContext(0);
+        var pixels = LabelEfficiency.Probe(mlContext, "Raw pixels", Embeddings.FromPixels(train), Embeddings.FromPixels(test), [0.01, 0.1, 1.0]);
+
+        var options = new PretrainOptions
+        {
+            Epochs = 4, BatchSize = 100, Seed = 1, Threads = 2, Device = "cpu", LearningRate = 3e-3,
+            Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
+        };
+        var started = new List<(double Fraction, int Images)>();
+        var supervised = LabelEfficiency.SupervisedFromScratch(mlContext, train, test, [0.1, 1.0], options, starting: (f, n) => started.Add((f, n)));
+
+        // Fashion-MNIST's sample is balanced-ish: 1 % keeps one image per class at least, 10 % about 100, 100 % all 1,000.
+        var perClass = train.Labels!.GroupBy(l => l).Select(g => g.Count()).ToList();
+        Assert.That(pixels.Select(p => p.LabeledImages), Is.EqualTo(new[]
+        {
+            perClass.Sum(n => Math.Max(1, (int)Math.Round(0.01 * n))), perClass.Sum(n => Math.Max(1, (int)Math.Round(0.1 * n))), 1000,
+        }));
+        Assert.That(supervised.Select(p => p.LabeledImages), Is.EqualTo(pixels.Skip(1).Select(p => p.LabeledImages)));
+        Assert.That(started.Select(s => s.Images), Is.EqualTo(supervised.Select(p => p.LabeledImages)));
+        // Ten classes: chance is 10 %; more labels help both.
+        Assert.That(pixels.Select(p => p.Accuracy), Is.All.GreaterThan(0.2));
+        Assert.That(pixels[2].Accuracy, Is.GreaterThan(pixels[0].Accuracy));
+        Assert.That(supervised.Select(p => p.Accuracy), Is.All.GreaterThan(0.3));
+        Assert.That(supervised[1].Accuracy, Is.GreaterThan(supervised[0].Accuracy));
+    }
+}
