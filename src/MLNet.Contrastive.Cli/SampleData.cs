@@ -10,6 +10,10 @@ internal static class SampleData
 {
     public const string FullDatasetFolder = "/usr/share/datasets/fashion-mnist";
 
+    /// <summary>Fashion-MNIST's class names, by label index.</summary>
+    public static IReadOnlyList<string> ClassNames { get; } =
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
     public static (ImageStore Train, ImageStore Test) LoadSample(ImageLoadOptions options) =>
         (Embedded("train", options), Embedded("t10k", options));
 

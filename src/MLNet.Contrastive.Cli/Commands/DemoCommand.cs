@@ -3,6 +3,7 @@ using Microsoft.ML;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Evaluation;
 using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Reporting;
 using MLNet.Contrastive.Training;
 using Spectre.Console;
 using static TorchSharp.torch;
@@ -24,39 +25,49 @@ internal static class DemoCommand
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 256 };
         var seed = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var output = new Option<string?>("--out") { Description = "Optional folder for the checkpoint and training history." };
+        var output = new Option<string>("--out") { Description = "Folder for the checkpoint, training history and report.", DefaultValueFactory = _ => "demo-run" };
+        var baselineMinutes = new Option<double?>("--baseline-minutes")
+        {
+            Description = "Budget of the supervised-from-scratch baseline at each label fraction (1 %, 10 %, 100 %); 0 skips it. Default: a quarter of --minutes.",
+        };
         var method = new Option<string>("--method") { Description = $"Method: {string.Join(", ", Methods.PretrainingMethods.Names)}.", DefaultValueFactory = _ => "simclr" };
         var mining = new Option<Objectives.TripletMining>("--mining") { Description = "Triplet negative mining: BatchHard or SemiHard.", DefaultValueFactory = _ => Objectives.TripletMining.SemiHard };
 
         var command = new Command("demo", "Pretrain SimCLR on Fashion-MNIST and compare it with raw pixels and a random encoder.")
         {
-            minutes, full, dataDir, batchSize, seed, threads, output, method, mining,
+            minutes, full, dataDir, batchSize, seed, threads, output, method, mining, baselineMinutes,
         };
         command.SetAction(parse => CommandRunner.Run(() => Run(parse.GetValue(method)!, parse.GetValue(mining), parse.GetValue(minutes),
-            parse.GetValue(full), parse.GetValue(dataDir)!, parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output))));
+            parse.GetValue(full), parse.GetValue(dataDir)!, parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output)!,
+            parse.GetValue(baselineMinutes) ?? parse.GetValue(minutes) / 4)));
         return command;
     }
 
     private static int Run(string method, Objectives.TripletMining mining, double minutes, bool full, string dataDir, int batchSize, int seed,
-        int threads, string? outDir)
+        int threads, string outDir, double baselineMinutes)
     {
+        if (baselineMinutes < 0) throw new ArgumentOutOfRangeException(nameof(baselineMinutes), baselineMinutes, "--baseline-minutes must be 0 or more.");
         var loadOptions = new ImageLoadOptions { Height = 28, Width = 28, Channels = 1 };
         var (train, test) = full ? SampleData.LoadFolder(dataDir, loadOptions) : SampleData.LoadSample(loadOptions);
         Console.WriteLine($"Fashion-MNIST {(full ? $"from {dataDir}" : "sample (embedded)")}: {train.Count:N0} training images, {test.Count:N0} test images, 28×28 grayscale.");
 
         var mlContext = new MLContext(seed);
+        Directory.CreateDirectory(outDir);
         var options = new PretrainOptions
         {
             Method = method, Mining = mining, Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,
-            CheckpointPath = outDir is null ? null : Path.Combine(outDir, PretrainCommand.CheckpointFile),
+            CheckpointPath = Path.Combine(outDir, PretrainCommand.CheckpointFile),
+            MonitorEvery = 1, MonitorData = test, OnMonitor = PretrainCommand.PrintMonitor,
         };
-        var rows = new List<(string Name, double Probe, double Knn)>();
-        var diagnostics = new List<(string Name, CollapseSignals Signals, IReadOnlyList<ClusteringScore> Clusters)>();
+        var fractions = LabelEfficiency.StandardFractions;
+        var report = new RunReport { Title = $"Demo: {method} on Fashion-MNIST{(full ? "" : " (embedded sample)")}" };
         void Evaluate(string name, Embeddings trainFeatures, Embeddings testFeatures)
         {
             Console.WriteLine($"Evaluating {name}…");
-            rows.Add((name, LinearEvaluation.Evaluate(mlContext, trainFeatures, testFeatures).Accuracy, KnnClassifier.Accuracy(trainFeatures, testFeatures)));
-            diagnostics.Add((name, RepresentationMetrics.Measure(testFeatures), ClusteringDiagnostics.Evaluate(mlContext, testFeatures)));
+            var curve = LabelEfficiency.Probe(mlContext, name, trainFeatures, testFeatures, fractions, seed);
+            report.LabelEfficiency.AddRange(curve);
+            report.Features.Add(new FeatureSummary(name, curve[^1].Accuracy, KnnClassifier.Accuracy(trainFeatures, testFeatures),
+                RepresentationMetrics.Measure(testFeatures), ClusteringDiagnostics.Evaluate(mlContext, testFeatures)));
         }
 
         Evaluate($"Raw pixels ({train.ImageSize}-d)", Embeddings.FromPixels(train), Embeddings.FromPixels(test));
@@ -68,32 +79,45 @@ internal static class DemoCommand
         var result = ConsoleProgress.Run($"Pretraining {method} for {minutes:0.#} min on {train.Count:N0} unlabeled images",
             progress => new Pretrainer(options, mlContext).Fit(train, progress));
         Evaluate($"{method} encoder ({result.Encoder.EmbeddingDimension}-d)", Embeddings.FromEncoder(result.Encoder, train), Embeddings.FromEncoder(result.Encoder, test));
+        if (baselineMinutes > 0)
+            report.LabelEfficiency.AddRange(LabelEfficiency.SupervisedFromScratch(mlContext, train, test, fractions,
+                new PretrainOptions { Minutes = baselineMinutes, BatchSize = batchSize, Seed = seed, Threads = threads }, seed,
+                (fraction, images) => Console.WriteLine($"Training the supervised baseline from scratch on {fraction:P0} of the labels ({images:N0} images) for {baselineMinutes:0.##} min…")));
 
-        var table = new Table().AddColumn("Features").AddColumn(new TableColumn("Linear probe").RightAligned())
-            .AddColumn(new TableColumn("kNN (k=200, T=0.1)").RightAligned());
-        foreach (var (name, probe, knn) in rows) table.AddRow(Markup.Escape(name), $"{probe:P1}", $"{knn:P1}");
-        table.Caption($"Test split: {test.Count:N0} images; probe = ML.NET LbfgsMaximumEntropy on {train.Count:N0} labelled training embeddings");
+        var table = new Table().AddColumn("Features");
+        foreach (var fraction in fractions) table.AddColumn(new TableColumn($"Probe, {fraction:P0} labels").RightAligned());
+        table.AddColumn(new TableColumn("kNN (k=200, T=0.1)").RightAligned());
+        foreach (var group in report.LabelEfficiency.GroupBy(p => p.Features))
+        {
+            var knn = report.Features.FirstOrDefault(f => f.Features == group.Key)?.KnnAccuracy;
+            table.AddRow(group.Select(p => $"{p.Accuracy:P1}").Prepend(Markup.Escape(group.Key)).Append(knn is { } k ? $"{k:P1}" : "—").ToArray());
+        }
+        table.Caption($"Test split: {test.Count:N0} images; probe = ML.NET LbfgsMaximumEntropy on a stratified fraction of {train.Count:N0} labelled " +
+                      $"training embeddings" + (baselineMinutes > 0 ? $"; supervised from scratch: the same encoder trained on those labels only, {baselineMinutes:0.##} min each" : ""));
         AnsiConsole.Write(table);
 
         var clustering = new Table().AddColumn("Features").AddColumn(new TableColumn("Std·√D").RightAligned())
             .AddColumn(new TableColumn("Rank").RightAligned());
-        foreach (var k in diagnostics[0].Clusters.Select(c => c.Clusters))
+        foreach (var k in report.Features[0].Clustering.Select(c => c.Clusters))
             clustering.AddColumn(new TableColumn($"K={k}").RightAligned());
-        foreach (var (name, signals, clusters) in diagnostics)
-            clustering.AddRow(new[] { Markup.Escape(name.Split(" (")[0]), $"{signals.StdOfNormalized / signals.ExpectedStd:F2}", $"{signals.EffectiveRank:F0}" }
-                .Concat(clusters.Select(c => $"{c.Nmi:F2}/{c.Ari:F2}/{c.Purity:F2}")).ToArray());
+        foreach (var f in report.Features)
+            clustering.AddRow(new[] { Markup.Escape(f.Features.Split(" (")[0]), $"{f.Collapse.StdOfNormalized / f.Collapse.ExpectedStd:F2}", $"{f.Collapse.EffectiveRank:F0}" }
+                .Concat(f.Clustering.Select(c => $"{c.Nmi:F2}/{c.Ari:F2}/{c.Purity:F2}")).ToArray());
         clustering.Caption("Test split. Std·√D: spread of normalised embeddings (1 = uniform, 0 = collapsed); Rank: effective rank; " +
                            "K=…: NMI/ARI/purity of ML.NET k-means at K/2, K, 2K clusters (merged classes: under-clustering; split: over-clustering)");
         AnsiConsole.Write(clustering);
 
         var epochs = (double)result.Info.GlobalStep * batchSize / train.Count;
-        Console.WriteLine($"Pretraining: {result.Info.GlobalStep} steps ({epochs:F1} epochs) at batch {batchSize}, " +
-                          $"{result.ViewsPerSecond:F0} views/s on {threads} threads, peak memory {CommandRunner.PeakMemory()}.");
-        if (outDir is not null)
-        {
-            File.WriteAllText(Path.Combine(outDir, "history.json"), result.History.ToJson());
-            File.WriteAllText(Path.Combine(outDir, "history.csv"), result.History.ToCsv());
-        }
+        var summary = $"Pretraining: {result.Info.GlobalStep} steps ({epochs:F1} epochs) at batch {batchSize}, " +
+                      $"{result.ViewsPerSecond:F0} views/s on {threads} threads, peak memory {CommandRunner.PeakMemory()}.";
+        Console.WriteLine(summary);
+        File.WriteAllText(Path.Combine(outDir, "history.json"), result.History.ToJson());
+        File.WriteAllText(Path.Combine(outDir, "history.csv"), result.History.ToCsv());
+        report.Facts = [$"Fashion-MNIST {(full ? $"from {dataDir}" : "sample (embedded)")}: {train.Count:N0} training images, {test.Count:N0} test images, 28×28 grayscale.",
+            $"{method} for {minutes:0.##} min, seed {seed}.", summary];
+        report.History = result.History;
+        EmbeddingViews.Describe(report, result.Encoder, test, "test images", SampleData.ClassNames);
+        Console.WriteLine($"Report: {ReportCommand.Save(report, outDir)}");
         return 0;
     }
 }

@@ -3,6 +3,7 @@ using MLNet.Contrastive.Data;
 using Microsoft.ML;
 using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Stages;
+using MLNet.Contrastive.Reporting;
 using MLNet.Contrastive.Training;
 
 namespace MLNet.Contrastive.Cli.Commands;
@@ -72,11 +73,24 @@ internal static class PretrainCommand
             File.WriteAllText(Path.Combine(outDir, "history.json"), result.History.ToJson());
             File.WriteAllText(Path.Combine(outDir, "history.csv"), result.History.ToCsv());
             WriteEmbeddingModel(result, store, outDir);
+            var report = new RunReport
+            {
+                Title = $"{options.Method} pretraining on {parse.GetValue(data)}",
+                Facts =
+                [
+                    $"Data: {store.Count:N0} images ({store.Channels}×{store.Height}×{store.Width}) from {parse.GetValue(data)}.",
+                    $"Method {options.Method}, batch {options.BatchSize}, {result.Info.GlobalStep} steps ({result.Info.Epoch} full epochs), " +
+                    $"{result.ViewsPerSecond:F0} views/s on {options.Threads} threads, peak memory {CommandRunner.PeakMemory()}.",
+                ],
+                History = result.History,
+            };
+            EmbeddingViews.Describe(report, result.Encoder, store, "training images");
+            var html = ReportCommand.Save(report, outDir);
             var last = result.History.Epochs.LastOrDefault();
             Console.WriteLine($"Done: {result.Info.GlobalStep} steps, {result.Info.Epoch} full epochs, last epoch's mean loss {last?.MeanLoss:F4}, " +
                               $"{result.ViewsPerSecond:F0} views/s, peak memory {CommandRunner.PeakMemory()}.");
             Console.WriteLine($"Wrote {ModelFiles.ModelFile} (ML.NET embedding stage, input column '{ModelFiles.ImagePathColumn}'), " +
-                              $"{ModelFiles.EncoderFile}, {CheckpointFile}, history.json and history.csv to {outDir}.");
+                              $"{ModelFiles.EncoderFile}, {CheckpointFile}, history.json, history.csv and {RunReport.FileName} to {outDir}; report: {html}.");
             return 0;
         }));
         return command;

@@ -1,0 +1,57 @@
+using System.Text.Json;
+using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Training;
+
+namespace MLNet.Contrastive.Reporting;
+
+/// <summary>Accuracy, collapse signals and clustering scores of one kind of features on the test images.</summary>
+public sealed record FeatureSummary(string Features, double ProbeAccuracy, double KnnAccuracy, CollapseSignals Collapse,
+    IReadOnlyList<ClusteringScore> Clustering);
+
+/// <summary>One test embedding projected on its first two principal components.</summary>
+public sealed record ProjectedPoint(float X, float Y, string Label);
+
+/// <summary>An image (as a PNG data URI) and its label.</summary>
+public sealed record LabeledImage(string Label, string PngDataUri);
+
+/// <summary>A query image and its nearest neighbours by cosine similarity of the embeddings, nearest first.</summary>
+public sealed record NeighbourRow(LabeledImage Query, IReadOnlyList<LabeledImage> Neighbours);
+
+/// <summary>
+/// Everything the HTML report shows about one run; <c>pretrain</c> and <c>demo</c> save it as <c>report.json</c> in
+/// the run folder, and <c>report --run</c> renders it again.
+/// </summary>
+public sealed class RunReport
+{
+    public const string FileName = "report.json";
+
+    public string Title { get; set; } = "Pretraining run";
+
+    /// <summary>Data, method, budget and machine, one line each.</summary>
+    public List<string> Facts { get; set; } = [];
+
+    public TrainingHistory History { get; set; } = new();
+    public List<FeatureSummary> Features { get; set; } = [];
+    public List<LabelEfficiencyPoint> LabelEfficiency { get; set; } = [];
+
+    /// <summary>What <see cref="Projection"/> and <see cref="Neighbours"/> were computed on, e.g. "1,000 test images".</summary>
+    public string EmbeddedImages { get; set; } = "";
+    public List<ProjectedPoint> Projection { get; set; } = [];
+    public List<NeighbourRow> Neighbours { get; set; } = [];
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+
+    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+
+    public static RunReport Load(string path)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<RunReport>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: empty report data.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not report data written by pretrain or demo ({e.Message}).", e);
+        }
+    }
+}
