@@ -1,0 +1,168 @@
+// The C# side of build/bench; each command prints a Markdown section.
+//   Bench evaluate --data-dir D --checkpoint C [--pytorch PREFIX] [--supervised-minutes M] [--threads N] [--seed S]
+//       linear probe at 1 %, 10 % and 100 % of the labels and kNN on the test split, for raw pixels, the random-init
+//       encoder, the C# SimCLR checkpoint, the PyTorch reference's embeddings, and supervised from scratch (M min each);
+//   Bench scoring --run R --data-dir D [--count N] [--dnn-train N] [--dnn-test N]
+//       ML.NET embedding stage (row by row) vs ImageEmbedder (batch 256) on N test PNGs, parity, and ML.NET's
+//       DnnFeaturizeImage (ResNet18) against our encoder on a train/test split: throughput and probe accuracy.
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Onnx;
+using MLNet.Contrastive.Runtime;
+using MLNet.Contrastive.Stages;
+using MLNet.Contrastive.Training;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+var options = Enumerable.Range(0, (args.Length - 1) / 2).ToDictionary(i => args[1 + 2 * i], i => args[2 + 2 * i]);
+string Arg(string name, string? fallback = null) => options.TryGetValue(name, out var v) ? v : fallback ?? throw new ArgumentException($"{name} is required.");
+var threads = int.Parse(Arg("--threads", "2"));
+var seed = int.Parse(Arg("--seed", "0"));
+TorchRuntime.SetThreads(threads);
+var load = new ImageLoadOptions { Channels = 1, Height = 28, Width = 28 };
+var dataDir = Arg("--data-dir");
+ImageStore Part(string kind) => ImageStore.Load(Path.Combine(dataDir, $"{kind}-images-idx3-ubyte.gz"), Path.Combine(dataDir, $"{kind}-labels-idx1-ubyte.gz"), load);
+var (train, test) = (Part("train"), Part("t10k"));
+var mlContext = new MLContext(seed);
+return args[0] switch
+{
+    "evaluate" => Evaluate(),
+    "scoring" => Scoring(),
+    _ => throw new ArgumentException($"Unknown command {args[0]}."),
+};
+
+int Evaluate()
+{
+    var fractions = LabelEfficiency.StandardFractions;
+    var rows = new List<(string Name, IReadOnlyList<LabelEfficiencyPoint> Curve, double? Knn)>();
+    void Add(string name, Embeddings trainFeatures, Embeddings testFeatures) =>
+        rows.Add((name, LabelEfficiency.Probe(mlContext, name, trainFeatures, testFeatures, fractions, seed), KnnClassifier.Accuracy(trainFeatures, testFeatures)));
+
+    Add("Raw pixels (784-d)", Embeddings.FromPixels(train), Embeddings.FromPixels(test));
+    TorchSharp.torch.manual_seed(seed);
+    var random = new ResNetEncoder(EncoderOptions.For(1, 28));
+    Add("Random-init encoder (128-d)", Embeddings.FromEncoder(random, train), Embeddings.FromEncoder(random, test));
+    var encoder = Checkpoint.LoadEncoder(Arg("--checkpoint"));
+    Add("MLNet.Contrastive SimCLR (128-d)", Embeddings.FromEncoder(encoder, train), Embeddings.FromEncoder(encoder, test));
+    if (options.TryGetValue("--pytorch", out var prefix))
+        Add("PyTorch reference SimCLR (128-d)", ReadF32(prefix + ".train.f32", train), ReadF32(prefix + ".test.f32", test));
+    var minutes = double.Parse(Arg("--supervised-minutes", "0"));
+    if (minutes > 0)
+        rows.Add(("Supervised from scratch (same encoder)", LabelEfficiency.SupervisedFromScratch(mlContext, train, test, fractions,
+            new PretrainOptions { Minutes = minutes, BatchSize = 256, Seed = seed, Threads = threads }, seed), null));
+
+    var labelled = rows[0].Curve.Select(p => $"{p.LabelFraction:P0} ({p.LabeledImages:N0})");
+    Console.WriteLine($"| Features | {string.Join(" | ", labelled.Select(l => $"Probe, {l} labels"))} | kNN (k = 200, T = 0.1) |");
+    Console.WriteLine($"|---|{string.Concat(fractions.Select(_ => "---:|"))}---:|");
+    foreach (var (name, curve, knn) in rows)
+        Console.WriteLine($"| {name} | {string.Join(" | ", curve.Select(p => $"{p.Accuracy:P1}"))} | {(knn is { } k ? $"{k:P1}" : "—")} |");
+    Console.WriteLine();
+    Console.WriteLine($"Probe: ML.NET LbfgsMaximumEntropy on a stratified, seeded fraction of the {train.Count:N0} labelled training embeddings " +
+                      $"(the same rows for every row of the table); test: {test.Count:N0} images." +
+                      (minutes > 0 ? $" Supervised from scratch: the same encoder plus a linear classifier trained with cross-entropy on those labelled rows only, {minutes:0.##} min each (crop-and-flip views), then the same probe on its features." : ""));
+    return 0;
+}
+
+Embeddings ReadF32(string path, ImageStore images)
+{
+    var bytes = File.ReadAllBytes(path);
+    var values = new float[bytes.Length / 4];
+    Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
+    if (values.Length % images.Count != 0) throw new InvalidDataException($"{path}: {values.Length} floats is not a multiple of {images.Count} rows.");
+    return new Embeddings(values, images.Count, values.Length / images.Count, images.Labels);
+}
+
+int Scoring()
+{
+    var run = Arg("--run");
+    var count = Math.Min(int.Parse(Arg("--count", "10000")), test.Count);
+    var folder = Directory.CreateTempSubdirectory("mlnc-bench-").FullName;
+    try
+    {
+        var testPaths = WritePngs(test, count, Path.Combine(folder, "test"));
+        var model = SavedModel.Load(mlContext, Path.Combine(run, "model.zip"), out var schema);
+        var column = SavedModel.PathColumn(run, schema, model, "Embedding");
+        var view = PathView(testPaths, column);
+        model.Transform(PathView(testPaths.Take(10).ToList(), column)).GetColumn<VBuffer<float>>("Embedding").ToList();  // warm-up
+        var clock = Stopwatch.StartNew();
+        var stage = model.Transform(view).GetColumn<VBuffer<float>>("Embedding").Select(v => v.DenseValues().ToArray()).ToList();
+        var stageRate = count / clock.Elapsed.TotalSeconds;
+
+        var decoded = ImageStore.FromDataView(mlContext, view, column, null, load);
+        using var embedder = new ImageEmbedder(Path.Combine(run, "encoder.onnx"), new ImageEmbedderOptions { BatchSize = 256, Threads = threads, Log = _ => { } });
+        embedder.Embed(decoded.Subset(Enumerable.Range(0, Math.Min(256, count)).ToArray()));  // warm-up
+        clock.Restart();
+        var batched = embedder.Embed(decoded);
+        var batchRate = count / clock.Elapsed.TotalSeconds;
+        var torch = Embeddings.FromEncoder(Checkpoint.LoadEncoder(Path.Combine(run, "checkpoint.bin")), decoded);
+        float Max(Func<int, int, float> difference) =>
+            Enumerable.Range(0, count).Max(i => Enumerable.Range(0, batched.Dimension).Max(d => difference(i, d)));
+
+        var (dnnTrain, dnnTest) = (int.Parse(Arg("--dnn-train", "3000")), int.Parse(Arg("--dnn-test", "1000")));
+        var splitTrain = train.Subset(Enumerable.Range(0, dnnTrain).ToArray());
+        var splitTest = test.Subset(Enumerable.Range(0, dnnTest).ToArray());
+        var splitPaths = WritePngs(splitTrain, dnnTrain, Path.Combine(folder, "split-train")).Concat(WritePngs(splitTest, dnnTest, Path.Combine(folder, "split-test"))).ToList();
+        var resnet = mlContext.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(mlContext.Transforms.ResizeImages("Image", 224, 224))
+            .Append(mlContext.Transforms.ExtractPixels("Pixels", "Image"))
+            .Append(mlContext.Transforms.DnnFeaturizeImage("Features", m => m.ModelSelector.ResNet18(mlContext, m.OutputColumn, m.InputColumn), "Pixels"));
+        var splitView = PathView(splitPaths, "ImagePath");
+        var fitted = resnet.Fit(PathView(splitPaths.Take(2).ToList(), "ImagePath"));
+        clock.Restart();
+        var resnetFeatures = fitted.Transform(splitView).GetColumn<VBuffer<float>>("Features").SelectMany(v => v.DenseValues()).ToArray();
+        var resnetRate = splitPaths.Count / clock.Elapsed.TotalSeconds;
+        var resnetDimension = resnetFeatures.Length / splitPaths.Count;
+        Embeddings Rows(float[] values, int dimension, int start, int rows, ImageStore labels) =>
+            new(values[(start * dimension)..((start + rows) * dimension)], rows, dimension, labels.Labels);
+        var resnetProbe = LinearEvaluation.Evaluate(mlContext, Rows(resnetFeatures, resnetDimension, 0, dnnTrain, splitTrain),
+            Rows(resnetFeatures, resnetDimension, dnnTrain, dnnTest, splitTest)).Accuracy;
+        var oursProbe = LinearEvaluation.Evaluate(mlContext, embedder.Embed(splitTrain), embedder.Embed(splitTest)).Accuracy;
+
+        Console.WriteLine("| Scorer | Images/s | Linear probe on the split |");
+        Console.WriteLine("|---|---:|---:|");
+        Console.WriteLine($"| ML.NET embedding stage (`model.zip`: LoadImages → ResizeImages → ConvertToGrayscale → ExtractPixels → ApplyOnnxModel), row by row from {count:N0} PNG paths | {stageRate:N0} | {oursProbe:P1} |");
+        Console.WriteLine($"| `ImageEmbedder` (`encoder.onnx`, ONNX Runtime CPU, batch 256) on the decoded pixels | {batchRate:N0} ({batchRate / stageRate:F1}× the stage) | {oursProbe:P1} |");
+        Console.WriteLine($"| ML.NET `DnnFeaturizeImage` ResNet18 (224 × 224 RGB, {resnetDimension}-d), row by row from {splitPaths.Count:N0} PNG paths | {resnetRate:N1} | {resnetProbe:P1} |");
+        Console.WriteLine();
+        Console.WriteLine($"Split for the probe column: the first {dnnTrain:N0} training and {dnnTest:N0} test images, ML.NET LbfgsMaximumEntropy on each scorer's features. " +
+                          $"Parity on the {count:N0} test images: max |stage − ImageEmbedder| = {Max((i, d) => Math.Abs(stage[i][d] - batched.Row(i)[d])):G3}, " +
+                          $"max |ImageEmbedder (ONNX Runtime) − TorchSharp| = {Max((i, d) => Math.Abs(batched.Row(i)[d] - torch.Row(i)[d])):G3}.");
+        return 0;
+    }
+    finally
+    {
+        Directory.Delete(folder, recursive: true);
+    }
+}
+
+IDataView PathView(List<string> paths, string column)
+{
+    var definition = SchemaDefinition.Create(typeof(PathRow));
+    definition[nameof(PathRow.ImagePath)].ColumnName = column;
+    return mlContext.Data.LoadFromEnumerable(paths.Select(p => new PathRow { ImagePath = p }).ToList(), definition);
+}
+
+static List<string> WritePngs(ImageStore images, int count, string folder)
+{
+    Directory.CreateDirectory(folder);
+    var plane = images.Height * images.Width;
+    return Enumerable.Range(0, count).Select(i =>
+    {
+        var pixels = images.Pixels.AsSpan(i * images.ImageSize, images.ImageSize);
+        var bgra = new byte[plane * 4];
+        for (var p = 0; p < plane; p++) (bgra[p * 4], bgra[p * 4 + 1], bgra[p * 4 + 2], bgra[p * 4 + 3]) = (pixels[p], pixels[p], pixels[p], (byte)255);
+        using var image = MLImage.CreateFromPixels(images.Width, images.Height, MLPixelFormat.Bgra32, bgra);
+        var path = Path.Combine(folder, $"{i:D5}.png");
+        image.Save(path);
+        return path;
+    }).ToList();
+}
+
+internal sealed class PathRow
+{
+    public string ImagePath { get; set; } = "";
+}
