@@ -109,6 +109,32 @@ def embed(encoder, images, batch=512):
     return torch.cat(out).numpy().astype(np.float32)
 
 
+def profile(encoder, head, optimizer, train, g, batch, steps):
+    """Mean ms per step of: augmentation, encoder forward, head and loss, backward, optimizer, whole step; then the
+    stem's convolution alone (1 -> 16 channels, 3x3, 512 views of 28 x 28, forward and weight gradient)."""
+    phases = [0.0] * 6
+    for step in range(5 + steps):
+        start = time.perf_counter()
+        images = train[:batch].float().div_(255)
+        views = torch.cat([augment(images, g), augment(images, g)])
+        marks = [time.perf_counter()]
+        features = encoder(views); marks.append(time.perf_counter())
+        loss = nt_xent(*head(features).split(batch)); marks.append(time.perf_counter())
+        optimizer.zero_grad(); loss.backward(); marks.append(time.perf_counter())
+        optimizer.step(); marks.append(time.perf_counter())
+        loss.item(); marks.append(time.perf_counter())
+        if step >= 5:
+            for i in range(5):
+                phases[i] += marks[i] - (start if i == 0 else marks[i - 1])
+            phases[5] += marks[5] - start
+    x, w = torch.rand(512, 1, 28, 28), torch.randn(16, 1, 3, 3, requires_grad=True)
+    for i in range(5 + steps):
+        if i == 5:
+            start = time.perf_counter()
+        F.conv2d(x, w, None, 1, 1).sum().backward()
+    return [1000 * p / steps for p in phases] + [1000 * (time.perf_counter() - start) / steps]
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", required=True)
@@ -118,6 +144,7 @@ def main():
     p.add_argument("--train-count", type=int, default=0, help="use the first N training images (0: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--embed")
+    p.add_argument("--profile", type=int, default=0, help="time N steps by phase (after 5 warm-up steps) and exit")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -128,6 +155,9 @@ def main():
     params = list(encoder.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-4)
     g = torch.Generator().manual_seed(a.seed)
+    if a.profile:
+        print(" ".join("%.1f" % t for t in profile(encoder, head, optimizer, train, g, a.batch_size, a.profile)))
+        return
     order_rng = np.random.default_rng(a.seed)
     steps_per_epoch = train.shape[0] // a.batch_size
     steps, losses, start = 0, [], time.perf_counter()

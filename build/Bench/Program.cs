@@ -2,6 +2,8 @@
 //   Bench evaluate --data-dir D --checkpoint C [--pytorch PREFIX] [--supervised-minutes M] [--threads N] [--seed S]
 //       linear probe at 1 %, 10 % and 100 % of the labels and kNN on the test split, for raw pixels, the random-init
 //       encoder, the C# SimCLR checkpoint, the PyTorch reference's embeddings, and supervised from scratch (M min each);
+//   Bench profile --data-dir D [--steps N]
+//       where a SimCLR step's time goes (augmentation, encoder forward, head and loss, backward, optimizer), in ms;
 //   Bench scoring --run R --data-dir D [--count N] [--dnn-train N] [--dnn-test N]
 //       ML.NET embedding stage (row by row) vs ImageEmbedder (batch 256) on N test PNGs, parity, and ML.NET's
 //       DnnFeaturizeImage (ResNet18) against our encoder on a train/test split: throughput and probe accuracy.
@@ -32,6 +34,7 @@ return args[0] switch
 {
     "evaluate" => Evaluate(),
     "scoring" => Scoring(),
+    "profile" => Profile(),
     _ => throw new ArgumentException($"Unknown command {args[0]}."),
 };
 
@@ -64,6 +67,59 @@ int Evaluate()
     Console.WriteLine($"Probe: ML.NET LbfgsMaximumEntropy on a stratified, seeded fraction of the {train.Count:N0} labelled training embeddings " +
                       $"(the same rows for every row of the table); test: {test.Count:N0} images." +
                       (minutes > 0 ? $" Supervised from scratch: the same encoder plus a linear classifier trained with cross-entropy on those labelled rows only, {minutes:0.##} min each (crop-and-flip views), then the same probe on its features." : ""));
+    return 0;
+}
+
+// The training step of Pretrainer with SimClr, timed by phase: 5 warm-up steps, then the mean of --steps steps.
+int Profile()
+{
+    var steps = int.Parse(Arg("--steps", "20"));
+    TorchSharp.torch.manual_seed(seed);
+    var encoder = new ResNetEncoder(EncoderOptions.For(1, 28));
+    var head = new ProjectionHead(encoder.EmbeddingDimension, 512, 128);
+    var optimizer = TorchSharp.torch.optim.AdamW(encoder.parameters().Concat(head.parameters()), 2e-3, weight_decay: 1e-4);
+    var augmenter = new MLNet.Contrastive.Augmentation.ViewAugmenter(MLNet.Contrastive.Augmentation.AugmentationOptions.SmallImages());
+    using var generator = new TorchSharp.torch.Generator((ulong)seed);
+    var phases = new double[6];
+    var indices = Enumerable.Range(0, 256).ToArray();
+    for (var step = 0; step < 5 + steps; step++)
+    {
+        using var pause = CollectionPause.Begin();
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var clock = Stopwatch.StartNew();
+        var marks = new List<double>();
+        var batch = train.Batch(indices);
+        var views = TorchSharp.torch.cat(new[] { augmenter.Augment(batch, generator), augmenter.Augment(batch, generator) }, 0);
+        marks.Add(clock.Elapsed.TotalMilliseconds);
+        var features = encoder.forward(views);
+        marks.Add(clock.Elapsed.TotalMilliseconds);
+        var z = head.forward(features);
+        var loss = MLNet.Contrastive.Objectives.NtXentLoss.Compute(z[..256], z[256..], 0.2);
+        marks.Add(clock.Elapsed.TotalMilliseconds);
+        optimizer.zero_grad();
+        loss.backward();
+        marks.Add(clock.Elapsed.TotalMilliseconds);
+        optimizer.step();
+        marks.Add(clock.Elapsed.TotalMilliseconds);
+        loss.item<float>();
+        marks.Add(clock.Elapsed.TotalMilliseconds);
+        if (step < 5) continue;
+        for (var i = 0; i < 5; i++) phases[i] += marks[i] - (i == 0 ? 0 : marks[i - 1]);
+        phases[5] += marks[5];
+    }
+    // The stem's 3×3 convolution of the 1-channel views alone, forward and weight gradient, as in training.
+    var stemInput = TorchSharp.torch.rand(512, 1, 28, 28);
+    var stemWeight = TorchSharp.torch.randn(16, 1, 3, 3).requires_grad_(true);
+    var stemClock = new Stopwatch();
+    for (var i = 0; i < 5 + steps; i++)
+    {
+        using var pause = CollectionPause.Begin();
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        if (i == 5) stemClock.Start();
+        TorchSharp.torch.nn.functional.conv2d(stemInput, stemWeight, null, [1, 1], [1, 1]).sum().backward();
+    }
+    Console.WriteLine(string.Join(" ", phases.Select(p => p / steps).Append(stemClock.Elapsed.TotalMilliseconds / steps)
+        .Select(p => p.ToString("F1", CultureInfo.InvariantCulture))));
     return 0;
 }
 

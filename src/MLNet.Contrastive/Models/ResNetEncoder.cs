@@ -58,9 +58,27 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
     public override Tensor forward(Tensor images)
     {
         using var scope = NewDisposeScope();
-        var x = stem.forward((images - mean) / std);
+        var x = (images - mean) / std;
+        foreach (var layer in stem.children().Cast<Module<Tensor, Tensor>>())
+            x = layer is Conv2d conv && Options.SmallImageStem ? SmallStemConvolution(conv, x) : layer.forward(x);
         foreach (var block in blocks) x = block.forward(x);
         return x.mean(new long[] { 2, 3 }).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The small-image stem's 3×3, stride 1, padding 1 convolution as one matrix product over unfolded patches
+    /// (the same sums). With 1–3 input channels, libtorch 2.10's convolution and its weight gradient take 70–170 ms
+    /// per 512 views of 28×28 on 2 cores here, the product about 40 ms (PyTorch 1.13's convolution: 4 ms).
+    /// [N, in, H, W] → [N, out, H, W].
+    /// </summary>
+    private static Tensor SmallStemConvolution(Conv2d conv, Tensor x)
+    {
+        long n = x.shape[0], height = x.shape[2], width = x.shape[3];
+        var weight = conv.weight!;
+        var outChannels = weight.shape[0];
+        // unfold orders a patch's values by (channel, row, column), as weight.view(out, in·3·3) does.
+        var patches = functional.unfold(x, 3, padding: 1).transpose(0, 1).reshape(weight.shape[1] * 9, -1);   // [in·9, N·H·W]
+        return weight.view(outChannels, -1).mm(patches).view(outChannels, n, height, width).transpose(0, 1);
     }
 }
 

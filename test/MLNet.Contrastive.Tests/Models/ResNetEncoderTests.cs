@@ -21,6 +21,32 @@ public class ResNetEncoderTests
         Assert.That(embeddings.shape, Is.EqualTo(new long[] { 4, dimension }));
     }
 
+    [TestCase(1)]
+    [TestCase(3)]
+    public void SmallStemAsAMatrixProductMatchesTheConvolutionAndItsGradient(int channels)
+    {
+        manual_seed(5);
+        using var encoder = new ResNetEncoder(EncoderOptions.For(channels, 28));
+        var conv = (TorchSharp.Modules.Conv2d)encoder.Stem.children().First();
+        var images = rand(6, channels, 28, 28);
+        using var probe = randn(6, 128);
+
+        var ours = (encoder.forward(images) * probe).sum();
+        ours.backward();
+        var oursGradient = conv.weight!.grad!.clone();
+        encoder.zero_grad();
+        // The reference: the same network with the stem through libtorch's own convolution.
+        var x = (images - encoder.NormalizationMean) / encoder.NormalizationStd;
+        x = nn.functional.conv2d(x, conv.weight, null, [1, 1], [1, 1]);
+        foreach (var layer in encoder.Stem.children().Skip(1).Cast<nn.Module<Tensor, Tensor>>()) x = layer.forward(x);
+        foreach (var block in encoder.Blocks) x = block.forward(x);
+        var reference = (x.mean([2, 3]) * probe).sum();
+        reference.backward();
+
+        Assert.That(ours.item<float>(), Is.EqualTo(reference.item<float>()).Within(1e-4));
+        Assert.That((oursGradient - conv.weight.grad!).abs().max().item<float>(), Is.LessThan(1e-4 * oursGradient.abs().max().item<float>()));
+    }
+
     [Test]
     public void NormalisationIsPartOfTheSavedState()
     {
