@@ -110,8 +110,7 @@ def embed(encoder, images, batch=512):
 
 
 def profile(encoder, head, optimizer, train, g, batch, steps):
-    """Mean ms per step of: augmentation, encoder forward, head and loss, backward, optimizer, whole step; then the
-    stem's convolution alone (1 -> 16 channels, 3x3, 512 views of 28 x 28, forward and weight gradient)."""
+    """Mean ms per step of: augmentation, encoder forward, head and loss, backward, optimizer, whole step."""
     phases = [0.0] * 6
     for step in range(5 + steps):
         start = time.perf_counter()
@@ -127,12 +126,7 @@ def profile(encoder, head, optimizer, train, g, batch, steps):
             for i in range(5):
                 phases[i] += marks[i] - (start if i == 0 else marks[i - 1])
             phases[5] += marks[5] - start
-    x, w = torch.rand(512, 1, 28, 28), torch.randn(16, 1, 3, 3, requires_grad=True)
-    for i in range(5 + steps):
-        if i == 5:
-            start = time.perf_counter()
-        F.conv2d(x, w, None, 1, 1).sum().backward()
-    return [1000 * p / steps for p in phases] + [1000 * (time.perf_counter() - start) / steps]
+    return [1000 * p / steps for p in phases]
 
 
 def main():
