@@ -59,23 +59,22 @@ public static class JigsawPuzzle
     /// </summary>
     public static Tensor CutTiles(Tensor images, int tile, Generator? generator)
     {
-        long b = images.shape[0], c = images.shape[1], size = Math.Min(images.shape[2], images.shape[3]);
-        var cell = size / Grid;
+        long b = images.shape[0], c = images.shape[1], height = images.shape[2], width = images.shape[3];
+        var cell = Math.Min(height, width) / Grid;
         if (tile > cell || tile < 1) throw new ArgumentOutOfRangeException(nameof(tile), tile, $"Tiles must fit their {cell}-pixel cells.");
         var slack = cell - tile;
+        using var scope = NewDisposeScope();
         var offsets = generator is null
             ? full(new long[] { b, Tiles, 2 }, slack / 2, dtype: ScalarType.Int64)
             : randint(slack + 1, new long[] { b, Tiles, 2 }, generator: generator);
-        var o = offsets.data<long>().ToArray();
-        var tiles = new Tensor[b * Tiles];
-        for (var n = 0; n < b; n++)
-            for (var t = 0; t < Tiles; t++)
-            {
-                long y = t / Grid * cell + o[(n * Tiles + t) * 2], x = t % Grid * cell + o[(n * Tiles + t) * 2 + 1];
-                tiles[n * Tiles + t] = images[n].narrow(1, y, tile).narrow(2, x, tile);
-            }
-        using var scope = NewDisposeScope();
-        return stack(tiles, 0).view(b, Tiles, c, tile, tile).MoveToOuterDisposeScope();
+        // Pixel rows and columns of every tile, [B, 9, T]: its cell's origin, its offset, then 0 … T − 1.
+        var slots = arange(Tiles, dtype: ScalarType.Int64);
+        var pixels = arange(tile, dtype: ScalarType.Int64);
+        var rows = ((slots.div(Grid, RoundingMode.floor) * cell).unsqueeze(0) + offsets[.., .., 0]).unsqueeze(-1) + pixels;
+        var columns = ((slots % Grid * cell).unsqueeze(0) + offsets[.., .., 1]).unsqueeze(-1) + pixels;
+        var perTile = images.unsqueeze(1).expand(b, Tiles, c, height, width);
+        var tileRows = perTile.gather(3, rows.to(images.device).view(b, Tiles, 1, tile, 1).expand(b, Tiles, c, tile, width));
+        return tileRows.gather(4, columns.to(images.device).view(b, Tiles, 1, 1, tile).expand(b, Tiles, c, tile, tile)).MoveToOuterDisposeScope();
     }
 
     /// <summary>tiles [B, 9, …] and one permutation per image [B][9] → slot s of image n holds tile permutation[n][s].</summary>

@@ -61,6 +61,9 @@ public class JigsawPuzzleTests
             int y = corner / 28, x = corner % 28, cellY = t / 3 * 9, cellX = t % 3 * 9;
             Assert.That(y, Is.InRange(cellY, cellY + 2), $"tile {t} row");
             Assert.That(x, Is.InRange(cellX, cellX + 2), $"tile {t} column");
+            // The whole tile is the 7×7 block of the image below and right of its corner.
+            using var block = corner + 28 * arange(7, dtype: ScalarType.Float32).view(7, 1) + arange(7, dtype: ScalarType.Float32);
+            Assert.That((tiles[0, t, 0] - block).abs().max().item<float>(), Is.Zero, $"tile {t} pixels");
         }
     }
 
