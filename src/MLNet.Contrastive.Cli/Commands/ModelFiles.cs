@@ -30,8 +30,7 @@ internal sealed record ModelFiles(string ModelZip, string EncoderOnnx)
     public static List<string> ImagesUnder(string folder)
     {
         if (!Directory.Exists(folder)) throw new ImageDataException(folder, "folder not found.");
-        var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Where(f => ImageDecoder.Extensions.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal).ToList();
+        var files = ImageDecoder.ImageFilesUnder(folder);
         return files.Count > 0 ? files : throw new ImageDataException(folder, "the folder holds no .png, .jpg, .jpeg or .bmp images.");
     }
 

@@ -13,6 +13,13 @@ public static class ImageDecoder
     public static readonly IReadOnlySet<string> Extensions =
         new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".png", ".jpg", ".jpeg", ".bmp" };
 
+    /// <summary>Whether <paramref name="path"/> has one of the <see cref="Extensions"/>.</summary>
+    public static bool IsImageFile(string path) => Extensions.Contains(Path.GetExtension(path));
+
+    /// <summary>The image files under <paramref name="folder"/>, recursively, in ordinal path order (a stable order).</summary>
+    public static List<string> ImageFilesUnder(string folder) =>
+        Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Where(IsImageFile).Order(StringComparer.Ordinal).ToList();
+
     /// <summary>Decodes one image file; throws <see cref="ImageDataException"/> naming the file and the problem.</summary>
     public static MLImage Decode(string path, long maxPixels)
     {

@@ -16,12 +16,9 @@ internal static class ImageFolderReader
     private static (List<string> Files, List<string>? Labels) List(string root)
     {
         if (!Directory.Exists(root)) throw new ImageDataException(root, "folder not found.");
-        static bool IsImage(string f) => ImageDecoder.Extensions.Contains(Path.GetExtension(f));
-        static List<string> Sorted(IEnumerable<string> items) => items.Order(StringComparer.Ordinal).ToList();
-
-        var classFolders = Sorted(Directory.EnumerateDirectories(root))
-            .Where(d => Directory.EnumerateFiles(d, "*", SearchOption.AllDirectories).Any(IsImage)).ToList();
-        var rootImages = Sorted(Directory.EnumerateFiles(root).Where(IsImage));
+        var classFolders = Directory.EnumerateDirectories(root).Order(StringComparer.Ordinal)
+            .Where(d => Directory.EnumerateFiles(d, "*", SearchOption.AllDirectories).Any(ImageDecoder.IsImageFile)).ToList();
+        var rootImages = Directory.EnumerateFiles(root).Where(ImageDecoder.IsImageFile).Order(StringComparer.Ordinal).ToList();
         if (classFolders.Count == 0)
         {
             if (rootImages.Count == 0)
@@ -36,7 +33,7 @@ internal static class ImageFolderReader
         var files = new List<string>();
         var labels = new List<string>();
         foreach (var folder in classFolders)
-            foreach (var file in Sorted(Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Where(IsImage)))
+            foreach (var file in ImageDecoder.ImageFilesUnder(folder))
             {
                 files.Add(file);
                 labels.Add(Path.GetFileName(folder));
