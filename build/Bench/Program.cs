@@ -130,8 +130,8 @@ int Scoring()
         var testPaths = WritePngs(test, count, Path.Combine(folder, "test"));
         var model = SavedModel.Load(mlContext, Path.Combine(run, "model.zip"), out var schema);
         var column = SavedModel.PathColumn(run, schema, model, "Embedding");
-        var view = PathView(testPaths, column);
-        model.Transform(PathView(testPaths.Take(10).ToList(), column)).GetColumn<VBuffer<float>>("Embedding").ToList();  // warm-up
+        var view = SavedModel.PathView(mlContext, testPaths, column);
+        model.Transform(SavedModel.PathView(mlContext, testPaths.Take(10), column)).GetColumn<VBuffer<float>>("Embedding").ToList();  // warm-up
         var clock = Stopwatch.StartNew();
         var stage = model.Transform(view).GetColumn<VBuffer<float>>("Embedding").Select(v => v.DenseValues().ToArray()).ToList();
         var stageRate = count / clock.Elapsed.TotalSeconds;
@@ -154,8 +154,8 @@ int Scoring()
             .Append(mlContext.Transforms.ResizeImages("Image", 224, 224))
             .Append(mlContext.Transforms.ExtractPixels("Pixels", "Image"))
             .Append(mlContext.Transforms.DnnFeaturizeImage("Features", m => m.ModelSelector.ResNet18(mlContext, m.OutputColumn, m.InputColumn), "Pixels"));
-        var splitView = PathView(splitPaths, "ImagePath");
-        var fitted = resnet.Fit(PathView(splitPaths.Take(2).ToList(), "ImagePath"));
+        var splitView = SavedModel.PathView(mlContext, splitPaths, "ImagePath");
+        var fitted = resnet.Fit(SavedModel.PathView(mlContext, splitPaths.Take(2), "ImagePath"));
         clock.Restart();
         var resnetFeatures = fitted.Transform(splitView).GetColumn<VBuffer<float>>("Features").SelectMany(v => v.DenseValues()).ToArray();
         var resnetRate = splitPaths.Count / clock.Elapsed.TotalSeconds;
@@ -183,13 +183,6 @@ int Scoring()
     }
 }
 
-IDataView PathView(List<string> paths, string column)
-{
-    var definition = SchemaDefinition.Create(typeof(PathRow));
-    definition[nameof(PathRow.ImagePath)].ColumnName = column;
-    return mlContext.Data.LoadFromEnumerable(paths.Select(p => new PathRow { ImagePath = p }).ToList(), definition);
-}
-
 static List<string> WritePngs(ImageStore images, int count, string folder)
 {
     Directory.CreateDirectory(folder);
@@ -204,9 +197,4 @@ static List<string> WritePngs(ImageStore images, int count, string folder)
         image.Save(path);
         return path;
     }).ToList();
-}
-
-internal sealed class PathRow
-{
-    public string ImagePath { get; set; } = "";
 }

@@ -1,5 +1,3 @@
-using Microsoft.ML;
-using Microsoft.ML.Data;
 using MLNet.Contrastive.Data;
 
 namespace MLNet.Contrastive.Cli.Commands;
@@ -18,24 +16,11 @@ internal sealed record ModelFiles(string ModelZip, string EncoderOnnx)
         return files;
     }
 
-    /// <summary>An empty view with one image-path column, the input schema of the models the CLI writes.</summary>
-    public static IDataView PathView(MLContext mlContext, IEnumerable<string> paths, string column = ImagePathColumn)
-    {
-        var schema = SchemaDefinition.Create(typeof(PathRow));
-        schema[nameof(PathRow.ImagePath)].ColumnName = column;
-        return mlContext.Data.LoadFromEnumerable(paths.Select(p => new PathRow { ImagePath = p }).ToList(), schema);
-    }
-
     /// <summary>Image files under a folder, recursively, in a stable order.</summary>
     public static List<string> ImagesUnder(string folder)
     {
         if (!Directory.Exists(folder)) throw new ImageDataException(folder, "folder not found.");
         var files = ImageDecoder.ImageFilesUnder(folder);
         return files.Count > 0 ? files : throw new ImageDataException(folder, "the folder holds no .png, .jpg, .jpeg or .bmp images.");
-    }
-
-    private sealed class PathRow
-    {
-        public string ImagePath { get; set; } = "";
     }
 }

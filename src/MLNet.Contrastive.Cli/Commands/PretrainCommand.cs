@@ -108,7 +108,7 @@ internal static class PretrainCommand
     internal static void WriteEmbeddingModel(PretrainResult result, ImageStore store, string outDir)
     {
         var mlContext = new MLContext();
-        var paths = ModelFiles.PathView(mlContext, []);
+        var paths = SavedModel.PathView(mlContext, [], ModelFiles.ImagePathColumn);
         using var stage = ImageEmbeddingEstimator.CreateStage(mlContext, paths, result, new ImageEmbeddingEstimator.Options
         {
             InputColumnName = ModelFiles.ImagePathColumn, ImageHeight = store.Height, ImageWidth = store.Width, Channels = store.Channels,

@@ -20,7 +20,7 @@ internal static class ScoreCommand
             var probe = SavedModel.Load(mlContext, path, out var inputSchema);
             var column = SavedModel.PathColumn(path, inputSchema, probe, "PredictedLabel");
             var images = ModelFiles.ImagesUnder(parse.GetValue(data)!);
-            var scored = probe.Transform(ModelFiles.PathView(mlContext, images, column));
+            var scored = probe.Transform(SavedModel.PathView(mlContext, images, column));
             var predicted = scored.GetColumn<ReadOnlyMemory<char>>("PredictedLabel").Select(p => p.ToString()).ToList();
             for (var i = 0; i < images.Count; i++) Console.WriteLine($"{images[i]}\t{predicted[i]}");
             return 0;

@@ -33,4 +33,17 @@ public static class SavedModel
             throw new InvalidDataException($"{path}: the model has no '{outputColumnName}' output column; it is not an MLNet.Contrastive model of that kind.");
         return column;
     }
+
+    /// <summary>A view with one text column <paramref name="column"/> holding <paramref name="paths"/>: the input of a saved model.</summary>
+    public static IDataView PathView(MLContext mlContext, IEnumerable<string> paths, string column)
+    {
+        var schema = SchemaDefinition.Create(typeof(PathRow));
+        schema[nameof(PathRow.ImagePath)].ColumnName = column;
+        return mlContext.Data.LoadFromEnumerable(paths.Select(p => new PathRow { ImagePath = p }).ToList(), schema);
+    }
+
+    private sealed class PathRow
+    {
+        public string ImagePath { get; set; } = "";
+    }
 }
