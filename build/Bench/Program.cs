@@ -76,8 +76,9 @@ int Profile()
     var steps = int.Parse(Arg("--steps", "20"));
     TorchSharp.torch.manual_seed(seed);
     var encoder = new ResNetEncoder(EncoderOptions.For(1, 28));
-    var head = new ProjectionHead(encoder.EmbeddingDimension, 512, 128);
-    var optimizer = TorchSharp.torch.optim.AdamW(encoder.parameters().Concat(head.parameters()), 2e-3, weight_decay: 1e-4);
+    var defaults = new PretrainOptions();
+    var head = new ProjectionHead(encoder.EmbeddingDimension, defaults.ProjectionHiddenDimension, defaults.ProjectionDimension);
+    var optimizer = TorchSharp.torch.optim.AdamW(encoder.parameters().Concat(head.parameters()), defaults.PeakLearningRate, weight_decay: defaults.WeightDecay);
     var augmenter = new MLNet.Contrastive.Augmentation.ViewAugmenter(MLNet.Contrastive.Augmentation.AugmentationOptions.SmallImages());
     using var generator = new TorchSharp.torch.Generator((ulong)seed);
     var phases = new double[6];
@@ -94,7 +95,7 @@ int Profile()
         var features = encoder.forward(views);
         marks.Add(clock.Elapsed.TotalMilliseconds);
         var z = head.forward(features);
-        var loss = MLNet.Contrastive.Objectives.NtXentLoss.Compute(z[..256], z[256..], 0.2);
+        var loss = MLNet.Contrastive.Objectives.NtXentLoss.Compute(z[..256], z[256..], defaults.Temperature);
         marks.Add(clock.Elapsed.TotalMilliseconds);
         optimizer.zero_grad();
         loss.backward();

@@ -78,7 +78,8 @@ internal static class DemoCommand
 
         var result = ConsoleProgress.Run($"Pretraining {method} for {minutes:0.#} min on {train.Count:N0} unlabeled images",
             progress => new Pretrainer(options, mlContext).Fit(train, progress));
-        Evaluate($"{method} encoder ({result.Encoder.EmbeddingDimension}-d)", Embeddings.FromEncoder(result.Encoder, train), Embeddings.FromEncoder(result.Encoder, test));
+        var pretrainedTest = Embeddings.FromEncoder(result.Encoder, test);
+        Evaluate($"{method} encoder ({result.Encoder.EmbeddingDimension}-d)", Embeddings.FromEncoder(result.Encoder, train), pretrainedTest);
         if (baselineMinutes > 0)
             report.LabelEfficiency.AddRange(LabelEfficiency.SupervisedFromScratch(mlContext, train, test, fractions,
                 new PretrainOptions { Minutes = baselineMinutes, BatchSize = batchSize, Seed = seed, Threads = threads }, seed,
@@ -116,7 +117,7 @@ internal static class DemoCommand
         report.Facts = [$"Fashion-MNIST {(full ? $"from {dataDir}" : "sample (embedded)")}: {train.Count:N0} training images, {test.Count:N0} test images, 28×28 grayscale.",
             $"{method} for {minutes:0.##} min, seed {seed}.", summary];
         report.History = result.History;
-        EmbeddingViews.Describe(report, result.Encoder, test, "test images", SampleData.ClassNames);
+        EmbeddingViews.Describe(report, test, pretrainedTest, "test images", SampleData.ClassNames);
         Console.WriteLine($"Report: {ReportCommand.Save(report, outDir)}");
         return 0;
     }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Evaluation;
 using Microsoft.ML;
 using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Stages;
@@ -84,7 +85,8 @@ internal static class PretrainCommand
                 ],
                 History = result.History,
             };
-            EmbeddingViews.Describe(report, result.Encoder, store, "training images");
+            var shown = store.Subset(Enumerable.Range(0, Math.Min(2000, store.Count)).ToArray());
+            EmbeddingViews.Describe(report, shown, Embeddings.FromEncoder(result.Encoder, shown), "training images");
             var html = ReportCommand.Save(report, outDir);
             var last = result.History.Epochs.LastOrDefault();
             Console.WriteLine($"Done: {result.Info.GlobalStep} steps, {result.Info.Epoch} full epochs, last epoch's mean loss {last?.MeanLoss:F4}, " +

@@ -13,11 +13,9 @@ namespace MLNet.Contrastive.Methods;
 /// </summary>
 public sealed class Supervised : PretrainingMethod
 {
-    private static readonly AugmentationOptions Views = AugmentationOptions.CropAndFlip();
-
     private readonly ResNetEncoder encoder;
     private readonly Linear classifier;
-    private readonly ViewAugmenter views = new(Views);
+    private readonly ViewAugmenter views = new(AugmentationOptions.CropAndFlip());
 
     public Supervised(ResNetEncoder encoder, int classes) : base(nameof(Supervised), encoder)
     {

@@ -1,6 +1,5 @@
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Evaluation;
-using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Runtime;
 using TorchSharp;
 using SkiaSharp;
@@ -11,19 +10,17 @@ namespace MLNet.Contrastive.Reporting;
 public static class EmbeddingViews
 {
     /// <summary>
-    /// Fills the report's projection and neighbour grid from <paramref name="encoder"/>'s embeddings of the first
-    /// <paramref name="maxImages"/> of <paramref name="images"/>, described as <paramref name="what"/>; classes are named
-    /// by <paramref name="labelNames"/> when given, else by the store's label names.
+    /// Fills the report's projection (of at most <paramref name="maxPoints"/> rows) and neighbour grid from the
+    /// <paramref name="embeddings"/> of <paramref name="images"/> (same rows), described as <paramref name="what"/>;
+    /// classes are named by <paramref name="labelNames"/> when given, else by the store's label names.
     /// </summary>
-    public static void Describe(RunReport report, ResNetEncoder encoder, ImageStore images, string what,
-        IReadOnlyList<string>? labelNames = null, int maxImages = 2000)
+    public static void Describe(RunReport report, ImageStore images, Embeddings embeddings, string what,
+        IReadOnlyList<string>? labelNames = null, int maxPoints = 2000)
     {
-        var shown = images.Count > maxImages ? images.Subset(Enumerable.Range(0, maxImages).ToArray()) : images;
-        var embeddings = Embeddings.FromEncoder(encoder, shown);
-        report.EmbeddedImages = $"{shown.Count:N0} {what}";
-        labelNames ??= shown.LabelNames;
-        report.Projection = Project(embeddings, labelNames, maxImages);
-        report.Neighbours = NearestNeighbours(shown, embeddings, labelNames);
+        labelNames ??= images.LabelNames;
+        report.EmbeddedImages = $"{images.Count:N0} {what}";
+        report.Projection = Project(embeddings, labelNames, maxPoints);
+        report.Neighbours = NearestNeighbours(images, embeddings, labelNames);
     }
 
     /// <summary>

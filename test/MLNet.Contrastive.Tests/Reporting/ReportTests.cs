@@ -117,7 +117,7 @@ public class ReportTests
             Title = "Test run", Facts = ["40 images"], History = history,
             LabelEfficiency = [new("Raw pixels", 0.1, 4, 0.4), new("Raw pixels", 1, 40, 0.6), new("Supervised from scratch", 0.1, 4, 0.3), new("Supervised from scratch", 1, 40, 0.7)],
         };
-        EmbeddingViews.Describe(report, encoder, images, "training images",
+        EmbeddingViews.Describe(report, images, Embeddings.FromEncoder(encoder, images), "training images",
             ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]);
         report.Neighbours = report.Neighbours.Take(2).ToList();
         return report;
