@@ -2,8 +2,8 @@
 //   Bench evaluate --data-dir D --checkpoint C [--pytorch PREFIX] [--supervised-minutes M] [--threads N] [--seed S]
 //       linear probe at 1 %, 10 % and 100 % of the labels and kNN on the test split, for raw pixels, the random-init
 //       encoder, the C# SimCLR checkpoint, the PyTorch reference's embeddings, and supervised from scratch (M min each);
-//   Bench profile --data-dir D [--steps N]
-//       where a SimCLR step's time goes (augmentation, encoder forward, head and loss, backward, optimizer), in ms;
+//   Bench profile --data-dir D [--steps N] [--method M]
+//       where a training step's time goes (views, encoder forward, head and loss, backward, optimizer), in ms;
 //   Bench scoring --run R --data-dir D [--count N] [--dnn-train N] [--dnn-test N]
 //       ML.NET embedding stage (row by row) vs ImageEmbedder (batch 256) on N test PNGs, parity, and ML.NET's
 //       DnnFeaturizeImage (ResNet18) against our encoder on a train/test split: throughput and probe accuracy.
@@ -13,6 +13,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Onnx;
 using MLNet.Contrastive.Runtime;
@@ -70,43 +71,23 @@ int Evaluate()
     return 0;
 }
 
-// The training step of Pretrainer with SimClr, timed by phase: 5 warm-up steps, then the mean of --steps steps.
+// Pretrainer's own training step (TrainingSession.Step) timed by phase on a fixed batch of 256: 5 warm-up steps,
+// then the mean of --steps steps of views, encoder forward, head + loss, backward, optimizer + hooks, whole step.
 int Profile()
 {
     var steps = int.Parse(Arg("--steps", "20"));
-    TorchSharp.torch.manual_seed(seed);
-    var encoder = new ResNetEncoder(EncoderOptions.For(1, 28));
-    var defaults = new PretrainOptions();
-    var head = new ProjectionHead(encoder.EmbeddingDimension, defaults.ProjectionHiddenDimension, defaults.ProjectionDimension);
-    var optimizer = TorchSharp.torch.optim.AdamW(encoder.parameters().Concat(head.parameters()), defaults.PeakLearningRate, weight_decay: defaults.WeightDecay);
-    var augmenter = new MLNet.Contrastive.Augmentation.ViewAugmenter(MLNet.Contrastive.Augmentation.AugmentationOptions.SmallImages());
-    using var generator = new TorchSharp.torch.Generator((ulong)seed);
+    var run = new PretrainOptions { Method = PretrainingMethods.Defaults(Arg("--method", "simclr")), BatchSize = 256, Seed = seed, Threads = threads, Device = "cpu" };
+    using var session = new Pretrainer(run, mlContext).Start(train);
     var phases = new double[6];
-    var indices = Enumerable.Range(0, 256).ToArray();
+    var indices = Enumerable.Range(0, run.BatchSize).ToArray();
     for (var step = 0; step < 5 + steps; step++)
     {
-        using var pause = CollectionPause.Begin();
-        using var scope = TorchSharp.torch.NewDisposeScope();
         var clock = Stopwatch.StartNew();
         var marks = new List<double>();
-        var batch = train.Batch(indices);
-        var views = TorchSharp.torch.cat(new[] { augmenter.Augment(batch, generator), augmenter.Augment(batch, generator) }, 0);
-        marks.Add(clock.Elapsed.TotalMilliseconds);
-        var features = encoder.forward(views);
-        marks.Add(clock.Elapsed.TotalMilliseconds);
-        var z = head.forward(features);
-        var loss = MLNet.Contrastive.Objectives.NtXentLoss.Compute(z[..256], z[256..], defaults.Temperature);
-        marks.Add(clock.Elapsed.TotalMilliseconds);
-        optimizer.zero_grad();
-        loss.backward();
-        marks.Add(clock.Elapsed.TotalMilliseconds);
-        optimizer.step();
-        marks.Add(clock.Elapsed.TotalMilliseconds);
-        loss.item<float>();
-        marks.Add(clock.Elapsed.TotalMilliseconds);
+        session.Step(indices, progress: 0.5, epoch: 1, mark: _ => marks.Add(clock.Elapsed.TotalMilliseconds));
         if (step < 5) continue;
         for (var i = 0; i < 5; i++) phases[i] += marks[i] - (i == 0 ? 0 : marks[i - 1]);
-        phases[5] += marks[5];
+        phases[5] += clock.Elapsed.TotalMilliseconds;
     }
     Console.WriteLine(string.Join(" ", phases.Select(p => (p / steps).ToString("F1", CultureInfo.InvariantCulture))));
     return 0;

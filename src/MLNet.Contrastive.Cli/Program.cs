@@ -13,4 +13,5 @@ root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(ScoreCommand.Create());
 root.Subcommands.Add(ExportOnnxCommand.Create());
 root.Subcommands.Add(ReportCommand.Create());
+root.Subcommands.Add(MethodSettings.ListCommand());
 return root.Parse(args).Invoke();

@@ -30,20 +30,20 @@ internal static class DemoCommand
         {
             Description = "Budget of the supervised-from-scratch baseline at each label fraction (1 %, 10 %, 100 %); 0 skips it. Default: a quarter of --minutes.",
         };
-        var method = new Option<string>("--method") { Description = $"Method: {string.Join(", ", Methods.PretrainingMethods.Names)}.", DefaultValueFactory = _ => "simclr" };
-        var mining = new Option<Objectives.TripletMining>("--mining") { Description = "Triplet negative mining: BatchHard or SemiHard.", DefaultValueFactory = _ => Objectives.TripletMining.SemiHard };
+        var method = MethodSettings.MethodOption();
+        var methodSettings = MethodSettings.SettingsOption();
 
         var command = new Command("demo", "Pretrain SimCLR on Fashion-MNIST and compare it with raw pixels and a random encoder.")
         {
-            minutes, full, dataDir, batchSize, seed, threads, output, method, mining, baselineMinutes,
+            minutes, full, dataDir, batchSize, seed, threads, output, method, methodSettings, baselineMinutes,
         };
-        command.SetAction(parse => CommandRunner.Run(() => Run(parse.GetValue(method)!, parse.GetValue(mining), parse.GetValue(minutes),
+        command.SetAction(parse => CommandRunner.Run(() => Run(MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), parse.GetValue(minutes),
             parse.GetValue(full), parse.GetValue(dataDir)!, parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output)!,
             parse.GetValue(baselineMinutes) ?? parse.GetValue(minutes) / 4)));
         return command;
     }
 
-    private static int Run(string method, Objectives.TripletMining mining, double minutes, bool full, string dataDir, int batchSize, int seed,
+    private static int Run(Methods.MethodOptions methodOptions, double minutes, bool full, string dataDir, int batchSize, int seed,
         int threads, string outDir, double baselineMinutes)
     {
         if (baselineMinutes < 0) throw new ArgumentOutOfRangeException(nameof(baselineMinutes), baselineMinutes, "--baseline-minutes must be 0 or more.");
@@ -51,11 +51,12 @@ internal static class DemoCommand
         var (train, test) = full ? SampleData.LoadFolder(dataDir, loadOptions) : SampleData.LoadSample(loadOptions);
         Console.WriteLine($"Fashion-MNIST {(full ? $"from {dataDir}" : "sample (embedded)")}: {train.Count:N0} training images, {test.Count:N0} test images, 28×28 grayscale.");
 
+        var method = methodOptions.Name;
         var mlContext = new MLContext(seed);
         Directory.CreateDirectory(outDir);
         var options = new PretrainOptions
         {
-            Method = method, Mining = mining, Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,
+            Method = methodOptions, Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,
             CheckpointPath = Path.Combine(outDir, PretrainCommand.CheckpointFile),
             MonitorEvery = 1, MonitorData = test, OnMonitor = PretrainCommand.PrintMonitor,
         };
@@ -112,8 +113,7 @@ internal static class DemoCommand
         var summary = $"Pretraining: {result.Info.GlobalStep} steps ({epochs:F1} epochs) at batch {batchSize}, " +
                       $"{result.ViewsPerSecond:F0} views/s on {threads} threads, peak memory {CommandRunner.PeakMemory()}.";
         Console.WriteLine(summary);
-        File.WriteAllText(Path.Combine(outDir, "history.json"), result.History.ToJson());
-        File.WriteAllText(Path.Combine(outDir, "history.csv"), result.History.ToCsv());
+        result.History.Save(outDir);
         report.Facts = [$"Fashion-MNIST {(full ? $"from {dataDir}" : "sample (embedded)")}: {train.Count:N0} training images, {test.Count:N0} test images, 28×28 grayscale.",
             $"{method} for {minutes:0.##} min, seed {seed}.", summary];
         report.History = result.History;

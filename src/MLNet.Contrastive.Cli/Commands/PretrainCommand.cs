@@ -2,7 +2,6 @@ using System.CommandLine;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Evaluation;
 using Microsoft.ML;
-using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Stages;
 using MLNet.Contrastive.Reporting;
 using MLNet.Contrastive.Training;
@@ -18,15 +17,15 @@ internal static class PretrainCommand
     {
         var data = new Option<string>("--data") { Description = "Image folder (root/<label>/*.png|jpg|jpeg|bmp, or flat) or IDX images file (raw or .gz).", Required = true };
         var labels = new Option<string?>("--labels") { Description = "IDX labels file for IDX images (optional; pretraining ignores labels)." };
-        var method = new Option<string>("--method") { Description = $"Method: {string.Join(", ", PretrainingMethods.Names)}.", DefaultValueFactory = _ => "simclr" };
+        var method = MethodSettings.MethodOption();
+        var methodSettings = MethodSettings.SettingsOption();
         var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 (grayscale) or 3 (RGB).", DefaultValueFactory = _ => 1 };
         var epochs = new Option<int?>("--epochs") { Description = "Epochs to train (default 10 unless --minutes is given)." };
         var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 256 };
         var learningRate = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-3 for AdamW, 0.3·B/256 for SGD)." };
-        var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "AdamW or Sgd.", DefaultValueFactory = _ => OptimizerKind.AdamW };
-        var temperature = new Option<double>("--temperature") { Description = "NT-Xent temperature.", DefaultValueFactory = _ => 0.2 };
+        var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "AdamW, Sgd or Lars (LARS: SGD with layer-wise trust ratios).", DefaultValueFactory = _ => OptimizerKind.AdamW };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto.", DefaultValueFactory = _ => "auto" };
@@ -38,7 +37,7 @@ internal static class PretrainCommand
 
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
-            data, labels, method, imageSize, channels, epochs, minutes, batchSize, learningRate, optimizer, temperature,
+            data, labels, method, methodSettings, imageSize, channels, epochs, minutes, batchSize, learningRate, optimizer,
             seed, threads, device, output, resume, skipBad, maxPixels, monitorEvery,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
@@ -53,9 +52,9 @@ internal static class PretrainCommand
             };
             var options = new PretrainOptions
             {
-                Method = parse.GetValue(method)!, Epochs = parse.GetValue(epochs) ?? 10, Minutes = parse.GetValue(minutes),
+                Method = MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), Epochs = parse.GetValue(epochs) ?? 10, Minutes = parse.GetValue(minutes),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), Optimizer = parse.GetValue(optimizer),
-                Temperature = parse.GetValue(temperature), Seed = parse.GetValue(seed), Threads = parse.GetValue(threads),
+                Seed = parse.GetValue(seed), Threads = parse.GetValue(threads),
                 Device = parse.GetValue(device)!, CheckpointPath = Path.Combine(outDir, CheckpointFile), Resume = parse.GetValue(resume),
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,
             };
@@ -70,17 +69,16 @@ internal static class PretrainCommand
                 var resumed = Checkpoint.ReadInfo(options.CheckpointPath);
                 Console.WriteLine($"Resuming from {options.CheckpointPath}: {resumed.GlobalStep} steps ({resumed.Epoch} full epochs) done.");
             }
-            var result = ConsoleProgress.Run($"Pretraining {options.Method}", progress => new Pretrainer(options).Fit(store, progress));
-            File.WriteAllText(Path.Combine(outDir, "history.json"), result.History.ToJson());
-            File.WriteAllText(Path.Combine(outDir, "history.csv"), result.History.ToCsv());
+            var result = ConsoleProgress.Run($"Pretraining {options.Method.Name}", progress => new Pretrainer(options).Fit(store, progress));
+            result.History.Save(outDir);
             WriteEmbeddingModel(result, store, outDir);
             var report = new RunReport
             {
-                Title = $"{options.Method} pretraining on {parse.GetValue(data)}",
+                Title = $"{options.Method.Name} pretraining on {parse.GetValue(data)}",
                 Facts =
                 [
                     $"Data: {store.Count:N0} images ({store.Channels}×{store.Height}×{store.Width}) from {parse.GetValue(data)}.",
-                    $"Method {options.Method}, batch {options.BatchSize}, {result.Info.GlobalStep} steps ({result.Info.Epoch} full epochs), " +
+                    $"Method {options.Method.Name}, batch {options.BatchSize}, {result.Info.GlobalStep} steps ({result.Info.Epoch} full epochs), " +
                     $"{result.ViewsPerSecond:F0} views/s on {options.Threads} threads, peak memory {CommandRunner.PeakMemory()}.",
                 ],
                 History = result.History,
@@ -100,10 +98,8 @@ internal static class PretrainCommand
 
     internal static void PrintMonitor(MonitorRecord m)
     {
-        Console.WriteLine($"  monitors after epoch {m.Epoch}: " + (m.KnnAccuracy is { } knn ? $"kNN {knn:P2}, " : "") +
-                          $"std of normalised embeddings {m.StdOfNormalized:F4} (1/√D {m.ExpectedStd:F4}), effective rank {m.EffectiveRank:F1}, " +
-                          $"uniformity {m.Uniformity:F3}, alignment {m.Alignment:F3}");
-        if (m.Collapsed) Console.WriteLine($"  WARNING: the encoder has collapsed after epoch {m.Epoch}; lower the learning rate or change the method's settings.");
+        Console.WriteLine($"  monitors after epoch {m.Epoch}: {m.Describe()}");
+        if (m.Collapsed) Console.WriteLine($"  WARNING: {m.CollapseWarning()}");
     }
 
     /// <summary>model.zip: the ML.NET embedding stage that scores image paths; encoder.onnx: the encoder it applies.</summary>

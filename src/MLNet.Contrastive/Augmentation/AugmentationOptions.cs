@@ -42,6 +42,9 @@ public sealed class AugmentationOptions
     public double SolarizeProbability { get; set; }
     public double SolarizeThreshold { get; set; } = 0.5;
 
+    /// <summary>A copy, for recipes derived from this one (e.g. BYOL's asymmetric pair).</summary>
+    public AugmentationOptions Clone() => (AugmentationOptions)MemberwiseClone();
+
     /// <summary>SimCLR's ImageNet recipe (lightly's SimCLRTransform): crop 0.08–1, flip, jitter 0.8, grayscale 0.2, blur 0.5.</summary>
     public static AugmentationOptions LargeImages() => new();
 

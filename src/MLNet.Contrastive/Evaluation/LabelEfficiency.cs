@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.ML;
 using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Training;
 
@@ -43,7 +44,7 @@ public static class LabelEfficiency
             var subset = train.Subset(LinearEvaluation.StratifiedSample(texts, fraction, seed));
             starting?.Invoke(fraction, subset.Count);
             var supervised = options.Clone();
-            supervised.Method = "supervised";
+            supervised.Method = new SupervisedOptions();
             supervised.BatchSize = Math.Min(options.BatchSize, subset.Count);
             supervised.CheckpointPath = null;
             supervised.MonitorEvery = 0;

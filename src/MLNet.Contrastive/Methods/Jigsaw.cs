@@ -1,4 +1,3 @@
-using MLNet.Contrastive.Augmentation;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Objectives;
 using TorchSharp;
@@ -6,6 +5,26 @@ using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
 namespace MLNet.Contrastive.Methods;
+
+/// <summary>Settings of <see cref="Jigsaw"/>.</summary>
+public sealed class JigsawOptions : MethodOptions
+{
+    /// <summary>Size P of the permutation set (chosen with the run's seed). Default 100.</summary>
+    public int Permutations { get; set; } = 100;
+
+    /// <summary>Hidden size of the P-way head. Default 512.</summary>
+    public int HiddenDimension { get; set; } = 512;
+
+    /// <inheritdoc/>
+    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new Jigsaw(encoder, this, setup.Seed);
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        Range(Permutations, 2, 1000, nameof(Permutations));
+        Positive(HiddenDimension, nameof(HiddenDimension));
+    }
+}
 
 /// <summary>
 /// Jigsaw puzzles (Noroozi &amp; Favaro 2016): each image cut into 3×3 jittered tiles (tile side ⌊0.85 · ⌊S/3⌋⌋,
@@ -20,9 +39,11 @@ public sealed class Jigsaw : PretrainingMethod
     private readonly Tensor permutations;
     private readonly int[][] permutationList;
 
-    public Jigsaw(ResNetEncoder encoder, int hiddenDimension, int permutationCount, int seed) : base(nameof(Jigsaw), encoder)
+    /// <summary>Jigsaw puzzles around <paramref name="encoder"/>; the permutation set is drawn with <paramref name="seed"/>.</summary>
+    public Jigsaw(ResNetEncoder encoder, JigsawOptions options, int seed) : base(nameof(Jigsaw), encoder, options)
     {
         this.encoder = encoder;
+        var (permutationCount, hiddenDimension) = (options.Permutations, options.HiddenDimension);
         permutationList = JigsawPuzzle.Permutations(permutationCount, seed);
         permutations = tensor(permutationList.SelectMany(p => p.Select(t => (long)t)).ToArray(), new long[] { permutationCount, JigsawPuzzle.Tiles });
         head = new ProjectionHead(JigsawPuzzle.Tiles * encoder.EmbeddingDimension, hiddenDimension, permutationCount);
@@ -33,6 +54,7 @@ public sealed class Jigsaw : PretrainingMethod
     /// <summary>The permutation set, [P][9].</summary>
     public IReadOnlyList<int[]> Permutations => permutationList;
 
+    /// <inheritdoc/>
     public override int ViewsPerImage => JigsawPuzzle.Tiles;
 
     /// <summary>Tile side for images of side <paramref name="size"/>.</summary>
@@ -43,14 +65,17 @@ public sealed class Jigsaw : PretrainingMethod
         return Math.Max(JigsawPuzzle.MinimumTile, (int)(size / JigsawPuzzle.Grid * 0.85));
     }
 
-    public override Tensor Loss(Tensor images, Tensor? labels, ViewAugmenter augmenter, Generator generator)
+    /// <inheritdoc/>
+    public override Tensor Loss(Tensor images, StepContext context)
     {
+        var generator = context.Generator;
         using var scope = NewDisposeScope();
         var square = RotationPrediction.CenterSquare(images);
         long b = square.shape[0], c = square.shape[1];
         var tiles = JigsawPuzzle.CutTiles(square, TileSize(square.shape[2]), generator);
         var choice = randint(permutationList.Length, new long[] { b }, generator: generator);
         var shuffled = JigsawPuzzle.Shuffle(tiles, choice.data<long>().ToArray().Select(p => permutationList[p]).ToArray());
+        context.Mark("views");
         var features = encoder.forward(shuffled.view(b * JigsawPuzzle.Tiles, c, tiles.shape[3], tiles.shape[4]));
         var logits = head.forward(features.view(b, JigsawPuzzle.Tiles * encoder.EmbeddingDimension));
         return F.cross_entropy(logits, choice.to(images.device)).MoveToOuterDisposeScope();

@@ -7,6 +7,34 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace MLNet.Contrastive.Methods;
 
+/// <summary>Settings of <see cref="Nce"/>.</summary>
+public sealed class NceOptions : MethodOptions
+{
+    /// <summary>Noise samples k per positive pair, drawn from the batch. Default 16.</summary>
+    public int NoiseSamples { get; set; } = NceLoss.DefaultNoiseSamples;
+
+    /// <summary>Temperature τ of the similarity scores. Default 0.2.</summary>
+    public double Temperature { get; set; } = NtXentLoss.DefaultTemperature;
+
+    /// <summary>Projection head hidden size. Default 512.</summary>
+    public int ProjectionHiddenDimension { get; set; } = 512;
+
+    /// <summary>Projection head output size. Default 128.</summary>
+    public int ProjectionDimension { get; set; } = 128;
+
+    /// <inheritdoc/>
+    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new Nce(encoder, this, setup);
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        Positive(NoiseSamples, nameof(NoiseSamples));
+        Positive(Temperature, nameof(Temperature));
+        Positive(ProjectionHiddenDimension, nameof(ProjectionHiddenDimension));
+        Positive(ProjectionDimension, nameof(ProjectionDimension));
+    }
+}
+
 /// <summary>
 /// Binary NCE on two views per image: each of the 2N view embeddings is an anchor whose positive is the other view
 /// of its image; k noise samples are drawn uniformly (with the step's generator) from the 2N − 2 embeddings of the
@@ -16,29 +44,33 @@ public sealed class Nce : PretrainingMethod
 {
     private readonly ResNetEncoder encoder;
     private readonly ProjectionHead projection;
+    private readonly ViewAugmenter views;
     private readonly int noiseSamples;
     private readonly double temperature;
 
-    public Nce(ResNetEncoder encoder, int hiddenDimension, int projectionDimension, int noiseSamples, double temperature)
-        : base(nameof(Nce), encoder)
+    /// <summary>Binary NCE around <paramref name="encoder"/>.</summary>
+    public Nce(ResNetEncoder encoder, NceOptions options, MethodSetup setup) : base(nameof(Nce), encoder, options)
     {
         this.encoder = encoder;
-        projection = new ProjectionHead(encoder.EmbeddingDimension, hiddenDimension, projectionDimension);
-        (this.noiseSamples, this.temperature) = (noiseSamples, temperature);
+        projection = new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
+        views = new ViewAugmenter(setup.Views);
+        (noiseSamples, temperature) = (options.NoiseSamples, options.Temperature);
         RegisterComponents();
     }
 
+    /// <inheritdoc/>
     public override int ViewsPerImage => 2;
 
-    public override Tensor Loss(Tensor images, Tensor? labels, ViewAugmenter augmenter, Generator generator)
+    /// <inheritdoc/>
+    public override Tensor Loss(Tensor images, StepContext context)
     {
         using var scope = NewDisposeScope();
         var n = images.shape[0];
-        var z = F.normalize(projection.forward(encoder.forward(TwoViews(images, augmenter, generator))), dim: 1);
+        var z = F.normalize(projection.forward(encoder.forward(TwoViews(images, views, views, context))), dim: 1);
         var total = 2 * n;
         var anchor = arange(total, device: z.device);
         var positiveIndex = (anchor + n) % total;
-        var noiseIndex = NoiseIndices(anchor, positiveIndex, total, generator).to(z.device);
+        var noiseIndex = NoiseIndices(anchor, positiveIndex, total, context.Generator).to(z.device);
         var positiveSimilarity = (z * z[positiveIndex]).sum(1);
         var noiseSimilarity = (z.unsqueeze(1) * z[noiseIndex]).sum(2);
         var positive = NceLoss.Probabilities(positiveSimilarity, noiseSimilarity, temperature, total - 2, out var noise);

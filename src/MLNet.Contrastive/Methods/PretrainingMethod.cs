@@ -6,35 +6,52 @@ using static TorchSharp.torch;
 namespace MLNet.Contrastive.Methods;
 
 /// <summary>
-/// A self-supervised method: the encoder that is kept and exported, plus the heads its objective needs.
-/// Subclasses make views of a batch, run them through encoder and heads, and return the objective's loss.
+/// A self-supervised method: the encoder that is kept and exported, plus the heads, targets and queues its objective
+/// needs, and its step lifecycle. The training loop calls, once per step: <see cref="Loss"/> → backward →
+/// <see cref="AfterBackward"/> → optimizer step (over <see cref="ParameterGroups"/>) → <see cref="AfterStep"/>.
+/// Everything the method registers (buffers included: targets, queues) is saved in checkpoints.
 /// </summary>
 public abstract class PretrainingMethod : nn.Module
 {
-    protected PretrainingMethod(string name, ResNetEncoder encoder) : base(name)
+    /// <summary>Wraps <paramref name="encoder"/>; <paramref name="options"/> are the settings as resolved for the data (saved in checkpoints).</summary>
+    protected PretrainingMethod(string name, ResNetEncoder encoder, MethodOptions options) : base(name)
     {
         Encoder = encoder;
+        Options = options;
     }
 
     /// <summary>The encoder being pretrained; input [N, C, H, W] in [0, 1], output [N, D].</summary>
     public ResNetEncoder Encoder { get; }
 
-    /// <summary>How many augmented views of each image one step processes (for views/s).</summary>
+    /// <summary>The method's settings, resolved for the data (e.g. the class count of <see cref="SupervisedOptions"/>).</summary>
+    public MethodOptions Options { get; }
+
+    /// <summary>How many augmented views of each image one step passes through the trained encoder (for views/s).</summary>
     public abstract int ViewsPerImage { get; }
 
     /// <summary>Whether <see cref="Loss"/> needs the batch's labels (the supervised baseline); self-supervised methods do not.</summary>
     public virtual bool RequiresLabels => false;
 
-    /// <summary>
-    /// The training loss (a scalar) for a batch of images [B, C, H, W] in [0, 1]; <paramref name="labels"/> [B] (int64
-    /// class indices) is given when the data is labelled and ignored by self-supervised methods.
-    /// </summary>
-    public abstract Tensor Loss(Tensor images, Tensor? labels, ViewAugmenter augmenter, Generator generator);
+    /// <summary>The training loss (a scalar) for a batch of images [B, C, H, W] in [0, 1]: views, forward passes, objective.</summary>
+    public abstract Tensor Loss(Tensor images, StepContext context);
+
+    /// <summary>After the backward pass, before the optimizer step (e.g. zero a frozen part's gradients, clip). Default: nothing.</summary>
+    public virtual void AfterBackward(StepContext context) { }
+
+    /// <summary>After the optimizer step (e.g. moving-average targets, queues, prototype normalisation). Default: nothing.</summary>
+    public virtual void AfterStep(StepContext context) { }
+
+    /// <summary>The parameters the optimizer trains, by group. Default: every parameter, one group; targets updated by moving average must be left out.</summary>
+    public virtual IEnumerable<ParameterGroup> ParameterGroups() => [new ParameterGroup(parameters().ToList())];
 
     /// <summary>
-    /// Two random views of every image, [2B, C, H, W]: rows 0…B−1 the first views, B…2B−1 the second. One forward pass
-    /// over both lets batch norm see all 2B views, as in SimCLR.
+    /// A view of every image from <paramref name="first"/> and one from <paramref name="second"/>, [2B, C, H, W]: rows
+    /// 0…B−1 the first views, B…2B−1 the second. One forward pass over both lets batch norm see all 2B views, as in SimCLR.
     /// </summary>
-    protected static Tensor TwoViews(Tensor images, ViewAugmenter augmenter, Generator generator) =>
-        cat(new[] { augmenter.Augment(images, generator), augmenter.Augment(images, generator) }, 0);
+    protected static Tensor TwoViews(Tensor images, ViewAugmenter first, ViewAugmenter second, StepContext context)
+    {
+        var views = cat(new[] { first.Augment(images, context.Generator), second.Augment(images, context.Generator) }, 0);
+        context.Mark("views");
+        return views;
+    }
 }

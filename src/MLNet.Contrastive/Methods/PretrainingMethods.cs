@@ -1,27 +1,51 @@
-using MLNet.Contrastive.Models;
-using MLNet.Contrastive.Training;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace MLNet.Contrastive.Methods;
 
 /// <summary>The registry of methods by name (the CLI's <c>--method</c>); a new method adds one line here.</summary>
 public static class PretrainingMethods
 {
-    private static readonly Dictionary<string, Func<ResNetEncoder, PretrainOptions, int, PretrainingMethod>> Factories =
-        new(StringComparer.OrdinalIgnoreCase)
-        {
-            ["simclr"] = (encoder, o, _) => new SimClr(encoder, o.ProjectionHiddenDimension, o.ProjectionDimension, o.Temperature),
-            ["rotation"] = (encoder, o, _) => new RotNet(encoder, o.ProjectionHiddenDimension, o.RotationAugmentation),
-            ["jigsaw"] = (encoder, o, _) => new Jigsaw(encoder, o.ProjectionHiddenDimension, o.JigsawPermutations, o.Seed),
-            ["triplet"] = (encoder, o, _) => new Triplet(encoder, o.ProjectionHiddenDimension, o.ProjectionDimension, o.Margin, o.Mining, o.Distance),
-            ["nce"] = (encoder, o, _) => new Nce(encoder, o.ProjectionHiddenDimension, o.ProjectionDimension, o.NoiseSamples, o.Temperature),
-            ["supervised"] = (encoder, _, classes) => new Supervised(encoder, classes),
-        };
+    private static readonly Dictionary<string, Type> Types = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["simclr"] = typeof(SimClrOptions),
+        ["moco"] = typeof(MoCoOptions),
+        ["byol"] = typeof(ByolOptions),
+        ["simsiam"] = typeof(SimSiamOptions),
+        ["barlow"] = typeof(BarlowTwinsOptions),
+        ["vicreg"] = typeof(VicRegOptions),
+        ["rotation"] = typeof(RotationOptions),
+        ["jigsaw"] = typeof(JigsawOptions),
+        ["triplet"] = typeof(TripletOptions),
+        ["nce"] = typeof(NceOptions),
+        ["supervised"] = typeof(SupervisedOptions),
+    };
 
-    public static IReadOnlyCollection<string> Names => Factories.Keys;
+    /// <summary>Every registered name, in registry order.</summary>
+    public static IReadOnlyCollection<string> Names => Types.Keys;
 
-    /// <summary>The method <paramref name="name"/> around <paramref name="encoder"/>; <paramref name="classes"/> is the label count (0 when unlabeled).</summary>
-    public static PretrainingMethod Create(string name, ResNetEncoder encoder, PretrainOptions options, int classes = 0) =>
-        Factories.TryGetValue(name, out var create)
-            ? create(encoder, options, classes)
+    /// <summary>The default settings of the method <paramref name="name"/>.</summary>
+    public static MethodOptions Defaults(string name) =>
+        Types.TryGetValue(name, out var type)
+            ? (MethodOptions)Activator.CreateInstance(type)!
             : throw new ArgumentException($"Unknown method '{name}'; known methods: {string.Join(", ", Names)}.", nameof(name));
+
+    internal static string NameOf(Type optionsType) =>
+        Types.FirstOrDefault(t => t.Value == optionsType).Key
+        ?? throw new InvalidOperationException($"{optionsType.Name} is not registered in {nameof(PretrainingMethods)}.");
+
+    /// <summary>JSON for method settings: written with a "method" name field, read back as the registered subclass.</summary>
+    internal static JsonSerializerOptions Json { get; } = new()
+    {
+        Converters = { new JsonStringEnumConverter() },
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { AddMethodTypes } },
+    };
+
+    private static void AddMethodTypes(JsonTypeInfo info)
+    {
+        if (info.Type != typeof(MethodOptions)) return;
+        info.PolymorphismOptions = new JsonPolymorphismOptions { TypeDiscriminatorPropertyName = "method" };
+        foreach (var (name, type) in Types) info.PolymorphismOptions.DerivedTypes.Add(new JsonDerivedType(type, name));
+    }
 }

@@ -1,4 +1,3 @@
-using MLNet.Contrastive.Augmentation;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Objectives;
 using TorchSharp;
@@ -6,31 +5,44 @@ using static TorchSharp.torch;
 
 namespace MLNet.Contrastive.Methods;
 
+/// <summary>Settings of <see cref="SimClr"/>.</summary>
+public sealed class SimClrOptions : MethodOptions
+{
+    /// <summary>NT-Xent temperature τ. Default 0.2.</summary>
+    public double Temperature { get; set; } = NtXentLoss.DefaultTemperature;
+
+    /// <summary>Projection head hidden size. Default 512.</summary>
+    public int ProjectionHiddenDimension { get; set; } = 512;
+
+    /// <summary>Projection head output size. Default 128.</summary>
+    public int ProjectionDimension { get; set; } = 128;
+
+    /// <inheritdoc/>
+    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new SimClr(encoder, this, setup);
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        Positive(Temperature, nameof(Temperature));
+        Positive(ProjectionHiddenDimension, nameof(ProjectionHiddenDimension));
+        Positive(ProjectionDimension, nameof(ProjectionDimension));
+    }
+}
+
 /// <summary>
 /// SimCLR (Chen et al. 2020): two random views per image, encoder → projection head, NT-Xent over the 2N views.
 /// </summary>
-public sealed class SimClr : PretrainingMethod
+public sealed class SimClr : TwoViewMethod
 {
-    private readonly ResNetEncoder encoder;
-    private readonly ProjectionHead projection;
     private readonly double temperature;
 
-    public SimClr(ResNetEncoder encoder, int projectionHiddenDimension, int projectionDimension, double temperature)
-        : base(nameof(SimClr), encoder)
+    /// <summary>SimClr around <paramref name="encoder"/>.</summary>
+    public SimClr(ResNetEncoder encoder, SimClrOptions options, MethodSetup setup)
+        : base(nameof(SimClr), encoder, options, setup, new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
     {
-        this.encoder = encoder;
-        projection = new ProjectionHead(encoder.EmbeddingDimension, projectionHiddenDimension, projectionDimension);
-        this.temperature = temperature;
-        RegisterComponents();
+        temperature = options.Temperature;
     }
 
-    public override int ViewsPerImage => 2;
-
-    public override Tensor Loss(Tensor images, Tensor? labels, ViewAugmenter augmenter, Generator generator)
-    {
-        using var scope = NewDisposeScope();
-        var z = projection.forward(encoder.forward(TwoViews(images, augmenter, generator)));
-        var (z1, z2) = (z[..(int)images.shape[0]], z[(int)images.shape[0]..]);
-        return NtXentLoss.Compute(z1, z2, temperature).MoveToOuterDisposeScope();
-    }
+    /// <inheritdoc/>
+    protected override Tensor Objective(Tensor z1, Tensor z2) => NtXentLoss.Compute(z1, z2, temperature);
 }

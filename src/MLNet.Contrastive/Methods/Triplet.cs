@@ -1,4 +1,3 @@
-using MLNet.Contrastive.Augmentation;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Objectives;
 using TorchSharp;
@@ -6,34 +5,51 @@ using static TorchSharp.torch;
 
 namespace MLNet.Contrastive.Methods;
 
+/// <summary>Settings of <see cref="Triplet"/>.</summary>
+public sealed class TripletOptions : MethodOptions
+{
+    /// <summary>The margin between positive and negative distances. Default 0.5 (distances lie in [0, 2]).</summary>
+    public double Margin { get; set; } = TripletMarginLoss.DefaultMargin;
+
+    /// <summary>How each anchor's negative is chosen. Default <see cref="TripletMining.SemiHard"/>.</summary>
+    public TripletMining Mining { get; set; } = TripletMining.SemiHard;
+
+    /// <summary>The distance between L2-normalised embeddings. Default <see cref="TripletDistance.Cosine"/>.</summary>
+    public TripletDistance Distance { get; set; } = TripletDistance.Cosine;
+
+    /// <summary>Projection head hidden size. Default 512.</summary>
+    public int ProjectionHiddenDimension { get; set; } = 512;
+
+    /// <summary>Projection head output size. Default 128.</summary>
+    public int ProjectionDimension { get; set; } = 128;
+
+    /// <inheritdoc/>
+    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new Triplet(encoder, this, setup);
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        Range(Margin, 0, 2, nameof(Margin));
+        Positive(ProjectionHiddenDimension, nameof(ProjectionHiddenDimension));
+        Positive(ProjectionDimension, nameof(ProjectionDimension));
+    }
+}
+
 /// <summary>
 /// Margin triplet loss on two views per image: encoder → projection head → L2-normalised embeddings; anchor and
 /// positive are the two views of an image, negatives come from the batch (batch-hard or semi-hard mining).
 /// </summary>
-public sealed class Triplet : PretrainingMethod
+public sealed class Triplet : TwoViewMethod
 {
-    private readonly ResNetEncoder encoder;
-    private readonly ProjectionHead projection;
-    private readonly double margin;
-    private readonly TripletMining mining;
-    private readonly TripletDistance distance;
+    private readonly TripletOptions options;
 
-    public Triplet(ResNetEncoder encoder, int hiddenDimension, int projectionDimension, double margin, TripletMining mining,
-        TripletDistance distance) : base(nameof(Triplet), encoder)
+    /// <summary>Triplet around <paramref name="encoder"/>.</summary>
+    public Triplet(ResNetEncoder encoder, TripletOptions options, MethodSetup setup)
+        : base(nameof(Triplet), encoder, options, setup, new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
     {
-        this.encoder = encoder;
-        projection = new ProjectionHead(encoder.EmbeddingDimension, hiddenDimension, projectionDimension);
-        (this.margin, this.mining, this.distance) = (margin, mining, distance);
-        RegisterComponents();
+        this.options = options;
     }
 
-    public override int ViewsPerImage => 2;
-
-    public override Tensor Loss(Tensor images, Tensor? labels, ViewAugmenter augmenter, Generator generator)
-    {
-        using var scope = NewDisposeScope();
-        var n = (int)images.shape[0];
-        var z = projection.forward(encoder.forward(TwoViews(images, augmenter, generator)));
-        return TripletMarginLoss.Compute(z[..n], z[n..], margin, mining, distance).MoveToOuterDisposeScope();
-    }
+    /// <inheritdoc/>
+    protected override Tensor Objective(Tensor z1, Tensor z2) => TripletMarginLoss.Compute(z1, z2, options.Margin, options.Mining, options.Distance);
 }

@@ -36,6 +36,14 @@ public sealed class EncoderOptions
     /// <summary>The embedding dimension D.</summary>
     public int EmbeddingDimension => StageWidths.Length == 0 ? StemWidth : StageWidths[^1];
 
+    /// <summary>A copy with its own arrays.</summary>
+    public EncoderOptions Clone()
+    {
+        var copy = (EncoderOptions)MemberwiseClone();
+        (copy.StageWidths, copy.Mean, copy.Std) = ([.. StageWidths], [.. Mean], [.. Std]);
+        return copy;
+    }
+
     /// <summary>The defaults for <paramref name="channels"/> channels of <paramref name="size"/> px images.</summary>
     public static EncoderOptions For(int channels, int size) => new()
     {

@@ -6,22 +6,29 @@ using static TorchSharp.torch.nn;
 namespace MLNet.Contrastive.Models;
 
 /// <summary>
-/// SimCLR's MLP projection head: Linear → BatchNorm1d → ReLU → Linear (lightly's SimCLRProjectionHead).
-/// [N, input] → [N, output]. Used for the loss only; the exported encoder stops before it.
+/// The MLP head of SimCLR, BYOL, Barlow Twins and VICReg: Linear → BatchNorm1d → ReLU → Linear (lightly's
+/// SimCLRProjectionHead), optionally with a BatchNorm1d on the output (SimSiam's projector). [N, input] → [N, output].
+/// Used for the loss only; the exported encoder stops before it.
 /// </summary>
 public sealed class ProjectionHead : Module<Tensor, Tensor>
 {
     private readonly Sequential layers;
 
-    public ProjectionHead(int inputDimension, int hiddenDimension, int outputDimension) : base(nameof(ProjectionHead))
+    /// <summary>A head of the given sizes; <paramref name="normalizeOutput"/> adds a BatchNorm1d after the last Linear.</summary>
+    public ProjectionHead(int inputDimension, int hiddenDimension, int outputDimension, bool normalizeOutput = false) : base(nameof(ProjectionHead))
     {
-        layers = Sequential(
+        var modules = new List<(string, Module<Tensor, Tensor>)>
+        {
             ("fc1", Linear(inputDimension, hiddenDimension, hasBias: false)),
             ("bn1", BatchNorm1d(hiddenDimension)),
             ("relu", ReLU()),
-            ("fc2", Linear(hiddenDimension, outputDimension)));
+            ("fc2", Linear(hiddenDimension, outputDimension, hasBias: !normalizeOutput)),
+        };
+        if (normalizeOutput) modules.Add(("bn2", BatchNorm1d(outputDimension)));
+        layers = Sequential(modules);
         RegisterComponents();
     }
 
+    /// <inheritdoc/>
     public override Tensor forward(Tensor x) => layers.forward(x);
 }

@@ -43,11 +43,7 @@ public static class EncoderOnnxExporter
     public static void Export(ResNetEncoder encoder, string path, EncoderOnnxOptions? options = null)
     {
         var model = ToModel(encoder, options ?? new EncoderOnnxOptions());
-        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(folder);
-        var temp = Path.Combine(folder, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        File.WriteAllBytes(temp, model.ToByteArray());
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteAllBytes(path, model.ToByteArray());
     }
 
     /// <summary>The ONNX model of the encoder in eval mode (batch norms use their running statistics).</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using MLNet.Contrastive.Runtime;
 using System.Text;
 using OxyPlot;
 using OxyPlot.Axes;
@@ -26,11 +27,7 @@ public static class ReportWriter
 
     public static void Write(RunReport report, string path)
     {
-        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(folder);
-        var temp = Path.Combine(folder, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        File.WriteAllText(temp, Html(report), Encoding.UTF8);
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, Html(report));
     }
 
     public static string Html(RunReport report)

@@ -62,13 +62,7 @@ public static class TorchRuntime
             var hash = Convert.ToHexString(SHA256.HashData(elf))[..16].ToLowerInvariant();
             var folder = Path.Combine(CacheRoot(), "native", hash);
             var patched = Path.Combine(folder, LibraryFile);
-            if (!File.Exists(patched))
-            {
-                Directory.CreateDirectory(folder);
-                var temp = Path.Combine(folder, $"{LibraryFile}.{Environment.ProcessId}.tmp");
-                File.WriteAllBytes(temp, elf);
-                File.Move(temp, patched, overwrite: true);
-            }
+            if (!File.Exists(patched)) AtomicFile.WriteAllBytes(patched, elf);
 
             var originalFolder = Path.GetDirectoryName(original)!;
             foreach (var dependency in TorchDependencies)

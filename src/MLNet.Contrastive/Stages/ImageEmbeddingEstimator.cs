@@ -40,6 +40,14 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
 
         /// <summary>The pretraining run (method, budget, batch size, optimizer, seed, …). Default: SimCLR, 10 epochs.</summary>
         public PretrainOptions Pretrain { get; set; } = new();
+
+        /// <summary>A copy with its own <see cref="Pretrain"/> settings.</summary>
+        public Options Clone()
+        {
+            var copy = (Options)MemberwiseClone();
+            copy.Pretrain = Pretrain.Clone();
+            return copy;
+        }
     }
 
     /// <summary>Name of the pixel column fed to the encoder, which is also the ONNX graph's input name.</summary>
@@ -52,9 +60,12 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
     public ImageEmbeddingEstimator(MLContext mlContext, Options options)
     {
         this.mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
-        this.options = options ?? throw new ArgumentNullException(nameof(options));
+        this.options = options?.Clone() ?? throw new ArgumentNullException(nameof(options));
         LoadOptions.Validate();
     }
+
+    /// <summary>This estimator's own copy of its settings.</summary>
+    internal Options Settings => options;
 
     private ImageLoadOptions LoadOptions => new() { Height = options.ImageHeight, Width = options.ImageWidth, Channels = options.Channels };
 

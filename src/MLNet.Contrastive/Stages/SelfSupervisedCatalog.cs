@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Objectives;
 using MLNet.Contrastive.Training;
 
@@ -11,7 +12,11 @@ public static class MLContextExtensions
     public static SelfSupervisedCatalog SelfSupervised(this MLContext mlContext) => new(mlContext);
 }
 
-/// <summary>Self-supervised methods as ML.NET estimators; each returns the same embedding stage.</summary>
+/// <summary>
+/// Self-supervised methods as ML.NET estimators; each returns the same embedding stage. <see cref="Pretrain(MethodOptions, string, string, int, int, int, int, double?, int, int)"/>
+/// takes any method's settings; the named methods are shortcuts with the method's main settings as arguments.
+/// Every overload copies the settings it is given: changing the caller's objects later changes no estimator.
+/// </summary>
 public sealed class SelfSupervisedCatalog
 {
     private readonly MLContext mlContext;
@@ -19,9 +24,10 @@ public sealed class SelfSupervisedCatalog
     internal SelfSupervisedCatalog(MLContext mlContext) => this.mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
 
     /// <summary>
-    /// SimCLR: pretrains on the images of <paramref name="inputColumnName"/> (MLImage or image paths) and
-    /// outputs <paramref name="outputColumnName"/>, a vector of D float32 values.
+    /// Pretrains with the method of <paramref name="method"/> (e.g. <c>new ByolOptions()</c>) on the images of
+    /// <paramref name="inputColumnName"/> (MLImage or image paths) and outputs <paramref name="outputColumnName"/>, a vector of D float32 values.
     /// </summary>
+    /// <param name="method">The method and its settings.</param>
     /// <param name="outputColumnName">The embedding column.</param>
     /// <param name="inputColumnName">The image column (MLImage) or image-path column (text).</param>
     /// <param name="imageHeight">Images are resized to this height.</param>
@@ -30,68 +36,120 @@ public sealed class SelfSupervisedCatalog
     /// <param name="epochs">Epochs, unless <paramref name="minutes"/> is given.</param>
     /// <param name="minutes">Wall-clock budget; overrides <paramref name="epochs"/>.</param>
     /// <param name="batchSize">Images per step.</param>
-    /// <param name="temperature">NT-Xent temperature.</param>
     /// <param name="seed">Seed for initialisation, shuffling and augmentation.</param>
+    public ImageEmbeddingEstimator Pretrain(MethodOptions method, string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256, int seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        return Pretrain(new ImageEmbeddingEstimator.Options
+        {
+            OutputColumnName = outputColumnName, InputColumnName = inputColumnName, ImageHeight = imageHeight, ImageWidth = imageWidth, Channels = channels,
+            Pretrain = new PretrainOptions { Method = method, Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Seed = seed },
+        });
+    }
+
+    /// <summary>Pretrains with every setting of the stage and the run; <c>options.Pretrain.Method</c> names the method.</summary>
+    public ImageEmbeddingEstimator Pretrain(ImageEmbeddingEstimator.Options options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new ImageEmbeddingEstimator(mlContext, options.Clone());
+    }
+
+    /// <summary>SimCLR (NT-Xent over two views) with temperature <paramref name="temperature"/>; other arguments as for <see cref="Pretrain(MethodOptions, string, string, int, int, int, int, double?, int, int)"/>.</summary>
     public ImageEmbeddingEstimator SimClr(string outputColumnName = "Embedding", string inputColumnName = "Image",
         int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null,
         int batchSize = 256, double temperature = NtXentLoss.DefaultTemperature, int seed = 0) =>
-        SimClr(Flat(outputColumnName, inputColumnName, imageHeight, imageWidth, channels,
-            new PretrainOptions { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Temperature = temperature, Seed = seed }));
+        Pretrain(new SimClrOptions { Temperature = temperature }, outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
 
-    /// <summary>SimCLR with every setting; <c>options.Pretrain.Method</c> is set to "simclr".</summary>
-    public ImageEmbeddingEstimator SimClr(ImageEmbeddingEstimator.Options options) => Method("simclr", options);
+    /// <summary>SimCLR with every setting; the method is set to SimCLR (with its defaults) unless <c>options.Pretrain.Method</c> already is.</summary>
+    public ImageEmbeddingEstimator SimClr(ImageEmbeddingEstimator.Options options) => Named<SimClrOptions>(options);
 
-    /// <summary>Rotation prediction (RotNet): a 4-way rotation classifier on the encoder. Arguments as for <see cref="SimClr(string, string, int, int, int, int, double?, int, double, int)"/>.</summary>
+    /// <summary>MoCo v2: InfoNCE against a queue of <paramref name="queueSize"/> momentum-encoded keys.</summary>
+    public ImageEmbeddingEstimator MoCo(string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256,
+        int queueSize = 4096, double temperature = 0.2, int seed = 0) =>
+        Pretrain(new MoCoOptions { QueueSize = queueSize, Temperature = temperature }, outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
+
+    /// <summary>MoCo with every setting.</summary>
+    public ImageEmbeddingEstimator MoCo(ImageEmbeddingEstimator.Options options) => Named<MoCoOptions>(options);
+
+    /// <summary>BYOL: a predictor regresses a moving-average target's projection of the other view (no negatives).</summary>
+    public ImageEmbeddingEstimator Byol(string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256,
+        double baseMomentum = 0.99, int seed = 0) =>
+        Pretrain(new ByolOptions { BaseMomentum = baseMomentum }, outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
+
+    /// <summary>BYOL with every setting.</summary>
+    public ImageEmbeddingEstimator Byol(ImageEmbeddingEstimator.Options options) => Named<ByolOptions>(options);
+
+    /// <summary>SimSiam: stop-gradient and a bottleneck predictor (no negatives, no target network).</summary>
+    public ImageEmbeddingEstimator SimSiam(string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256, int seed = 0) =>
+        Pretrain(new SimSiamOptions(), outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
+
+    /// <summary>SimSiam with every setting.</summary>
+    public ImageEmbeddingEstimator SimSiam(ImageEmbeddingEstimator.Options options) => Named<SimSiamOptions>(options);
+
+    /// <summary>Barlow Twins: the cross-correlation of the two views' projections driven to the identity; <paramref name="lambda"/> null uses 1/D.</summary>
+    public ImageEmbeddingEstimator BarlowTwins(string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256,
+        double? lambda = null, int seed = 0) =>
+        Pretrain(new BarlowTwinsOptions { Lambda = lambda }, outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
+
+    /// <summary>Barlow Twins with every setting.</summary>
+    public ImageEmbeddingEstimator BarlowTwins(ImageEmbeddingEstimator.Options options) => Named<BarlowTwinsOptions>(options);
+
+    /// <summary>VICReg: invariance, variance and covariance terms on the two views' projections (weights 25, 25, 1).</summary>
+    public ImageEmbeddingEstimator VicReg(string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256, int seed = 0) =>
+        Pretrain(new VicRegOptions(), outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
+
+    /// <summary>VICReg with every setting.</summary>
+    public ImageEmbeddingEstimator VicReg(ImageEmbeddingEstimator.Options options) => Named<VicRegOptions>(options);
+
+    /// <summary>Rotation prediction (RotNet): a 4-way rotation classifier on the encoder.</summary>
     public ImageEmbeddingEstimator Rotation(string outputColumnName = "Embedding", string inputColumnName = "Image",
         int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256, int seed = 0) =>
-        Rotation(Flat(outputColumnName, inputColumnName, imageHeight, imageWidth, channels, new PretrainOptions
-            { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Seed = seed }));
+        Pretrain(new RotationOptions(), outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
 
     /// <summary>Rotation prediction with every setting.</summary>
-    public ImageEmbeddingEstimator Rotation(ImageEmbeddingEstimator.Options options) => Method("rotation", options);
+    public ImageEmbeddingEstimator Rotation(ImageEmbeddingEstimator.Options options) => Named<RotationOptions>(options);
 
     /// <summary>Jigsaw puzzles over <paramref name="permutations"/> max-min-Hamming permutations of 3×3 tiles (images of 24 px or more).</summary>
     public ImageEmbeddingEstimator Jigsaw(string outputColumnName = "Embedding", string inputColumnName = "Image",
         int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256,
         int permutations = 100, int seed = 0) =>
-        Jigsaw(Flat(outputColumnName, inputColumnName, imageHeight, imageWidth, channels, new PretrainOptions
-            { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, JigsawPermutations = permutations, Seed = seed }));
+        Pretrain(new JigsawOptions { Permutations = permutations }, outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
 
     /// <summary>Jigsaw puzzles with every setting.</summary>
-    public ImageEmbeddingEstimator Jigsaw(ImageEmbeddingEstimator.Options options) => Method("jigsaw", options);
+    public ImageEmbeddingEstimator Jigsaw(ImageEmbeddingEstimator.Options options) => Named<JigsawOptions>(options);
 
     /// <summary>Margin triplet loss on two views per image, negatives mined from the batch.</summary>
     public ImageEmbeddingEstimator Triplet(string outputColumnName = "Embedding", string inputColumnName = "Image",
         int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256,
         double margin = TripletMarginLoss.DefaultMargin, TripletMining mining = TripletMining.SemiHard, int seed = 0) =>
-        Triplet(Flat(outputColumnName, inputColumnName, imageHeight, imageWidth, channels, new PretrainOptions
-            { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Margin = margin, Mining = mining, Seed = seed }));
+        Pretrain(new TripletOptions { Margin = margin, Mining = mining }, outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
 
     /// <summary>Margin triplet loss with every setting.</summary>
-    public ImageEmbeddingEstimator Triplet(ImageEmbeddingEstimator.Options options) => Method("triplet", options);
+    public ImageEmbeddingEstimator Triplet(ImageEmbeddingEstimator.Options options) => Named<TripletOptions>(options);
 
     /// <summary>Binary noise-contrastive estimation with <paramref name="noiseSamples"/> noise samples per positive pair.</summary>
     public ImageEmbeddingEstimator Nce(string outputColumnName = "Embedding", string inputColumnName = "Image",
         int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256,
         int noiseSamples = NceLoss.DefaultNoiseSamples, double temperature = NtXentLoss.DefaultTemperature, int seed = 0) =>
-        Nce(Flat(outputColumnName, inputColumnName, imageHeight, imageWidth, channels, new PretrainOptions
-            { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, NoiseSamples = noiseSamples, Temperature = temperature, Seed = seed }));
+        Pretrain(new NceOptions { NoiseSamples = noiseSamples, Temperature = temperature }, outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
 
     /// <summary>Binary NCE with every setting.</summary>
-    public ImageEmbeddingEstimator Nce(ImageEmbeddingEstimator.Options options) => Method("nce", options);
+    public ImageEmbeddingEstimator Nce(ImageEmbeddingEstimator.Options options) => Named<NceOptions>(options);
 
-    private ImageEmbeddingEstimator Method(string method, ImageEmbeddingEstimator.Options options)
+    /// <summary>A copy of <paramref name="options"/> whose method is <typeparamref name="TMethod"/>: kept when it already is, else its defaults.</summary>
+    private ImageEmbeddingEstimator Named<TMethod>(ImageEmbeddingEstimator.Options options) where TMethod : MethodOptions, new()
     {
-        options.Pretrain.Method = method;
-        return new ImageEmbeddingEstimator(mlContext, options);
+        ArgumentNullException.ThrowIfNull(options);
+        var copy = options.Clone();
+        if (copy.Pretrain.Method is not TMethod) copy.Pretrain.Method = new TMethod();
+        return new ImageEmbeddingEstimator(mlContext, copy);
     }
-
-    private static ImageEmbeddingEstimator.Options Flat(string outputColumnName, string inputColumnName, int imageHeight, int imageWidth,
-        int channels, PretrainOptions pretrain) => new()
-    {
-        OutputColumnName = outputColumnName, InputColumnName = inputColumnName,
-        ImageHeight = imageHeight, ImageWidth = imageWidth, Channels = channels, Pretrain = pretrain,
-    };
 
     /// <summary>
     /// The linear probe: MapValueToKey → NormalizeMeanVariance → LbfgsMaximumEntropy (or SdcaMaximumEntropy) →

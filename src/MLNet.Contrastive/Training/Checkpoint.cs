@@ -1,8 +1,9 @@
 using System.Text.Json;
+using MLNet.Contrastive.Augmentation;
 using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Runtime;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MLNet.Contrastive.Training;
@@ -10,18 +11,27 @@ namespace MLNet.Contrastive.Training;
 /// <summary>What a checkpoint records besides the weights.</summary>
 public sealed class CheckpointInfo
 {
+    /// <summary>The file format's version.</summary>
     public int FormatVersion { get; set; } = Checkpoint.FormatVersion;
+    /// <summary>The run's settings; <see cref="PretrainOptions.Method"/> holds the method's settings as resolved for the data.</summary>
     public PretrainOptions Options { get; set; } = new();
+    /// <summary>The encoder's shape.</summary>
     public EncoderOptions Encoder { get; set; } = new();
+    /// <summary>Image channels, height and width the run trained on.</summary>
     public int Channels { get; set; }
+    /// <summary>Image height.</summary>
     public int Height { get; set; }
+    /// <summary>Image width.</summary>
     public int Width { get; set; }
     /// <summary>Completed epochs.</summary>
     public int Epoch { get; set; }
     /// <summary>Steps done in the epoch after <see cref="Epoch"/> (non-zero when a time budget stopped mid-epoch).</summary>
     public int StepInEpoch { get; set; }
+    /// <summary>Steps done in all.</summary>
     public int GlobalStep { get; set; }
+    /// <summary>Training time spent so far (monitors excluded).</summary>
     public double ElapsedSeconds { get; set; }
+    /// <summary>The run's history so far.</summary>
     public TrainingHistory History { get; set; } = new();
 }
 
@@ -32,32 +42,28 @@ public sealed class CheckpointInfo
 /// </summary>
 public static class Checkpoint
 {
-    internal const int FormatVersion = 1;
+    // 2: each method's own settings, stored with the method's name.
+    internal const int FormatVersion = 2;
     private const string Magic = "MLNet.Contrastive checkpoint";
     // Written last: a file that lacks it was cut short.
     private static readonly byte[] EndMarker = "MLNC-END"u8.ToArray();
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+    private static JsonSerializerOptions Json => PretrainingMethods.Json;
 
-    public static void Save(string path, CheckpointInfo info, PretrainingMethod method, OptimizerHelper optimizer, Generator generator)
-    {
-        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(folder);
-        var temp = Path.Combine(folder, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        using (var writer = new BinaryWriter(File.Create(temp)))
+    internal static void Save(string path, CheckpointInfo info, PretrainingMethod method, TrainingOptimizer optimizer, Generator generator) =>
+        AtomicFile.Write(path, stream =>
         {
+            using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
             writer.Write(Magic);
             writer.Write(FormatVersion);
             writer.Write(JsonSerializer.Serialize(info, Json));
             method.save(writer);
-            optimizer.save_state_dict(writer);
+            optimizer.Save(writer);
             using var state = generator.get_state();
             var bytes = state.data<byte>().ToArray();
             writer.Write(bytes.Length);
             writer.Write(bytes);
             writer.Write(EndMarker);
-        }
-        File.Move(temp, path, overwrite: true);
-    }
+        });
 
     /// <summary>Reads only the <see cref="CheckpointInfo"/>.</summary>
     public static CheckpointInfo ReadInfo(string path)
@@ -79,20 +85,21 @@ public static class Checkpoint
     {
         using var reader = Open(path);
         var info = ReadHeader(reader, path);
-        var method = PretrainingMethods.Create(info.Options.Method, new ResNetEncoder(info.Encoder), info.Options);
+        var views = info.Options.Augmentation ?? AugmentationOptions.ForImageSize(info.Height, info.Width);
+        var method = info.Options.Method.CreateMethod(new ResNetEncoder(info.Encoder), new MethodSetup(views, 0, info.Options.Seed));
         Guard(path, () => method.load(reader));
         return (info, method);
     }
 
     /// <summary>Restores the optimizer and generator state from the checkpoint written for <paramref name="method"/>.</summary>
-    internal static void LoadTrainingState(string path, PretrainingMethod method, OptimizerHelper optimizer, Generator generator)
+    internal static void LoadTrainingState(string path, PretrainingMethod method, TrainingOptimizer optimizer, Generator generator)
     {
         using var reader = Open(path);
         ReadHeader(reader, path);
         Guard(path, () =>
         {
             method.load(reader);
-            optimizer.load_state_dict(reader);
+            optimizer.Load(reader);
             var bytes = reader.ReadBytes(reader.ReadInt32());
             using var state = tensor(bytes, dtype: ScalarType.Byte);
             generator.set_state(state);
@@ -115,7 +122,7 @@ public static class Checkpoint
             if (!actual.AsSpan().SequenceEqual(expected)) throw new InvalidDataException("not an MLNet.Contrastive checkpoint");
             if (!EndsWithMarker(reader.BaseStream)) throw new EndOfStreamException();
             var version = reader.ReadInt32();
-            if (version != FormatVersion) throw new InvalidDataException($"checkpoint format {version} is not supported (expected {FormatVersion})");
+            if (version != FormatVersion) throw new InvalidDataException($"checkpoint format {version} is not supported (expected {FormatVersion}); pretrain again with this version");
             info = JsonSerializer.Deserialize<CheckpointInfo>(reader.ReadString(), Json);
         });
         return info ?? throw new InvalidDataException($"{path}: the checkpoint's header is empty.");

@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 using MLNet.Contrastive.Augmentation;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Models;
-using MLNet.Contrastive.Objectives;
+using MLNet.Contrastive.Methods;
 
 namespace MLNet.Contrastive.Training;
 
@@ -11,15 +11,20 @@ public enum OptimizerKind
 {
     /// <summary>AdamW (decoupled weight decay).</summary>
     AdamW,
-    /// <summary>SGD with Nesterov-free momentum.</summary>
+    /// <summary>SGD with momentum.</summary>
     Sgd,
+    /// <summary>
+    /// LARS (You et al. 2017): SGD with momentum whose step for each weight tensor is scaled by the trust ratio
+    /// η‖w‖ / (‖g‖ + wd‖w‖); biases and normalisation parameters are neither adapted nor decayed.
+    /// </summary>
+    Lars,
 }
 
-/// <summary>Settings of a pretraining run. Every property has a documented default.</summary>
+/// <summary>Settings of a pretraining run: the method and its own settings, budget, batch, optimizer, schedule and machine. Every property has a documented default.</summary>
 public sealed class PretrainOptions
 {
-    /// <summary>The method, by registry name (<see cref="Methods.PretrainingMethods"/>). Default "simclr".</summary>
-    public string Method { get; set; } = "simclr";
+    /// <summary>The method and its settings, e.g. <c>new ByolOptions()</c> (see <see cref="PretrainingMethods"/>). Default <see cref="SimClrOptions"/> with its defaults.</summary>
+    public MethodOptions Method { get; set; } = new SimClrOptions();
 
     /// <summary>Epochs to train; ignored when <see cref="Minutes"/> is set. Default 10.</summary>
     public int Epochs { get; set; } = 10;
@@ -33,44 +38,20 @@ public sealed class PretrainOptions
     /// <summary>Default <see cref="OptimizerKind.AdamW"/>.</summary>
     public OptimizerKind Optimizer { get; set; } = OptimizerKind.AdamW;
 
-    /// <summary>Peak learning rate; null picks 2e-3 for AdamW and 0.3 × BatchSize / 256 for SGD. Default null.</summary>
+    /// <summary>Peak learning rate; null picks 2e-3 for AdamW and 0.3 × BatchSize / 256 for SGD and LARS. Default null.</summary>
     public double? LearningRate { get; set; }
 
-    /// <summary>Weight decay. Default 1e-4 (AdamW, decoupled) — 5e-4 is usual for SGD.</summary>
+    /// <summary>Weight decay. Default 1e-4 (AdamW, decoupled) — 5e-4 is usual for SGD, 1e-6 to 1e-5 for LARS.</summary>
     public double WeightDecay { get; set; } = 1e-4;
 
-    /// <summary>SGD momentum. Default 0.9.</summary>
-    public double Momentum { get; set; } = 0.9;
+    /// <summary>Momentum of SGD and LARS (not a method's moving average). Default 0.9.</summary>
+    public double SgdMomentum { get; set; } = 0.9;
+
+    /// <summary>LARS's trust coefficient η. Default 0.02 (solo-learn's; the LARS paper's 0.001 goes with far larger learning rates).</summary>
+    public double LarsTrustCoefficient { get; set; } = 0.02;
 
     /// <summary>Fraction of training spent in linear warm-up before the cosine decay. Default 0.05.</summary>
     public double WarmupFraction { get; set; } = 0.05;
-
-    /// <summary>Temperature τ of NT-Xent and NCE. Default 0.2.</summary>
-    public double Temperature { get; set; } = NtXentLoss.DefaultTemperature;
-
-    /// <summary>Triplet: the margin between positive and negative distances. Default 0.5 (distances lie in [0, 2]).</summary>
-    public double Margin { get; set; } = TripletMarginLoss.DefaultMargin;
-
-    /// <summary>Triplet: how each anchor's negative is chosen. Default <see cref="TripletMining.SemiHard"/>.</summary>
-    public TripletMining Mining { get; set; } = TripletMining.SemiHard;
-
-    /// <summary>Triplet: the distance between L2-normalised embeddings. Default <see cref="TripletDistance.Cosine"/>.</summary>
-    public TripletDistance Distance { get; set; } = TripletDistance.Cosine;
-
-    /// <summary>NCE: noise samples k per positive pair, drawn from the batch. Default 16.</summary>
-    public int NoiseSamples { get; set; } = NceLoss.DefaultNoiseSamples;
-
-    /// <summary>Jigsaw: size P of the permutation set. Default 100.</summary>
-    public int JigsawPermutations { get; set; } = 100;
-
-    /// <summary>Rotation: light views (crop 0.6–1 and flip) before rotating. Default true.</summary>
-    public bool RotationAugmentation { get; set; } = true;
-
-    /// <summary>Projection head output size. Default 128.</summary>
-    public int ProjectionDimension { get; set; } = 128;
-
-    /// <summary>Projection head hidden size. Default 512.</summary>
-    public int ProjectionHiddenDimension { get; set; } = 512;
 
     /// <summary>Seed for initialisation, shuffling and augmentation. Default 0.</summary>
     public int Seed { get; set; }
@@ -109,20 +90,30 @@ public sealed class PretrainOptions
 
     internal double PeakLearningRate => LearningRate ?? (Optimizer == OptimizerKind.AdamW ? 2e-3 : 0.3 * BatchSize / 256.0);
 
-    /// <summary>A shallow copy, for runs that change a few settings of this one.</summary>
-    public PretrainOptions Clone() => (PretrainOptions)MemberwiseClone();
+    /// <summary>A copy with its own <see cref="Method"/>, <see cref="Encoder"/> and <see cref="Augmentation"/> settings, for runs that change a few settings of this one.</summary>
+    public PretrainOptions Clone()
+    {
+        var copy = (PretrainOptions)MemberwiseClone();
+        copy.Method = Method.Clone();
+        copy.Encoder = Encoder?.Clone();
+        copy.Augmentation = Augmentation?.Clone();
+        return copy;
+    }
 
     internal void Validate()
     {
         if (BatchSize < 2) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "The batch size must be at least 2 (contrastive losses need negatives).");
         if (Minutes is null && Epochs <= 0) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "Epochs must be positive.");
-        if (Minutes is <= 0) throw new ArgumentOutOfRangeException(nameof(Minutes), Minutes, "The time budget must be positive.");
-        if (PeakLearningRate <= 0) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "The learning rate must be positive.");
+        if (Minutes is { } m && (!(m > 0) || !double.IsFinite(m))) throw new ArgumentOutOfRangeException(nameof(Minutes), Minutes, "The time budget must be a positive, finite number of minutes.");
+        if (!(PeakLearningRate > 0) || !double.IsFinite(PeakLearningRate)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "The learning rate must be positive.");
         if (WarmupFraction is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(WarmupFraction), WarmupFraction, "The warm-up fraction must be in [0, 1).");
         if (Threads <= 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "The thread count must be positive.");
         if (Device is not ("cpu" or "cuda" or "auto")) throw new ArgumentOutOfRangeException(nameof(Device), Device, "The device must be cpu, cuda or auto.");
-        if (NoiseSamples <= 0) throw new ArgumentOutOfRangeException(nameof(NoiseSamples), NoiseSamples, "NCE needs at least one noise sample.");
-        if (Margin < 0) throw new ArgumentOutOfRangeException(nameof(Margin), Margin, "The margin must be non-negative.");
+        if (WeightDecay is < 0 || !double.IsFinite(WeightDecay)) throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "The weight decay must be a non-negative number.");
+        if (SgdMomentum is < 0 or >= 1 || double.IsNaN(SgdMomentum)) throw new ArgumentOutOfRangeException(nameof(SgdMomentum), SgdMomentum, "The momentum must be in [0, 1).");
+        if (!(LarsTrustCoefficient > 0) || !double.IsFinite(LarsTrustCoefficient)) throw new ArgumentOutOfRangeException(nameof(LarsTrustCoefficient), LarsTrustCoefficient, "LARS's trust coefficient must be positive.");
+        ArgumentNullException.ThrowIfNull(Method, nameof(Method));
+        Method.Validate();
         if (MonitorEvery < 0) throw new ArgumentOutOfRangeException(nameof(MonitorEvery), MonitorEvery, "MonitorEvery must be 0 (off) or positive.");
         if (Resume && CheckpointPath is null) throw new ArgumentException("Resume needs a CheckpointPath.", nameof(Resume));
     }

@@ -7,7 +7,6 @@ using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Runtime;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MLNet.Contrastive.Training;
@@ -25,7 +24,11 @@ public sealed class PretrainResult
 
     /// <summary>The pretrained encoder, in eval mode, on the CPU.</summary>
     public ResNetEncoder Encoder { get; }
+
+    /// <summary>Loss and learning rate per step, per-epoch summaries and monitors.</summary>
     public TrainingHistory History { get; }
+
+    /// <summary>What the checkpoint records: settings (the method's as resolved for the data), image shape and position.</summary>
     public CheckpointInfo Info { get; }
 
     /// <summary>Augmented views per second over this run's steps.</summary>
@@ -33,52 +36,30 @@ public sealed class PretrainResult
 }
 
 /// <summary>
-/// The pretraining loop: shuffled batches from an <see cref="ImageStore"/>, the method's loss, AdamW or SGD with
-/// warm-up + cosine learning rate, one dispose scope per step, a checkpoint per epoch, resumable.
+/// The pretraining loop: shuffled batches from an <see cref="ImageStore"/>, the method's step lifecycle, AdamW, SGD or
+/// LARS with warm-up + cosine learning rate, a checkpoint per epoch, resumable.
 /// </summary>
 public sealed class Pretrainer
 {
     private readonly PretrainOptions options;
     private readonly MLContext mlContext;
 
+    /// <summary>A trainer for <paramref name="options"/> (copied: later changes to the caller's object do not reach it).</summary>
     public Pretrainer(PretrainOptions options, MLContext? mlContext = null)
     {
+        ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        this.options = options;
+        this.options = options.Clone();
         this.mlContext = mlContext ?? new MLContext(options.Seed);
     }
 
+    /// <summary>Pretrains on <paramref name="data"/> until the budget is spent; a cancelled run keeps its last checkpoint and throws <see cref="OperationCanceledException"/>.</summary>
     public PretrainResult Fit(ImageStore data, IProgress<PretrainProgress>? progress = null, CancellationToken cancellation = default)
     {
-        TorchRuntime.Initialize();
-        TorchRuntime.SetThreads(options.Threads);
-        var device = ResolveDevice(options.Device);
-        var stepsPerEpoch = data.Count / options.BatchSize;
-        if (stepsPerEpoch == 0)
-            throw new ArgumentException(
-                $"The batch size {options.BatchSize} is larger than the dataset ({data.Count} images); lower the batch size to at most {data.Count}.");
-
-        using var channel = ((IHostEnvironment)mlContext).Start($"{options.Method} pretraining");
-        var resume = options.Resume && File.Exists(options.CheckpointPath);
-        var info = resume ? Checkpoint.ReadInfo(options.CheckpointPath!) : NewInfo(data);
-        if (info.Channels != data.Channels || info.Height != data.Height || info.Width != data.Width)
-            throw new ArgumentException(
-                $"{options.CheckpointPath}: the checkpoint was trained on {info.Channels}×{info.Height}×{info.Width} images; this data is {data.Channels}×{data.Height}×{data.Width}.");
-        if (resume && !string.Equals(info.Options.Method, options.Method, StringComparison.OrdinalIgnoreCase))
-            throw new ArgumentException($"{options.CheckpointPath}: the checkpoint is for method '{info.Options.Method}', not '{options.Method}'.");
-
-        manual_seed(options.Seed);
-        var method = PretrainingMethods.Create(options.Method, new ResNetEncoder(info.Encoder), info.Options, data.LabelNames?.Count ?? 0);
-        method.to(device);
-        var optimizer = CreateOptimizer(method);
-        using var generator = new Generator((ulong)options.Seed);
-        if (resume)
-        {
-            Checkpoint.LoadTrainingState(options.CheckpointPath!, method, optimizer, generator);
-            channel.Info(MessageSensitivity.None, "{0}", $"Resuming from {options.CheckpointPath} at epoch {info.Epoch + 1}, step {info.GlobalStep + 1}.");
-        }
-        var augmenter = new ViewAugmenter(options.Augmentation ?? AugmentationOptions.ForImageSize(data.Height, data.Width));
-        var monitor = options.MonitorEvery > 0 ? TrainingMonitor.For(options, data, augmenter) : null;
+        using var session = Start(data);
+        var info = session.Info;
+        var (batchSize, stepsPerEpoch, viewsPerImage) = (options.BatchSize, session.StepsPerEpoch, session.Method.ViewsPerImage);
+        var monitor = options.MonitorEvery > 0 ? TrainingMonitor.For(options, data, session.Views) : null;
         var totalSteps = options.Minutes is null ? options.Epochs * stepsPerEpoch : (int?)null;
         var budget = options.Minutes is { } minutes ? TimeSpan.FromMinutes(minutes) : (TimeSpan?)null;
 
@@ -89,8 +70,7 @@ public sealed class Pretrainer
         double Progress() => budget is { } b ? Elapsed() / b.TotalSeconds : (double)info.GlobalStep / totalSteps!.Value;
         bool Done() => budget is { } b ? Elapsed() >= b.TotalSeconds : info.GlobalStep >= totalSteps!.Value;
 
-        method.train();
-        var indices = new int[options.BatchSize];
+        var indices = new int[batchSize];
         var cancelled = false;
         while (!Done() && !cancelled)
         {
@@ -101,46 +81,27 @@ public sealed class Pretrainer
             while (info.StepInEpoch < stepsPerEpoch && !Done())
             {
                 if (cancelled = cancellation.IsCancellationRequested) break;
-                Array.Copy(order, info.StepInEpoch * options.BatchSize, indices, 0, options.BatchSize);
-                var learningRate = LearningRateSchedule.At(Progress(), options.PeakLearningRate, options.WarmupFraction);
-                foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
-
-                double loss;
-                using (CollectionPause.Begin())
-                using (NewDisposeScope())
-                {
-                    var batch = data.Batch(indices, device);
-                    var labels = method.RequiresLabels ? data.BatchLabels(indices, device) : null;
-                    var lossTensor = method.Loss(batch, labels, augmenter, generator);
-                    optimizer.zero_grad();
-                    lossTensor.backward();
-                    optimizer.step();
-                    loss = lossTensor.item<float>();
-                }
-                if (!double.IsFinite(loss))
-                    throw new InvalidOperationException(
-                        $"The loss became {loss} at step {info.GlobalStep + 1}; lower the learning rate (now {learningRate:G3}) or raise the temperature.");
-
+                Array.Copy(order, info.StepInEpoch * batchSize, indices, 0, batchSize);
+                var (loss, learningRate) = session.Step(indices, Math.Min(Progress(), 1), epoch);
                 info.StepInEpoch++;
                 info.GlobalStep++;
                 stepsThisRun++;
                 epochLosses.Add(loss);
                 info.History.Steps.Add(new StepRecord(info.GlobalStep, epoch, loss, learningRate, Elapsed()));
-                var viewsPerSecond = stepsThisRun * options.BatchSize * method.ViewsPerImage / clock.Elapsed.TotalSeconds;
+                var viewsPerSecond = stepsThisRun * batchSize * viewsPerImage / clock.Elapsed.TotalSeconds;
                 var remaining = Progress() is var p and > 0 ? TimeSpan.FromSeconds(Elapsed() * (1 - Math.Min(p, 1)) / p) : TimeSpan.Zero;
                 progress?.Report(new PretrainProgress(epoch, info.GlobalStep, stepsPerEpoch, Math.Min(Progress(), 1), loss,
                     learningRate, viewsPerSecond, TimeSpan.FromSeconds(Elapsed()), remaining));
             }
 
-            var finished = info.StepInEpoch == stepsPerEpoch;
             if (epochLosses.Count > 0)
             {
                 var seconds = epochClock.Elapsed.TotalSeconds;
                 info.History.Epochs.Add(new EpochRecord(epoch, epochLosses.Count, epochLosses.Average(), seconds,
-                    epochLosses.Count * options.BatchSize * method.ViewsPerImage / seconds));
-                channel.Info(MessageSensitivity.None, "{0}", $"Epoch {epoch}: {epochLosses.Count} steps, mean loss {epochLosses.Average():F4}, {seconds:F1} s.");
+                    epochLosses.Count * batchSize * viewsPerImage / seconds));
+                session.Log($"Epoch {epoch}: {epochLosses.Count} steps, mean loss {epochLosses.Average():F4}, {seconds:F1} s.");
             }
-            if (finished)
+            if (info.StepInEpoch == stepsPerEpoch)
             {
                 info.Epoch = epoch;
                 info.StepInEpoch = 0;
@@ -148,33 +109,69 @@ public sealed class Pretrainer
                 {
                     // Monitoring is not training: it spends none of the time budget and does not count in views/s.
                     clock.Stop();
-                    Monitor(monitor, method.Encoder, epoch, info.History, channel);
+                    var record = session.Monitor(monitor, epoch);
+                    options.OnMonitor?.Invoke(record);
                     clock.Start();
                 }
             }
             info.ElapsedSeconds = Elapsed();
-            if (options.CheckpointPath is not null) Checkpoint.Save(options.CheckpointPath, info, method, optimizer, generator);
+            session.SaveCheckpoint();
         }
         // The checkpoint above holds every finished step, so a cancelled run resumes where it stopped.
         cancellation.ThrowIfCancellationRequested();
 
+        var method = session.Method;
         method.eval();
         method.to(CPU);
-        var runViewsPerSecond = stepsThisRun * options.BatchSize * method.ViewsPerImage / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+        var runViewsPerSecond = stepsThisRun * batchSize * viewsPerImage / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
         return new PretrainResult(method.Encoder, info.History, info, runViewsPerSecond);
     }
 
-    private void Monitor(TrainingMonitor monitor, ResNetEncoder encoder, int epoch, TrainingHistory history, IChannel channel)
+    /// <summary>
+    /// Sets up a run on <paramref name="data"/>: the method around a new encoder (or the checkpoint's, when resuming),
+    /// its optimizer and the seeded generator, in training mode on the run's device.
+    /// </summary>
+    internal TrainingSession Start(ImageStore data)
     {
-        var record = monitor.Measure(encoder, epoch);
-        history.Monitors.Add(record);
-        channel.Info(MessageSensitivity.None, "{0}", $"Epoch {epoch} monitors: kNN {record.KnnAccuracy:P2}, std of normalised embeddings " +
-            $"{record.StdOfNormalized:F4} (1/√D = {record.ExpectedStd:F4}), effective rank {record.EffectiveRank:F1}, " +
-            $"uniformity {record.Uniformity:F3}, alignment {record.Alignment:F3}.");
-        if (record.Collapsed)
-            channel.Warning(MessageSensitivity.None, "{0}", $"Epoch {epoch}: the encoder has collapsed (std {record.StdOfNormalized:G3} vs 1/√D " +
-                $"{record.ExpectedStd:G3}, effective rank {record.EffectiveRank:F1}); lower the learning rate or change the method's settings.");
-        options.OnMonitor?.Invoke(record);
+        TorchRuntime.Initialize();
+        TorchRuntime.SetThreads(options.Threads);
+        var device = ResolveDevice(options.Device);
+        var stepsPerEpoch = data.Count / options.BatchSize;
+        if (stepsPerEpoch == 0)
+            throw new ArgumentException(
+                $"The batch size {options.BatchSize} is larger than the dataset ({data.Count} images); lower the batch size to at most {data.Count}.");
+
+        var channel = ((IHostEnvironment)mlContext).Start($"{options.Method.Name} pretraining");
+        try
+        {
+            var resume = options.Resume && File.Exists(options.CheckpointPath);
+            var info = resume ? Checkpoint.ReadInfo(options.CheckpointPath!) : NewInfo(data);
+            if (info.Channels != data.Channels || info.Height != data.Height || info.Width != data.Width)
+                throw new ArgumentException(
+                    $"{options.CheckpointPath}: the checkpoint was trained on {info.Channels}×{info.Height}×{info.Width} images; this data is {data.Channels}×{data.Height}×{data.Width}.");
+            if (resume && !string.Equals(info.Options.Method.Name, options.Method.Name, StringComparison.OrdinalIgnoreCase))
+                throw new ArgumentException($"{options.CheckpointPath}: the checkpoint is for method '{info.Options.Method.Name}', not '{options.Method.Name}'.");
+
+            manual_seed(options.Seed);
+            var views = options.Augmentation ?? AugmentationOptions.ForImageSize(data.Height, data.Width);
+            var method = info.Options.Method.CreateMethod(new ResNetEncoder(info.Encoder), new MethodSetup(views, data.LabelNames?.Count ?? 0, options.Seed));
+            info.Options.Method = method.Options;
+            method.to(device);
+            var optimizer = new TrainingOptimizer(method.ParameterGroups(), options);
+            var generator = new Generator((ulong)options.Seed);
+            if (resume)
+            {
+                Checkpoint.LoadTrainingState(options.CheckpointPath!, method, optimizer, generator);
+                channel.Info(MessageSensitivity.None, "{0}", $"Resuming from {options.CheckpointPath} at epoch {info.Epoch + 1}, step {info.GlobalStep + 1}.");
+            }
+            method.train();
+            return new TrainingSession(options, data, method, optimizer, generator, info, device, channel, new ViewAugmenter(views));
+        }
+        catch
+        {
+            channel.Dispose();
+            throw;
+        }
     }
 
     private CheckpointInfo NewInfo(ImageStore data)
@@ -184,16 +181,9 @@ public sealed class Pretrainer
             throw new ArgumentException($"The encoder takes {encoder.InputChannels} channels but the images have {data.Channels}.");
         return new CheckpointInfo
         {
-            Options = options, Encoder = encoder, Channels = data.Channels, Height = data.Height, Width = data.Width,
+            Options = options.Clone(), Encoder = encoder, Channels = data.Channels, Height = data.Height, Width = data.Width,
         };
     }
-
-    private OptimizerHelper CreateOptimizer(PretrainingMethod method) => options.Optimizer switch
-    {
-        OptimizerKind.AdamW => optim.AdamW(method.parameters(), options.PeakLearningRate, weight_decay: options.WeightDecay),
-        OptimizerKind.Sgd => optim.SGD(method.parameters(), options.PeakLearningRate, momentum: options.Momentum, weight_decay: options.WeightDecay),
-        _ => throw new ArgumentOutOfRangeException(nameof(options.Optimizer), options.Optimizer, "Unknown optimizer."),
-    };
 
     /// <summary>The epoch's image order, a pure function of seed and epoch so that a resumed run sees the same batches.</summary>
     internal static int[] Permutation(int count, int seed, int epoch)
@@ -209,4 +199,86 @@ public sealed class Pretrainer
         "cuda" => cuda.is_available() ? CUDA : throw new InvalidOperationException("Device 'cuda' was asked for, but libtorch reports no CUDA device (this build of TorchSharp may be CPU-only)."),
         _ => cuda.is_available() ? CUDA : CPU,
     };
+}
+
+/// <summary>
+/// One run in progress: the method, its optimizer and generator on the run's device. <see cref="Step"/> is one
+/// optimizer step; <see cref="Pretrainer.Fit"/> adds the epochs, budget, monitors and checkpoints around it, and
+/// build/Bench's profile times its phases.
+/// </summary>
+internal sealed class TrainingSession : IDisposable
+{
+    private readonly PretrainOptions options;
+    private readonly ImageStore data;
+    private readonly TrainingOptimizer optimizer;
+    private readonly Generator generator;
+    private readonly Device device;
+    private readonly IChannel channel;
+
+    public TrainingSession(PretrainOptions options, ImageStore data, PretrainingMethod method, TrainingOptimizer optimizer, Generator generator,
+        CheckpointInfo info, Device device, IChannel channel, ViewAugmenter views)
+    {
+        (this.options, this.data, Method, this.optimizer, this.generator, Info, this.device, this.channel, Views) =
+            (options, data, method, optimizer, generator, info, device, channel, views);
+    }
+
+    public PretrainingMethod Method { get; }
+    public CheckpointInfo Info { get; }
+
+    /// <summary>The run's base view recipe (the monitors' alignment uses it).</summary>
+    public ViewAugmenter Views { get; }
+
+    public int StepsPerEpoch => data.Count / options.BatchSize;
+
+    /// <summary>
+    /// One step on the images at <paramref name="indices"/>: loss → (refused if not finite, before any weight changes) →
+    /// backward → AfterBackward → optimizer → AfterStep, in one dispose scope and one pause of the garbage collector.
+    /// <paramref name="mark"/> hears the end of each phase: views, encoder, loss, backward, optimizer.
+    /// </summary>
+    public (double Loss, double LearningRate) Step(int[] indices, double progress, int epoch, Action<string>? mark = null)
+    {
+        var learningRate = LearningRateSchedule.At(progress, options.PeakLearningRate, options.WarmupFraction);
+        optimizer.SetLearningRate(learningRate);
+        using var pause = CollectionPause.Begin();
+        using var scope = NewDisposeScope();
+        var batch = data.Batch(indices, device);
+        var labels = Method.RequiresLabels ? data.BatchLabels(indices, device) : null;
+        var context = new StepContext(generator, progress, epoch, Info.GlobalStep + 1, labels, mark);
+        var lossTensor = Method.Loss(batch, context);
+        var loss = lossTensor.item<float>();
+        mark?.Invoke("loss");
+        if (!float.IsFinite(loss))
+            throw new InvalidOperationException(
+                $"The loss became {loss} at step {Info.GlobalStep + 1}; the step was not applied. Lower the learning rate (now {learningRate:G3}) or change the method's settings.");
+        optimizer.ZeroGrad();
+        lossTensor.backward();
+        mark?.Invoke("backward");
+        Method.AfterBackward(context);
+        optimizer.Step();
+        Method.AfterStep(context);
+        mark?.Invoke("optimizer");
+        return (loss, learningRate);
+    }
+
+    public MonitorRecord Monitor(TrainingMonitor monitor, int epoch)
+    {
+        var record = monitor.Measure(Method.Encoder, epoch);
+        Info.History.Monitors.Add(record);
+        Log($"Epoch {epoch} monitors: {record.Describe()}.");
+        if (record.Collapsed) channel.Warning(MessageSensitivity.None, "{0}", record.CollapseWarning());
+        return record;
+    }
+
+    public void SaveCheckpoint()
+    {
+        if (options.CheckpointPath is not null) Checkpoint.Save(options.CheckpointPath, Info, Method, optimizer, generator);
+    }
+
+    public void Log(string message) => channel.Info(MessageSensitivity.None, "{0}", message);
+
+    public void Dispose()
+    {
+        generator.Dispose();
+        channel.Dispose();
+    }
 }

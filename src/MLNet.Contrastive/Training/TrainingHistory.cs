@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using MLNet.Contrastive.Runtime;
 
 namespace MLNet.Contrastive.Training;
 
@@ -12,7 +13,19 @@ public sealed record EpochRecord(int Epoch, int Steps, double MeanLoss, double S
 
 /// <summary>The monitors after one epoch: kNN accuracy (k = 200, T = 0.1) when labels exist, and the collapse signals.</summary>
 public sealed record MonitorRecord(int Epoch, double? KnnAccuracy, double StdOfNormalized, double ExpectedStd, double EffectiveRank,
-    double Uniformity, double? Alignment, bool Collapsed);
+    double Uniformity, double? Alignment, bool Collapsed)
+{
+    /// <summary>One line: kNN accuracy (when measured), the collapse signals, uniformity and alignment.</summary>
+    public string Describe() =>
+        (KnnAccuracy is { } knn ? $"kNN {knn:P2}, " : "") +
+        $"std of normalised embeddings {StdOfNormalized:F4} (1/√D {ExpectedStd:F4}), effective rank {EffectiveRank:F1}, " +
+        $"uniformity {Uniformity:F3}" + (Alignment is { } alignment ? $", alignment {alignment:F3}" : "");
+
+    /// <summary>The warning for a collapsed encoder, with the signals that show it.</summary>
+    public string CollapseWarning() =>
+        $"Epoch {Epoch}: the encoder has collapsed (std {StdOfNormalized:G3} vs 1/√D {ExpectedStd:G3}, effective rank {EffectiveRank:F1}); " +
+        "lower the learning rate or change the method's settings.";
+}
 
 /// <summary>Loss per step and per epoch of a pretraining run, written as JSON or CSV.</summary>
 public sealed class TrainingHistory
@@ -24,6 +37,13 @@ public sealed class TrainingHistory
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Writes history.json and history.csv into <paramref name="folder"/>, each atomically.</summary>
+    public void Save(string folder)
+    {
+        AtomicFile.WriteAllText(Path.Combine(folder, "history.json"), ToJson());
+        AtomicFile.WriteAllText(Path.Combine(folder, "history.csv"), ToCsv());
+    }
 
     public static TrainingHistory FromJson(string json) => JsonSerializer.Deserialize<TrainingHistory>(json) ?? new();
 

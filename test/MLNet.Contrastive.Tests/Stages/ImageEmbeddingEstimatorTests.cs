@@ -1,3 +1,4 @@
+using MLNet.Contrastive.Methods;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.Contrastive.Data;
@@ -16,6 +17,23 @@ public class ImageEmbeddingEstimatorTests
         public string ImagePath { get; set; } = "";
         public float Score { get; set; }
         public string Label { get; set; } = "";
+    }
+
+    [Test]
+    public void CatalogNeverChangesTheCallersOptions()
+    {
+        var mlContext = new MLContext(0);
+        var options = SmallRun();
+        options.Pretrain.Method = new SimClrOptions { Temperature = 0.3 };
+        var simclr = mlContext.SelfSupervised().SimClr(options);
+        var rotation = mlContext.SelfSupervised().Rotation(options);
+        options.Pretrain.BatchSize = 7;
+        ((SimClrOptions)options.Pretrain.Method).Temperature = 0.9;
+
+        Assert.That(options.Pretrain.Method, Is.TypeOf<SimClrOptions>(), "the caller's method is untouched");
+        Assert.That(simclr.Settings.Pretrain.Method, Is.TypeOf<SimClrOptions>().With.Property(nameof(SimClrOptions.Temperature)).EqualTo(0.3));
+        Assert.That(simclr.Settings.Pretrain.BatchSize, Is.EqualTo(64));
+        Assert.That(rotation.Settings.Pretrain.Method, Is.TypeOf<RotationOptions>());
     }
 
     private static ImageEmbeddingEstimator.Options SmallRun() => new()
@@ -161,6 +179,11 @@ public class ImageEmbeddingEstimatorTests
     [TestCase("jigsaw")]
     [TestCase("triplet")]
     [TestCase("nce")]
+    [TestCase("byol")]
+    [TestCase("simsiam")]
+    [TestCase("moco")]
+    [TestCase("barlow")]
+    [TestCase("vicreg")]
     public void EveryMethodProducesTheSameKindOfEmbeddingStage(string method)
     {
         using var folder = TestData.NewFolder();
@@ -168,15 +191,19 @@ public class ImageEmbeddingEstimatorTests
         var mlContext = new MLContext(0);
         var data = mlContext.Data.LoadFromEnumerable(rows);
         var catalog = mlContext.SelfSupervised();
+        var options = SmallRun();
+        options.Pretrain.Method = PretrainingMethods.Defaults(method);
+        if (options.Pretrain.Method is MoCoOptions moco) moco.QueueSize = 256;
         var estimator = method switch
         {
-            "rotation" => catalog.Rotation(SmallRun()),
-            "jigsaw" => catalog.Jigsaw(SmallRun()),
-            "triplet" => catalog.Triplet(SmallRun()),
-            _ => catalog.Nce(SmallRun()),
+            "rotation" => catalog.Rotation(options),
+            "jigsaw" => catalog.Jigsaw(options),
+            "triplet" => catalog.Triplet(options),
+            "nce" => catalog.Nce(options),
+            _ => catalog.Pretrain(options),
         };
         using var stage = estimator.Fit(data);
-        Assert.That(stage.Pretraining.Info.Options.Method, Is.EqualTo(method));
+        Assert.That(stage.Pretraining.Info.Options.Method.Name, Is.EqualTo(method));
         var embeddings = Embeddings(stage.Transform(data));
         Assert.That(embeddings, Has.Length.EqualTo(128));
         Assert.That(embeddings.All(e => e.Length == 32 && e.All(float.IsFinite)), Is.True);

@@ -1,0 +1,150 @@
+using MLNet.Contrastive.Augmentation;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Objectives;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace MLNet.Contrastive.Methods;
+
+/// <summary>Settings of <see cref="MoCo"/>; defaults follow MoCo v2 and MoCo's CIFAR demo, with a smaller head.</summary>
+public sealed class MoCoOptions : MethodOptions
+{
+    /// <summary>InfoNCE temperature τ. Default 0.2 (MoCo v2).</summary>
+    public double Temperature { get; set; } = 0.2;
+
+    /// <summary>Keys K kept in the queue as negatives; at least one step's keys (2 × batch). Default 4096.</summary>
+    public int QueueSize { get; set; } = 4096;
+
+    /// <summary>Momentum m of the key encoder's moving average (constant, as in MoCo). Default 0.99 (MoCo's CIFAR demo; 0.999 on ImageNet).</summary>
+    public double Momentum { get; set; } = 0.99;
+
+    /// <summary>
+    /// The key batch is shuffled and run through the key encoder in this many groups, so that batch norm's statistics of
+    /// a key never come from the same images as its query's (MoCo's shuffling BN, on one device). Default 8.
+    /// </summary>
+    public int ShuffleGroups { get; set; } = 8;
+
+    /// <summary>Projection head hidden size. Default 512.</summary>
+    public int ProjectionHiddenDimension { get; set; } = 512;
+
+    /// <summary>Projection head output size. Default 128.</summary>
+    public int ProjectionDimension { get; set; } = 128;
+
+    /// <inheritdoc/>
+    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new MoCo(encoder, this, setup);
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        Positive(Temperature, nameof(Temperature));
+        Range(QueueSize, 2, 1 << 24, nameof(QueueSize));
+        Range(Momentum, 0, 1, nameof(Momentum));
+        Range(ShuffleGroups, 1, 1024, nameof(ShuffleGroups));
+        Positive(ProjectionHiddenDimension, nameof(ProjectionHiddenDimension));
+        Positive(ProjectionDimension, nameof(ProjectionDimension));
+    }
+}
+
+/// <summary>
+/// MoCo v2 (He et al. 2020, Chen et al. 2020): queries from the encoder → projection head, keys from a momentum copy
+/// of both, InfoNCE of each query against its key and a FIFO queue of K earlier keys — negatives beyond the batch,
+/// which lets a small batch see as many negatives as a large one. Symmetrised over the two views; both views' keys
+/// enter the queue after the step. The queue and its write position are buffers, so checkpoints carry them.
+/// </summary>
+public sealed class MoCo : PretrainingMethod
+{
+    private readonly ResNetEncoder encoder;
+    private readonly ProjectionHead projection;
+    private readonly ResNetEncoder keyEncoder;
+    private readonly ProjectionHead keyProjection;
+    private readonly Tensor queue;
+    private readonly Tensor queuePosition;
+    private readonly ViewAugmenter views;
+    private readonly MoCoOptions options;
+    private Tensor? pendingKeys;
+
+    /// <summary>MoCo around <paramref name="encoder"/>, with a queue of random unit vectors to start.</summary>
+    public MoCo(ResNetEncoder encoder, MoCoOptions options, MethodSetup setup) : base(nameof(MoCo), encoder, options)
+    {
+        this.encoder = encoder;
+        this.options = options;
+        projection = new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
+        keyEncoder = new ResNetEncoder(encoder.Options);
+        keyProjection = new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
+        queue = F.normalize(randn(options.QueueSize, options.ProjectionDimension), dim: 1);
+        queuePosition = zeros(1, dtype: ScalarType.Int64);
+        views = new ViewAugmenter(setup.Views);
+        register_buffer("queue", queue, persistent: true);
+        register_buffer("queue_position", queuePosition, persistent: true);
+        RegisterComponents();
+        MomentumTarget.Initialize(encoder, keyEncoder);
+        MomentumTarget.Initialize(projection, keyProjection);
+    }
+
+    /// <summary>The queue of keys [K, D], oldest first from <see cref="QueuePosition"/>.</summary>
+    public Tensor Queue => queue;
+
+    /// <summary>Where the next keys are written (the oldest key).</summary>
+    public long QueuePosition => queuePosition.item<long>();
+
+    /// <inheritdoc/>
+    public override int ViewsPerImage => 2;
+
+    /// <inheritdoc/>
+    public override Tensor Loss(Tensor images, StepContext context)
+    {
+        var n = (int)images.shape[0];
+        if (2 * n > options.QueueSize)
+            throw new ArgumentException($"MoCo's queue ({options.QueueSize} keys) must hold at least one step's keys (2 × batch = {2 * n}); raise QueueSize or lower the batch size.");
+        using var scope = NewDisposeScope();
+        var twoViews = TwoViews(images, views, views, context);
+        var features = encoder.forward(twoViews);
+        context.Mark("encoder");
+        var q = F.normalize(projection.forward(features), dim: 1);
+        Tensor k;
+        using (no_grad()) k = Keys(twoViews, context.Generator);
+        var loss = (MoCoLoss.Compute(q[..n], k[n..], queue, options.Temperature) + MoCoLoss.Compute(q[n..], k[..n], queue, options.Temperature)) / 2;
+        pendingKeys?.Dispose();
+        pendingKeys = k.MoveToOuterDisposeScope();
+        return loss.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Moves the key encoder towards the encoder, then enqueues this step's keys over the oldest ones.</summary>
+    public override void AfterStep(StepContext context)
+    {
+        MomentumTarget.Update(encoder, keyEncoder, options.Momentum);
+        MomentumTarget.Update(projection, keyProjection, options.Momentum);
+        if (pendingKeys is null) return;
+        Enqueue(pendingKeys);
+        pendingKeys.Dispose();
+        pendingKeys = null;
+    }
+
+    /// <summary>Writes <paramref name="keys"/> [n, D] (n ≤ K) over the n oldest keys, wrapping around the end of the queue.</summary>
+    internal void Enqueue(Tensor keys)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var count = keys.shape[0];
+        var start = QueuePosition;
+        var slots = (arange(count, dtype: ScalarType.Int64) + start).remainder(options.QueueSize).to(queue.device);
+        queue.index_copy_(0, slots, keys.to(queue.device));
+        queuePosition.fill_((start + count) % options.QueueSize);
+    }
+
+    /// <summary>Only the query side is trained; the key side follows by moving average.</summary>
+    public override IEnumerable<ParameterGroup> ParameterGroups() =>
+        [new ParameterGroup(encoder.parameters().Concat(projection.parameters()).ToList())];
+
+    /// <summary>Normalised keys [2B, D] of the views, computed in shuffled groups (shuffling BN) and put back in order.</summary>
+    private Tensor Keys(Tensor twoViews, Generator generator)
+    {
+        var count = twoViews.shape[0];
+        var order = randperm(count, generator: generator).to(twoViews.device);
+        var groups = Math.Max(1, Math.Min(options.ShuffleGroups, count / 2));
+        var shuffled = twoViews.index_select(0, order).tensor_split(groups);
+        var keys = cat(shuffled.Select(part => F.normalize(keyProjection.forward(keyEncoder.forward(part)), dim: 1)).ToArray(), 0);
+        return keys.index_select(0, argsort(order));
+    }
+}
