@@ -13,6 +13,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Onnx;
@@ -43,8 +44,11 @@ int Evaluate()
 {
     var fractions = LabelEfficiency.StandardFractions;
     var rows = new List<(string Name, IReadOnlyList<LabelEfficiencyPoint> Curve, double? Knn)>();
-    void Add(string name, Embeddings trainFeatures, Embeddings testFeatures) =>
-        rows.Add((name, LabelEfficiency.Probe(mlContext, name, trainFeatures, testFeatures, fractions, seed), KnnClassifier.Accuracy(trainFeatures, testFeatures)));
+    void Add(string name, Embeddings trainFeatures, Embeddings testFeatures)
+    {
+        var (summary, curve) = FeatureEvaluation.Evaluate(mlContext, name, trainFeatures, testFeatures, fractions, seed);
+        rows.Add((name, curve, summary.KnnAccuracy));
+    }
 
     Add("Raw pixels (784-d)", Embeddings.FromPixels(train), Embeddings.FromPixels(test));
     TorchSharp.torch.manual_seed(seed);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.ML;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Reporting;
 using MLNet.Contrastive.Training;
@@ -65,10 +66,9 @@ internal static class DemoCommand
         void Evaluate(string name, Embeddings trainFeatures, Embeddings testFeatures)
         {
             Console.WriteLine($"Evaluating {name}…");
-            var curve = LabelEfficiency.Probe(mlContext, name, trainFeatures, testFeatures, fractions, seed);
+            var (summary, curve) = FeatureEvaluation.Evaluate(mlContext, name, trainFeatures, testFeatures, fractions, seed);
             report.LabelEfficiency.AddRange(curve);
-            report.Features.Add(new FeatureSummary(name, curve[^1].Accuracy, KnnClassifier.Accuracy(trainFeatures, testFeatures),
-                RepresentationMetrics.Measure(testFeatures), ClusteringDiagnostics.Evaluate(mlContext, testFeatures)));
+            report.Features.Add(summary);
         }
 
         Evaluate($"Raw pixels ({train.ImageSize}-d)", Embeddings.FromPixels(train), Embeddings.FromPixels(test));

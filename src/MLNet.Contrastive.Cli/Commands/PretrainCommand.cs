@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
 using Microsoft.ML;
 using MLNet.Contrastive.Stages;
 using MLNet.Contrastive.Reporting;

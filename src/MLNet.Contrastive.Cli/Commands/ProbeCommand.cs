@@ -3,6 +3,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Onnx;
 using MLNet.Contrastive.Stages;
 using Spectre.Console;

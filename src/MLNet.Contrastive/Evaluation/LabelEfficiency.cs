@@ -4,6 +4,7 @@ using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Training;
+using MLNet.Contrastive.Metrics;
 
 namespace MLNet.Contrastive.Evaluation;
 

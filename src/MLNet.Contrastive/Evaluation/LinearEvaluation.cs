@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Stages;
+using MLNet.Contrastive.Metrics;
 
 namespace MLNet.Contrastive.Evaluation;
 
@@ -107,27 +108,6 @@ public static class LinearEvaluation
         return (features, labels);
     }
 
-    /// <summary>An IDataView with one float-vector column [D] holding the embeddings.</summary>
-    internal static IDataView ToFeatureView(MLContext mlContext, Embeddings embeddings, string featureColumnName)
-    {
-        var probe = new LinearProbeEstimator.Options { FeatureColumnName = featureColumnName };
-        return ToDataView(mlContext, Enumerable.Range(0, embeddings.Count).Select(i => embeddings.Row(i).ToArray()).ToList(),
-            Enumerable.Repeat("", embeddings.Count).ToList(), probe);
-    }
-
-    private static IDataView ToDataView(MLContext mlContext, IReadOnlyList<float[]> features, IReadOnlyList<string> labels, LinearProbeEstimator.Options probe)
-    {
-        var dimension = features.Count == 0 ? 0 : features[0].Length;
-        var schema = SchemaDefinition.Create(typeof(Row));
-        schema[nameof(Row.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, dimension);
-        schema[nameof(Row.Features)].ColumnName = probe.FeatureColumnName;
-        schema[nameof(Row.Label)].ColumnName = probe.LabelColumnName;
-        return mlContext.Data.LoadFromEnumerable(features.Select((f, i) => new Row { Features = f, Label = labels[i] }), schema);
-    }
-
-    private sealed class Row
-    {
-        public float[] Features { get; set; } = [];
-        public string Label { get; set; } = "";
-    }
+    private static IDataView ToDataView(MLContext mlContext, IReadOnlyList<float[]> features, IReadOnlyList<string> labels, LinearProbeEstimator.Options probe) =>
+        Embeddings.ToDataView(mlContext, features, labels, probe.FeatureColumnName, probe.LabelColumnName);
 }

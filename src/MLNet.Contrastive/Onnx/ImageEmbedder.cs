@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime;
 using MLNet.Contrastive.Data;
-using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
 
 namespace MLNet.Contrastive.Onnx;
 

@@ -1,5 +1,6 @@
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Runtime;
 using TorchSharp;
 using SkiaSharp;

@@ -1,12 +1,9 @@
 using System.Text.Json;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Training;
 
 namespace MLNet.Contrastive.Reporting;
-
-/// <summary>Accuracy, collapse signals and clustering scores of one kind of features on the test images.</summary>
-public sealed record FeatureSummary(string Features, double ProbeAccuracy, double KnnAccuracy, CollapseSignals Collapse,
-    IReadOnlyList<ClusteringScore> Clustering);
 
 /// <summary>One test embedding projected on its first two principal components.</summary>
 public sealed record ProjectedPoint(float X, float Y, string Label);

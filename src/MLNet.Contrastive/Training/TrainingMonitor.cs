@@ -1,6 +1,6 @@
 using MLNet.Contrastive.Augmentation;
 using MLNet.Contrastive.Data;
-using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Models;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Training;
 

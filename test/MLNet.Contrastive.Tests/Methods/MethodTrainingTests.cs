@@ -1,4 +1,5 @@
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Objectives;

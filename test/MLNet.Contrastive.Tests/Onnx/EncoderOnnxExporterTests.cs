@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Onnx;
 using MLNet.Contrastive.Runtime;

@@ -3,6 +3,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Onnx;
 using MLNet.Contrastive.Stages;
@@ -100,7 +101,7 @@ public class ImageEmbeddingEstimatorTests
             var store = ImageStore.Load(folder.Path);
             using var embedder = new ImageEmbedder(stage.OnnxPath);
             var batched = embedder.Embed(store);
-            var torch = MLNet.Contrastive.Evaluation.Embeddings.FromEncoder(stage.Encoder, store);
+            var torch = MLNet.Contrastive.Metrics.Embeddings.FromEncoder(stage.Encoder, store);
             Assert.That(MaxDifference(scored, batched), Is.LessThanOrEqualTo(1e-5f));
             Assert.That(MaxDifference(scored, torch), Is.LessThanOrEqualTo(1e-4f));
 

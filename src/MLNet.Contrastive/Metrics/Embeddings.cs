@@ -1,10 +1,12 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.Contrastive.Evaluation;
+namespace MLNet.Contrastive.Metrics;
 
 /// <summary>N feature vectors of dimension D, row-major, with the images' labels when known.</summary>
 public sealed class Embeddings
@@ -52,4 +54,25 @@ public sealed class Embeddings
     /// <summary>Raw pixels scaled to [0, 1] as features (the baseline every encoder must beat).</summary>
     public static Embeddings FromPixels(ImageStore data) =>
         new(Array.ConvertAll(data.Pixels, p => p / 255f), data.Count, data.ImageSize, data.Labels);
+
+    /// <summary>An IDataView of the rows: a float-vector column [D] named <paramref name="featureColumnName"/> and a text label column.</summary>
+    internal IDataView ToDataView(MLContext mlContext, string featureColumnName) =>
+        ToDataView(mlContext, Enumerable.Range(0, Count).Select(i => Row(i).ToArray()).ToList(), Enumerable.Repeat("", Count).ToList(), featureColumnName, "Label");
+
+    /// <summary>An IDataView with a float-vector column [D] of <paramref name="features"/> and a text column of <paramref name="labels"/>.</summary>
+    internal static IDataView ToDataView(MLContext mlContext, IReadOnlyList<float[]> features, IReadOnlyList<string> labels, string featureColumnName, string labelColumnName)
+    {
+        var dimension = features.Count == 0 ? 0 : features[0].Length;
+        var schema = SchemaDefinition.Create(typeof(FeatureRow));
+        schema[nameof(FeatureRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, dimension);
+        schema[nameof(FeatureRow.Features)].ColumnName = featureColumnName;
+        schema[nameof(FeatureRow.Label)].ColumnName = labelColumnName;
+        return mlContext.Data.LoadFromEnumerable(features.Select((f, i) => new FeatureRow { Features = f, Label = labels[i] }), schema);
+    }
+
+    private sealed class FeatureRow
+    {
+        public float[] Features { get; set; } = [];
+        public string Label { get; set; } = "";
+    }
 }

@@ -3,7 +3,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace MLNet.Contrastive.Evaluation;
+namespace MLNet.Contrastive.Metrics;
 
 /// <summary>
 /// The standard SSL kNN monitor (Wu et al. 2018; lightly's knn_predict): cosine similarity to the training

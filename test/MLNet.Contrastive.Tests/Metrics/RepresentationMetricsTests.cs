@@ -1,9 +1,10 @@
 using Microsoft.ML;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Training;
 
-namespace MLNet.Contrastive.Tests.Evaluation;
+namespace MLNet.Contrastive.Tests.Metrics;
 
 public class RepresentationMetricsTests
 {

@@ -3,7 +3,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace MLNet.Contrastive.Evaluation;
+namespace MLNet.Contrastive.Metrics;
 
 /// <summary>Collapse signals of a set of embeddings (each computed on the L2-normalised rows where noted).</summary>
 /// <param name="StdOfNormalized">Mean over dimensions of the per-dimension standard deviation of the L2-normalised

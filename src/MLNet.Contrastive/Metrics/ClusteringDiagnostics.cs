@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNet.Contrastive.Evaluation;
+namespace MLNet.Contrastive.Metrics;
 
 /// <summary>How k-means clusters of the embeddings agree with the labels, for one cluster count.</summary>
 /// <param name="Clusters">k-means' K.</param>
@@ -29,7 +29,7 @@ public static class ClusteringDiagnostics
     /// <summary>Cluster index (0-based) of each row from ML.NET's k-means with <paramref name="clusters"/> clusters.</summary>
     public static int[] KMeans(MLContext mlContext, Embeddings embeddings, int clusters)
     {
-        var data = LinearEvaluation.ToFeatureView(mlContext, embeddings, "Features");
+        var data = embeddings.ToDataView(mlContext, "Features");
         var model = mlContext.Clustering.Trainers.KMeans("Features", numberOfClusters: clusters).Fit(data);
         return model.Transform(data).GetColumn<uint>("PredictedLabel").Select(c => (int)c - 1).ToArray();
     }
