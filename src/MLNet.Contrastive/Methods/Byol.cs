@@ -60,6 +60,7 @@ public sealed class Byol : PretrainingMethod
     private readonly ProjectionHead targetProjector;
     private readonly ViewAugmenter firstView, secondView;
     private readonly ByolOptions options;
+    private readonly MomentumTarget target;
 
     /// <summary>BYOL around <paramref name="encoder"/>.</summary>
     public Byol(ResNetEncoder encoder, ByolOptions options, MethodSetup setup) : base(nameof(Byol), encoder, options)
@@ -77,8 +78,7 @@ public sealed class Byol : PretrainingMethod
         (second.BlurProbability, second.SolarizeProbability) = (blurs ? 0.1 : 0, options.SecondViewSolarizeProbability);
         (firstView, secondView) = (new ViewAugmenter(first), new ViewAugmenter(second));
         RegisterComponents();
-        MomentumTarget.Initialize(encoder, targetEncoder);
-        MomentumTarget.Initialize(projector, targetProjector);
+        target = new MomentumTarget((encoder, targetEncoder), (projector, targetProjector));
     }
 
     /// <inheritdoc/>
@@ -105,8 +105,7 @@ public sealed class Byol : PretrainingMethod
     public override void AfterStep(StepContext context)
     {
         Momentum = MomentumTarget.Tau(options.BaseMomentum, context.Progress);
-        MomentumTarget.Update(encoder, targetEncoder, Momentum);
-        MomentumTarget.Update(projector, targetProjector, Momentum);
+        target.Update(Momentum);
     }
 
     /// <summary>Encoder and projector; the predictor with its own learning-rate factor; the target is not trained.</summary>

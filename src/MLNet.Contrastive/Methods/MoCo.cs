@@ -62,6 +62,7 @@ public sealed class MoCo : PretrainingMethod
     private readonly Tensor queuePosition;
     private readonly ViewAugmenter views;
     private readonly MoCoOptions options;
+    private readonly MomentumTarget keySide;
     private Tensor? pendingKeys;
 
     /// <summary>MoCo around <paramref name="encoder"/>, with a queue of random unit vectors to start.</summary>
@@ -78,8 +79,7 @@ public sealed class MoCo : PretrainingMethod
         register_buffer("queue", queue, persistent: true);
         register_buffer("queue_position", queuePosition, persistent: true);
         RegisterComponents();
-        MomentumTarget.Initialize(encoder, keyEncoder);
-        MomentumTarget.Initialize(projection, keyProjection);
+        keySide = new MomentumTarget((encoder, keyEncoder), (projection, keyProjection));
     }
 
     /// <summary>The queue of keys [K, D], oldest first from <see cref="QueuePosition"/>.</summary>
@@ -113,8 +113,7 @@ public sealed class MoCo : PretrainingMethod
     /// <summary>Moves the key encoder towards the encoder, then enqueues this step's keys over the oldest ones.</summary>
     public override void AfterStep(StepContext context)
     {
-        MomentumTarget.Update(encoder, keyEncoder, options.Momentum);
-        MomentumTarget.Update(projection, keyProjection, options.Momentum);
+        keySide.Update(options.Momentum);
         if (pendingKeys is null) return;
         Enqueue(pendingKeys);
         pendingKeys.Dispose();

@@ -1,34 +1,43 @@
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MLNet.Contrastive.Methods;
 
 /// <summary>
-/// Targets that follow an online network by exponential moving average (BYOL's target network, MoCo's key encoder):
+/// Targets that follow online networks by exponential moving average (BYOL's target network, MoCo's key encoder):
 /// θ_target ← τ·θ_target + (1 − τ)·θ_online. Targets take no gradient and are left out of the optimizer; their
 /// batch-norm statistics come from their own forward passes.
 /// </summary>
-internal static class MomentumTarget
+internal sealed class MomentumTarget
 {
-    /// <summary>Copies <paramref name="online"/>'s parameters and buffers into <paramref name="target"/> (same architecture) and freezes it.</summary>
-    public static void Initialize(nn.Module online, nn.Module target)
+    private readonly (nn.Module Online, nn.Module Target)[] modules;
+    private (Parameter Online, Parameter Target)[]? pairs;
+
+    /// <summary>Copies each online module's parameters and buffers into its target (same architecture) and freezes the target.</summary>
+    public MomentumTarget(params (nn.Module Online, nn.Module Target)[] modules)
     {
+        this.modules = modules;
         using var noGrad = no_grad();
-        foreach (var ((_, source), (_, copy)) in online.named_parameters().Zip(target.named_parameters()))
+        foreach (var (online, target) in modules)
         {
-            copy.copy_(source);
-            copy.requires_grad = false;
+            foreach (var (source, copy) in online.parameters().Zip(target.parameters()))
+            {
+                copy.copy_(source);
+                copy.requires_grad = false;
+            }
+            foreach (var (source, copy) in online.buffers().Zip(target.buffers())) copy.copy_(source);
         }
-        foreach (var (source, copy) in online.buffers().Zip(target.buffers())) copy.copy_(source);
     }
 
     /// <summary>One moving-average step with momentum <paramref name="tau"/> ∈ [0, 1].</summary>
-    public static void Update(nn.Module online, nn.Module target, double tau)
+    public void Update(double tau)
     {
+        // Read once, on the first step: by then the method has been moved to its device.
+        pairs ??= modules.SelectMany(m => m.Online.parameters().Zip(m.Target.parameters())).ToArray();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        foreach (var (source, copy) in online.parameters().Zip(target.parameters()))
-            copy.mul_(tau).add_(source, alpha: 1 - tau);
+        foreach (var (online, target) in pairs) target.lerp_(online, 1 - tau);
     }
 
     /// <summary>BYOL's schedule: τ rises from <paramref name="baseTau"/> to 1 along a cosine, τ = 1 − (1 − τ_base)·(cos(π·progress) + 1) / 2.</summary>

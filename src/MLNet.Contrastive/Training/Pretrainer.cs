@@ -208,7 +208,16 @@ public sealed class Pretrainer
 /// </summary>
 internal sealed class TrainingSession : IDisposable
 {
+    /// <summary>
+    /// Steps between garbage collections. TorchSharp hands out some tensors that no dispose scope owns; their native
+    /// memory goes back only when their finalizers run, which the no-GC pause of every step holds off. With BYOL's and
+    /// MoCo's moving-average targets that grew native memory by about 1 GiB a minute (10 GiB at the end of a 10-minute
+    /// run on Fashion-MNIST); a collection every 10 steps keeps BYOL flat at 1.4 GiB, for no measurable time per step.
+    /// </summary>
+    private const int StepsPerCollection = 10;
+
     private readonly PretrainOptions options;
+    private int stepsSinceCollection;
     private readonly ImageStore data;
     private readonly TrainingOptimizer optimizer;
     private readonly Generator generator;
@@ -237,6 +246,12 @@ internal sealed class TrainingSession : IDisposable
     /// </summary>
     public (double Loss, double LearningRate) Step(int[] indices, double progress, int epoch, Action<string>? mark = null)
     {
+        if (++stepsSinceCollection == StepsPerCollection)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            stepsSinceCollection = 0;
+        }
         var learningRate = LearningRateSchedule.At(progress, options.PeakLearningRate, options.WarmupFraction);
         optimizer.SetLearningRate(learningRate);
         using var pause = CollectionPause.Begin();

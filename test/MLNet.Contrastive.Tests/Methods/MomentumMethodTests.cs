@@ -24,14 +24,14 @@ public class MomentumMethodTests
         manual_seed(1);
         var online = nn.Linear(3, 2);
         var target = nn.Linear(3, 2);
-        MomentumTarget.Initialize(online, target);
+        var momentum = new MomentumTarget((online, target));
         Assert.That(target.parameters().All(p => !p.requires_grad), Is.True);
         Assert.That(target.weight!.data<float>().ToArray(), Is.EqualTo(online.weight!.data<float>().ToArray()));
 
         using (no_grad()) online.weight.add_(1.0);
         var before = target.weight.data<float>().ToArray();
         var source = online.weight.data<float>().ToArray();
-        MomentumTarget.Update(online, target, 0.9);
+        momentum.Update(0.9);
         var after = target.weight.data<float>().ToArray();
         for (var i = 0; i < after.Length; i++) Assert.That(after[i], Is.EqualTo(0.9 * before[i] + 0.1 * source[i]).Within(1e-6));
     }
