@@ -1,5 +1,4 @@
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MLNet.Contrastive.Methods;
@@ -12,7 +11,6 @@ namespace MLNet.Contrastive.Methods;
 internal sealed class MomentumTarget
 {
     private readonly (nn.Module Online, nn.Module Target)[] modules;
-    private (Parameter Online, Parameter Target)[]? pairs;
 
     /// <summary>Copies each online module's parameters and buffers into its target (same architecture) and freezes the target.</summary>
     public MomentumTarget(params (nn.Module Online, nn.Module Target)[] modules)
@@ -33,11 +31,10 @@ internal sealed class MomentumTarget
     /// <summary>One moving-average step with momentum <paramref name="tau"/> ∈ [0, 1].</summary>
     public void Update(double tau)
     {
-        // Read once, on the first step: by then the method has been moved to its device.
-        pairs ??= modules.SelectMany(m => m.Online.parameters().Zip(m.Target.parameters())).ToArray();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        foreach (var (online, target) in pairs) target.lerp_(online, 1 - tau);
+        foreach (var (online, target) in modules.SelectMany(m => m.Online.parameters().Zip(m.Target.parameters())))
+            target.lerp_(online, 1 - tau);
     }
 
     /// <summary>BYOL's schedule: τ rises from <paramref name="baseTau"/> to 1 along a cosine, τ = 1 − (1 − τ_base)·(cos(π·progress) + 1) / 2.</summary>
