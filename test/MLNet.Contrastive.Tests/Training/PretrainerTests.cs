@@ -81,6 +81,38 @@ public class PretrainerTests
     }
 
     [Test]
+    public void CheckpointOfAnUnknownMethodIsNamed()
+    {
+        using var folder = TestData.NewFolder();
+        new Pretrainer(Options(epochs: 1, folder["ok.bin"])).Fit(TestData.SampleTrain(128));
+        // The method's name is stored in the JSON header; a same-length rename keeps the file's framing intact.
+        var bytes = File.ReadAllBytes(folder["ok.bin"]);
+        var name = System.Text.Encoding.UTF8.GetBytes("\"method\":\"simclr\"");
+        var at = bytes.AsSpan().IndexOf(name);
+        Assert.That(at, Is.GreaterThan(0));
+        System.Text.Encoding.UTF8.GetBytes("\"method\":\"simcrl\"").CopyTo(bytes, at);
+        File.WriteAllBytes(folder["renamed.bin"], bytes);
+        Assert.That(() => Checkpoint.LoadEncoder(folder["renamed.bin"]),
+            Throws.TypeOf<InvalidDataException>().With.Message.StartsWith($"{folder["renamed.bin"]}: cannot read the checkpoint").And.Message.Contains("simcrl"));
+    }
+
+    [Test]
+    public void NonFiniteLossIsRefusedBeforeAnyWeightChanges()
+    {
+        var data = TestData.SampleTrain(128);
+        using var session = new Pretrainer(Options(epochs: 1)).Start(data);
+        var poisoned = session.Method.named_parameters().Last();
+        using (var noGrad = TorchSharp.torch.no_grad()) poisoned.parameter.fill_(float.NaN);
+        var before = session.Method.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+
+        Assert.That(() => session.Step(Enumerable.Range(0, 128).ToArray(), 0.5, 1),
+            Throws.InvalidOperationException.With.Message.StartsWith("The loss became NaN at step 1; the step was not applied."));
+        // Weights only: the forward pass has already updated batch norm's running statistics, as any forward in training mode does.
+        foreach (var (name, weights) in session.Method.named_parameters().Where(p => p.name != poisoned.name))
+            Assert.That(TestData.Same(weights, before[name]), Is.True, name);
+    }
+
+    [Test]
     public void BatchLargerThanTheDatasetIsRejected() =>
         Assert.That(() => new Pretrainer(Options(epochs: 1)).Fit(TestData.SampleTrain(100)),
             Throws.ArgumentException.With.Message.Contains("batch size 128 is larger than the dataset (100 images)"));
