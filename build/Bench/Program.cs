@@ -60,8 +60,12 @@ int Evaluate()
         Add("PyTorch reference SimCLR (128-d)", ReadF32(prefix + ".train.f32", train), ReadF32(prefix + ".test.f32", test));
     var minutes = double.Parse(Arg("--supervised-minutes", "0"));
     if (minutes > 0)
-        rows.Add(("Supervised from scratch (same encoder)", LabelEfficiency.SupervisedFromScratch(mlContext, train, test, fractions,
-            new PretrainOptions { Minutes = minutes, BatchSize = 256, Seed = seed, Threads = threads }, seed), null));
+    {
+        var fineTuning = new FineTuningTrainer.Options { Minutes = minutes, Seed = seed, Threads = threads, Pretrained = PretrainedEncoder.From(encoder) };
+        rows.Add(("MLNet.Contrastive SimCLR, fine-tuned", LabelEfficiency.FineTuned(mlContext, "fine-tuned", train, test, fractions, fineTuning, seed), null));
+        fineTuning.Pretrained = null;
+        rows.Add(("Supervised from scratch (same encoder)", LabelEfficiency.FineTuned(mlContext, "scratch", train, test, fractions, fineTuning, seed), null));
+    }
 
     var labelled = rows[0].Curve.Select(p => $"{p.LabelFraction:P0} ({p.LabeledImages:N0})");
     Console.WriteLine($"| Features | {string.Join(" | ", labelled.Select(l => $"Probe, {l} labels"))} | kNN (k = 200, T = 0.1) |");
@@ -71,7 +75,7 @@ int Evaluate()
     Console.WriteLine();
     Console.WriteLine($"Probe: ML.NET LbfgsMaximumEntropy on a stratified, seeded fraction of the {train.Count:N0} labelled training embeddings " +
                       $"(the same rows for every row of the table); test: {test.Count:N0} images." +
-                      (minutes > 0 ? $" Supervised from scratch: the same encoder plus a linear classifier trained with cross-entropy on those labelled rows only, {minutes:0.##} min each (crop-and-flip views), then the same probe on its features." : ""));
+                      (minutes > 0 ? $" Fine-tuned and from scratch: the encoder (pretrained, or new) plus a classifier trained with cross-entropy on those labelled rows only, {minutes:0.##} min each (crop-and-flip views), scored by the fitted ML.NET stage's classifier." : ""));
     return 0;
 }
 

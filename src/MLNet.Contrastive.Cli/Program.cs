@@ -9,6 +9,7 @@ var root = new RootCommand("mlnet-contrastive: self-supervised image pretraining
 root.Subcommands.Add(PretrainCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(ProbeCommand.Create());
+root.Subcommands.Add(FineTuneCommand.Create());
 root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(ScoreCommand.Create());
 root.Subcommands.Add(ExportOnnxCommand.Create());

@@ -24,6 +24,14 @@ internal static class TestData
         for (var i = 0; i < matrix.shape[0]; i++) yield return values.Skip(i * d).Take(d).Select(v => (double)v).ToArray();
     }
 
+    /// <summary>Whether two tensors have the same shape and exactly the same values.</summary>
+    public static bool Same(TorchSharp.torch.Tensor a, TorchSharp.torch.Tensor b) =>
+        a.shape.SequenceEqual(b.shape) && a.cpu().eq(b.cpu()).all().item<bool>();
+
+    /// <summary>The largest absolute difference between two lists of equally long rows.</summary>
+    public static float MaxDifference(float[][] rows, float[][] other) =>
+        rows.Zip(other, (a, b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max()).Max();
+
     /// <summary>A temporary folder deleted when the returned handle is disposed.</summary>
     public static TempFolder NewFolder() => new();
 
@@ -43,6 +51,53 @@ internal static class TestData
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         using var image = MLImage.CreateFromPixels(width, height, MLPixelFormat.Bgra32, pixels);
         image.Save(path);
+    }
+
+    /// <summary>A row of an image-path data view: the path, a number, the class name.</summary>
+    internal sealed class ImageRow
+    {
+        public string ImagePath { get; set; } = "";
+        public float Score { get; set; }
+        public string Label { get; set; } = "";
+    }
+
+    /// <summary>The first <paramref name="count"/> sample images written as PNG files.</summary>
+    public static List<ImageRow> WriteSampleImages(TestData.TempFolder folder, int count)
+    {
+        var sample = TestData.SampleTrain(count);
+        var rows = new List<ImageRow>();
+        for (var i = 0; i < count; i++)
+        {
+            var gray = sample.Pixels.AsSpan(i * 784, 784);
+            var bgra = new byte[784 * 4];
+            for (var p = 0; p < 784; p++) (bgra[p * 4], bgra[p * 4 + 1], bgra[p * 4 + 2], bgra[p * 4 + 3]) = (gray[p], gray[p], gray[p], 255);
+            using var image = MLImage.CreateFromPixels(28, 28, MLPixelFormat.Bgra32, bgra);
+            var path = folder[$"img{i:D4}.png"];
+            image.Save(path);
+            rows.Add(new ImageRow { ImagePath = path, Label = sample.LabelNames![sample.Labels![i]] });
+        }
+        return rows;
+    }
+
+    /// <summary>Runs docs/samples/ScoreInPlainMLNet (which references no MLNet.Contrastive) in its own process.</summary>
+    public static Dictionary<string, (string? Label, float[] Embedding)> ScoreWithPlainMlNetApp(string model, string images, string csv)
+    {
+        var root = TestContext.CurrentContext.TestDirectory;
+        while (!File.Exists(Path.Combine(root, "MLNet.Contrastive.sln"))) root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("repository root");
+        var project = Path.Combine(root, "docs", "samples", "ScoreInPlainMLNet");
+        Assert.That(File.ReadAllText(Path.Combine(project, "ScoreInPlainMLNet.csproj")), Does.Not.Contain("ProjectReference"));
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", ["run", "--project", project, "-c", "Release", "--", model, images, csv])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.That(process.ExitCode, Is.Zero, output.Result + errors);
+        var labelled = File.ReadLines(csv).First().StartsWith("file,predicted_label,", StringComparison.Ordinal);
+        return File.ReadLines(csv).Skip(1).Select(line => line.Split(',')).ToDictionary(f => f[0], f =>
+            (labelled ? f[1] : null, f.Skip(labelled ? 2 : 1).Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray()));
     }
 
     internal sealed class TempFolder : IDisposable

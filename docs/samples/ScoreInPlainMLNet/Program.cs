@@ -1,5 +1,7 @@
 // Scores a folder of images with a model.zip saved by MLNet.Contrastive (an embedding stage, optionally followed
-// by a linear probe), using ML.NET alone. Usage: ScoreInPlainMLNet <model.zip> <image folder> [out.csv]
+// by a linear probe, or a fine-tuned classifier), using ML.NET alone. Usage: ScoreInPlainMLNet <model.zip> <image folder> [out.csv]
+// Writes each image's predicted label (when the model predicts one) and its embedding, or its class scores when the
+// model has no embedding column (a fine-tuned classifier).
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -22,7 +24,8 @@ schema[nameof(ImageInput.Path)].ColumnName = pathColumn;
 var data = mlContext.Data.LoadFromEnumerable(images.Select(path => new ImageInput { Path = path }), schema);
 var scored = model.Transform(data);
 
-var embeddings = scored.GetColumn<VBuffer<float>>("Embedding").Select(v => v.DenseValues().ToArray()).ToList();
+var vectorColumn = scored.Schema.GetColumnOrNull("Embedding") is null ? "Score" : "Embedding";
+var embeddings = scored.GetColumn<VBuffer<float>>(vectorColumn).Select(v => v.DenseValues().ToArray()).ToList();
 var predicted = scored.Schema.GetColumnOrNull("PredictedLabel") is { } label
     ? scored.GetColumn<ReadOnlyMemory<char>>(label.Name).Select(p => p.ToString()).ToList()
     : null;
@@ -33,7 +36,7 @@ output.WriteLine("file" + (predicted is null ? "" : ",predicted_label") + string
 for (var i = 0; i < images.Count; i++)
     output.WriteLine(Path.GetFileName(images[i]) + (predicted is null ? "" : $",{predicted[i]}") + "," +
                      string.Join(",", embeddings[i].Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
-Console.Error.WriteLine($"Scored {images.Count} images with {Path.GetFileName(args[0])} ({dimension}-d embeddings).");
+Console.Error.WriteLine($"Scored {images.Count} images with {Path.GetFileName(args[0])} ({dimension}-d {vectorColumn}).");
 return 0;
 
 internal sealed class ImageInput

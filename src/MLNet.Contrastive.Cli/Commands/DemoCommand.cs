@@ -5,6 +5,7 @@ using MLNet.Contrastive.Evaluation;
 using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Reporting;
+using MLNet.Contrastive.Stages;
 using MLNet.Contrastive.Training;
 using Spectre.Console;
 using static TorchSharp.torch;
@@ -29,7 +30,7 @@ internal static class DemoCommand
         var output = new Option<string>("--out") { Description = "Folder for the checkpoint, training history and report.", DefaultValueFactory = _ => "demo-run" };
         var baselineMinutes = new Option<double?>("--baseline-minutes")
         {
-            Description = "Budget of the supervised-from-scratch baseline at each label fraction (1 %, 10 %, 100 %); 0 skips it. Default: a quarter of --minutes.",
+            Description = "Budget of fine-tuning the pretrained encoder, and of training it from scratch, at each label fraction (1 %, 10 %, 100 %); 0 skips both. Default: a quarter of --minutes.",
         };
         var method = MethodSettings.MethodOption();
         var methodSettings = MethodSettings.SettingsOption();
@@ -58,7 +59,7 @@ internal static class DemoCommand
         var options = new PretrainOptions
         {
             Method = methodOptions, Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,
-            CheckpointPath = Path.Combine(outDir, PretrainCommand.CheckpointFile),
+            CheckpointPath = Path.Combine(outDir, Checkpoint.FileName),
             MonitorEvery = 1, MonitorData = test, OnMonitor = PretrainCommand.PrintMonitor,
         };
         var fractions = LabelEfficiency.StandardFractions;
@@ -82,9 +83,14 @@ internal static class DemoCommand
         var pretrainedTest = Embeddings.FromEncoder(result.Encoder, test);
         Evaluate($"{method} encoder ({result.Encoder.EmbeddingDimension}-d)", Embeddings.FromEncoder(result.Encoder, train), pretrainedTest);
         if (baselineMinutes > 0)
-            report.LabelEfficiency.AddRange(LabelEfficiency.SupervisedFromScratch(mlContext, train, test, fractions,
-                new PretrainOptions { Minutes = baselineMinutes, BatchSize = batchSize, Seed = seed, Threads = threads }, seed,
-                (fraction, images) => Console.WriteLine($"Training the supervised baseline from scratch on {fraction:P0} of the labels ({images:N0} images) for {baselineMinutes:0.##} min…")));
+        {
+            var fineTuning = new FineTuningTrainer.Options { Minutes = baselineMinutes, Seed = seed, Threads = threads, Pretrained = PretrainedEncoder.From(result) };
+            report.LabelEfficiency.AddRange(LabelEfficiency.FineTuned(mlContext, $"Fine-tuned {method} encoder", train, test, fractions, fineTuning, seed,
+                (fraction, images) => Console.WriteLine($"Fine-tuning the {method} encoder on {fraction:P0} of the labels ({images:N0} images) for {baselineMinutes:0.##} min…")));
+            fineTuning.Pretrained = null;
+            report.LabelEfficiency.AddRange(LabelEfficiency.FineTuned(mlContext, "Supervised from scratch", train, test, fractions, fineTuning, seed,
+                (fraction, images) => Console.WriteLine($"Training the same encoder from scratch on {fraction:P0} of the labels ({images:N0} images) for {baselineMinutes:0.##} min…")));
+        }
 
         var table = new Table().AddColumn("Features");
         foreach (var fraction in fractions) table.AddColumn(new TableColumn($"Probe, {fraction:P0} labels").RightAligned());
@@ -95,7 +101,7 @@ internal static class DemoCommand
             table.AddRow(group.Select(p => $"{p.Accuracy:P1}").Prepend(Markup.Escape(group.Key)).Append(knn is { } k ? $"{k:P1}" : "—").ToArray());
         }
         table.Caption($"Test split: {test.Count:N0} images; probe = ML.NET LbfgsMaximumEntropy on a stratified fraction of {train.Count:N0} labelled " +
-                      $"training embeddings" + (baselineMinutes > 0 ? $"; supervised from scratch: the same encoder trained on those labels only, {baselineMinutes:0.##} min each" : ""));
+                      $"training embeddings" + (baselineMinutes > 0 ? $"; fine-tuned and from scratch: the encoder and a classifier trained on those labelled images, {baselineMinutes:0.##} min each" : ""));
         AnsiConsole.Write(table);
 
         var clustering = new Table().AddColumn("Features").AddColumn(new TableColumn("Std·√D").RightAligned())

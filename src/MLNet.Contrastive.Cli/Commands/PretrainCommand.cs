@@ -12,8 +12,6 @@ namespace MLNet.Contrastive.Cli.Commands;
 /// <summary><c>pretrain</c>: pretrain an encoder on unlabeled images and write its checkpoint and training history.</summary>
 internal static class PretrainCommand
 {
-    public const string CheckpointFile = "checkpoint.bin";
-
     public static Command Create()
     {
         var data = new Option<string>("--data") { Description = "Image folder (root/<label>/*.png|jpg|jpeg|bmp, or flat) or IDX images file (raw or .gz).", Required = true };
@@ -32,6 +30,7 @@ internal static class PretrainCommand
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto.", DefaultValueFactory = _ => "auto" };
         var output = new Option<string>("--out") { Description = "Output folder: model.zip, encoder.onnx, checkpoint.bin, history.json, history.csv.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint.bin." };
+        var init = new Option<string?>("--init") { Description = "Start from a pretrained encoder (a pretraining run's folder or checkpoint.bin) instead of random weights; any method." };
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Skip unreadable images (counted) instead of failing." };
         var monitorEvery = new Option<int>("--monitor-every") { Description = "Run the kNN and collapse monitors every N epochs (kNN needs labels).", DefaultValueFactory = _ => 0 };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Reject images whose header declares more pixels than this.", DefaultValueFactory = _ => 50_000_000 };
@@ -39,7 +38,7 @@ internal static class PretrainCommand
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
             data, labels, method, methodSettings, imageSize, channels, epochs, minutes, batchSize, learningRate, optimizer,
-            seed, threads, device, output, resume, skipBad, maxPixels, monitorEvery,
+            seed, threads, device, output, resume, init, skipBad, maxPixels, monitorEvery,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -56,8 +55,9 @@ internal static class PretrainCommand
                 Method = MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), Epochs = parse.GetValue(epochs) ?? 10, Minutes = parse.GetValue(minutes),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), Optimizer = parse.GetValue(optimizer),
                 Seed = parse.GetValue(seed), Threads = parse.GetValue(threads),
-                Device = parse.GetValue(device)!, CheckpointPath = Path.Combine(outDir, CheckpointFile), Resume = parse.GetValue(resume),
+                Device = parse.GetValue(device)!, CheckpointPath = Path.Combine(outDir, Checkpoint.FileName), Resume = parse.GetValue(resume),
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,
+                Initialization = parse.GetValue(init) is { } initPath ? PretrainedEncoder.Load(initPath) : null,
             };
 
             var store = ImageStore.Load(parse.GetValue(data)!, parse.GetValue(labels), loadOptions);
@@ -91,7 +91,7 @@ internal static class PretrainCommand
             Console.WriteLine($"Done: {result.Info.GlobalStep} steps, {result.Info.Epoch} full epochs, last epoch's mean loss {last?.MeanLoss:F4}, " +
                               $"{result.ViewsPerSecond:F0} views/s, peak memory {CommandRunner.PeakMemory()}.");
             Console.WriteLine($"Wrote {ModelFiles.ModelFile} (ML.NET embedding stage, input column '{ModelFiles.ImagePathColumn}'), " +
-                              $"{ModelFiles.EncoderFile}, {CheckpointFile}, history.json, history.csv and {RunReport.FileName} to {outDir}; report: {html}.");
+                              $"{ModelFiles.EncoderFile}, {Checkpoint.FileName}, history.json, history.csv and {RunReport.FileName} to {outDir}; report: {html}.");
             return 0;
         }));
         return command;

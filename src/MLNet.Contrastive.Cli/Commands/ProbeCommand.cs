@@ -38,10 +38,11 @@ internal static class ProbeCommand
             using var embedder = new ImageEmbedder(files.EncoderOnnx, new ImageEmbedderOptions { Log = _ => { } });
             var (channels, height, width) = embedder.InputShape;
             var load = new ImageLoadOptions { Channels = channels, Height = height, Width = width };
-            var trainStore = Labelled(ImageStore.Load(parse.GetValue(train)!, parse.GetValue(trainLabels), load), "--train");
-            var testStore = Labelled(ImageStore.Load(parse.GetValue(test)!, parse.GetValue(testLabels), load), "--test");
+            var trainStore = LabelledImages.Require(ImageStore.Load(parse.GetValue(train)!, parse.GetValue(trainLabels), load), "--train");
+            var testStore = LabelledImages.InTrainingClasses(
+                LabelledImages.Require(ImageStore.Load(parse.GetValue(test)!, parse.GetValue(testLabels), load), "--test"), trainStore);
             var trainEmbeddings = embedder.Embed(trainStore);
-            var testEmbeddings = InTrainingClasses(embedder.Embed(testStore), testStore, trainStore);
+            var testEmbeddings = embedder.Embed(testStore);
 
             var result = LinearEvaluation.Evaluate(mlContext, trainEmbeddings, testEmbeddings, parse.GetValue(fraction), parse.GetValue(seed),
                 trainStore.LabelNames, new LinearProbeEstimator.Options { Trainer = parse.GetValue(trainer) });
@@ -56,19 +57,6 @@ internal static class ProbeCommand
             return 0;
         }));
         return command;
-    }
-
-    private static ImageStore Labelled(ImageStore store, string option) =>
-        store.Labels is not null ? store
-            : throw new ArgumentException($"{option}: the images have no labels; use class sub-folders, or an IDX labels file ({option}-labels).");
-
-    /// <summary>Test labels re-indexed into the training classes (a folder's class indices depend on which folders exist).</summary>
-    private static Embeddings InTrainingClasses(Embeddings test, ImageStore testStore, ImageStore trainStore)
-    {
-        var index = trainStore.LabelNames!.Select((name, i) => (name, i)).ToDictionary(p => p.name, p => p.i);
-        var labels = testStore.Labels!.Select(l => index.TryGetValue(testStore.LabelNames![l], out var i) ? i
-            : throw new ArgumentException($"--test: class '{testStore.LabelNames![l]}' does not occur in the training images.")).ToArray();
-        return new Embeddings(test.Values, test.Count, test.Dimension, labels);
     }
 
     private static void Print(LinearEvaluationResult result, int testCount)

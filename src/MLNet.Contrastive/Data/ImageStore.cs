@@ -80,6 +80,13 @@ public sealed class ImageStore
             LabelNames, indices.Select(i => Sources[i]).ToArray(), Skipped);
     }
 
+    /// <summary>The same images with other labels (one class index per image into <paramref name="labelNames"/>).</summary>
+    public ImageStore WithLabels(int[] labels, IReadOnlyList<string>? labelNames)
+    {
+        if (labels.Length != Count) throw new ArgumentException($"Expected {Count} labels, got {labels.Length}.", nameof(labels));
+        return new ImageStore(Pixels, Channels, Height, Width, labels, labelNames, Sources, Skipped);
+    }
+
     /// <summary>
     /// Reads an image folder (<c>root/&lt;label&gt;/*.png|jpg|jpeg|bmp</c>, or flat and unlabeled) or an IDX file
     /// (raw or .gz, with an optional IDX labels file).

@@ -1,9 +1,7 @@
 using System.Globalization;
 using Microsoft.ML;
 using MLNet.Contrastive.Data;
-using MLNet.Contrastive.Methods;
-using MLNet.Contrastive.Models;
-using MLNet.Contrastive.Training;
+using MLNet.Contrastive.Stages;
 using MLNet.Contrastive.Metrics;
 
 namespace MLNet.Contrastive.Evaluation;
@@ -13,7 +11,7 @@ public sealed record LabelEfficiencyPoint(string Features, double LabelFraction,
 
 /// <summary>
 /// The label-efficiency curve: linear-probe accuracy at growing fractions of the labels (stratified, seeded; the same
-/// rows for every kind of features), and the supervised-from-scratch baseline trained on exactly those rows.
+/// rows for every kind of features), and fine-tuning — of a pretrained encoder, or from scratch — on exactly those rows.
 /// </summary>
 public static class LabelEfficiency
 {
@@ -30,28 +28,24 @@ public static class LabelEfficiency
         }).ToList();
 
     /// <summary>
-    /// For each fraction, trains the encoder of <paramref name="options"/> from scratch with labels only (method
-    /// <c>supervised</c>, the budget of <paramref name="options"/>) on the rows the probe would see, then runs the linear
-    /// probe on its features with those rows.
+    /// For each fraction, fine-tunes with <paramref name="options"/> on the rows the probe would see — from
+    /// <see cref="FineTuningTrainer.Options.Pretrained"/>, or from scratch when it is null (the supervised baseline with
+    /// the same encoder, budget and views) — and scores the test images with the fitted stage's classifier.
+    /// <paramref name="features"/> names the row.
     /// </summary>
-    public static IReadOnlyList<LabelEfficiencyPoint> SupervisedFromScratch(MLContext mlContext, ImageStore train, ImageStore test,
-        IReadOnlyList<double> fractions, PretrainOptions options, int seed = 0, Action<double, int>? starting = null)
+    public static IReadOnlyList<LabelEfficiencyPoint> FineTuned(MLContext mlContext, string features, ImageStore train, ImageStore test,
+        IReadOnlyList<double> fractions, FineTuningTrainer.Options options, int seed = 0, Action<double, int>? starting = null)
     {
-        var labels = train.Labels ?? throw new ArgumentException("Supervised training needs labelled training images.", nameof(train));
+        var labels = train.Labels ?? throw new ArgumentException("Fine-tuning needs labelled training images.", nameof(train));
+        var names = train.LabelNames ?? Enumerable.Range(0, labels.Max() + 1).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToList();
         // The probe names classes by index when no names are given; sampling on the same texts picks the same rows.
         var texts = labels.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToList();
         return fractions.Select(fraction =>
         {
             var subset = train.Subset(LinearEvaluation.StratifiedSample(texts, fraction, seed));
             starting?.Invoke(fraction, subset.Count);
-            var supervised = options.Clone();
-            supervised.Method = new SupervisedOptions();
-            supervised.BatchSize = Math.Min(options.BatchSize, subset.Count);
-            supervised.CheckpointPath = null;
-            supervised.MonitorEvery = 0;
-            var encoder = new Pretrainer(supervised, mlContext).Fit(subset).Encoder;
-            var result = LinearEvaluation.Evaluate(mlContext, Embeddings.FromEncoder(encoder, train), Embeddings.FromEncoder(encoder, test), fraction, seed);
-            return new LabelEfficiencyPoint("Supervised from scratch", fraction, result.TrainingRows, result.Accuracy);
+            using var stage = new FineTuningTrainer(mlContext, options).Fit(subset, names);
+            return new LabelEfficiencyPoint(features, fraction, subset.Count, stage.Evaluate(mlContext, test).MicroAccuracy);
         }).ToList();
     }
 }

@@ -12,10 +12,23 @@ public sealed class SupervisedOptions : MethodOptions
     /// <summary>Number of classes; 0 takes the count of the training data's labels (and the checkpoint records it). Default 0.</summary>
     public int Classes { get; set; }
 
+    /// <summary>Label smoothing ε of the cross-entropy (targets 1 − ε + ε/K and ε/K). Default 0.</summary>
+    public double LabelSmoothing { get; set; }
+
+    /// <summary>The encoder's learning rate relative to the classifier's (below 1 when fine-tuning a pretrained encoder). Default 1.</summary>
+    public double EncoderLearningRateFactor { get; set; } = 1;
+
+    /// <summary>
+    /// Fraction of training during which only the classifier trains and the encoder is frozen (eval-mode batch norm, no
+    /// gradients): a linear-probe warm-up, so that a random classifier's gradients do not disturb pretrained features. Default 0.
+    /// </summary>
+    public double FrozenEncoderFraction { get; set; }
+
     /// <inheritdoc/>
     public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup)
     {
-        var resolved = new SupervisedOptions { Classes = Classes > 0 ? Classes : setup.Classes };
+        var resolved = (SupervisedOptions)Clone();
+        resolved.Classes = Classes > 0 ? Classes : setup.Classes;
         return new Supervised(encoder, resolved);
     }
 
@@ -23,6 +36,9 @@ public sealed class SupervisedOptions : MethodOptions
     public override void Validate()
     {
         if (Classes is < 0 or 1) throw new ArgumentOutOfRangeException(nameof(Classes), Classes, "Classes must be 0 (from the data) or at least 2.");
+        Range(LabelSmoothing, 0, 1, nameof(LabelSmoothing));
+        Positive(EncoderLearningRateFactor, nameof(EncoderLearningRateFactor));
+        Range(FrozenEncoderFraction, 0, 1, nameof(FrozenEncoderFraction));
     }
 }
 
@@ -35,6 +51,7 @@ public sealed class Supervised : PretrainingMethod
 {
     private readonly ResNetEncoder encoder;
     private readonly Linear classifier;
+    private readonly SupervisedOptions options;
     private readonly ViewAugmenter views = new(AugmentationOptions.CropAndFlip());
 
     /// <summary>A classifier of <c>options.Classes</c> classes on <paramref name="encoder"/>.</summary>
@@ -42,6 +59,7 @@ public sealed class Supervised : PretrainingMethod
     {
         if (options.Classes < 2) throw new ArgumentException($"Supervised training needs labelled images of at least 2 classes (a labelled image folder or a labels file); the data has {options.Classes}.", nameof(options));
         this.encoder = encoder;
+        this.options = options;
         classifier = nn.Linear(encoder.EmbeddingDimension, options.Classes);
         RegisterComponents();
     }
@@ -52,14 +70,28 @@ public sealed class Supervised : PretrainingMethod
     /// <inheritdoc/>
     public override int ViewsPerImage => 1;
 
-    /// <summary>Cross-entropy of the classifier's logits [B, classes] on one crop-and-flip view of each image.</summary>
+    /// <summary>
+    /// Cross-entropy (with <see cref="SupervisedOptions.LabelSmoothing"/>) of the classifier's logits [B, classes] on one
+    /// crop-and-flip view of each image; during the frozen phase the encoder runs in eval mode without gradients.
+    /// </summary>
     public override Tensor Loss(Tensor images, StepContext context)
     {
         var labels = context.Labels ?? throw new ArgumentException("Supervised training needs the batch's labels.", nameof(context));
         using var scope = NewDisposeScope();
         var x = views.Augment(images, context.Generator);
         context.Mark("views");
-        var logits = classifier.forward(encoder.forward(x));
-        return nn.functional.cross_entropy(logits, labels).MoveToOuterDisposeScope();
+        var frozen = context.Progress < options.FrozenEncoderFraction;
+        encoder.train(training && !frozen);
+        Tensor features;
+        using (var noGrad = frozen ? no_grad() : null) features = encoder.forward(x);
+        var logits = classifier.forward(features);
+        return nn.functional.cross_entropy(logits, labels, label_smoothing: options.LabelSmoothing).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The encoder at its learning-rate factor, the classifier at the full rate.</summary>
+    public override IEnumerable<ParameterGroup> ParameterGroups() =>
+        [new ParameterGroup(encoder.parameters().ToList(), options.EncoderLearningRateFactor), new ParameterGroup(classifier.parameters().ToList())];
+
+    /// <summary>The classifier's logits [N, classes] for images [N, C, H, W] in [0, 1] (in the mode the method is in).</summary>
+    public Tensor Logits(Tensor images) => classifier.forward(encoder.forward(images));
 }

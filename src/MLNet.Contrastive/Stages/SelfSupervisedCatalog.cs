@@ -168,4 +168,30 @@ public sealed class SelfSupervisedCatalog
 
     /// <summary>The linear probe with every setting.</summary>
     public LinearProbeEstimator LinearProbe(LinearProbeEstimator.Options options) => new(mlContext, options);
+
+    /// <summary>
+    /// Fine-tunes <paramref name="pretrained"/> (or, when null, a new encoder from scratch) with a classifier on the labelled
+    /// images, and outputs ML.NET's multiclass columns Score [K] and PredictedLabel (see <see cref="FineTuningTrainer"/>).
+    /// </summary>
+    /// <param name="labelColumnName">The class column, a key type (MapValueToKey).</param>
+    /// <param name="inputColumnName">The image column (MLImage) or image-path column (text).</param>
+    /// <param name="pretrained">The encoder to start from, e.g. <c>PretrainedEncoder.Load("run")</c> or <c>PretrainedEncoder.From(stage.Pretraining)</c>.</param>
+    /// <param name="epochs">Epochs over the labelled rows, unless <paramref name="minutes"/> is given.</param>
+    /// <param name="minutes">Wall-clock budget; overrides <paramref name="epochs"/>.</param>
+    /// <param name="batchSize">Images per step.</param>
+    /// <param name="seed">Seed for initialisation, shuffling and augmentation.</param>
+    public FineTuningTrainer FineTune(string labelColumnName = "Label", string inputColumnName = "Image", PretrainedEncoder? pretrained = null,
+        int epochs = 20, double? minutes = null, int batchSize = 128, int seed = 0) =>
+        FineTune(new FineTuningTrainer.Options
+        {
+            LabelColumnName = labelColumnName, InputColumnName = inputColumnName, Pretrained = pretrained,
+            Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Seed = seed,
+        });
+
+    /// <summary>Fine-tuning with every setting (learning rates, frozen warm-up, label smoothing, validation and early stopping).</summary>
+    public FineTuningTrainer FineTune(FineTuningTrainer.Options options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new FineTuningTrainer(mlContext, options);
+    }
 }

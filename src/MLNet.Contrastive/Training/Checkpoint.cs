@@ -33,6 +33,8 @@ public sealed class CheckpointInfo
     public double ElapsedSeconds { get; set; }
     /// <summary>The run's history so far.</summary>
     public TrainingHistory History { get; set; } = new();
+    /// <summary>Where the starting weights came from (<see cref="PretrainOptions.Initialization"/>); null for a random start.</summary>
+    public string? InitializedFrom { get; set; }
 }
 
 /// <summary>
@@ -42,6 +44,9 @@ public sealed class CheckpointInfo
 /// </summary>
 public static class Checkpoint
 {
+    /// <summary>The checkpoint's file name in a run folder.</summary>
+    public const string FileName = "checkpoint.bin";
+
     // 2: each method's own settings, stored with the method's name.
     internal const int FormatVersion = 2;
     private const string Magic = "MLNet.Contrastive checkpoint";

@@ -65,6 +65,14 @@ public sealed class PretrainOptions
     /// <summary>Encoder shape; null uses <see cref="EncoderOptions.For"/> the data's channels and size. Default null.</summary>
     public EncoderOptions? Encoder { get; set; }
 
+    /// <summary>
+    /// Start from these weights instead of a random initialisation (<see cref="PretrainedEncoder.Load"/> a run folder or
+    /// checkpoint); its shape is the run's encoder shape, so <see cref="Encoder"/> stays null. A resumed run takes its
+    /// checkpoint's weights instead. Default null.
+    /// </summary>
+    [JsonIgnore]
+    public PretrainedEncoder? Initialization { get; set; }
+
     /// <summary>View recipe; null uses <see cref="AugmentationOptions.ForImageSize"/>. Default null.</summary>
     public AugmentationOptions? Augmentation { get; set; }
 
@@ -115,6 +123,8 @@ public sealed class PretrainOptions
         ArgumentNullException.ThrowIfNull(Method, nameof(Method));
         Method.Validate();
         if (MonitorEvery < 0) throw new ArgumentOutOfRangeException(nameof(MonitorEvery), MonitorEvery, "MonitorEvery must be 0 (off) or positive.");
+        if (Initialization is not null && Encoder is not null)
+            throw new ArgumentException($"Give either an encoder shape or an initialization ({Initialization.Source}), not both: the initialization fixes the shape.", nameof(Encoder));
         if (Resume && CheckpointPath is null) throw new ArgumentException("Resume needs a CheckpointPath.", nameof(Resume));
     }
 }

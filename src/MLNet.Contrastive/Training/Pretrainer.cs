@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 
 namespace MLNet.Contrastive.Training;
 
-/// <summary>The outcome of <see cref="Pretrainer.Fit"/>.</summary>
+/// <summary>The outcome of <see cref="Pretrainer.Fit(ImageStore, IProgress{PretrainProgress}?, CancellationToken)"/>.</summary>
 public sealed class PretrainResult
 {
     internal PretrainResult(ResNetEncoder encoder, TrainingHistory history, CheckpointInfo info, double viewsPerSecond)
@@ -54,7 +54,16 @@ public sealed class Pretrainer
     }
 
     /// <summary>Pretrains on <paramref name="data"/> until the budget is spent; a cancelled run keeps its last checkpoint and throws <see cref="OperationCanceledException"/>.</summary>
-    public PretrainResult Fit(ImageStore data, IProgress<PretrainProgress>? progress = null, CancellationToken cancellation = default)
+    public PretrainResult Fit(ImageStore data, IProgress<PretrainProgress>? progress = null, CancellationToken cancellation = default) =>
+        Fit(data, progress, cancellation, afterEpoch: null);
+
+    /// <summary>
+    /// <see cref="Fit(ImageStore, IProgress{PretrainProgress}?, CancellationToken)"/>, calling <paramref name="afterEpoch"/>
+    /// with the method and the epoch after every full epoch (outside the time budget, like the monitors); training stops
+    /// early when it returns true (fine-tuning's validation-based early stopping).
+    /// </summary>
+    internal PretrainResult Fit(ImageStore data, IProgress<PretrainProgress>? progress, CancellationToken cancellation,
+        Func<PretrainingMethod, int, bool>? afterEpoch)
     {
         using var session = Start(data);
         var info = session.Info;
@@ -71,8 +80,8 @@ public sealed class Pretrainer
         bool Done() => budget is { } b ? Elapsed() >= b.TotalSeconds : info.GlobalStep >= totalSteps!.Value;
 
         var indices = new int[batchSize];
-        var cancelled = false;
-        while (!Done() && !cancelled)
+        var (cancelled, stopped) = (false, false);
+        while (!Done() && !cancelled && !stopped)
         {
             var epoch = info.Epoch + 1;
             var order = Permutation(data.Count, options.Seed, epoch);
@@ -111,6 +120,13 @@ public sealed class Pretrainer
                     clock.Stop();
                     var record = session.Monitor(monitor, epoch);
                     options.OnMonitor?.Invoke(record);
+                    clock.Start();
+                }
+                if (afterEpoch is not null)
+                {
+                    clock.Stop();
+                    stopped = afterEpoch(session.Method, epoch);
+                    session.Method.train();
                     clock.Start();
                 }
             }
@@ -154,7 +170,10 @@ public sealed class Pretrainer
 
             manual_seed(options.Seed);
             var views = options.Augmentation ?? AugmentationOptions.ForImageSize(data.Height, data.Width);
-            var method = info.Options.Method.CreateMethod(new ResNetEncoder(info.Encoder), new MethodSetup(views, data.LabelNames?.Count ?? 0, options.Seed));
+            var encoder = new ResNetEncoder(info.Encoder);
+            // Before the method is built: moving-average targets start as copies of the encoder.
+            if (!resume) options.Initialization?.CopyTo(encoder);
+            var method = info.Options.Method.CreateMethod(encoder, new MethodSetup(views, data.LabelNames?.Count ?? 0, options.Seed));
             info.Options.Method = method.Options;
             method.to(device);
             var optimizer = new TrainingOptimizer(method.ParameterGroups(), options);
@@ -176,12 +195,16 @@ public sealed class Pretrainer
 
     private CheckpointInfo NewInfo(ImageStore data)
     {
-        var encoder = options.Encoder ?? EncoderOptions.For(data.Channels, Math.Max(data.Height, data.Width));
+        var initialization = options.Initialization;
+        var encoder = options.Encoder ?? initialization?.EncoderOptions.Clone() ?? EncoderOptions.For(data.Channels, Math.Max(data.Height, data.Width));
         if (encoder.InputChannels != data.Channels)
-            throw new ArgumentException($"The encoder takes {encoder.InputChannels} channels but the images have {data.Channels}.");
+            throw new ArgumentException(initialization is null
+                ? $"The encoder takes {encoder.InputChannels} channels but the images have {data.Channels}."
+                : $"{initialization.Source}: the pretrained encoder takes {encoder.InputChannels}-channel images but these images have {data.Channels} channel{(data.Channels == 1 ? "" : "s")}.");
         return new CheckpointInfo
         {
             Options = options.Clone(), Encoder = encoder, Channels = data.Channels, Height = data.Height, Width = data.Width,
+            InitializedFrom = initialization?.Source,
         };
     }
 
@@ -203,7 +226,7 @@ public sealed class Pretrainer
 
 /// <summary>
 /// One run in progress: the method, its optimizer and generator on the run's device. <see cref="Step"/> is one
-/// optimizer step; <see cref="Pretrainer.Fit"/> adds the epochs, budget, monitors and checkpoints around it, and
+/// optimizer step; <see cref="Pretrainer.Fit(ImageStore, IProgress{PretrainProgress}?, CancellationToken)"/> adds the epochs, budget, monitors and checkpoints around it, and
 /// build/Bench's profile times its phases.
 /// </summary>
 internal sealed class TrainingSession : IDisposable

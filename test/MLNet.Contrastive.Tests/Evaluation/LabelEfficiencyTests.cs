@@ -2,7 +2,7 @@ using Microsoft.ML;
 using MLNet.Contrastive.Evaluation;
 using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Models;
-using MLNet.Contrastive.Training;
+using MLNet.Contrastive.Stages;
 
 namespace MLNet.Contrastive.Tests.Evaluation;
 
@@ -16,13 +16,13 @@ public class LabelEfficiencyTests
         var mlContext = new MLContext(0);
         var pixels = LabelEfficiency.Probe(mlContext, "Raw pixels", Embeddings.FromPixels(train), Embeddings.FromPixels(test), [0.01, 0.1, 1.0]);
 
-        var options = new PretrainOptions
+        var options = new FineTuningTrainer.Options
         {
             Epochs = 4, BatchSize = 100, Seed = 1, Threads = 2, Device = "cpu", LearningRate = 3e-3,
             Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
         };
         var started = new List<(double Fraction, int Images)>();
-        var supervised = LabelEfficiency.SupervisedFromScratch(mlContext, train, test, [0.1, 1.0], options, starting: (f, n) => started.Add((f, n)));
+        var supervised = LabelEfficiency.FineTuned(mlContext, "Supervised from scratch", train, test, [0.1, 1.0], options, starting: (f, n) => started.Add((f, n)));
 
         // Fashion-MNIST's sample is balanced-ish: 1 % keeps one image per class at least, 10 % about 100, 100 % all 1,000.
         var perClass = train.Labels!.GroupBy(l => l).Select(g => g.Count()).ToList();

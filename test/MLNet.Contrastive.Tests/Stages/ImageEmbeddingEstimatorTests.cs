@@ -13,13 +13,6 @@ namespace MLNet.Contrastive.Tests.Stages;
 
 public class ImageEmbeddingEstimatorTests
 {
-    private sealed class ImageRow
-    {
-        public string ImagePath { get; set; } = "";
-        public float Score { get; set; }
-        public string Label { get; set; } = "";
-    }
-
     [Test]
     public void CatalogNeverChangesTheCallersOptions()
     {
@@ -39,27 +32,9 @@ public class ImageEmbeddingEstimatorTests
 
     private static ImageEmbeddingEstimator.Options SmallRun() => new()
     {
-        InputColumnName = nameof(ImageRow.ImagePath),
+        InputColumnName = nameof(TestData.ImageRow.ImagePath),
         Pretrain = new PretrainOptions { Epochs = 1, BatchSize = 64, Seed = 1, Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } },
     };
-
-    /// <summary>The first <paramref name="count"/> sample images written as PNG files.</summary>
-    private static List<ImageRow> WriteSampleImages(TestData.TempFolder folder, int count)
-    {
-        var sample = TestData.SampleTrain(count);
-        var rows = new List<ImageRow>();
-        for (var i = 0; i < count; i++)
-        {
-            var gray = sample.Pixels.AsSpan(i * 784, 784);
-            var bgra = new byte[784 * 4];
-            for (var p = 0; p < 784; p++) (bgra[p * 4], bgra[p * 4 + 1], bgra[p * 4 + 2], bgra[p * 4 + 3]) = (gray[p], gray[p], gray[p], 255);
-            using var image = MLImage.CreateFromPixels(28, 28, MLPixelFormat.Bgra32, bgra);
-            var path = folder[$"img{i:D4}.png"];
-            image.Save(path);
-            rows.Add(new ImageRow { ImagePath = path, Label = sample.LabelNames![sample.Labels![i]] });
-        }
-        return rows;
-    }
 
     private static float[][] Embeddings(IDataView scored) =>
         scored.GetColumn<VBuffer<float>>("Embedding").Select(v => v.DenseValues().ToArray()).ToArray();
@@ -68,13 +43,13 @@ public class ImageEmbeddingEstimatorTests
     public void PipelinesRejectAWrongInputColumnBeforeAnyTraining()
     {
         var mlContext = new MLContext(0);
-        var data = mlContext.Data.LoadFromEnumerable(new[] { new ImageRow { ImagePath = "a.png", Score = 1 } });
+        var data = mlContext.Data.LoadFromEnumerable(new[] { new TestData.ImageRow { ImagePath = "a.png", Score = 1 } });
         // EstimatorChain.Fit asks every estimator's GetOutputSchema before fitting the first one.
-        var wrongType = mlContext.Transforms.CopyColumns("Copy", nameof(ImageRow.Score))
-            .Append(mlContext.SelfSupervised().SimClr(inputColumnName: nameof(ImageRow.Score)));
+        var wrongType = mlContext.Transforms.CopyColumns("Copy", nameof(TestData.ImageRow.Score))
+            .Append(mlContext.SelfSupervised().SimClr(inputColumnName: nameof(TestData.ImageRow.Score)));
         Assert.That(() => wrongType.Fit(data),
             Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.StartsWith("Schema mismatch for input column 'Score'"));
-        var missing = mlContext.Transforms.CopyColumns("Copy", nameof(ImageRow.Score))
+        var missing = mlContext.Transforms.CopyColumns("Copy", nameof(TestData.ImageRow.Score))
             .Append(mlContext.SelfSupervised().SimClr(inputColumnName: "Picture"));
         Assert.That(() => missing.Fit(data), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.StartsWith("Could not find input column 'Picture'"));
     }
@@ -83,7 +58,7 @@ public class ImageEmbeddingEstimatorTests
     public void FittedStageMatchesTheEncoderAndSurvivesSaveAndLoad()
     {
         using var folder = TestData.NewFolder();
-        var rows = WriteSampleImages(folder, 192);
+        var rows = TestData.WriteSampleImages(folder, 192);
         var mlContext = new MLContext(0);
         var data = mlContext.Data.LoadFromEnumerable(rows);
         var tempOnnx = Directory.GetFiles(Path.GetTempPath(), "*.onnx").Length;
@@ -114,38 +89,14 @@ public class ImageEmbeddingEstimatorTests
         Assert.That(loaded, Is.InstanceOf<TransformerChain<ITransformer>>(), "a plain ML.NET chain, loadable without this library");
         reloaded = Embeddings(loaded.Transform(fresh.Data.LoadFromEnumerable(rows)));
         (loaded as IDisposable)?.Dispose();
-        Assert.That(MaxDifference(scored, reloaded), Is.LessThanOrEqualTo(1e-5f));
+        Assert.That(TestData.MaxDifference(scored, reloaded), Is.LessThanOrEqualTo(1e-5f));
         Assert.That(Directory.GetFiles(Path.GetTempPath(), "*.onnx"), Has.Length.EqualTo(tempOnnx), "no temporary ONNX files are left behind");
 
         // A fresh process with ML.NET alone (the sample app) gives the same embeddings.
-        var sample = ScoreWithPlainMlNetApp(folder["model.zip"], folder.Path, folder["scores.csv"]);
+        var sample = TestData.ScoreWithPlainMlNetApp(folder["model.zip"], folder.Path, folder["scores.csv"]);
         Assert.That(sample.Keys, Is.EqualTo(rows.Select(r => Path.GetFileName(r.ImagePath))));
-        Assert.That(MaxDifference(scored, sample.Values.Select(v => v.Embedding).ToArray()), Is.LessThanOrEqualTo(1e-5f));
+        Assert.That(TestData.MaxDifference(scored, sample.Values.Select(v => v.Embedding).ToArray()), Is.LessThanOrEqualTo(1e-5f));
     }
-
-    /// <summary>Runs docs/samples/ScoreInPlainMLNet (which references no MLNet.Contrastive) in its own process.</summary>
-    private static Dictionary<string, (string? Label, float[] Embedding)> ScoreWithPlainMlNetApp(string model, string images, string csv)
-    {
-        var root = TestContext.CurrentContext.TestDirectory;
-        while (!File.Exists(Path.Combine(root, "MLNet.Contrastive.sln"))) root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("repository root");
-        var project = Path.Combine(root, "docs", "samples", "ScoreInPlainMLNet");
-        Assert.That(File.ReadAllText(Path.Combine(project, "ScoreInPlainMLNet.csproj")), Does.Not.Contain("ProjectReference"));
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet", ["run", "--project", project, "-c", "Release", "--", model, images, csv])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true,
-        };
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.That(process.ExitCode, Is.Zero, output.Result + errors);
-        var labelled = File.ReadLines(csv).First().StartsWith("file,predicted_label,", StringComparison.Ordinal);
-        return File.ReadLines(csv).Skip(1).Select(line => line.Split(',')).ToDictionary(f => f[0], f =>
-            (labelled ? f[1] : null, f.Skip(labelled ? 2 : 1).Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray()));
-    }
-
-    private static float MaxDifference(float[][] rows, float[][] other) =>
-        rows.Zip(other, (a, b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max()).Max();
 
     private static float MaxDifference(float[][] rows, Embeddings other) =>
         rows.Select((row, i) => row.Zip(other.Row(i).ToArray(), (x, y) => Math.Abs(x - y)).Max()).Max();
@@ -154,15 +105,15 @@ public class ImageEmbeddingEstimatorTests
     public void EmbeddingStageAndProbeAreOneSaveablePipeline()
     {
         using var folder = TestData.NewFolder();
-        var rows = WriteSampleImages(folder, 256);
+        var rows = TestData.WriteSampleImages(folder, 256);
         var mlContext = new MLContext(0);
         var data = mlContext.Data.LoadFromEnumerable(rows);
         // The README's pipeline: LoadImages → SimClr on the MLImage column → LinearProbe.
         var options = SmallRun();
         options.InputColumnName = "Image";
-        var pipeline = mlContext.Transforms.LoadImages("Image", imageFolder: null, nameof(ImageRow.ImagePath))
+        var pipeline = mlContext.Transforms.LoadImages("Image", imageFolder: null, nameof(TestData.ImageRow.ImagePath))
             .Append(mlContext.SelfSupervised().SimClr(options))
-            .Append(mlContext.SelfSupervised().LinearProbe(nameof(ImageRow.Label)));
+            .Append(mlContext.SelfSupervised().LinearProbe(nameof(TestData.ImageRow.Label)));
         using var model = pipeline.Fit(data);
         var predicted = model.Transform(data).GetColumn<string>("PredictedLabel").ToArray();
         Assert.That(predicted.Zip(rows, (p, r) => p == r.Label).Count(x => x) / 256.0, Is.GreaterThan(0.5), "the probe learns the training labels");
@@ -172,7 +123,7 @@ public class ImageEmbeddingEstimatorTests
         Assert.That(loaded.Transform(data).GetColumn<string>("PredictedLabel"), Is.EqualTo(predicted));
         (loaded as IDisposable)?.Dispose();
 
-        var sample = ScoreWithPlainMlNetApp(folder["probe.zip"], folder.Path, folder["scores.csv"]);
+        var sample = TestData.ScoreWithPlainMlNetApp(folder["probe.zip"], folder.Path, folder["scores.csv"]);
         Assert.That(sample.Values.Select(v => v.Label), Is.EqualTo(predicted));
     }
 
@@ -188,7 +139,7 @@ public class ImageEmbeddingEstimatorTests
     public void EveryMethodProducesTheSameKindOfEmbeddingStage(string method)
     {
         using var folder = TestData.NewFolder();
-        var rows = WriteSampleImages(folder, 128);
+        var rows = TestData.WriteSampleImages(folder, 128);
         var mlContext = new MLContext(0);
         var data = mlContext.Data.LoadFromEnumerable(rows);
         var catalog = mlContext.SelfSupervised();

@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Stages;
+using MLNet.Contrastive.Training;
+using Spectre.Console;
+
+namespace MLNet.Contrastive.Cli.Commands;
+
+/// <summary>
+/// <c>finetune</c>: fine-tune a pretrained encoder (or train one from scratch) with a classifier on labelled images,
+/// print test metrics, and write model.zip (image paths in, PredictedLabel out) with the fine-tuned encoder.onnx.
+/// </summary>
+internal static class FineTuneCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model") { Description = "The pretraining run to start from: the folder pretrain wrote, or its checkpoint.bin. Without it the encoder trains from scratch." };
+        var train = new Option<string>("--train") { Description = "Labelled training images: class folders, or IDX images with --train-labels.", Required = true };
+        var trainLabels = new Option<string?>("--train-labels") { Description = "IDX labels for IDX --train images." };
+        var test = new Option<string>("--test") { Description = "Labelled test images: class folders, or IDX images with --test-labels.", Required = true };
+        var testLabels = new Option<string?>("--test-labels") { Description = "IDX labels for IDX --test images." };
+        var fraction = new Option<double>("--label-fraction") { Description = "Fraction of training labels used (stratified, seeded), e.g. 0.01, 0.1, 1.", DefaultValueFactory = _ => 1.0 };
+        var epochs = new Option<int?>("--epochs") { Description = "Epochs over the labelled images (default 20 unless --minutes is given)." };
+        var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
+        var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 128 };
+        var learningRate = new Option<double>("--lr") { Description = "Peak learning rate of the classifier (AdamW).", DefaultValueFactory = _ => 1e-3 };
+        var encoderFactor = new Option<double>("--encoder-lr-factor") { Description = "The pretrained encoder's learning rate relative to --lr.", DefaultValueFactory = _ => 0.1 };
+        var frozen = new Option<double>("--frozen-fraction") { Description = "Fraction of training with the pretrained encoder frozen (classifier only).", DefaultValueFactory = _ => 0.1 };
+        var smoothing = new Option<double>("--label-smoothing") { Description = "Label smoothing of the cross-entropy.", DefaultValueFactory = _ => 0.1 };
+        var imageSize = new Option<int>("--image-size") { Description = "Square image size when training from scratch (a pretrained run's own size otherwise).", DefaultValueFactory = _ => 28 };
+        var channels = new Option<int>("--channels") { Description = "1 or 3 when training from scratch (a pretrained run's own channels otherwise).", DefaultValueFactory = _ => 1 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the label sample, initialisation, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto.", DefaultValueFactory = _ => "auto" };
+        var output = new Option<string>("--out") { Description = "Output folder: model.zip (image paths in, PredictedLabel out) and encoder.onnx.", Required = true };
+        var command = new Command("finetune", "Fine-tune a pretrained encoder with a classifier on labelled images (or train it from scratch).")
+        {
+            model, train, trainLabels, test, testLabels, fraction, epochs, minutes, batchSize, learningRate, encoderFactor, frozen, smoothing,
+            imageSize, channels, seed, threads, device, output,
+        };
+        command.SetAction(parse => CommandRunner.Run(() =>
+        {
+            if (parse.GetValue(epochs) is not null && parse.GetValue(minutes) is not null)
+                throw new ArgumentException("Give either --epochs or --minutes, not both.");
+            var labelFraction = parse.GetValue(fraction);
+            if (labelFraction is <= 0 or > 1 || double.IsNaN(labelFraction))
+                throw new ArgumentOutOfRangeException("--label-fraction", labelFraction, "--label-fraction must be in (0, 1].");
+            var pretrained = parse.GetValue(model) is { } run ? PretrainedEncoder.Load(run) : null;
+            var shape = pretrained?.ImageShape;
+            var load = new ImageLoadOptions
+            {
+                Height = shape?.Height ?? parse.GetValue(imageSize), Width = shape?.Width ?? parse.GetValue(imageSize),
+                Channels = shape?.Channels ?? parse.GetValue(channels),
+            };
+            var trainStore = LabelledImages.Require(ImageStore.Load(parse.GetValue(train)!, parse.GetValue(trainLabels), load), "--train");
+            var testStore = LabelledImages.InTrainingClasses(LabelledImages.Require(ImageStore.Load(parse.GetValue(test)!, parse.GetValue(testLabels), load), "--test"), trainStore);
+            var seedValue = parse.GetValue(seed);
+            var texts = trainStore.Labels!.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToList();
+            var labelled = trainStore.Subset(LinearEvaluation.StratifiedSample(texts, labelFraction, seedValue));
+
+            var outDir = parse.GetValue(output)!;
+            Directory.CreateDirectory(outDir);
+            var mlContext = new MLContext(seedValue);
+            var options = new FineTuningTrainer.Options
+            {
+                InputColumnName = ModelFiles.ImagePathColumn, Pretrained = pretrained, Epochs = parse.GetValue(epochs) ?? 20, Minutes = parse.GetValue(minutes),
+                BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), EncoderLearningRateFactor = parse.GetValue(encoderFactor),
+                FrozenEncoderFraction = parse.GetValue(frozen), LabelSmoothing = parse.GetValue(smoothing), Channels = load.Channels,
+                ImageHeight = load.Height, ImageWidth = load.Width, Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
+                OnnxPath = Path.Combine(outDir, ModelFiles.EncoderFile),
+            };
+            Console.WriteLine($"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {labelled.Count:N0} labelled images " +
+                              $"({labelFraction:P0} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes), " +
+                              (options.Minutes is { } m ? $"{m:0.##} min…" : $"{options.Epochs} epochs…"));
+            using var stage = new FineTuningTrainer(mlContext, options).Fit(labelled, trainStore.LabelNames!);
+            var metrics = stage.Evaluate(mlContext, testStore);
+            var steps = stage.Training.Info.GlobalStep;
+            Console.WriteLine($"Trained {steps} steps ({(double)steps * Math.Min(options.BatchSize, labelled.Count) / labelled.Count:F1} epochs) at " +
+                              $"{stage.Training.ViewsPerSecond:F0} images/s, peak memory {CommandRunner.PeakMemory()}.");
+            Console.WriteLine($"Test ({testStore.Count:N0} images): accuracy {metrics.MicroAccuracy:P2}, macro accuracy {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F4}.");
+            AnsiConsole.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
+
+            // Like ML.NET's multiclass pipelines: PredictedLabel back to the class names; no label column needed to score.
+            var paths = SavedModel.PathView(mlContext, [], ModelFiles.ImagePathColumn);
+            var names = mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(stage.Transform(paths));
+            var modelZip = Path.Combine(outDir, ModelFiles.ModelFile);
+            mlContext.Model.Save(new TransformerChain<ITransformer>([.. stage.Chain, names]), paths.Schema, modelZip);
+            stage.Training.History.Save(outDir);
+            Console.WriteLine($"Wrote {modelZip} (image paths in '{ModelFiles.ImagePathColumn}', PredictedLabel and Score out), " +
+                              $"{ModelFiles.EncoderFile}, history.json and history.csv to {outDir}.");
+            return 0;
+        }));
+        return command;
+    }
+}

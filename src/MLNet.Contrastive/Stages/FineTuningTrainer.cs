@@ -1,0 +1,299 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Trainers;
+using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Methods;
+using MLNet.Contrastive.Metrics;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Runtime;
+using MLNet.Contrastive.Training;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Stages;
+
+/// <summary>
+/// Fine-tuning as an ML.NET multiclass trainer. Starts from a pretrained encoder (or from a random one: the
+/// supervised-from-scratch baseline with the same encoder), adds a linear classifier and trains both with
+/// cross-entropy on the labelled images — after a frozen warm-up, the encoder at a lower learning rate — on
+/// crop-and-flip views; given a validation set, it keeps the epoch with the best validation accuracy and stops when
+/// <see cref="Options.EarlyStoppingPatience"/> epochs bring no better one.
+/// <para>
+/// The fitted stage is a chain of ML.NET's own transforms: [LoadImages] → ResizeImages → [ConvertToGrayscale] →
+/// ExtractPixels → ApplyOnnxModel (the fine-tuned encoder: <see cref="Options.FeatureColumnName"/>, [D] float32) →
+/// NormalizeMeanVariance → LbfgsMaximumEntropy, which outputs ML.NET's multiclass columns: Score ([K] float32, slots named
+/// after the classes) and PredictedLabel (the label column's key type). ML.NET keeps its multiclass predictors'
+/// constructors internal and its ONNX transform cannot output a scalar key, so the classifier that scores is
+/// LbfgsMaximumEntropy fitted on the fine-tuned features of the same labelled rows; the network's own classifier is
+/// what trains the encoder. The chain saves into one model.zip that a plain ML.NET app loads.
+/// </para>
+/// The label column must be a key (MapValueToKey), as for ML.NET's multiclass trainers; MapKeyToValue on PredictedLabel
+/// gives the label's values back, and <c>MulticlassClassification.Evaluate</c> works on the output.
+/// </summary>
+public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
+{
+    /// <summary>Settings of fine-tuning; every property has a documented default.</summary>
+    public sealed class Options
+    {
+        /// <summary>The class column, a key type (MapValueToKey). Default "Label".</summary>
+        public string LabelColumnName { get; set; } = "Label";
+
+        /// <summary>The image column: MLImage, or text holding image paths. Default "Image".</summary>
+        public string InputColumnName { get; set; } = "Image";
+
+        /// <summary>The fine-tuned encoder's output column ([D] float32, mean-variance normalised before the classifier). Default "Features".</summary>
+        public string FeatureColumnName { get; set; } = "Features";
+
+        /// <summary>The encoder to start from (<see cref="PretrainedEncoder.Load"/>, <see cref="PretrainedEncoder.From(PretrainResult)"/>); null trains a new encoder from scratch. Default null.</summary>
+        public PretrainedEncoder? Pretrained { get; set; }
+
+        /// <summary>Shape of the encoder trained from scratch (ignored with <see cref="Pretrained"/>); null: <see cref="EncoderOptions.For"/> the images. Default null.</summary>
+        public EncoderOptions? Encoder { get; set; }
+
+        /// <summary>Height images are resized to; null: the height the pretrained encoder was trained at, else 28. Default null.</summary>
+        public int? ImageHeight { get; set; }
+
+        /// <summary>Width images are resized to; null: the pretrained encoder's, else 28. Default null.</summary>
+        public int? ImageWidth { get; set; }
+
+        /// <summary>1 (grayscale) or 3 (RGB); null: the pretrained encoder's input channels, else 1. Default null.</summary>
+        public int? Channels { get; set; }
+
+        /// <summary>Epochs over the labelled rows; ignored when <see cref="Minutes"/> is set. Default 20.</summary>
+        public int Epochs { get; set; } = 20;
+
+        /// <summary>Wall-clock budget in minutes (validation excluded); overrides <see cref="Epochs"/>. Default null.</summary>
+        public double? Minutes { get; set; }
+
+        /// <summary>Images per step (at most the number of labelled rows). Default 128.</summary>
+        public int BatchSize { get; set; } = 128;
+
+        /// <summary>Peak learning rate of the classifier (AdamW, warm-up then cosine decay). Default 1e-3.</summary>
+        public double LearningRate { get; set; } = 1e-3;
+
+        /// <summary>The pretrained encoder's learning rate relative to <see cref="LearningRate"/> (1 when training from scratch). Default 0.1.</summary>
+        public double EncoderLearningRateFactor { get; set; } = 0.1;
+
+        /// <summary>Fraction of training during which only the classifier trains on the frozen pretrained encoder (0 from scratch). Default 0.1.</summary>
+        public double FrozenEncoderFraction { get; set; } = 0.1;
+
+        /// <summary>Label smoothing of the cross-entropy. Default 0.1.</summary>
+        public double LabelSmoothing { get; set; } = 0.1;
+
+        /// <summary>AdamW's decoupled weight decay. Default 1e-4.</summary>
+        public double WeightDecay { get; set; } = 1e-4;
+
+        /// <summary>Labelled images (same image and label columns, same key type) scored after every epoch for early stopping. Default null.</summary>
+        public IDataView? ValidationSet { get; set; }
+
+        /// <summary>Epochs without a better validation accuracy before training stops (with <see cref="ValidationSet"/>). Default 5.</summary>
+        public int EarlyStoppingPatience { get; set; } = 5;
+
+        /// <summary>L2 regularisation of the LbfgsMaximumEntropy classifier in the fitted stage. Default 1e-4.</summary>
+        public float L2Regularization { get; set; } = 1e-4f;
+
+        /// <summary>Seed for initialisation, shuffling and augmentation. Default 0.</summary>
+        public int Seed { get; set; }
+
+        /// <summary>CPU threads for libtorch. Default: all processors.</summary>
+        public int Threads { get; set; } = Environment.ProcessorCount;
+
+        /// <summary>"cpu", "cuda" or "auto" (CUDA when available). Default "auto".</summary>
+        public string Device { get; set; } = "auto";
+
+        /// <summary>Where to keep the exported encoder; null uses a temporary file that the transformer deletes when disposed. Default null.</summary>
+        public string? OnnxPath { get; set; }
+
+        /// <summary>A copy (the pretrained encoder and validation set are shared; the encoder shape is copied).</summary>
+        public Options Clone()
+        {
+            var copy = (Options)MemberwiseClone();
+            copy.Encoder = Encoder?.Clone();
+            return copy;
+        }
+    }
+
+    private readonly MLContext mlContext;
+    private readonly Options options;
+
+    public FineTuningTrainer(MLContext mlContext, Options options)
+    {
+        this.mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
+        this.options = options?.Clone() ?? throw new ArgumentNullException(nameof(options));
+        if (options.EarlyStoppingPatience <= 0)
+            throw new ArgumentOutOfRangeException(nameof(options), options.EarlyStoppingPatience, "EarlyStoppingPatience must be positive.");
+        LoadOptions.Validate();
+    }
+
+    private ImageLoadOptions LoadOptions
+    {
+        get
+        {
+            var shape = options.Pretrained?.ImageShape;
+            return new ImageLoadOptions
+            {
+                Height = options.ImageHeight ?? shape?.Height ?? 28,
+                Width = options.ImageWidth ?? shape?.Width ?? 28,
+                Channels = options.Channels ?? options.Pretrained?.EncoderOptions.InputChannels ?? options.Encoder?.InputChannels ?? 1,
+            };
+        }
+    }
+
+    /// <summary>Fine-tunes on the labelled rows of <paramref name="input"/> and returns the scoring stage.</summary>
+    public FineTuningTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var (train, label) = Read(input, nameof(input));
+        var validation = options.ValidationSet is { } set ? Read(set, nameof(Options.ValidationSet), label.Type).Store : null;
+        return Fit(train, label, input, validation);
+    }
+
+    /// <summary>
+    /// Fine-tunes on decoded images whose labels index <paramref name="classNames"/> (e.g. an image folder or IDX files
+    /// read by <see cref="ImageStore.Load"/>); the stage takes image paths in <see cref="Options.InputColumnName"/> and
+    /// predicts keys whose values are the class names. <paramref name="validation"/> (labelled the same way) drives early stopping.
+    /// </summary>
+    public FineTuningTransformer Fit(ImageStore labelled, IReadOnlyList<string> classNames, ImageStore? validation = null)
+    {
+        ArgumentNullException.ThrowIfNull(labelled);
+        ArgumentNullException.ThrowIfNull(classNames);
+        if (labelled.Labels is null) throw new ArgumentException("Fine-tuning needs labelled images.", nameof(labelled));
+        if (labelled.Labels.Concat(validation?.Labels ?? []).Any(l => l >= classNames.Count))
+            throw new ArgumentException($"A label is beyond the {classNames.Count} class names.", nameof(classNames));
+        var schema = SchemaDefinition.Create(typeof(ClassRow));
+        schema[nameof(ClassRow.Path)].ColumnName = options.InputColumnName;
+        schema[nameof(ClassRow.Label)].ColumnName = options.LabelColumnName;
+        var classes = mlContext.Data.LoadFromEnumerable(classNames.Select(name => new ClassRow { Label = name }).ToList(), schema);
+        // Keys by occurrence: class i is key i + 1, named classNames[i].
+        var keyed = mlContext.Transforms.Conversion.MapValueToKey(options.LabelColumnName).Fit(classes).Transform(classes);
+        return Fit(labelled, keyed.Schema[options.LabelColumnName], keyed, validation);
+    }
+
+    private FineTuningTransformer Fit(ImageStore train, DataViewSchema.Column label, IDataView schema, ImageStore? validation)
+    {
+        var pretrained = options.Pretrained is not null;
+        var run = new PretrainOptions
+        {
+            Method = new SupervisedOptions
+            {
+                Classes = (int)((KeyDataViewType)label.Type).Count, LabelSmoothing = options.LabelSmoothing,
+                EncoderLearningRateFactor = pretrained ? options.EncoderLearningRateFactor : 1,
+                FrozenEncoderFraction = pretrained ? options.FrozenEncoderFraction : 0,
+            },
+            Epochs = options.Epochs, Minutes = options.Minutes, BatchSize = Math.Min(options.BatchSize, train.Count),
+            LearningRate = options.LearningRate, WeightDecay = options.WeightDecay, Seed = options.Seed, Threads = options.Threads,
+            Device = options.Device, Initialization = options.Pretrained, Encoder = pretrained ? null : options.Encoder?.Clone(),
+        };
+        var best = validation is null ? null : new BestEpoch(validation, options.EarlyStoppingPatience);
+        Supervised? network = null;
+        var result = new Pretrainer(run, mlContext).Fit(train, null, default, best is null ? null : (method, epoch) =>
+        {
+            network = (Supervised)method;
+            return best.After(network, epoch);
+        });
+        if (best?.Weights is { } weights)
+        {
+            network!.load_state_dict(weights);
+            network.eval();
+        }
+
+        var classifier = mlContext.Transforms.NormalizeMeanVariance(options.FeatureColumnName)
+            .Append(mlContext.MulticlassClassification.Trainers.LbfgsMaximumEntropy(new LbfgsMaximumEntropyMulticlassTrainer.Options
+            {
+                LabelColumnName = label.Name, FeatureColumnName = options.FeatureColumnName, L2Regularization = options.L2Regularization,
+            }))
+            .Fit(KeyedFeatures.Create(mlContext, Embeddings.FromEncoder(result.Encoder, train), label, options.FeatureColumnName));
+        var load = LoadOptions;
+        var encoderStage = ImageEmbeddingEstimator.CreateStage(mlContext, schema, result, new ImageEmbeddingEstimator.Options
+        {
+            OutputColumnName = options.FeatureColumnName, InputColumnName = options.InputColumnName,
+            ImageHeight = load.Height, ImageWidth = load.Width, Channels = load.Channels, OnnxPath = options.OnnxPath,
+        });
+        return new FineTuningTransformer(encoderStage, new TransformerChain<ITransformer>([.. classifier]), label, options.FeatureColumnName, best?.Accuracies ?? [], best?.Epoch);
+    }
+
+    /// <summary>
+    /// The output schema before fitting: the input's columns, <see cref="Options.FeatureColumnName"/>, Score and
+    /// PredictedLabel, with ML.NET's own checks (and wording) of the image and label columns.
+    /// </summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        var load = LoadOptions;
+        // The encoder's output stands in as the pixel vector (also a known-size float vector) for the classifier's own schema check.
+        var encoded = new ImageEmbeddingEstimator(mlContext, new ImageEmbeddingEstimator.Options
+        {
+            OutputColumnName = options.FeatureColumnName, InputColumnName = options.InputColumnName,
+            ImageHeight = load.Height, ImageWidth = load.Width, Channels = load.Channels,
+        }).GetOutputSchema(inputSchema);
+        return mlContext.Transforms.NormalizeMeanVariance(options.FeatureColumnName)
+            .Append(mlContext.MulticlassClassification.Trainers.LbfgsMaximumEntropy(options.LabelColumnName, options.FeatureColumnName))
+            .GetOutputSchema(encoded);
+    }
+
+    /// <summary>The images of <paramref name="data"/> labelled with their class indices (key − 1), after checking the label column.</summary>
+    private (ImageStore Store, DataViewSchema.Column Label) Read(IDataView data, string argument, DataViewType? expectedLabelType = null)
+    {
+        var label = data.Schema.GetColumnOrNull(options.LabelColumnName)
+            ?? throw new ArgumentOutOfRangeException(argument, $"Could not find label column '{options.LabelColumnName}'");
+        if (label.Type is not KeyDataViewType { RawType: var raw, Count: >= 2 } || raw != typeof(uint))
+            throw new ArgumentOutOfRangeException(argument,
+                $"Schema mismatch for label column '{label.Name}': expected Key<UInt32> of two or more classes, got {label.Type} (map the labels with MapValueToKey first)");
+        if (expectedLabelType is not null && !label.Type.Equals(expectedLabelType))
+            throw new ArgumentOutOfRangeException(argument, $"Schema mismatch for label column '{label.Name}': expected {expectedLabelType} like the training data, got {label.Type}");
+        var store = ImageStore.FromDataView(mlContext, data, options.InputColumnName, null, LoadOptions);
+        var keys = data.GetColumn<uint>(label.Name).ToArray();
+        var missing = Array.IndexOf(keys, 0u);
+        if (missing >= 0)
+            throw new ArgumentException($"Row {missing} of label column '{label.Name}' has no class (a missing key); every labelled row needs one.", argument);
+        return (store.WithLabels(keys.Select(k => (int)k - 1).ToArray(), null), label);
+    }
+
+    private sealed class ClassRow
+    {
+        public string Path { get; set; } = "";
+        public string Label { get; set; } = "";
+    }
+
+    /// <summary>Validation accuracy after each epoch, and the weights of the best epoch so far.</summary>
+    private sealed class BestEpoch(ImageStore validation, int patience)
+    {
+        private const int BatchSize = 512;
+        private int epochsSinceBest;
+
+        public Dictionary<string, Tensor>? Weights { get; private set; }
+        public int? Epoch { get; private set; }
+        public List<(int Epoch, double Accuracy)> Accuracies { get; } = [];
+
+        /// <summary>Scores the validation images; returns true when training should stop.</summary>
+        public bool After(Supervised network, int epoch)
+        {
+            var accuracy = Accuracy(network);
+            Accuracies.Add((epoch, accuracy));
+            if (Epoch is null || accuracy > Accuracies.First(a => a.Epoch == Epoch).Accuracy)
+            {
+                if (Weights is not null) foreach (var tensor in Weights.Values) tensor.Dispose();
+                Weights = network.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
+                Epoch = epoch;
+                epochsSinceBest = 0;
+                return false;
+            }
+            return ++epochsSinceBest >= patience;
+        }
+
+        private double Accuracy(Supervised network)
+        {
+            network.eval();
+            using var noGrad = no_grad();
+            var device = network.parameters().First().device;
+            long correct = 0;
+            for (var start = 0; start < validation.Count; start += BatchSize)
+            {
+                using var pause = CollectionPause.Begin();
+                using var scope = NewDisposeScope();
+                var indices = Enumerable.Range(start, Math.Min(BatchSize, validation.Count - start)).ToArray();
+                var predicted = network.Logits(validation.Batch(indices, device)).argmax(1);
+                correct += predicted.eq(validation.BatchLabels(indices, device)).sum().item<long>();
+            }
+            return (double)correct / validation.Count;
+        }
+    }
+}

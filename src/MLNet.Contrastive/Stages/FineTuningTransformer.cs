@@ -1,0 +1,74 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Metrics;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Training;
+
+namespace MLNet.Contrastive.Stages;
+
+/// <summary>
+/// The fitted fine-tuning stage: ML.NET's own transforms — the image chain, ApplyOnnxModel with the fine-tuned encoder,
+/// NormalizeMeanVariance and the LbfgsMaximumEntropy classifier — adding Features [D], Score [K] and PredictedLabel
+/// (the label's key type). Saving writes that chain, ONNX model included, so the model.zip loads in any ML.NET app
+/// as a plain <see cref="TransformerChain{TLastTransformer}"/>.
+/// </summary>
+public sealed class FineTuningTransformer : ITransformer, IDisposable
+{
+    private readonly ImageEmbeddingTransformer encoderStage;
+    private readonly TransformerChain<ITransformer> classifier;
+    private readonly TransformerChain<ITransformer> chain;
+    private readonly DataViewSchema.Column label;
+    private readonly string featureColumnName;
+
+    internal FineTuningTransformer(ImageEmbeddingTransformer encoderStage, TransformerChain<ITransformer> classifier, DataViewSchema.Column label,
+        string featureColumnName, IReadOnlyList<(int Epoch, double Accuracy)> validationAccuracy, int? bestEpoch)
+    {
+        (this.encoderStage, this.classifier, this.label, this.featureColumnName) = (encoderStage, classifier, label, featureColumnName);
+        chain = new TransformerChain<ITransformer>(encoderStage.Chain.Concat(classifier).ToArray());
+        ValidationAccuracy = validationAccuracy;
+        BestEpoch = bestEpoch;
+    }
+
+    /// <summary>The ML.NET transforms this stage is made of.</summary>
+    public TransformerChain<ITransformer> Chain => chain;
+
+    /// <summary>The fine-tuning run: encoder (TorchSharp), loss history, throughput.</summary>
+    public PretrainResult Training => encoderStage.Pretraining;
+
+    /// <summary>The fine-tuned encoder, eval mode, CPU.</summary>
+    public ResNetEncoder Encoder => encoderStage.Encoder;
+
+    /// <summary>The exported fine-tuned encoder used by ApplyOnnxModel.</summary>
+    public string OnnxPath => encoderStage.OnnxPath;
+
+    /// <summary>The network's accuracy on the validation set after each epoch; empty without a validation set.</summary>
+    public IReadOnlyList<(int Epoch, double Accuracy)> ValidationAccuracy { get; }
+
+    /// <summary>The epoch whose weights were kept (the best validation accuracy); null without a validation set (the last weights are kept).</summary>
+    public int? BestEpoch { get; }
+
+    /// <summary>
+    /// ML.NET's multiclass metrics on decoded images whose labels index the training classes: the fine-tuned encoder's
+    /// features from TorchSharp (batched, instead of ONNX row by row) through this stage's classifier.
+    /// </summary>
+    public MulticlassClassificationMetrics Evaluate(MLContext mlContext, ImageStore test)
+    {
+        if (test.Labels is null) throw new ArgumentException("Evaluation needs labelled images.", nameof(test));
+        var scored = classifier.Transform(KeyedFeatures.Create(mlContext, Embeddings.FromEncoder(Encoder, test), label, featureColumnName));
+        return mlContext.MulticlassClassification.Evaluate(scored, label.Name);
+    }
+
+    public bool IsRowToRowMapper => ((ITransformer)chain).IsRowToRowMapper;
+
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => chain.GetOutputSchema(inputSchema);
+
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ((ITransformer)chain).GetRowToRowMapper(inputSchema);
+
+    public IDataView Transform(IDataView input) => chain.Transform(input);
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)chain).Save(ctx);
+
+    /// <summary>Releases the ONNX Runtime session and deletes the temporary ONNX file, if the stage made one.</summary>
+    public void Dispose() => encoderStage.Dispose();
+}

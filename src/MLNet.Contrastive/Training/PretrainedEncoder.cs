@@ -1,0 +1,72 @@
+using MLNet.Contrastive.Models;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Training;
+
+/// <summary>
+/// Weights to start training from instead of a random initialisation: a pretraining run's checkpoint (or the run
+/// folder holding it), a finished run, or an encoder in memory. <see cref="PretrainOptions.Initialization"/> takes it
+/// (continue self-supervised training on new data with any method, or train the supervised baseline from it), and so
+/// does fine-tuning. Its shape becomes the run's encoder shape.
+/// </summary>
+public sealed class PretrainedEncoder
+{
+    private readonly ResNetEncoder encoder;
+
+    private PretrainedEncoder(ResNetEncoder encoder, string source, (int Channels, int Height, int Width)? imageShape)
+    {
+        this.encoder = encoder;
+        Source = source;
+        ImageShape = imageShape;
+    }
+
+    /// <summary>Where the weights come from (a checkpoint path, or a description), for messages.</summary>
+    public string Source { get; }
+
+    /// <summary>The encoder's shape.</summary>
+    public EncoderOptions EncoderOptions => encoder.Options;
+
+    /// <summary>Channels, height and width of the images the encoder was trained on, when known (checkpoints and runs record them).</summary>
+    public (int Channels, int Height, int Width)? ImageShape { get; }
+
+    /// <summary>The encoder of a checkpoint, or of the run folder holding <see cref="Checkpoint.FileName"/> (what <c>pretrain --out</c> writes).</summary>
+    public static PretrainedEncoder Load(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var file = Directory.Exists(path) ? Path.Combine(path, Checkpoint.FileName) : path;
+        if (!File.Exists(file))
+            throw new FileNotFoundException(Directory.Exists(path)
+                ? $"{path}: the folder holds no {Checkpoint.FileName}; give a pretraining run's folder or its checkpoint."
+                : $"{path}: no such checkpoint or run folder.", file);
+        var info = Checkpoint.ReadInfo(file);
+        return new PretrainedEncoder(Checkpoint.LoadEncoder(file), file, (info.Channels, info.Height, info.Width));
+    }
+
+    /// <summary>The encoder of a finished run (e.g. <c>ImageEmbeddingTransformer.Pretraining</c>), with the image shape it trained on.</summary>
+    public static PretrainedEncoder From(PretrainResult run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        return new PretrainedEncoder(run.Encoder, $"the {run.Info.Options.Method.Name} run", (run.Info.Channels, run.Info.Height, run.Info.Width));
+    }
+
+    /// <summary>An encoder in memory; its weights are read when training starts.</summary>
+    public static PretrainedEncoder From(ResNetEncoder encoder)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        return new PretrainedEncoder(encoder, "the given encoder", null);
+    }
+
+    /// <summary>Copies every weight and batch-norm statistic into <paramref name="target"/>, which must have the same shape.</summary>
+    internal void CopyTo(ResNetEncoder target)
+    {
+        var source = encoder.state_dict();
+        var destination = target.state_dict();
+        foreach (var (name, tensor) in destination)
+            if (!source.TryGetValue(name, out var weights) || !weights.shape.SequenceEqual(tensor.shape))
+                throw new ArgumentException($"{Source}: the pretrained encoder's '{name}' is {Shape(weights)}, the encoder being trained needs {Shape(tensor)}.");
+        using var noGrad = no_grad();
+        foreach (var (name, tensor) in destination) tensor.copy_(source[name]);
+    }
+
+    private static string Shape(Tensor? tensor) => tensor is null ? "missing" : $"[{string.Join(", ", tensor.shape)}]";
+}

@@ -1,0 +1,113 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Metrics;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Stages;
+using MLNet.Contrastive.Training;
+
+namespace MLNet.Contrastive.Tests.Stages;
+
+public class FineTuningTrainerTests
+{
+    private static EncoderOptions Small => new() { StemWidth = 16, StageWidths = [16, 32] };
+
+    [Test]
+    public void FineTuningChangesTheEncoderAndBeatsItsFrozenProbe()
+    {
+        var data = TestData.SampleTrain(1500);
+        var (train, test) = (data.Subset(Enumerable.Range(0, 1000).ToArray()), data.Subset(Enumerable.Range(1000, 500).ToArray()));
+        var mlContext = new MLContext(0);
+        var pretraining = new Pretrainer(new PretrainOptions { Epochs = 2, BatchSize = 100, Seed = 1, Threads = 2, Device = "cpu", Encoder = Small }, mlContext).Fit(train);
+        var pretrainedWeights = pretraining.Encoder.state_dict().ToDictionary(p => p.Key, p => p.Value.clone());
+        var probe = LinearEvaluation.Evaluate(mlContext, Embeddings.FromEncoder(pretraining.Encoder, train), Embeddings.FromEncoder(pretraining.Encoder, test)).Accuracy;
+
+        using var stage = new FineTuningTrainer(mlContext, new FineTuningTrainer.Options
+        {
+            Pretrained = PretrainedEncoder.From(pretraining), Epochs = 8, BatchSize = 100, Seed = 1, Threads = 2, Device = "cpu",
+        }).Fit(train, train.LabelNames!);
+        var fineTuned = stage.Evaluate(mlContext, test);
+
+        Assert.That(stage.Training.Info.InitializedFrom, Is.EqualTo("the simclr run"));
+        Assert.That(TestData.Same(stage.Encoder.state_dict()["blocks.1.conv2.weight"], pretrainedWeights["blocks.1.conv2.weight"]), Is.False, "fine-tuning changes the encoder");
+        Assert.That(pretraining.Encoder.state_dict().All(p => TestData.Same(p.Value, pretrainedWeights[p.Key])), Is.True, "and leaves the pretrained one as it was");
+        Assert.That(fineTuned.MicroAccuracy, Is.GreaterThan(probe + 0.02), $"fine-tuned {fineTuned.MicroAccuracy:P1}, frozen probe {probe:P1}");
+    }
+
+    [Test]
+    public void StageIsAnMLNetMulticlassModelThatLoadsInPlainMLNet()
+    {
+        using var folder = TestData.NewFolder();
+        var rows = TestData.WriteSampleImages(folder, 200);
+        var mlContext = new MLContext(0);
+        var data = mlContext.Data.LoadFromEnumerable(rows);
+        var pipeline = mlContext.Transforms.Conversion.MapValueToKey(nameof(TestData.ImageRow.Label))
+            .Append(mlContext.SelfSupervised().FineTune(new FineTuningTrainer.Options
+            {
+                InputColumnName = nameof(TestData.ImageRow.ImagePath), Encoder = Small, Epochs = 3, BatchSize = 50, Seed = 2, Threads = 2, Device = "cpu",
+            }));
+        using var model = pipeline.Fit(data);
+        var scored = model.Transform(data);
+        var metrics = mlContext.MulticlassClassification.Evaluate(scored);
+        Assert.That(metrics.MicroAccuracy, Is.GreaterThan(0.4), "ten classes: chance is 10 %");
+        Assert.That(scored.Schema["Score"].Type, Is.EqualTo(new VectorDataViewType(NumberDataViewType.Single, 10)));
+        Assert.That(scored.Schema["PredictedLabel"].Type, Is.EqualTo(scored.Schema["Label"].Type), "PredictedLabel has the label's key type");
+        var scores = Scores(scored);
+
+        // Saved without the label mapping (as the CLI does), with MapKeyToValue: image paths in, class names out.
+        var stage = model.LastTransformer;
+        var paths = mlContext.Transforms.SelectColumns(nameof(TestData.ImageRow.ImagePath)).Fit(data).Transform(data);
+        var names = mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(stage.Transform(paths));
+        var predicted = names.Transform(stage.Transform(paths)).GetColumn<string>("PredictedLabel").ToArray();
+        mlContext.Model.Save(new TransformerChain<ITransformer>([.. stage.Chain, names]), paths.Schema, folder["model.zip"]);
+
+        var plain = new MLContext(1);
+        var loaded = plain.Model.Load(folder["model.zip"], out _);
+        Assert.That(loaded, Is.InstanceOf<TransformerChain<ITransformer>>());
+        var reloaded = loaded.Transform(paths);
+        Assert.That(TestData.MaxDifference(Scores(reloaded), scores), Is.LessThanOrEqualTo(1e-4f));
+        Assert.That(reloaded.GetColumn<string>("PredictedLabel"), Is.EqualTo(predicted));
+        (loaded as IDisposable)?.Dispose();
+
+        var app = TestData.ScoreWithPlainMlNetApp(folder["model.zip"], folder.Path, folder["scores.csv"]);
+        Assert.That(app.Values.Select(v => v.Label), Is.EqualTo(predicted));
+        Assert.That(TestData.MaxDifference(app.Values.Select(v => v.Embedding).ToArray(), scores), Is.LessThanOrEqualTo(1e-4f));
+    }
+
+    [Test]
+    public void TextLabelsAndMissingColumnsAreRefusedBeforeTraining()
+    {
+        var mlContext = new MLContext(0);
+        var data = mlContext.Data.LoadFromEnumerable(new[] { new TestData.ImageRow { ImagePath = "a.png", Label = "Bag" } });
+        var catalog = mlContext.SelfSupervised();
+        Assert.That(() => catalog.FineTune(inputColumnName: nameof(TestData.ImageRow.ImagePath)).Fit(data),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.StartsWith("Schema mismatch for label column 'Label': expected Key<UInt32>"));
+        Assert.That(() => catalog.FineTune(labelColumnName: "Class", inputColumnName: nameof(TestData.ImageRow.ImagePath)).Fit(data),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.StartsWith("Could not find label column 'Class'"));
+        // In a pipeline, ML.NET's own schema checks speak before any image is read.
+        var chain = mlContext.Transforms.Conversion.MapValueToKey("Label").Append(catalog.FineTune(inputColumnName: "Picture"));
+        Assert.That(() => chain.Fit(data), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.StartsWith("Could not find input column 'Picture'"));
+    }
+
+    [Test]
+    public void ValidationKeepsTheBestEpochAndStopsEarly()
+    {
+        var data = TestData.SampleTrain(900);
+        var (train, validation) = (data.Subset(Enumerable.Range(0, 600).ToArray()), data.Subset(Enumerable.Range(600, 300).ToArray()));
+        var mlContext = new MLContext(0);
+        using var stage = new FineTuningTrainer(mlContext, new FineTuningTrainer.Options
+        {
+            Encoder = Small, Epochs = 30, BatchSize = 100, LearningRate = 3e-2, EarlyStoppingPatience = 2, Seed = 4, Threads = 2, Device = "cpu",
+        }).Fit(train, train.LabelNames!, validation);
+
+        var accuracies = stage.ValidationAccuracy;
+        Assert.That(accuracies, Is.Not.Empty);
+        var best = accuracies.MaxBy(a => a.Accuracy);
+        Assert.That(stage.BestEpoch, Is.EqualTo(accuracies.First(a => a.Accuracy == best.Accuracy).Epoch));
+        Assert.That(accuracies.Count < 30 || stage.BestEpoch >= 28, Is.True, "training stops two epochs after the best one");
+        Assert.That(accuracies[^1].Epoch - stage.BestEpoch, Is.LessThanOrEqualTo(2));
+        Assert.That(stage.Training.History.Epochs, Has.Count.EqualTo(accuracies.Count));
+    }
+
+    private static float[][] Scores(IDataView scored) => scored.GetColumn<VBuffer<float>>("Score").Select(v => v.DenseValues().ToArray()).ToArray();
+}
