@@ -53,6 +53,8 @@ public static class EncoderOnnxExporter
         using var pause = CollectionPause.Begin();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        if (encoder.state_dict().Values.Any(t => t.is_floating_point() && !t.isfinite().all().item<bool>()))
+            throw new InvalidDataException("The encoder's weights contain NaN or infinite values (its training diverged); it cannot be exported.");
         var builder = new B("encoder");
         var channels = encoder.Options.InputChannels;
         var graph = builder.Graph;

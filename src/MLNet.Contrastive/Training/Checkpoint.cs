@@ -105,8 +105,12 @@ public static class Checkpoint
         {
             method.load(reader);
             optimizer.Load(reader);
-            var bytes = reader.ReadBytes(reader.ReadInt32());
-            using var state = tensor(bytes, dtype: ScalarType.Byte);
+            // libtorch aborts the process on a generator state of the wrong size: check the length before reading it.
+            using var current = generator.get_state();
+            var length = reader.ReadInt32();
+            if (length != current.shape[0] || reader.BaseStream.Length - reader.BaseStream.Position < length + EndMarker.Length)
+                throw new InvalidDataException($"the augmentation generator's state is {length} bytes; this build's is {current.shape[0]}");
+            using var state = tensor(reader.ReadBytes(length), dtype: ScalarType.Byte);
             generator.set_state(state);
         });
     }

@@ -167,6 +167,12 @@ public sealed class Pretrainer
                     $"{options.CheckpointPath}: the checkpoint was trained on {info.Channels}×{info.Height}×{info.Width} images; this data is {data.Channels}×{data.Height}×{data.Width}.");
             if (resume && !string.Equals(info.Options.Method.Name, options.Method.Name, StringComparison.OrdinalIgnoreCase))
                 throw new ArgumentException($"{options.CheckpointPath}: the checkpoint is for method '{info.Options.Method.Name}', not '{options.Method.Name}'.");
+            // The position inside an epoch counts batches of the checkpoint's size.
+            if (resume && info.Options.BatchSize != options.BatchSize)
+                throw new ArgumentException(
+                    $"{options.CheckpointPath}: the checkpoint was trained at batch size {info.Options.BatchSize}; resume with that batch size, not {options.BatchSize}.");
+            if (options.Resume && !resume)
+                channel.Info(MessageSensitivity.None, "{0}", $"No checkpoint at {options.CheckpointPath}: starting a new run.");
 
             manual_seed(options.Seed);
             var views = options.Augmentation ?? AugmentationOptions.ForImageSize(data.Height, data.Width);
@@ -292,10 +298,24 @@ internal sealed class TrainingSession : IDisposable
         lossTensor.backward();
         mark?.Invoke("backward");
         Method.AfterBackward(context);
+        var trained = Method.ParameterGroups().SelectMany(g => g.Parameters).ToList();
+        if (!AllFinite(trained.Where(p => p.grad is not null).Select(p => p.grad!)))
+            throw new InvalidOperationException(
+                $"The gradients became NaN or infinite at step {Info.GlobalStep + 1}; the step was not applied. Lower the learning rate (now {learningRate:G3}).");
         optimizer.Step();
         Method.AfterStep(context);
+        // Weights are checked after every step so that a checkpoint never holds non-finite ones.
+        if (!AllFinite(trained))
+            throw new InvalidOperationException(
+                $"The weights became NaN or infinite at step {Info.GlobalStep + 1} (learning rate {learningRate:G3}); the checkpoint keeps the last finite ones. Lower the learning rate.");
         mark?.Invoke("optimizer");
         return (loss, learningRate);
+    }
+
+    private static bool AllFinite(IEnumerable<Tensor> tensors)
+    {
+        var checks = tensors.Select(t => t.isfinite().all()).ToArray();
+        return checks.Length == 0 || stack(checks).all().item<bool>();
     }
 
     public MonitorRecord Monitor(TrainingMonitor monitor, int epoch)

@@ -113,6 +113,53 @@ public class PretrainerTests
     }
 
     [Test]
+    public void ResumingAtAnotherBatchSizeIsRefused()
+    {
+        using var folder = TestData.NewFolder();
+        var data = TestData.SampleTrain(256);
+        new Pretrainer(Options(epochs: 1, folder["run.bin"])).Fit(data);
+        var other = Options(epochs: 2, folder["run.bin"], resume: true);
+        other.BatchSize = 64;
+        Assert.That(() => new Pretrainer(other).Fit(data), Throws.ArgumentException.With.Message.EqualTo(
+            $"{folder["run.bin"]}: the checkpoint was trained at batch size 128; resume with that batch size, not 64."));
+    }
+
+    [TestCase(16)]
+    [TestCase(int.MaxValue)]
+    public void DamagedGeneratorStateIsNamedNotAborted(int length)
+    {
+        using var folder = TestData.NewFolder();
+        var data = TestData.SampleTrain(128);
+        new Pretrainer(Options(epochs: 1, folder["run.bin"])).Fit(data);
+        // The file ends with the state's length, the state, and the 8-byte end marker.
+        using var generator = new TorchSharp.torch.Generator(0);
+        var stateLength = (int)generator.get_state().shape[0];
+        var bytes = File.ReadAllBytes(folder["run.bin"]);
+        BitConverter.GetBytes(length).CopyTo(bytes, bytes.Length - 8 - stateLength - 4);
+        File.WriteAllBytes(folder["run.bin"], bytes);
+        Assert.That(() => new Pretrainer(Options(epochs: 2, folder["run.bin"], resume: true)).Fit(data),
+            Throws.TypeOf<InvalidDataException>().With.Message.StartsWith($"{folder["run.bin"]}: cannot read the checkpoint: the augmentation generator's state is {length} bytes"));
+    }
+
+    [Test]
+    public void DivergedWeightsAreNeverCheckpointedNorExported()
+    {
+        using var folder = TestData.NewFolder();
+        var options = Options(epochs: 3, folder["run.bin"]);
+        options.LearningRate = 1e30;
+        Assert.That(() => new Pretrainer(options).Fit(TestData.SampleTrain(256)),
+            Throws.InvalidOperationException.With.Message.Contains("NaN or infinite").Or.Message.StartsWith("The loss became"));
+        if (File.Exists(folder["run.bin"]))
+            Assert.That(Checkpoint.LoadEncoder(folder["run.bin"]).parameters().All(p => p.isfinite().all().item<bool>()), Is.True);
+
+        var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
+        using (var noGrad = TorchSharp.torch.no_grad()) encoder.parameters().First().fill_(float.PositiveInfinity);
+        Assert.That(() => MLNet.Contrastive.Onnx.EncoderOnnxExporter.Export(encoder, folder["e.onnx"]),
+            Throws.TypeOf<InvalidDataException>().With.Message.StartsWith("The encoder's weights contain NaN or infinite values"));
+        Assert.That(File.Exists(folder["e.onnx"]), Is.False);
+    }
+
+    [Test]
     public void BatchLargerThanTheDatasetIsRejected() =>
         Assert.That(() => new Pretrainer(Options(epochs: 1)).Fit(TestData.SampleTrain(100)),
             Throws.ArgumentException.With.Message.Contains("batch size 128 is larger than the dataset (100 images)"));
