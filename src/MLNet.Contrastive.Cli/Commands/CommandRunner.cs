@@ -25,6 +25,26 @@ internal static class CommandRunner
         }
     }
 
+    /// <summary>
+    /// Creates the output folder and checks that files can be written there, before any training: a bad --out
+    /// should not cost an epoch.
+    /// </summary>
+    public static string OutputFolder(string path)
+    {
+        try
+        {
+            Directory.CreateDirectory(path);
+            var probe = Path.Combine(path, $".write-test-{Environment.ProcessId}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+            return path;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            throw new ArgumentException($"--out {path}: cannot write there ({e.Message.TrimEnd('.')}).", e);
+        }
+    }
+
     /// <summary>Peak resident memory of this process (VmHWM on Linux).</summary>
     public static string PeakMemory()
     {

@@ -55,7 +55,7 @@ internal static class DemoCommand
 
         var method = methodOptions.Name;
         var mlContext = new MLContext(seed);
-        Directory.CreateDirectory(outDir);
+        CommandRunner.OutputFolder(outDir);
         var options = new PretrainOptions
         {
             Method = methodOptions, Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,

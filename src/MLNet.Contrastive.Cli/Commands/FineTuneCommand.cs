@@ -62,8 +62,7 @@ internal static class FineTuneCommand
             var texts = trainStore.Labels!.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToList();
             var labelled = trainStore.Subset(LinearEvaluation.StratifiedSample(texts, labelFraction, seedValue));
 
-            var outDir = parse.GetValue(output)!;
-            Directory.CreateDirectory(outDir);
+            var outDir = CommandRunner.OutputFolder(parse.GetValue(output)!);
             var mlContext = new MLContext(seedValue);
             var options = new FineTuningTrainer.Options
             {

@@ -44,7 +44,7 @@ internal static class PretrainCommand
         {
             if (parse.GetValue(epochs) is not null && parse.GetValue(minutes) is not null)
                 throw new ArgumentException("Give either --epochs or --minutes, not both.");
-            var outDir = parse.GetValue(output)!;
+            var outDir = CommandRunner.OutputFolder(parse.GetValue(output)!);
             var loadOptions = new ImageLoadOptions
             {
                 Height = parse.GetValue(imageSize), Width = parse.GetValue(imageSize), Channels = parse.GetValue(channels),
