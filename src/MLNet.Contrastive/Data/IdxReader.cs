@@ -128,6 +128,9 @@ public static class IdxReader
         {
             dims[d] = BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(4 + 4 * d));
             if (dims[d] < 0) throw new ImageDataException(path, $"the IDX header declares a negative size {dims[d]}.");
+            // Past one array's size the product could also wrap around and match a tiny file.
+            if (dims[d] > 0 && expected > Array.MaxLength / dims[d])
+                throw new ImageDataException(path, $"the IDX header declares {string.Join("×", dims.Take(d + 1))}… bytes of data, more than one file can hold.");
             expected *= dims[d];
         }
         var actual = data.Length - offset;

@@ -64,6 +64,16 @@ public class IdxReaderTests
     }
 
     [Test]
+    public void HeaderWhoseSizeOverflowsIsNamed()
+    {
+        // 2^30 × 2^17 × 2^17 bytes wraps around to 0 in 64 bits, which is what a bare header holds.
+        using var folder = TestData.NewFolder();
+        File.WriteAllBytes(folder["huge.idx"], [0, 0, 8, 3, 0x40, 0, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0]);
+        Assert.That(() => ImageStore.Load(folder["huge.idx"]), Throws.TypeOf<ImageDataException>()
+            .With.Message.Contains("huge.idx").And.Message.Contains("1073741824×131072… bytes of data, more than one file can hold"));
+    }
+
+    [Test]
     public void LabelCountThatDiffersFromImagesIsNamed()
     {
         using var folder = TestData.NewFolder();
