@@ -99,20 +99,44 @@ public static class IdxReader
 
     private static (int[] Dims, byte[] Data, int Offset) Parse(byte[] data, string path)
     {
+        if (data.Length >= 2 && data[0] == 0x1f && data[1] == 0x8b) return Inflate(data, path);
+        var (dims, offset, expected) = ParseHeader(data, path);
+        var actual = data.Length - offset;
+        if (actual != expected) throw SizeMismatch(path, dims, expected, actual.ToString("N0"), actual < expected);
+        return (dims, data, offset);
+    }
+
+    /// <summary>
+    /// Inflates gzip data into exactly the size its IDX header declares: a small file that would inflate to gigabytes
+    /// of extra data costs no more memory than the header allows, and is refused.
+    /// </summary>
+    private static (int[] Dims, byte[] Data, int Offset) Inflate(byte[] compressed, string path)
+    {
         try
         {
-            if (data.Length >= 2 && data[0] == 0x1f && data[1] == 0x8b)
-            {
-                using var gzip = new GZipStream(new MemoryStream(data), CompressionMode.Decompress);
-                using var inflated = new MemoryStream();
-                gzip.CopyTo(inflated);
-                data = inflated.ToArray();
-            }
+            using var gzip = new GZipStream(new MemoryStream(compressed), CompressionMode.Decompress);
+            var head = new byte[4];
+            var read = gzip.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            var header = new byte[read < 4 ? read : 4 + 4 * head[3]];
+            head.AsSpan(0, Math.Min(read, header.Length)).CopyTo(header);
+            if (read == 4) read += gzip.ReadAtLeast(header.AsSpan(4), header.Length - 4, throwOnEndOfStream: false);
+            var (dims, offset, expected) = ParseHeader(header.AsSpan(0, read).ToArray(), path);
+            var data = new byte[offset + expected];
+            header.CopyTo(data, 0);
+            var actual = gzip.ReadAtLeast(data.AsSpan(offset), (int)expected, throwOnEndOfStream: false);
+            if (actual < expected) throw SizeMismatch(path, dims, expected, actual.ToString("N0"), truncated: true);
+            if (gzip.ReadByte() >= 0) throw SizeMismatch(path, dims, expected, $"more than {expected:N0}", truncated: false);
+            return (dims, data, offset);
         }
         catch (InvalidDataException e)
         {
             throw new ImageDataException(path, $"the gzip data is corrupt or truncated ({e.Message}).", e);
         }
+    }
+
+    /// <summary>Checks the magic number, data type and dimensions; returns them, the data's offset and its declared size in bytes.</summary>
+    private static (int[] Dims, int Offset, long Expected) ParseHeader(byte[] data, string path)
+    {
         if (data.Length == 0) throw new ImageDataException(path, "the file is empty (0 bytes).");
         if (data.Length < 4 || data[0] != 0 || data[1] != 0)
             throw new ImageDataException(path, $"wrong magic number 0x{Magic(data)}: not an IDX file (expected 0x0000080N).");
@@ -129,17 +153,16 @@ public static class IdxReader
             dims[d] = BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(4 + 4 * d));
             if (dims[d] < 0) throw new ImageDataException(path, $"the IDX header declares a negative size {dims[d]}.");
             // Past one array's size the product could also wrap around and match a tiny file.
-            if (dims[d] > 0 && expected > Array.MaxLength / dims[d])
+            if (dims[d] > 0 && expected > (Array.MaxLength - offset) / dims[d])
                 throw new ImageDataException(path, $"the IDX header declares {string.Join("×", dims.Take(d + 1))}… bytes of data, more than one file can hold.");
             expected *= dims[d];
         }
-        var actual = data.Length - offset;
-        if (actual != expected)
-            throw new ImageDataException(path,
-                $"the header declares {string.Join("×", dims)} = {expected:N0} bytes of data but the file holds {actual:N0} " +
-                (actual < expected ? "(truncated)." : "(extra bytes after the data)."));
-        return (dims, data, offset);
+        return (dims, offset, expected);
     }
+
+    private static ImageDataException SizeMismatch(string path, int[] dims, long expected, string actual, bool truncated) =>
+        new(path, $"the header declares {string.Join("×", dims)} = {expected:N0} bytes of data but the file holds {actual} " +
+                  (truncated ? "(truncated)." : "(extra bytes after the data)."));
 
     private static string Magic(byte[] data) => Convert.ToHexString(data.AsSpan(0, Math.Min(4, data.Length))).ToLowerInvariant();
 }

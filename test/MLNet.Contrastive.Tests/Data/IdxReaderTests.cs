@@ -74,6 +74,23 @@ public class IdxReaderTests
     }
 
     [Test]
+    public void GzipThatInflatesBeyondItsHeaderIsRefusedWithoutInflatingIt()
+    {
+        // A 2×28×28 header followed by 1 GiB of zeros compresses to about a megabyte.
+        using var folder = TestData.NewFolder();
+        using (var gzip = new GZipStream(File.Create(folder["bomb.gz"]), CompressionLevel.Fastest))
+        {
+            gzip.Write([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28]);
+            var zeros = new byte[1 << 20];
+            for (var i = 0; i < 1024; i++) gzip.Write(zeros);
+        }
+        var before = GC.GetTotalAllocatedBytes();
+        Assert.That(() => ImageStore.Load(folder["bomb.gz"]), Throws.TypeOf<ImageDataException>()
+            .With.Message.Contains("2×28×28 = 1,568 bytes of data but the file holds more than 1,568 (extra bytes after the data)"));
+        Assert.That(GC.GetTotalAllocatedBytes() - before, Is.LessThan(64L << 20), "only the compressed file and the declared size are held");
+    }
+
+    [Test]
     public void LabelCountThatDiffersFromImagesIsNamed()
     {
         using var folder = TestData.NewFolder();
