@@ -3,10 +3,13 @@ namespace MLNet.Contrastive.Data;
 /// <summary>How images are decoded and sized when they are read into an <see cref="ImageStore"/>.</summary>
 public sealed class ImageLoadOptions
 {
-    /// <summary>Height every image is resized to. Default 28.</summary>
+    /// <summary>The largest height or width images can be resized to: the store holds every image at that size.</summary>
+    public const int MaxSide = 1024;
+
+    /// <summary>Height every image is resized to, at most <see cref="MaxSide"/>. Default 28.</summary>
     public int Height { get; set; } = 28;
 
-    /// <summary>Width every image is resized to. Default 28.</summary>
+    /// <summary>Width every image is resized to, at most <see cref="MaxSide"/>. Default 28.</summary>
     public int Width { get; set; } = 28;
 
     /// <summary>1 (grayscale) or 3 (RGB); images of the other kind are converted. Default 1.</summary>
@@ -24,6 +27,8 @@ public sealed class ImageLoadOptions
     internal void Validate()
     {
         if (Height <= 0 || Width <= 0) throw new ArgumentOutOfRangeException(nameof(Height), $"The image size must be positive; got {Height}×{Width}.");
+        if (Height > MaxSide || Width > MaxSide)
+            throw new ArgumentOutOfRangeException(nameof(Height), $"The image size {Height}×{Width} is above {MaxSide}×{MaxSide}: every image is stored decoded at that size, so memory would run out first.");
         if (Channels is not (1 or 3)) throw new ArgumentOutOfRangeException(nameof(Channels), Channels, "Channels must be 1 (grayscale) or 3 (RGB).");
         if (MaxPixels <= 0) throw new ArgumentOutOfRangeException(nameof(MaxPixels), MaxPixels, "The pixel limit must be positive.");
     }

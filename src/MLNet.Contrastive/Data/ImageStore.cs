@@ -161,10 +161,14 @@ public sealed class ImageStore
         var mlContext = new MLContext();
         using var pixels = new MemoryStream();
         ITransformer? chain = null;
+        var imageSize = (long)options.Channels * options.Height * options.Width;
         foreach (var chunk in images.Chunk(ChunkSize))
         {
             try
             {
+                if (pixels.Length + chunk.Length * imageSize > Array.MaxLength)
+                    throw new ArgumentException(
+                        $"{pixels.Length / imageSize + chunk.Length:N0} images of {options.Channels}×{options.Height}×{options.Width} do not fit in one store ({Array.MaxLength:N0} bytes); use a smaller image size or fewer images.");
                 var view = mlContext.Data.LoadFromEnumerable(chunk.Select(image => new ImageRow { Image = image }));
                 chain ??= ImagePreprocessing.Chain(mlContext, nameof(ImageRow.Image), PixelsColumn, options.Height, options.Width,
                     options.Channels, asFloat: false).Fit(view);

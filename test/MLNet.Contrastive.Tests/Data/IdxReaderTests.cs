@@ -91,6 +91,11 @@ public class IdxReaderTests
     }
 
     [Test]
+    public void ImageSizeBeyondTheLimitIsRefusedBeforeDecoding() =>
+        Assert.That(() => ImageStore.Load(TestData.TrainImages, null, new ImageLoadOptions { Height = 10000, Width = 10000 }),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.StartsWith("The image size 10000×10000 is above 1024×1024"));
+
+    [Test]
     public void LabelCountThatDiffersFromImagesIsNamed()
     {
         using var folder = TestData.NewFolder();
