@@ -26,7 +26,7 @@ internal static class ReportCommand
             var report = RunReport.Load(data);
             // A resumed run appends to history.json after the report was saved; show the latest.
             var history = Path.Combine(folder, "history.json");
-            if (File.Exists(history)) report.History = TrainingHistory.FromJson(File.ReadAllText(history));
+            if (File.Exists(history)) report.History = TrainingHistory.Load(history);
             Console.WriteLine($"Wrote {Write(report, folder, parse.GetValue(output))}.");
             return 0;
         }));

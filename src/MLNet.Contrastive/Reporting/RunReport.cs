@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MLNet.Contrastive.Runtime;
 using MLNet.Contrastive.Evaluation;
 using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Training;
@@ -38,13 +39,19 @@ public sealed class RunReport
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
-    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+    public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
 
     public static RunReport Load(string path)
     {
         try
         {
-            return JsonSerializer.Deserialize<RunReport>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: empty report data.");
+            var report = JsonSerializer.Deserialize<RunReport>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: empty report data.");
+            var damage = report.Facts is null || report.Features is null || report.LabelEfficiency is null || report.Projection is null || report.Neighbours is null
+                         || report.Features.Contains(null!) || report.LabelEfficiency.Contains(null!) || report.Neighbours.Contains(null!) ? "a list is missing or holds empty entries"
+                : report.History is null ? "the history is missing"
+                : report.History.Damage() is { } part ? $"the history's {part} are missing or hold empty entries"
+                : null;
+            return damage is null ? report : throw new InvalidDataException($"{path}: damaged report data ({damage}).");
         }
         catch (JsonException e)
         {

@@ -47,6 +47,24 @@ public sealed class TrainingHistory
 
     public static TrainingHistory FromJson(string json) => JsonSerializer.Deserialize<TrainingHistory>(json) ?? new();
 
+    /// <summary>Reads a history.json, naming the file when it is damaged (not JSON, or a list missing or holding empty entries).</summary>
+    public static TrainingHistory Load(string path)
+    {
+        TrainingHistory? history;
+        try { history = FromJson(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not a training history written by pretrain or demo ({e.Message}).", e); }
+        return history.Damage() is { } damage
+            ? throw new InvalidDataException($"{path}: a damaged training history (its {damage} are missing or hold empty entries).")
+            : history;
+    }
+
+    /// <summary>The list of a deserialised history that is missing or holds empty entries ("steps", "epochs", "monitors"), or null.</summary>
+    internal string? Damage() =>
+        Steps is null || Steps.Contains(null!) ? "steps"
+        : Epochs is null || Epochs.Contains(null!) ? "epochs"
+        : Monitors is null || Monitors.Contains(null!) ? "monitors"
+        : null;
+
     /// <summary>CSV with one row per step: step, epoch, loss, learning_rate, elapsed_seconds.</summary>
     public string ToCsv()
     {

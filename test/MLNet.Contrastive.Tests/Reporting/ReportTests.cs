@@ -66,6 +66,30 @@ public class ReportTests
             Assert.That(bitmap.GetPixel(x, y).Red, Is.EqualTo(images.Pixels[offset + y * 28 + x]));
     }
 
+    [TestCase("{\"Steps\":[{\"Step\":1", "not a training history")]
+    [TestCase("{\"Steps\":null,\"Epochs\":[],\"Monitors\":[]}", "its steps are missing or hold empty entries")]
+    [TestCase("{\"Steps\":[],\"Epochs\":[null],\"Monitors\":[]}", "its epochs are missing or hold empty entries")]
+    public void DamagedHistoryIsNamed(string json, string problem)
+    {
+        using var folder = TestData.NewFolder();
+        File.WriteAllText(folder["history.json"], json);
+        Assert.That(() => TrainingHistory.Load(folder["history.json"]),
+            Throws.TypeOf<InvalidDataException>().With.Message.StartsWith(folder["history.json"]).And.Message.Contains(problem));
+    }
+
+    [Test]
+    public void DamagedReportDataIsNamed()
+    {
+        using var folder = TestData.NewFolder();
+        var report = SmallReport();
+        report.Save(folder["report.json"]);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(folder["report.json"]))!;
+        json["Features"] = new System.Text.Json.Nodes.JsonArray((System.Text.Json.Nodes.JsonNode?)null);
+        File.WriteAllText(folder["report.json"], json.ToJsonString());
+        Assert.That(() => RunReport.Load(folder["report.json"]),
+            Throws.TypeOf<InvalidDataException>().With.Message.EqualTo($"{folder["report.json"]}: damaged report data (a list is missing or holds empty entries)."));
+    }
+
     [Test]
     public void PageHoldsEveryFigureAsWellFormedSvgAndSurvivesARoundTrip()
     {
