@@ -72,13 +72,17 @@ internal static class FineTuneCommand
                 ImageHeight = load.Height, ImageWidth = load.Width, Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
                 OnnxPath = Path.Combine(outDir, ModelFiles.EncoderFile),
             };
-            Console.WriteLine($"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {labelled.Count:N0} labelled images " +
-                              $"({labelFraction:P0} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes), " +
-                              (options.Minutes is { } m ? $"{m:0.##} min…" : $"{options.Epochs} epochs…"));
-            using var stage = new FineTuningTrainer(mlContext, options).Fit(labelled, trainStore.LabelNames!);
+            var title = $"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {labelled.Count:N0} labelled images " +
+                        $"({labelFraction:P0} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes), " +
+                        (options.Minutes is { } m ? $"{m:0.##} min" : $"{options.Epochs} epochs");
+            using var stage = ConsoleProgress.Run(title, progress =>
+            {
+                options.Progress = progress;
+                return new FineTuningTrainer(mlContext, options).Fit(labelled, trainStore.LabelNames!);
+            });
             var metrics = stage.Evaluate(mlContext, testStore);
             var steps = stage.Training.Info.GlobalStep;
-            Console.WriteLine($"Trained {steps} steps ({(double)steps * Math.Min(options.BatchSize, labelled.Count) / labelled.Count:F1} epochs) at " +
+            Console.WriteLine($"Trained {steps} steps ({stage.Training.Info.Epoch} full epochs) at " +
                               $"{stage.Training.ViewsPerSecond:F0} images/s, peak memory {CommandRunner.PeakMemory()}.");
             Console.WriteLine($"Test ({testStore.Count:N0} images): accuracy {metrics.MicroAccuracy:P2}, macro accuracy {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F4}.");
             AnsiConsole.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());

@@ -106,6 +106,9 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         /// <summary>Where to keep the exported encoder; null uses a temporary file that the transformer deletes when disposed. Default null.</summary>
         public string? OnnxPath { get; set; }
 
+        /// <summary>Hears every training step (epoch, loss, learning rate, images/s, time left). Default null.</summary>
+        public IProgress<PretrainProgress>? Progress { get; set; }
+
         /// <summary>A copy (the pretrained encoder and validation set are shared; the encoder shape is copied).</summary>
         public Options Clone()
         {
@@ -188,7 +191,7 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         };
         var best = validation is null ? null : new BestEpoch(validation, options.EarlyStoppingPatience);
         Supervised? network = null;
-        var result = new Pretrainer(run, mlContext).Fit(train, null, default, best is null ? null : (method, epoch) =>
+        var result = new Pretrainer(run, mlContext).Fit(train, options.Progress, default, best is null ? null : (method, epoch) =>
         {
             network = (Supervised)method;
             return best.After(network, epoch);
