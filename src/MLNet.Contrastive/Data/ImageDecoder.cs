@@ -17,8 +17,34 @@ public static class ImageDecoder
     public static bool IsImageFile(string path) => Extensions.Contains(Path.GetExtension(path));
 
     /// <summary>The image files under <paramref name="folder"/>, recursively, in ordinal path order (a stable order).</summary>
-    public static List<string> ImageFilesUnder(string folder) =>
-        Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Where(IsImageFile).Order(StringComparer.Ordinal).ToList();
+    public static List<string> ImageFilesUnder(string folder) => ImageFilesUnder(folder, new HashSet<string>(StringComparer.Ordinal));
+
+    /// <summary>
+    /// The image files under <paramref name="folder"/>, reading each directory below it once by its real path (recorded
+    /// in <paramref name="visited"/>): a symbolic link back up the tree, or to a folder already in the set, adds nothing.
+    /// </summary>
+    internal static List<string> ImageFilesUnder(string folder, ISet<string> visited)
+    {
+        var files = new List<string>();
+        var start = RealPath(new DirectoryInfo(folder), null);
+        visited.Add(start);
+        var pending = new Stack<(string Path, string Real)>([(folder, start)]);
+        while (pending.TryPop(out var directory))
+        {
+            files.AddRange(Directory.EnumerateFiles(directory.Path).Where(IsImageFile));
+            foreach (var sub in new DirectoryInfo(directory.Path).EnumerateDirectories())
+                if (RealPath(sub, directory.Real) is var real && visited.Add(real))
+                    pending.Push((sub.FullName, real));
+        }
+        files.Sort(StringComparer.Ordinal);
+        return files;
+    }
+
+    /// <summary>Where a directory really is: a link's final target, else its name under its parent's real path.</summary>
+    internal static string RealPath(DirectoryInfo directory, string? parentReal) =>
+        directory.LinkTarget is not null ? directory.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? directory.FullName
+        : parentReal is null ? directory.FullName
+        : Path.Combine(parentReal, directory.Name);
 
     /// <summary>Decodes one image file; throws <see cref="ImageDataException"/> naming the file and the problem.</summary>
     public static MLImage Decode(string path, long maxPixels)

@@ -16,8 +16,10 @@ internal static class ImageFolderReader
     private static (List<string> Files, List<string>? Labels) List(string root)
     {
         if (!Directory.Exists(root)) throw new ImageDataException(root, "folder not found.");
-        var classFolders = Directory.EnumerateDirectories(root).Order(StringComparer.Ordinal)
-            .Where(d => Directory.EnumerateFiles(d, "*", SearchOption.AllDirectories).Any(ImageDecoder.IsImageFile)).ToList();
+        // Each directory is read once: symbolic links that loop, or lead into another class, add no images twice.
+        var folders = Directory.EnumerateDirectories(root).Order(StringComparer.Ordinal).ToList();
+        var visited = folders.Prepend(root).Select(d => ImageDecoder.RealPath(new DirectoryInfo(d), null)).ToHashSet(StringComparer.Ordinal);
+        var classFolders = folders.Select(d => (Folder: d, Files: ImageDecoder.ImageFilesUnder(d, visited))).Where(c => c.Files.Count > 0).ToList();
         var rootImages = Directory.EnumerateFiles(root).Where(ImageDecoder.IsImageFile).Order(StringComparer.Ordinal).ToList();
         if (classFolders.Count == 0)
         {
@@ -32,8 +34,8 @@ internal static class ImageFolderReader
 
         var files = new List<string>();
         var labels = new List<string>();
-        foreach (var folder in classFolders)
-            foreach (var file in ImageDecoder.ImageFilesUnder(folder))
+        foreach (var (folder, classFiles) in classFolders)
+            foreach (var file in classFiles)
             {
                 files.Add(file);
                 labels.Add(Path.GetFileName(folder));

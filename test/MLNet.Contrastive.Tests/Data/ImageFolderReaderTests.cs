@@ -7,6 +7,22 @@ namespace MLNet.Contrastive.Tests.Data;
 public class ImageFolderReaderTests
 {
     [Test]
+    public void SymbolicLinksThatLoopOrRepeatAFolderAddNoImages()
+    {
+        using var folder = TestData.NewFolder();
+        TestData.WriteImage(folder["cat/a.png"], 28, 28, seed: 1);
+        TestData.WriteImage(folder["dog/b.png"], 28, 28, seed: 2);
+        TestData.WriteImage(folder["dog/inner/c.png"], 28, 28, seed: 3);
+        Directory.CreateSymbolicLink(folder["cat/loop"], folder.Path);          // back to the root
+        Directory.CreateSymbolicLink(folder["cat/dogs"], folder["dog"]);        // another class
+        Directory.CreateSymbolicLink(folder["dog/inner/up"], "..");             // relative, back to its class
+
+        var store = ImageStore.Load(folder.Path);
+        Assert.That(store.Sources.Select(Path.GetFileName), Is.EqualTo(new[] { "a.png", "b.png", "c.png" }));
+        Assert.That(store.Labels, Is.EqualTo(new[] { 0, 1, 1 }));
+    }
+
+    [Test]
     public void ReadsLabelledFolderOfMixedSizesFormatsAndChannels()
     {
         using var folder = TestData.NewFolder();
