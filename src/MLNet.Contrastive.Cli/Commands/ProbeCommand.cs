@@ -41,6 +41,10 @@ internal static class ProbeCommand
             var trainStore = LabelledImages.Require(ImageStore.Load(parse.GetValue(train)!, parse.GetValue(trainLabels), load), "--train");
             var testStore = LabelledImages.InTrainingClasses(
                 LabelledImages.Require(ImageStore.Load(parse.GetValue(test)!, parse.GetValue(testLabels), load), "--test"), trainStore);
+            var embedding = SavedModel.Load(mlContext, files.ModelZip, out var inputSchema);
+            var pathColumn = SavedModel.PathColumn(files.ModelZip, inputSchema, embedding, "Embedding");
+            // The probe is measured on encoder.onnx and saved around model.zip's encoder: they must be the same one.
+            SavedModel.CheckSameEncoder(mlContext, files.ModelZip, embedding, pathColumn, files.EncoderOnnx, embedder, trainStore);
             var trainEmbeddings = embedder.Embed(trainStore);
             var testEmbeddings = embedder.Embed(testStore);
 
@@ -48,8 +52,6 @@ internal static class ProbeCommand
                 trainStore.LabelNames, new LinearProbeEstimator.Options { Trainer = parse.GetValue(trainer) });
             Print(result, testStore.Count);
 
-            var embedding = SavedModel.Load(mlContext, files.ModelZip, out var inputSchema);
-            SavedModel.PathColumn(files.ModelZip, inputSchema, embedding, "Embedding");
             var pipeline = new TransformerChain<ITransformer>(embedding, result.Probe);
             var probeZip = parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(files.ModelZip))!, "probe.zip");
             mlContext.Model.Save(pipeline, inputSchema, probeZip);

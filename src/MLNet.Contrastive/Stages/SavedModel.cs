@@ -34,6 +34,43 @@ public static class SavedModel
         return column;
     }
 
+    /// <summary>
+    /// Checks that an embedding stage (image paths in <paramref name="pathColumn"/>, "Embedding" out) applies the same
+    /// encoder as <paramref name="embedder"/>: the first of <paramref name="images"/>, written to a temporary PNG, must
+    /// get the same embedding from both (within 1e-3). Files from two runs side by side otherwise go unnoticed.
+    /// </summary>
+    public static void CheckSameEncoder(MLContext mlContext, string modelPath, ITransformer model, string pathColumn, string onnxPath,
+        Onnx.ImageEmbedder embedder, Data.ImageStore images)
+    {
+        var first = images.Subset([0]);
+        var expected = embedder.Embed(first).Row(0).ToArray();
+        var png = Path.Combine(Path.GetTempPath(), $"mlnet-contrastive-check-{Guid.NewGuid():N}.png");
+        try
+        {
+            using (var image = ToImage(first)) image.Save(png);
+            var actual = model.Transform(PathView(mlContext, [png], pathColumn)).GetColumn<VBuffer<float>>("Embedding").First().DenseValues().ToArray();
+            if (actual.Length != expected.Length || actual.Zip(expected, (a, b) => Math.Abs(a - b)).Max() > 1e-3f)
+                throw new InvalidDataException($"{modelPath} and {onnxPath} hold different encoders (files of two runs?); use the files of one run.");
+        }
+        finally
+        {
+            File.Delete(png);
+        }
+    }
+
+    /// <summary>The first image of a store as an MLImage (planar gray or RGB to BGRA).</summary>
+    private static MLImage ToImage(Data.ImageStore store)
+    {
+        int area = store.Height * store.Width, channels = store.Channels;
+        var bgra = new byte[area * 4];
+        for (var p = 0; p < area; p++)
+        {
+            byte Plane(int c) => store.Pixels[(channels == 1 ? 0 : c) * area + p];
+            (bgra[p * 4], bgra[p * 4 + 1], bgra[p * 4 + 2], bgra[p * 4 + 3]) = (Plane(2), Plane(1), Plane(0), 255);
+        }
+        return MLImage.CreateFromPixels(store.Width, store.Height, MLPixelFormat.Bgra32, bgra);
+    }
+
     /// <summary>A view with one text column <paramref name="column"/> holding <paramref name="paths"/>: the input of a saved model.</summary>
     public static IDataView PathView(MLContext mlContext, IEnumerable<string> paths, string column)
     {

@@ -27,6 +27,31 @@ public class SavedModelTests
     }
 
     [Test]
+    public void ModelAndOnnxFromDifferentRunsAreNamed()
+    {
+        using var folder = TestData.NewFolder();
+        var mlContext = new MLContext(0);
+        var images = TestData.SampleTrain(4);
+        var paths = SavedModel.PathView(mlContext, [], nameof(Row.ImagePath));
+        MLNet.Contrastive.Models.ResNetEncoder Encoder(int seed)
+        {
+            TorchSharp.torch.manual_seed(seed);
+            return new MLNet.Contrastive.Models.ResNetEncoder(new MLNet.Contrastive.Models.EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
+        }
+        using var stage = ImageEmbeddingEstimator.CreateStage(mlContext, paths,
+            new MLNet.Contrastive.Training.Pretrainer(new MLNet.Contrastive.Training.PretrainOptions { Epochs = 1, BatchSize = 4, Threads = 2, Device = "cpu",
+                Encoder = new MLNet.Contrastive.Models.EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } }).Fit(images),
+            new ImageEmbeddingEstimator.Options { InputColumnName = nameof(Row.ImagePath), OnnxPath = folder["encoder.onnx"] });
+
+        using (var same = new MLNet.Contrastive.Onnx.ImageEmbedder(folder["encoder.onnx"]))
+            Assert.That(() => SavedModel.CheckSameEncoder(mlContext, "model.zip", stage, nameof(Row.ImagePath), "encoder.onnx", same, images), Throws.Nothing);
+        MLNet.Contrastive.Onnx.EncoderOnnxExporter.Export(Encoder(7), folder["other.onnx"]);
+        using var other = new MLNet.Contrastive.Onnx.ImageEmbedder(folder["other.onnx"]);
+        Assert.That(() => SavedModel.CheckSameEncoder(mlContext, "model.zip", stage, nameof(Row.ImagePath), "other.onnx", other, images),
+            Throws.TypeOf<InvalidDataException>().With.Message.EqualTo("model.zip and other.onnx hold different encoders (files of two runs?); use the files of one run."));
+    }
+
+    [Test]
     public void ModelOfAnotherKindIsNamed()
     {
         using var folder = TestData.NewFolder();
