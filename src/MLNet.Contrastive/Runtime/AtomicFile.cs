@@ -25,6 +25,30 @@ internal static class AtomicFile
             File.Delete(temp);
             throw;
         }
+        RemoveStale(folder, Path.GetFileName(path));
+    }
+
+    /// <summary>Deletes the temporary files of earlier writers of the same file that were killed mid-write (a live writer's stay).</summary>
+    private static void RemoveStale(string folder, string name)
+    {
+        foreach (var stale in Directory.EnumerateFiles(folder, $".{name}.*.tmp"))
+        {
+            var pid = Path.GetFileName(stale)[(name.Length + 2)..^4];
+            if (int.TryParse(pid, out var id) && id != Environment.ProcessId && !IsRunning(id)) File.Delete(stale);
+        }
+    }
+
+    private static bool IsRunning(int processId)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(processId);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     public static void WriteAllText(string path, string text) =>
