@@ -68,10 +68,7 @@ internal static class TestData
         var rows = new List<ImageRow>();
         for (var i = 0; i < count; i++)
         {
-            var gray = sample.Pixels.AsSpan(i * 784, 784);
-            var bgra = new byte[784 * 4];
-            for (var p = 0; p < 784; p++) (bgra[p * 4], bgra[p * 4 + 1], bgra[p * 4 + 2], bgra[p * 4 + 3]) = (gray[p], gray[p], gray[p], 255);
-            using var image = MLImage.CreateFromPixels(28, 28, MLPixelFormat.Bgra32, bgra);
+            using var image = MLImage.CreateFromPixels(28, 28, MLPixelFormat.Bgra32, sample.Bgra(i));
             var path = folder[$"img{i:D4}.png"];
             image.Save(path);
             rows.Add(new ImageRow { ImagePath = path, Label = sample.LabelNames![sample.Labels![i]] });

@@ -80,6 +80,19 @@ public sealed class ImageStore
             LabelNames, indices.Select(i => Sources[i]).ToArray(), Skipped);
     }
 
+    /// <summary>Image <paramref name="index"/> as interleaved B, G, R, A bytes (gray repeated in B, G and R; A = 255), [H, W, 4].</summary>
+    internal byte[] Bgra(int index)
+    {
+        int plane = Height * Width, offset = index * ImageSize;
+        var bgra = new byte[plane * 4];
+        for (var p = 0; p < plane; p++)
+        {
+            for (var c = 0; c < 3; c++) bgra[4 * p + 2 - c] = Pixels[offset + (Channels == 1 ? 0 : c * plane) + p];
+            bgra[4 * p + 3] = 255;
+        }
+        return bgra;
+    }
+
     /// <summary>The same images with other labels (one class index per image into <paramref name="labelNames"/>).</summary>
     public ImageStore WithLabels(int[] labels, IReadOnlyList<string>? labelNames)
     {

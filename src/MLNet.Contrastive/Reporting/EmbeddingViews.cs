@@ -71,15 +71,8 @@ public static class EmbeddingViews
     /// <summary>One image of the store as a PNG data URI (grayscale or RGB).</summary>
     internal static string PngDataUri(ImageStore images, int index)
     {
-        int h = images.Height, w = images.Width, plane = h * w, offset = index * images.ImageSize;
-        using var bitmap = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Opaque));
-        var pixels = new byte[plane * 4];
-        for (var p = 0; p < plane; p++)
-            for (var c = 0; c < 3; c++)
-            {
-                pixels[4 * p + c] = images.Pixels[offset + (images.Channels == 1 ? 0 : c * plane) + p];
-                pixels[4 * p + 3] = 255;
-            }
+        using var bitmap = new SKBitmap(new SKImageInfo(images.Width, images.Height, SKColorType.Bgra8888, SKAlphaType.Opaque));
+        var pixels = images.Bgra(index);
         System.Runtime.InteropServices.Marshal.Copy(pixels, 0, bitmap.GetPixels(), pixels.Length);
         using var png = SKImage.FromBitmap(bitmap).Encode(SKEncodedImageFormat.Png, 100);
         return "data:image/png;base64," + Convert.ToBase64String(png.ToArray());

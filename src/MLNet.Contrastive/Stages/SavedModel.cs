@@ -47,7 +47,7 @@ public static class SavedModel
         var png = Path.Combine(Path.GetTempPath(), $"mlnet-contrastive-check-{Guid.NewGuid():N}.png");
         try
         {
-            using (var image = ToImage(first)) image.Save(png);
+            using (var image = MLImage.CreateFromPixels(first.Width, first.Height, MLPixelFormat.Bgra32, first.Bgra(0))) image.Save(png);
             var actual = model.Transform(PathView(mlContext, [png], pathColumn)).GetColumn<VBuffer<float>>("Embedding").First().DenseValues().ToArray();
             if (actual.Length != expected.Length || actual.Zip(expected, (a, b) => Math.Abs(a - b)).Max() > 1e-3f)
                 throw new InvalidDataException($"{modelPath} and {onnxPath} hold different encoders (files of two runs?); use the files of one run.");
@@ -56,19 +56,6 @@ public static class SavedModel
         {
             File.Delete(png);
         }
-    }
-
-    /// <summary>The first image of a store as an MLImage (planar gray or RGB to BGRA).</summary>
-    private static MLImage ToImage(Data.ImageStore store)
-    {
-        int area = store.Height * store.Width, channels = store.Channels;
-        var bgra = new byte[area * 4];
-        for (var p = 0; p < area; p++)
-        {
-            byte Plane(int c) => store.Pixels[(channels == 1 ? 0 : c) * area + p];
-            (bgra[p * 4], bgra[p * 4 + 1], bgra[p * 4 + 2], bgra[p * 4 + 3]) = (Plane(2), Plane(1), Plane(0), 255);
-        }
-        return MLImage.CreateFromPixels(store.Width, store.Height, MLPixelFormat.Bgra32, bgra);
     }
 
     /// <summary>A view with one text column <paramref name="column"/> holding <paramref name="paths"/>: the input of a saved model.</summary>

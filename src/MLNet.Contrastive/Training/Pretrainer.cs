@@ -131,6 +131,7 @@ public sealed class Pretrainer
                 }
             }
             info.ElapsedSeconds = Elapsed();
+            session.CheckWeights(epoch);
             session.SaveCheckpoint();
         }
         // The checkpoint above holds every finished step, so a cancelled run resumes where it stopped.
@@ -298,18 +299,26 @@ internal sealed class TrainingSession : IDisposable
         lossTensor.backward();
         mark?.Invoke("backward");
         Method.AfterBackward(context);
-        var trained = Method.ParameterGroups().SelectMany(g => g.Parameters).ToList();
-        if (!AllFinite(trained.Where(p => p.grad is not null).Select(p => p.grad!)))
+        if (!AllFinite(optimizer.Parameters.Where(p => p.grad is not null).Select(p => p.grad!)))
             throw new InvalidOperationException(
                 $"The gradients became NaN or infinite at step {Info.GlobalStep + 1}; the step was not applied. Lower the learning rate (now {learningRate:G3}).");
         optimizer.Step();
         Method.AfterStep(context);
-        // Weights are checked after every step so that a checkpoint never holds non-finite ones.
-        if (!AllFinite(trained))
-            throw new InvalidOperationException(
-                $"The weights became NaN or infinite at step {Info.GlobalStep + 1} (learning rate {learningRate:G3}); the checkpoint keeps the last finite ones. Lower the learning rate.");
         mark?.Invoke("optimizer");
         return (loss, learningRate);
+    }
+
+    /// <summary>
+    /// Throws when a weight is NaN or infinite (finite gradients can still overflow at a huge learning rate). Called
+    /// before every checkpoint and at the end, so that neither holds such weights; within an epoch the next step's
+    /// loss check stops the run.
+    /// </summary>
+    public void CheckWeights(int epoch)
+    {
+        using var scope = NewDisposeScope();
+        if (!AllFinite(optimizer.Parameters))
+            throw new InvalidOperationException(
+                $"The weights became NaN or infinite in epoch {epoch}; the checkpoint keeps the last finite ones. Lower the learning rate.");
     }
 
     private static bool AllFinite(IEnumerable<Tensor> tensors)

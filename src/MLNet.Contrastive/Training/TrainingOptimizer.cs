@@ -43,6 +43,9 @@ internal sealed class TrainingOptimizer
         };
     }
 
+    /// <summary>Every parameter this optimizer trains.</summary>
+    public IEnumerable<Parameter> Parameters => groups.SelectMany(g => g.Parameters);
+
     /// <summary>Sets every group's learning rate: <paramref name="scheduled"/> (or the peak, for fixed groups) times the group's factor.</summary>
     public void SetLearningRate(double scheduled)
     {
