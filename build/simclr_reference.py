@@ -8,7 +8,8 @@ a uint8 image store converted per batch. Views/s = views of all steps / wall-clo
 
     /usr/bin/python3 simclr_reference.py --data-dir DIR --seconds 600 --threads 2 [--embed OUT_PREFIX]
 
-Prints one JSON line; with --embed, writes OUT_PREFIX.train.f32 and OUT_PREFIX.test.f32 ([N, 128] float32, eval mode).
+Prints one JSON line; with --embed, writes OUT_PREFIX.train.f32 and OUT_PREFIX.test.f32 ([N, 768] float32, eval mode:
+the embedding MLNet.Contrastive exports, the last two stages averaged over a 2 x 2 grid and concatenated).
 """
 import argparse, gzip, json, math, time
 import numpy as np
@@ -52,6 +53,14 @@ class Encoder(nn.Module):
 
     def forward(self, x):
         return self.blocks(self.stem((x - 0.5) / 0.5)).mean(dim=(2, 3))
+
+    def embed(self, x):
+        x = self.stem((x - 0.5) / 0.5)
+        stages = []
+        for block in self.blocks:
+            x = block(x)
+            stages.append(F.adaptive_avg_pool2d(x, 2).flatten(1))
+        return torch.cat(stages[-2:], dim=1)
 
 
 class Head(nn.Module):
@@ -105,7 +114,7 @@ def embed(encoder, images, batch=512):
     out = []
     with torch.no_grad():
         for s in range(0, images.shape[0], batch):
-            out.append(encoder(images[s:s + batch].float().div_(255)))
+            out.append(encoder.embed(images[s:s + batch].float().div_(255)))
     return torch.cat(out).numpy().astype(np.float32)
 
 

@@ -53,11 +53,11 @@ int Evaluate()
     Add("Raw pixels (784-d)", Embeddings.FromPixels(train), Embeddings.FromPixels(test));
     TorchSharp.torch.manual_seed(seed);
     var random = new ResNetEncoder(EncoderOptions.For(1, 28));
-    Add("Random-init encoder (128-d)", Embeddings.FromEncoder(random, train), Embeddings.FromEncoder(random, test));
+    Add($"Random-init encoder ({random.EmbeddingDimension}-d)", Embeddings.FromEncoder(random, train), Embeddings.FromEncoder(random, test));
     var encoder = Checkpoint.LoadEncoder(Arg("--checkpoint"));
-    Add("MLNet.Contrastive SimCLR (128-d)", Embeddings.FromEncoder(encoder, train), Embeddings.FromEncoder(encoder, test));
+    Add($"MLNet.Contrastive SimCLR ({encoder.EmbeddingDimension}-d)", Embeddings.FromEncoder(encoder, train), Embeddings.FromEncoder(encoder, test));
     if (options.TryGetValue("--pytorch", out var prefix))
-        Add("PyTorch reference SimCLR (128-d)", ReadF32(prefix + ".train.f32", train), ReadF32(prefix + ".test.f32", test));
+        Add($"PyTorch reference SimCLR ({encoder.EmbeddingDimension}-d)", ReadF32(prefix + ".train.f32", train), ReadF32(prefix + ".test.f32", test));
     var minutes = double.Parse(Arg("--supervised-minutes", "0"));
     if (minutes > 0)
     {

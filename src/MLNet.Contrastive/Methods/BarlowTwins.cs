@@ -39,7 +39,7 @@ public sealed class BarlowTwins : TwoViewMethod
 
     /// <summary>BarlowTwins around <paramref name="encoder"/>.</summary>
     public BarlowTwins(ResNetEncoder encoder, BarlowTwinsOptions options, MethodSetup setup)
-        : base(nameof(BarlowTwins), encoder, options, setup, new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
+        : base(nameof(BarlowTwins), encoder, options, setup, new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
     {
         lambda = options.Lambda ?? 1.0 / options.ProjectionDimension;
     }

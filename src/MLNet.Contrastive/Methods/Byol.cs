@@ -67,10 +67,10 @@ public sealed class Byol : PretrainingMethod
     {
         this.encoder = encoder;
         this.options = options;
-        projector = new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
+        projector = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
         predictor = new ProjectionHead(options.ProjectionDimension, options.PredictorHiddenDimension, options.ProjectionDimension);
         targetEncoder = new ResNetEncoder(encoder.Options);
-        targetProjector = new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
+        targetProjector = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
         var blurs = setup.Views.BlurProbability > 0;
         var first = setup.Views.Clone();
         (first.BlurProbability, first.SolarizeProbability) = (blurs ? 1.0 : 0, 0);

@@ -46,7 +46,7 @@ public sealed class Jigsaw : PretrainingMethod
         var (permutationCount, hiddenDimension) = (options.Permutations, options.HiddenDimension);
         permutationList = JigsawPuzzle.Permutations(permutationCount, seed);
         permutations = tensor(permutationList.SelectMany(p => p.Select(t => (long)t)).ToArray(), new long[] { permutationCount, JigsawPuzzle.Tiles });
-        head = new ProjectionHead(JigsawPuzzle.Tiles * encoder.EmbeddingDimension, hiddenDimension, permutationCount);
+        head = new ProjectionHead(JigsawPuzzle.Tiles * encoder.OutputDimension, hiddenDimension, permutationCount);
         register_buffer("permutations", permutations, persistent: true);
         RegisterComponents();
     }
@@ -77,7 +77,7 @@ public sealed class Jigsaw : PretrainingMethod
         var shuffled = JigsawPuzzle.Shuffle(tiles, choice.data<long>().ToArray().Select(p => permutationList[p]).ToArray());
         context.Mark("views");
         var features = encoder.forward(shuffled.view(b * JigsawPuzzle.Tiles, c, tiles.shape[3], tiles.shape[4]));
-        var logits = head.forward(features.view(b, JigsawPuzzle.Tiles * encoder.EmbeddingDimension));
+        var logits = head.forward(features.view(b, JigsawPuzzle.Tiles * encoder.OutputDimension));
         return F.cross_entropy(logits, choice.to(images.device)).MoveToOuterDisposeScope();
     }
 }

@@ -70,9 +70,9 @@ public sealed class MoCo : PretrainingMethod
     {
         this.encoder = encoder;
         this.options = options;
-        projection = new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
+        projection = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
         keyEncoder = new ResNetEncoder(encoder.Options);
-        keyProjection = new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
+        keyProjection = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
         queue = F.normalize(randn(options.QueueSize, options.ProjectionDimension), dim: 1);
         queuePosition = zeros(1, dtype: ScalarType.Int64);
         views = new ViewAugmenter(setup.Views);

@@ -52,7 +52,7 @@ public sealed class Nce : PretrainingMethod
     public Nce(ResNetEncoder encoder, NceOptions options, MethodSetup setup) : base(nameof(Nce), encoder, options)
     {
         this.encoder = encoder;
-        projection = new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
+        projection = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
         views = new ViewAugmenter(setup.Views);
         (noiseSamples, temperature) = (options.NoiseSamples, options.Temperature);
         RegisterComponents();

@@ -37,7 +37,7 @@ public sealed class RotNet : PretrainingMethod
     public RotNet(ResNetEncoder encoder, RotationOptions options) : base(nameof(RotNet), encoder, options)
     {
         this.encoder = encoder;
-        head = new ProjectionHead(encoder.EmbeddingDimension, options.HiddenDimension, RotationPrediction.Rotations);
+        head = new ProjectionHead(encoder.OutputDimension, options.HiddenDimension, RotationPrediction.Rotations);
         light = options.Augment ? new ViewAugmenter(AugmentationOptions.CropAndFlip()) : null;
         RegisterComponents();
     }

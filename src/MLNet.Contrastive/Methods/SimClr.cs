@@ -38,7 +38,7 @@ public sealed class SimClr : TwoViewMethod
 
     /// <summary>SimClr around <paramref name="encoder"/>.</summary>
     public SimClr(ResNetEncoder encoder, SimClrOptions options, MethodSetup setup)
-        : base(nameof(SimClr), encoder, options, setup, new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
+        : base(nameof(SimClr), encoder, options, setup, new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
     {
         temperature = options.Temperature;
     }

@@ -53,7 +53,7 @@ public sealed class SimSiam : PretrainingMethod
     {
         this.encoder = encoder;
         this.options = options;
-        projector = new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension, normalizeOutput: true);
+        projector = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension, normalizeOutput: true);
         predictor = new ProjectionHead(options.ProjectionDimension, options.PredictorHiddenDimension, options.ProjectionDimension);
         views = new ViewAugmenter(setup.Views);
         RegisterComponents();

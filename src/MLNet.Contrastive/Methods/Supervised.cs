@@ -71,7 +71,8 @@ public sealed class Supervised : PretrainingMethod
     public override int ViewsPerImage => 1;
 
     /// <summary>
-    /// Cross-entropy (with <see cref="SupervisedOptions.LabelSmoothing"/>) of the classifier's logits [B, classes] on one
+    /// Cross-entropy (with <see cref="SupervisedOptions.LabelSmoothing"/>) of the classifier's logits [B, classes] (a linear
+    /// layer on the embedding [B, E]) on one
     /// crop-and-flip view of each image; during the frozen phase the encoder runs in eval mode without gradients.
     /// </summary>
     public override Tensor Loss(Tensor images, StepContext context)
@@ -83,7 +84,7 @@ public sealed class Supervised : PretrainingMethod
         var frozen = context.Progress < options.FrozenEncoderFraction;
         encoder.train(training && !frozen);
         Tensor features;
-        using (var noGrad = frozen ? no_grad() : null) features = encoder.forward(x);
+        using (var noGrad = frozen ? no_grad() : null) features = encoder.Embed(x);
         var logits = classifier.forward(features);
         return nn.functional.cross_entropy(logits, labels, label_smoothing: options.LabelSmoothing).MoveToOuterDisposeScope();
     }
@@ -93,5 +94,5 @@ public sealed class Supervised : PretrainingMethod
         [new ParameterGroup(encoder.parameters().ToList(), options.EncoderLearningRateFactor), new ParameterGroup(classifier.parameters().ToList())];
 
     /// <summary>The classifier's logits [N, classes] for images [N, C, H, W] in [0, 1] (in the mode the method is in).</summary>
-    public Tensor Logits(Tensor images) => classifier.forward(encoder.forward(images));
+    public Tensor Logits(Tensor images) => classifier.forward(encoder.Embed(images));
 }

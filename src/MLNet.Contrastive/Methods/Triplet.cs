@@ -45,7 +45,7 @@ public sealed class Triplet : TwoViewMethod
 
     /// <summary>Triplet around <paramref name="encoder"/>.</summary>
     public Triplet(ResNetEncoder encoder, TripletOptions options, MethodSetup setup)
-        : base(nameof(Triplet), encoder, options, setup, new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
+        : base(nameof(Triplet), encoder, options, setup, new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
     {
         this.options = options;
     }

@@ -47,7 +47,7 @@ public sealed class VicReg : TwoViewMethod
 
     /// <summary>VicReg around <paramref name="encoder"/>.</summary>
     public VicReg(ResNetEncoder encoder, VicRegOptions options, MethodSetup setup)
-        : base(nameof(VicReg), encoder, options, setup, new ProjectionHead(encoder.EmbeddingDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
+        : base(nameof(VicReg), encoder, options, setup, new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
     {
         this.options = options;
     }

@@ -28,7 +28,7 @@ public sealed class Embeddings
     public ReadOnlySpan<float> Row(int i) => Values.AsSpan(i * Dimension, Dimension);
 
     /// <summary>
-    /// The encoder's output for every image: eval mode, no gradients, in batches of <paramref name="batchSize"/>;
+    /// The encoder's embedding (<see cref="ResNetEncoder.Embed"/>, [N, E]) of every image: eval mode, no gradients, in batches of <paramref name="batchSize"/>;
     /// <paramref name="views"/>, when given, transforms each batch [B, C, H, W] first (e.g. a random augmentation).
     /// </summary>
     public static Embeddings FromEncoder(ResNetEncoder encoder, ImageStore data, int batchSize = 512, Func<Tensor, Tensor>? views = null)
@@ -45,7 +45,7 @@ public sealed class Embeddings
             using var scope = NewDisposeScope();
             var indices = Enumerable.Range(start, Math.Min(batchSize, data.Count - start)).ToArray();
             var batch = data.Batch(indices, device);
-            var features = encoder.forward(views is null ? batch : views(batch)).cpu();
+            var features = encoder.Embed(views is null ? batch : views(batch)).cpu();
             features.data<float>().CopyTo(values, start * dimension);
         }
         return new Embeddings(values, data.Count, dimension, data.Labels);

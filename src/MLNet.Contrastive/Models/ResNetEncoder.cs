@@ -6,8 +6,11 @@ using static TorchSharp.torch.nn;
 namespace MLNet.Contrastive.Models;
 
 /// <summary>
-/// A ResNet-style CNN: input normalisation, stem, residual stages, global average pooling.
-/// Input [N, C, H, W] float32 in [0, 1]; output [N, D] with D = <see cref="EncoderOptions.EmbeddingDimension"/>.
+/// A ResNet-style CNN: input normalisation, stem, residual stages, then two readouts of the same stages.
+/// <see cref="forward"/> gives the last stage's global average, [N, D] with D = <see cref="EncoderOptions.OutputDimension"/>,
+/// which the pretraining heads take; <see cref="Embed"/> gives the embedding, [N, E] with E =
+/// <see cref="EncoderOptions.EmbeddingDimension"/>: the last stages averaged over a grid of regions and concatenated,
+/// which probes, kNN, fine-tuning and the exported ONNX model use. Input [N, C, H, W] float32 in [0, 1].
 /// Built only from Conv2d, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d and additions, which the ONNX exporter handles.
 /// </summary>
 public sealed class ResNetEncoder : Module<Tensor, Tensor>
@@ -48,6 +51,10 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
 
     public EncoderOptions Options { get; }
 
+    /// <summary>D, the width of <see cref="forward"/>'s output.</summary>
+    public int OutputDimension => Options.OutputDimension;
+
+    /// <summary>E, the width of <see cref="Embed"/>'s output.</summary>
     public int EmbeddingDimension => Options.EmbeddingDimension;
 
     internal Tensor NormalizationMean => mean;
@@ -55,14 +62,41 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
     internal Sequential Stem => stem;
     internal IEnumerable<ResidualBlock> Blocks => blocks;
 
+    /// <summary>The last stage's global average: [N, C, H, W] → [N, D].</summary>
     public override Tensor forward(Tensor images)
     {
         using var scope = NewDisposeScope();
+        return StageOutputs(images)[^1].mean(new long[] { 2, 3 }).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The embedding: each of the last <see cref="EncoderOptions.EmbeddingStages"/> stages averaged over a G × G grid
+    /// (G = <see cref="EncoderOptions.EmbeddingGrid"/>), flattened channel-major and concatenated: [N, C, H, W] → [N, E].
+    /// </summary>
+    public Tensor Embed(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var grid = Options.EmbeddingGrid;
+        var pooled = StageOutputs(images).TakeLast(Options.EmbeddingStages)
+            .Select(stage => (grid == 1 ? stage.mean(new long[] { 2, 3 }, keepdim: true) : functional.adaptive_avg_pool2d(stage, new long[] { grid, grid })).flatten(1))
+            .ToArray();
+        return (pooled.Length == 1 ? pooled[0] : cat(pooled, 1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The output of each residual stage (its last block), [N, width, H', W'], in the caller's dispose scope.</summary>
+    internal IReadOnlyList<Tensor> StageOutputs(Tensor images)
+    {
         var x = (images - mean) / std;
         foreach (var layer in stem.children().Cast<Module<Tensor, Tensor>>())
             x = layer is Conv2d conv && Options.SmallImageStem ? SmallStemConvolution(conv, x) : layer.forward(x);
-        foreach (var block in blocks) x = block.forward(x);
-        return x.mean(new long[] { 2, 3 }).MoveToOuterDisposeScope();
+        var stages = new List<Tensor>();
+        var index = 0;
+        foreach (var block in blocks)
+        {
+            x = block.forward(x);
+            if (++index % Options.BlocksPerStage == 0) stages.Add(x);
+        }
+        return stages;
     }
 
     /// <summary>

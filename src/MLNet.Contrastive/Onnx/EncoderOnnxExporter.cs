@@ -29,9 +29,10 @@ public sealed class EncoderOnnxOptions
 }
 
 /// <summary>
-/// Exports a <see cref="ResNetEncoder"/> to ONNX (opset 17, IR version 8): the input scaling and normalisation,
-/// convolutions with their batch norms folded in, ReLU, max pooling, residual additions, global average pooling,
-/// flatten and optional L2 normalisation. Input [N, C, H, W] with a symbolic N, pixel values 0–255; output [N, D].
+/// Exports a <see cref="ResNetEncoder"/>'s embedding (<see cref="ResNetEncoder.Embed"/>) to ONNX (opset 17, IR version 8):
+/// the input scaling and normalisation, convolutions with their batch norms folded in, ReLU, max pooling, residual
+/// additions, each embedding stage averaged over its grid (AveragePool or GlobalAveragePool) and flattened, their
+/// concatenation, and optional L2 normalisation. Input [N, C, H, W] with a symbolic N, pixel values 0–255; output [N, E].
 /// </summary>
 public static class EncoderOnnxExporter
 {
@@ -67,11 +68,19 @@ public static class EncoderOnnxExporter
         x = builder.Node("Add", [x, builder.Initializer("shift", mean.Zip(std, (m, s) => -m / s).ToArray(), 1, channels, 1, 1)]);
 
         x = Sequence(builder, encoder.Stem, "stem", x);
+        var stages = new List<string>();
         var index = 0;
-        foreach (var block in encoder.Blocks) x = Residual(builder, block, $"blocks.{index++}", x);
-        x = builder.Node("GlobalAveragePool", [x]);
+        foreach (var block in encoder.Blocks)
+        {
+            x = Residual(builder, block, $"blocks.{index++}", x);
+            if (index % encoder.Options.BlocksPerStage == 0) stages.Add(x);
+        }
+        var sizes = StageSizes(encoder, options);
+        var pooled = stages.Zip(sizes).TakeLast(encoder.Options.EmbeddingStages)
+            .Select(stage => builder.Node("Flatten", [GridAverage(builder, stage.First, stage.Second, encoder.Options.EmbeddingGrid)], null, B.Int("axis", 1)))
+            .ToList();
         var last = options.L2Normalize ? null : options.OutputName;
-        x = builder.Node("Flatten", [x], last, B.Int("axis", 1));
+        x = pooled.Count == 1 ? builder.Node("Identity", [pooled[0]], last) : builder.Node("Concat", [.. pooled], last, B.Int("axis", 1));
         if (options.L2Normalize) builder.Node("LpNormalization", [x], options.OutputName, B.Int("axis", 1), B.Int("p", 2));
         graph.Output.Add(B.FloatTensor(options.OutputName, (null, "N"), (encoder.EmbeddingDimension, null)));
 
@@ -82,6 +91,41 @@ public static class EncoderOnnxExporter
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
         return model;
+    }
+
+    /// <summary>
+    /// Each stage's spatial size at the exported input size: every stride-2 layer (3×3 or 7×7 convolution with
+    /// padding, the 3×3 max-pool) maps a side s to ⌊(s − 1) / 2⌋ + 1.
+    /// </summary>
+    private static IReadOnlyList<(long Height, long Width)> StageSizes(ResNetEncoder encoder, EncoderOnnxOptions options)
+    {
+        static long Half(long side) => (side - 1) / 2 + 1;
+        var (height, width) = ((long)options.Height, (long)options.Width);
+        if (!encoder.Options.SmallImageStem) (height, width) = (Half(Half(height)), Half(Half(width)));
+        return encoder.Options.StageWidths.Select(_ => (height, width) = (Half(height), Half(width))).ToList();
+    }
+
+    /// <summary>
+    /// Adaptive average pooling to grid × grid as the ONNX operator that computes the same means: GlobalAveragePool for
+    /// a 1 × 1 grid, else AveragePool whose windows are the adaptive bins (a 7 × 7 stage on a 2 × 2 grid: windows of 4
+    /// at stride 3, overlapping by one row as PyTorch's bins do). [N, C, H, W] → [N, C, grid, grid].
+    /// </summary>
+    private static string GridAverage(B builder, string input, (long Height, long Width) size, int grid)
+    {
+        if (grid == 1) return builder.Node("GlobalAveragePool", [input]);
+        var (kernelHeight, strideHeight) = Window(size.Height, grid);
+        var (kernelWidth, strideWidth) = Window(size.Width, grid);
+        return builder.Node("AveragePool", [input], null, B.Ints("kernel_shape", [kernelHeight, kernelWidth]), B.Ints("strides", [strideHeight, strideWidth]));
+    }
+
+    /// <summary>The kernel and stride whose windows are adaptive pooling's bins [⌊i·size/grid⌋, ⌈(i+1)·size/grid⌉).</summary>
+    private static (long Kernel, long Stride) Window(long size, int grid)
+    {
+        var bins = Enumerable.Range(0, grid).Select(i => (Start: i * size / grid, End: ((i + 1) * size + grid - 1) / grid)).ToList();
+        var (kernel, stride) = (bins[0].End - bins[0].Start, grid == 1 ? 1 : bins[1].Start - bins[0].Start);
+        if (bins.Select((b, i) => b.End - b.Start != kernel || b.Start != i * stride).Any(mismatch => mismatch))
+            throw new NotSupportedException($"A stage of size {size} cannot be averaged over {grid} regions by one ONNX AveragePool (its bins differ in size); use an embedding grid of 1 or 2, or another image size.");
+        return (kernel, stride);
     }
 
     private static string Residual(B builder, ResidualBlock block, string name, string input)

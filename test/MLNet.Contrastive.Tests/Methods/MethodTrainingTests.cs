@@ -96,7 +96,7 @@ public class MethodTrainingTests
         foreach (var property in method.GetType().GetProperties().Where(p => p.CanWrite))
             Assert.That(property.GetValue(info.Options.Method), Is.EqualTo(property.GetValue(expected)), $"{method.Name}.{property.Name}");
         Assert.That(loaded.Options.Name, Is.EqualTo(method.Name));
-        Assert.That(Checkpoint.LoadEncoder(folder["c.bin"]).EmbeddingDimension, Is.EqualTo(32));
+        Assert.That(Checkpoint.LoadEncoder(folder["c.bin"]).OutputDimension, Is.EqualTo(32));
     }
 
     [Test]

@@ -9,17 +9,43 @@ public class ResNetEncoderTests
     [OneTimeSetUp]
     public void Setup() => TorchRuntime.Initialize();
 
-    [TestCase(1, 28, true, 128)]
-    [TestCase(3, 96, false, 128)]
-    public void MapsImagesToEmbeddings(int channels, int size, bool smallStem, int dimension)
+    [TestCase(1, 28, true)]
+    [TestCase(3, 96, false)]
+    public void MapsImagesToOutputsAndEmbeddings(int channels, int size, bool smallStem)
     {
         var options = EncoderOptions.For(channels, size);
         Assert.That(options.SmallImageStem, Is.EqualTo(smallStem));
         using var encoder = new ResNetEncoder(options);
         using var images = rand(4, channels, size, size);
-        using var embeddings = encoder.forward(images);
-        Assert.That(embeddings.shape, Is.EqualTo(new long[] { 4, dimension }));
+        using var output = encoder.forward(images);
+        using var embedding = encoder.Embed(images);
+        Assert.That(output.shape, Is.EqualTo(new long[] { 4, 128 }), "D: the last stage's width");
+        Assert.That(embedding.shape, Is.EqualTo(new long[] { 4, 768 }), "E: 2 × 2 regions of the last two stages, (64 + 128) · 4");
     }
+
+    [Test]
+    public void EmbeddingIsTheGridMeansOfTheLastStagesAndForwardTheLastStagesMean()
+    {
+        manual_seed(2);
+        using var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32, 48], EmbeddingStages = 2, EmbeddingGrid = 2 });
+        encoder.eval();
+        using var images = rand(3, 1, 28, 28);
+        var stages = encoder.StageOutputs(images);
+        Assert.That(stages.Select(s => s.shape[2]), Is.EqualTo(new long[] { 14, 7, 4 }));
+        // By hand: the 7 × 7 stage's 2 × 2 regions are rows/columns 0–3 and 3–6 (PyTorch's adaptive bins), the 4 × 4 stage's 0–1 and 2–3.
+        Tensor Regions(Tensor stage, long[] starts, long size) => stack(
+            starts.SelectMany(r => starts.Select(c => stage[.., .., TensorIndex.Slice(r, r + size), TensorIndex.Slice(c, c + size)].mean([2, 3]))).ToArray(), 2).flatten(1);
+        var expected = cat([Regions(stages[1], [0, 3], 4), Regions(stages[2], [0, 2], 2)], 1);
+        Assert.That((encoder.Embed(images) - expected).abs().max().item<float>(), Is.LessThan(1e-5));
+        Assert.That((encoder.forward(images) - stages[2].mean([2, 3])).abs().max().item<float>(), Is.LessThan(1e-5));
+    }
+
+    [TestCase(0, 2, "Embedding stages")]
+    [TestCase(4, 2, "Embedding stages")]
+    [TestCase(1, 5, "embedding grid")]
+    public void EmbeddingReadoutIsValidated(int stages, int grid, string named) =>
+        Assert.That(() => new ResNetEncoder(new EncoderOptions { EmbeddingStages = stages, EmbeddingGrid = grid }),
+            Throws.TypeOf<ArgumentOutOfRangeException>().With.Message.Contains(named));
 
     [TestCase(1)]
     [TestCase(3)]

@@ -34,6 +34,8 @@ public class EncoderOnnxExporterTests
     {
         yield return new TestCaseData(EncoderOptions.For(1, 28)).SetName("SmallImageStem");
         yield return new TestCaseData(new EncoderOptions { SmallImageStem = false, StemWidth = 16, StageWidths = [32, 48], BlocksPerStage = 2 }).SetName("ImageNetStemTwoBlocksPerStage");
+        yield return new TestCaseData(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32, 48], EmbeddingStages = 2, EmbeddingGrid = 3 }).SetName("SevenAndFourPixelStagesOnAThreeByThreeGrid");
+        yield return new TestCaseData(new EncoderOptions { EmbeddingStages = 1, EmbeddingGrid = 1 }).SetName("LastStageGlobalAverage");
     }
 
     [TestCaseSource(nameof(Encoders))]
@@ -62,11 +64,17 @@ public class EncoderOnnxExporterTests
         Assert.That(input.Name, Is.EqualTo("Pixels"));
         Assert.That(output.Name, Is.EqualTo("Features"));
         Assert.That(input.Type.TensorType.Shape.Dim.Select(d => d.HasDimParam ? d.DimParam : d.DimValue.ToString()), Is.EqualTo(new[] { "N", "3", "32", "32" }));
-        Assert.That(output.Type.TensorType.Shape.Dim.Select(d => d.HasDimParam ? d.DimParam : d.DimValue.ToString()), Is.EqualTo(new[] { "N", "128" }));
+        Assert.That(output.Type.TensorType.Shape.Dim.Select(d => d.HasDimParam ? d.DimParam : d.DimValue.ToString()), Is.EqualTo(new[] { "N", "768" }));
         Assert.That(model.OpsetImport.Single().Version, Is.EqualTo(17));
         Assert.That(model.Graph.Node.Select(n => n.OpType).Distinct(),
-            Is.SubsetOf(new[] { "Mul", "Add", "Conv", "Relu", "GlobalAveragePool", "Flatten" }), "batch norms are folded into the convolutions");
+            Is.SubsetOf(new[] { "Mul", "Add", "Conv", "Relu", "AveragePool", "Flatten", "Concat" }), "batch norms are folded into the convolutions");
     }
+
+    [Test]
+    public void GridsThatNoAveragePoolComputesAreRefusedByName() =>
+        // 28 px → 14 → 7 → 4: a 7 × 7 stage on a 4 × 4 grid has bins of 2 and 3 rows.
+        Assert.That(() => EncoderOnnxExporter.ToModel(new ResNetEncoder(new EncoderOptions { EmbeddingGrid = 4 }), new EncoderOnnxOptions()),
+            Throws.TypeOf<NotSupportedException>().With.Message.Contains("size 7").And.Message.Contains("4 regions"));
 
     [Test]
     public void L2NormalisedOutputHasUnitRows()

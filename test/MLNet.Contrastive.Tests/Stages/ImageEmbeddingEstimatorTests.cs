@@ -70,7 +70,7 @@ public class ImageEmbeddingEstimatorTests
             onnxPath = stage.OnnxPath;
             scored = Embeddings(stage.Transform(data));
             Assert.That(scored, Has.Length.EqualTo(192));
-            Assert.That(scored[0], Has.Length.EqualTo(32));
+            Assert.That(scored[0], Has.Length.EqualTo((16 + 32) * 4), "E: 2 × 2 regions of both stages");
 
             // The row-by-row ML.NET stage, the batched ImageEmbedder and TorchSharp agree.
             var store = ImageStore.Load(folder.Path);
@@ -158,6 +158,6 @@ public class ImageEmbeddingEstimatorTests
         Assert.That(stage.Pretraining.Info.Options.Method.Name, Is.EqualTo(method));
         var embeddings = Embeddings(stage.Transform(data));
         Assert.That(embeddings, Has.Length.EqualTo(128));
-        Assert.That(embeddings.All(e => e.Length == 32 && e.All(float.IsFinite)), Is.True);
+        Assert.That(embeddings.All(e => e.Length == (16 + 32) * 4 && e.All(float.IsFinite)), Is.True, "E: 2 × 2 regions of both stages");
     }
 }
