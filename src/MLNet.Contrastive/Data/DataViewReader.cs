@@ -23,10 +23,12 @@ internal static class DataViewReader
             throw new ArgumentOutOfRangeException(nameof(imageColumnName),
                 $"Schema mismatch for input column '{imageColumnName}': expected image or text (an image path), got {imageColumn.Type}");
 
-        var chain = ImagePreprocessing.Chain(mlContext, imageColumnName, ImageStore.PixelsColumn, options.Height, options.Width,
-            options.Channels, asFloat: false).Fit(data);
+        var taken = data.Schema.Select(c => c.Name).ToHashSet();
+        var pixelsColumn = ImagePreprocessing.UnusedName(ImageStore.PixelsColumn, taken);
+        var chain = ImagePreprocessing.Chain(mlContext, imageColumnName, pixelsColumn, options.Height, options.Width,
+            options.Channels, asFloat: false, taken).Chain.Fit(data);
         using var pixels = new MemoryStream();
-        ImageStore.CopyPixels(chain.Transform(data), pixels);
+        ImageStore.CopyPixels(chain.Transform(data), pixels, pixelsColumn);
         var count = (int)(pixels.Length / (options.Channels * options.Height * options.Width));
         if (count == 0) throw new ArgumentException($"The data view's column '{imageColumnName}' holds no images (empty dataset).", nameof(data));
         var (labels, names) = ImageStore.IndexLabels(labelTexts);

@@ -9,29 +9,38 @@ namespace MLNet.Contrastive.Data;
 /// which samples nearest), ConvertToGrayscale for one channel, ExtractPixels in planar C×H×W order.
 /// Training reads pixels through this exact chain so that the fitted ML.NET stage sees what the encoder saw.
 /// </summary>
-public static class ImagePreprocessing
+internal static class ImagePreprocessing
 {
-    /// <summary>Column names used inside the chain.</summary>
-    public const string ResizedColumn = "ResizedImage", GrayColumn = "GrayImage";
-
     /// <summary>
     /// ResizeImages → [ConvertToGrayscale] → ExtractPixels from <paramref name="imageColumn"/> (MLImage) to
     /// <paramref name="pixelsColumn"/>: a vector of C·H·W values, planar (all of channel 0, then channel 1, …),
-    /// R, G, B order; bytes 0–255 when <paramref name="asFloat"/> is false, else floats 0–255.
+    /// R, G, B order; bytes 0–255 when <paramref name="asFloat"/> is false, else floats 0–255. The intermediate image
+    /// columns get names that are not in <paramref name="taken"/> (which receives them), so no input column is hidden;
+    /// <c>Helpers</c> lists them for dropping.
     /// </summary>
-    public static IEstimator<ITransformer> Chain(MLContext mlContext, string imageColumn, string pixelsColumn,
-        int height, int width, int channels, bool asFloat)
+    public static (IEstimator<ITransformer> Chain, IReadOnlyList<string> Helpers) Chain(MLContext mlContext, string imageColumn, string pixelsColumn,
+        int height, int width, int channels, bool asFloat, ISet<string> taken)
     {
-        IEstimator<ITransformer> chain = mlContext.Transforms.ResizeImages(ResizedColumn, width, height, imageColumn,
-            ImageResizingEstimator.ResizingKind.Fill);
-        var pixelSource = ResizedColumn;
+        var resized = UnusedName("ResizedImage", taken);
+        IEstimator<ITransformer> chain = mlContext.Transforms.ResizeImages(resized, width, height, imageColumn, ImageResizingEstimator.ResizingKind.Fill);
+        var helpers = new List<string> { resized };
         if (channels == 1)
         {
-            chain = chain.Append(mlContext.Transforms.ConvertToGrayscale(GrayColumn, ResizedColumn));
-            pixelSource = GrayColumn;
+            var gray = UnusedName("GrayImage", taken);
+            chain = chain.Append(mlContext.Transforms.ConvertToGrayscale(gray, resized));
+            helpers.Add(gray);
         }
-        return chain.Append(mlContext.Transforms.ExtractPixels(pixelsColumn, pixelSource,
+        return (chain.Append(mlContext.Transforms.ExtractPixels(pixelsColumn, helpers[^1],
             channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb,
-            ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false, outputAsFloatArray: asFloat));
+            ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false, outputAsFloatArray: asFloat)), helpers);
+    }
+
+    /// <summary><paramref name="name"/>, or name_1, name_2, … — the first not in <paramref name="taken"/>, which receives it.</summary>
+    public static string UnusedName(string name, ISet<string> taken)
+    {
+        var candidate = name;
+        for (var i = 1; taken.Contains(candidate); i++) candidate = $"{name}_{i}";
+        taken.Add(candidate);
+        return candidate;
     }
 }

@@ -184,8 +184,8 @@ public sealed class ImageStore
                         $"{pixels.Length / imageSize + chunk.Length:N0} images of {options.Channels}×{options.Height}×{options.Width} do not fit in one store ({Array.MaxLength:N0} bytes); use a smaller image size or fewer images.");
                 var view = mlContext.Data.LoadFromEnumerable(chunk.Select(image => new ImageRow { Image = image }));
                 chain ??= ImagePreprocessing.Chain(mlContext, nameof(ImageRow.Image), PixelsColumn, options.Height, options.Width,
-                    options.Channels, asFloat: false).Fit(view);
-                CopyPixels(chain.Transform(view), pixels);
+                    options.Channels, asFloat: false, new HashSet<string> { nameof(ImageRow.Image), PixelsColumn }).Chain.Fit(view);
+                CopyPixels(chain.Transform(view), pixels, PixelsColumn);
             }
             finally
             {
@@ -197,10 +197,10 @@ public sealed class ImageStore
 
     internal const string PixelsColumn = "Pixels";
 
-    /// <summary>Appends the byte vectors of <see cref="PixelsColumn"/> to <paramref name="output"/>, row by row.</summary>
-    internal static void CopyPixels(IDataView transformed, Stream output)
+    /// <summary>Appends the byte vectors of <paramref name="pixelsColumn"/> to <paramref name="output"/>, row by row.</summary>
+    internal static void CopyPixels(IDataView transformed, Stream output, string pixelsColumn)
     {
-        var column = transformed.Schema[PixelsColumn];
+        var column = transformed.Schema[pixelsColumn];
         using var cursor = transformed.GetRowCursor(new[] { column });
         var getter = cursor.GetGetter<VBuffer<byte>>(column);
         var row = default(VBuffer<byte>);

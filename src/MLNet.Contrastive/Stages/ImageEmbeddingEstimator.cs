@@ -10,14 +10,15 @@ namespace MLNet.Contrastive.Stages;
 /// Pretrains an encoder with a self-supervised method on the images of one column, and returns the embedding stage:
 /// a chain of ML.NET's own transforms — [LoadImages] → ResizeImages → [ConvertToGrayscale] → ExtractPixels →
 /// ApplyOnnxModel with the exported encoder — that <c>mlContext.Model.Save</c> writes into one self-contained model.zip.
-/// Input: an MLImage column or an image-path (text) column. Output: a vector of D float32 values.
+/// Input: an MLImage column or an image-path (text) column. Output: the input's columns and the embedding, a vector
+/// of E float32 values (<see cref="Models.EncoderOptions.EmbeddingDimension"/>).
 /// </summary>
 public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransformer>
 {
     /// <summary>Settings of the embedding stage; every property has a documented default.</summary>
     public sealed class Options
     {
-        /// <summary>The embedding column, [D] float32. Default "Embedding".</summary>
+        /// <summary>The embedding column, [E] float32. Default "Embedding".</summary>
         public string OutputColumnName { get; set; } = "Embedding";
 
         /// <summary>The image column: MLImage, or text holding image paths. Default "Image".</summary>
@@ -50,9 +51,11 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
         }
     }
 
-    /// <summary>Name of the pixel column fed to the encoder, which is also the ONNX graph's input name.</summary>
+    /// <summary>
+    /// Name of the pixel column fed to the encoder, which is also the ONNX graph's input name (Pixels_1, … when the
+    /// input already has a column of that name). The stage drops it, and the other columns it adds on the way, after the encoder.
+    /// </summary>
     public const string PixelsColumnName = "Pixels";
-    private const string LoadedImageColumnName = "LoadedImage";
 
     private readonly MLContext mlContext;
     private readonly Options options;
@@ -85,18 +88,20 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
     /// </summary>
     public static ImageEmbeddingTransformer CreateStage(MLContext mlContext, IDataView input, PretrainResult pretraining, Options options)
     {
+        var estimator = new ImageEmbeddingEstimator(mlContext, options);
+        var (preprocessing, pixels, helpers) = estimator.Preprocessing(input.Schema);
         var ownsFile = options.OnnxPath is null;
         var onnxPath = options.OnnxPath ?? Path.Combine(Path.GetTempPath(), $"mlnet-contrastive-{Guid.NewGuid():N}.onnx");
         EncoderOnnxExporter.Export(pretraining.Encoder, onnxPath, new EncoderOnnxOptions
         {
-            InputName = PixelsColumnName, OutputName = options.OutputColumnName,
+            InputName = pixels, OutputName = options.OutputColumnName,
             Height = options.ImageHeight, Width = options.ImageWidth, L2Normalize = options.L2Normalize,
         });
         try
         {
-            var estimator = new ImageEmbeddingEstimator(mlContext, options);
-            var chain = estimator.Preprocessing(input.Schema[options.InputColumnName].Type is TextDataViewType)
-                .Append(mlContext.Transforms.ApplyOnnxModel(options.OutputColumnName, PixelsColumnName, onnxPath))
+            var chain = preprocessing
+                .Append(mlContext.Transforms.ApplyOnnxModel(options.OutputColumnName, pixels, onnxPath))
+                .Append(mlContext.Transforms.DropColumns([.. helpers]))
                 .Fit(input);
             return new ImageEmbeddingTransformer(new TransformerChain<ITransformer>(chain.ToArray()), pretraining, onnxPath, ownsFile);
         }
@@ -108,27 +113,42 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
     }
 
     /// <summary>
-    /// The output schema before fitting: ML.NET's own image transforms check the input column (with their
-    /// schema-mismatch wording), and the embedding column is a vector of D float32 values.
+    /// The output schema before fitting: the input's columns and the embedding column, a float vector; ML.NET's own
+    /// image transforms check the input column (with their schema-mismatch wording).
     /// </summary>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         var column = inputSchema.FirstOrDefault(c => c.Name == options.InputColumnName);
         if (column.Name is null)
             throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Could not find input column '{options.InputColumnName}'");
+        var (preprocessing, pixels, helpers) = Preprocessing(inputSchema.Select(c => c.Name), column.ItemType is TextDataViewType);
         // SchemaShape.Column has no public constructor; the embedding column is a float vector like the pixel
         // column, so a copy of that column stands in for it.
-        return Preprocessing(column.ItemType is TextDataViewType)
-            .Append(mlContext.Transforms.CopyColumns(options.OutputColumnName, PixelsColumnName))
+        return preprocessing
+            .Append(mlContext.Transforms.Concatenate(options.OutputColumnName, pixels))
+            .Append(mlContext.Transforms.DropColumns([.. helpers]))
             .GetOutputSchema(inputSchema);
     }
 
-    private IEstimator<ITransformer> Preprocessing(bool fromPaths)
+    private (IEstimator<ITransformer> Chain, string Pixels, IReadOnlyList<string> Helpers) Preprocessing(DataViewSchema schema)
     {
-        var pixels = ImagePreprocessing.Chain(mlContext, fromPaths ? LoadedImageColumnName : options.InputColumnName, PixelsColumnName,
-            options.ImageHeight, options.ImageWidth, options.Channels, asFloat: true);
+        var input = schema.GetColumnOrNull(options.InputColumnName)
+            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"Could not find input column '{options.InputColumnName}'");
+        return Preprocessing(schema.Select(c => c.Name), input.Type is TextDataViewType);
+    }
+
+    /// <summary>
+    /// [LoadImages →] the image chain up to the pixel column (the ONNX graph's input), with every column it adds —
+    /// the pixels included — named so that no input column is hidden, and listed for dropping after the encoder.
+    /// </summary>
+    private (IEstimator<ITransformer> Chain, string Pixels, IReadOnlyList<string> Helpers) Preprocessing(IEnumerable<string> inputColumns, bool fromPaths)
+    {
+        var taken = inputColumns.Append(options.OutputColumnName).ToHashSet();
+        var images = fromPaths ? ImagePreprocessing.UnusedName("LoadedImage", taken) : options.InputColumnName;
+        var pixels = ImagePreprocessing.UnusedName(PixelsColumnName, taken);
+        var (chain, helpers) = ImagePreprocessing.Chain(mlContext, images, pixels, options.ImageHeight, options.ImageWidth, options.Channels, asFloat: true, taken);
         return fromPaths
-            ? mlContext.Transforms.LoadImages(LoadedImageColumnName, imageFolder: null, options.InputColumnName).Append(pixels)
-            : pixels;
+            ? (mlContext.Transforms.LoadImages(images, imageFolder: null, options.InputColumnName).Append(chain), pixels, [images, .. helpers, pixels])
+            : (chain, pixels, [.. helpers, pixels]);
     }
 }

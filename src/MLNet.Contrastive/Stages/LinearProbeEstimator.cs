@@ -43,50 +43,62 @@ public sealed class LinearProbeEstimator : IEstimator<TransformerChain<ITransfor
         public int MaximumNumberOfIterations { get; set; } = 200;
     }
 
-    internal const string KeyColumnName = "ProbeLabelKey", FeaturesColumnName = "ProbeFeatures";
-
     private readonly MLContext mlContext;
     private readonly Options options;
-    private readonly IEstimator<ITransformer> labelToKey;
-    private readonly IEstimator<ITransformer> scoring;
 
     public LinearProbeEstimator(MLContext mlContext, Options options)
     {
         this.mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
         this.options = options ?? throw new ArgumentNullException(nameof(options));
-        var transforms = mlContext.Transforms;
-        IEstimator<ITransformer> trainer = options.Trainer switch
-        {
-            ProbeTrainer.Lbfgs => mlContext.MulticlassClassification.Trainers.LbfgsMaximumEntropy(new LbfgsMaximumEntropyMulticlassTrainer.Options
-            {
-                LabelColumnName = KeyColumnName, FeatureColumnName = FeaturesColumnName,
-                L2Regularization = options.L2Regularization, MaximumNumberOfIterations = options.MaximumNumberOfIterations,
-            }),
-            ProbeTrainer.Sdca => mlContext.MulticlassClassification.Trainers.SdcaMaximumEntropy(new SdcaMaximumEntropyMulticlassTrainer.Options
-            {
-                LabelColumnName = KeyColumnName, FeatureColumnName = FeaturesColumnName,
-                L2Regularization = options.L2Regularization, MaximumNumberOfIterations = options.MaximumNumberOfIterations,
-            }),
-            _ => throw new ArgumentOutOfRangeException(nameof(options), options.Trainer, "Unknown probe trainer."),
-        };
-        labelToKey = transforms.Conversion.MapValueToKey(KeyColumnName, options.LabelColumnName);
-        // The trainer's PredictedLabel keeps the label's key values, so MapKeyToValue needs no label at scoring time.
-        scoring = transforms.NormalizeMeanVariance(FeaturesColumnName, options.FeatureColumnName)
-            .Append(trainer)
-            .Append(transforms.Conversion.MapKeyToValue(options.PredictedLabelColumnName, "PredictedLabel"));
+        if (options.Trainer is not (ProbeTrainer.Lbfgs or ProbeTrainer.Sdca))
+            throw new ArgumentOutOfRangeException(nameof(options), options.Trainer, "Unknown probe trainer.");
     }
 
     public TransformerChain<ITransformer> Fit(IDataView input)
     {
         var label = input.Schema.GetColumnOrNull(options.LabelColumnName)
             ?? throw new ArgumentOutOfRangeException(nameof(input), $"Could not find input column '{options.LabelColumnName}'");
+        var (labelToKey, scoring, key) = Build(input.Schema.Select(c => c.Name));
         var keyed = labelToKey.Fit(input).Transform(input);
-        var classes = (keyed.Schema[KeyColumnName].Type as KeyDataViewType)?.Count ?? 0;
+        var classes = (keyed.Schema[key].Type as KeyDataViewType)?.Count ?? 0;
         if (classes < 2)
             throw new ArgumentException($"The label column '{label.Name}' holds {classes} class{(classes == 1 ? "" : "es")}; a probe needs at least two.", nameof(input));
+        // The label mapping is left out: the fitted chain scores rows without a label.
         return new TransformerChain<ITransformer>(((IEnumerable<ITransformer>)scoring.Fit(keyed)).ToArray());
     }
 
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
-        new(labelToKey.Append(scoring).GetOutputSchema(inputSchema).Where(c => c.Name != KeyColumnName));
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        var (labelToKey, scoring, key) = Build(inputSchema.Select(c => c.Name));
+        return new(labelToKey.Append(scoring).GetOutputSchema(inputSchema).Where(c => c.Name != key));
+    }
+
+    /// <summary>
+    /// MapValueToKey (label → a key column), and NormalizeMeanVariance → trainer → MapKeyToValue → DropColumns of the
+    /// normalised features; the key and feature columns get names that no input column has, so none is hidden.
+    /// </summary>
+    private (IEstimator<ITransformer> LabelToKey, IEstimator<ITransformer> Scoring, string Key) Build(IEnumerable<string> inputColumns)
+    {
+        var taken = inputColumns.Append(options.PredictedLabelColumnName).Append("PredictedLabel").Append("Score").ToHashSet();
+        var key = Data.ImagePreprocessing.UnusedName("ProbeLabelKey", taken);
+        var features = Data.ImagePreprocessing.UnusedName("ProbeFeatures", taken);
+        var transforms = mlContext.Transforms;
+        IEstimator<ITransformer> trainer = options.Trainer == ProbeTrainer.Lbfgs
+            ? mlContext.MulticlassClassification.Trainers.LbfgsMaximumEntropy(new LbfgsMaximumEntropyMulticlassTrainer.Options
+            {
+                LabelColumnName = key, FeatureColumnName = features,
+                L2Regularization = options.L2Regularization, MaximumNumberOfIterations = options.MaximumNumberOfIterations,
+            })
+            : mlContext.MulticlassClassification.Trainers.SdcaMaximumEntropy(new SdcaMaximumEntropyMulticlassTrainer.Options
+            {
+                LabelColumnName = key, FeatureColumnName = features,
+                L2Regularization = options.L2Regularization, MaximumNumberOfIterations = options.MaximumNumberOfIterations,
+            });
+        // The trainer's PredictedLabel keeps the label's key values, so MapKeyToValue needs no label at scoring time.
+        var scoring = transforms.NormalizeMeanVariance(features, options.FeatureColumnName)
+            .Append(trainer)
+            .Append(transforms.Conversion.MapKeyToValue(options.PredictedLabelColumnName, "PredictedLabel"))
+            .Append(transforms.DropColumns(features));
+        return (transforms.Conversion.MapValueToKey(key, options.LabelColumnName), scoring, key);
+    }
 }

@@ -161,3 +161,45 @@ public class ImageEmbeddingEstimatorTests
         Assert.That(embeddings.All(e => e.Length == (16 + 32) * 4 && e.All(float.IsFinite)), Is.True, "E: 2 × 2 regions of both stages");
     }
 }
+
+public class StageColumnTests
+{
+    private sealed class RowWithInnerNames
+    {
+        public string ImagePath { get; set; } = "";
+        public string Label { get; set; } = "";
+        public string Pixels { get; set; } = "";
+        public string LoadedImage { get; set; } = "";
+        public string ResizedImage { get; set; } = "";
+        public string GrayImage { get; set; } = "";
+        public string ProbeFeatures { get; set; } = "";
+        public string ProbeLabelKey { get; set; } = "";
+    }
+
+    [Test]
+    public void InputColumnsNamedLikeTheStagesInnerColumnsPassThrough()
+    {
+        using var folder = TestData.NewFolder();
+        var rows = TestData.WriteSampleImages(folder, 64).Select((r, i) => new RowWithInnerNames
+        {
+            ImagePath = r.ImagePath, Label = r.Label, Pixels = $"p{i}", LoadedImage = $"l{i}", ResizedImage = $"r{i}", GrayImage = $"g{i}",
+            ProbeFeatures = $"f{i}", ProbeLabelKey = $"k{i}",
+        }).ToList();
+        var mlContext = new MLContext(0);
+        var data = mlContext.Data.LoadFromEnumerable(rows);
+        var pipeline = mlContext.SelfSupervised().SimClr(new ImageEmbeddingEstimator.Options
+            {
+                InputColumnName = nameof(RowWithInnerNames.ImagePath),
+                Pretrain = new PretrainOptions { Epochs = 1, BatchSize = 32, Seed = 1, Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } },
+            })
+            .Append(mlContext.SelfSupervised().LinearProbe());
+        var expectedColumns = typeof(RowWithInnerNames).GetProperties().Select(p => p.Name).Concat(["Embedding", "Score", "PredictedLabel"]).ToList();
+        using var model = pipeline.Fit(data);
+        var scored = model.Transform(data);
+        Assert.That(scored.Schema.Where(c => !c.IsHidden).Select(c => c.Name), Is.EquivalentTo(expectedColumns), "no inner column is left in the output");
+        foreach (var name in new[] { "Pixels", "LoadedImage", "ResizedImage", "GrayImage", "ProbeFeatures", "ProbeLabelKey" })
+            Assert.That(scored.GetColumn<string>(name), Is.EqualTo(rows.Select(r => (string)typeof(RowWithInnerNames).GetProperty(name)!.GetValue(r)!)), name);
+        Assert.That(((VectorDataViewType)scored.Schema["Embedding"].Type).Size, Is.EqualTo((16 + 32) * 4));
+        Assert.That(scored.GetColumn<string>("PredictedLabel").Distinct().Count(), Is.GreaterThan(1));
+    }
+}
