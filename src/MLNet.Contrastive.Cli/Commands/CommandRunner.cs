@@ -6,7 +6,29 @@ namespace MLNet.Contrastive.Cli.Commands;
 /// <summary>Runs a command body, turning input errors into one clear line on stderr and exit code 1.</summary>
 internal static class CommandRunner
 {
-    public static int Run(Func<int> body)
+    /// <summary>
+    /// Cancelled by the first Ctrl+C (SIGINT): training finishes the step under way, writes its checkpoint and stops,
+    /// and the command exits with 130. A second Ctrl+C ends the process at once.
+    /// </summary>
+    public static CancellationToken Interrupted => Interrupt.Token;
+
+    private static readonly CancellationTokenSource Interrupt = ListenForCtrlC();
+
+    private static CancellationTokenSource ListenForCtrlC()
+    {
+        var source = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            if (source.IsCancellationRequested) return;
+            e.Cancel = true;
+            Console.Error.WriteLine("Stopping after the current step (Ctrl+C again to quit at once)…");
+            source.Cancel();
+        };
+        return source;
+    }
+
+    /// <summary>Runs <paramref name="body"/>; <paramref name="resume"/> tells a cancelled run how to continue.</summary>
+    public static int Run(Func<int> body, string? resume = null)
     {
         try
         {
@@ -18,9 +40,9 @@ internal static class CommandRunner
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException e)
         {
-            Console.Error.WriteLine("Cancelled; the last checkpoint is kept.");
+            Console.Error.WriteLine($"Cancelled. {e.Message}{(resume is null ? "" : $" {resume}")}");
             return 130;
         }
     }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Reflection;
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
 using MLNet.Contrastive.Augmentation;
@@ -89,7 +90,7 @@ public sealed class Pretrainer
             var epochLosses = new List<double>();
             while (info.StepInEpoch < stepsPerEpoch && !Done())
             {
-                if (cancelled = cancellation.IsCancellationRequested) break;
+                if (cancelled = cancellation.IsCancellationRequested || HostCancelled()) break;
                 Array.Copy(order, info.StepInEpoch * batchSize, indices, 0, batchSize);
                 var (loss, learningRate) = session.Step(indices, Math.Min(Progress(), 1), epoch);
                 info.StepInEpoch++;
@@ -135,7 +136,10 @@ public sealed class Pretrainer
             session.SaveCheckpoint();
         }
         // The checkpoint above holds every finished step, so a cancelled run resumes where it stopped.
-        cancellation.ThrowIfCancellationRequested();
+        if (cancelled)
+            throw new OperationCanceledException(options.CheckpointPath is { } path
+                ? $"Pretraining was cancelled after step {info.GlobalStep}; {path} holds every finished step (PretrainOptions.Resume continues from it)."
+                : $"Pretraining was cancelled after step {info.GlobalStep}.", cancellation);
 
         var method = session.Method;
         method.eval();
@@ -199,6 +203,15 @@ public sealed class Pretrainer
             throw;
         }
     }
+
+    // MLContext.CancelExecution (called by AutoML and Microsoft.ML.Experimental) cancels the context's environment, whose
+    // ICancelable.IsCanceled ML.NET's own trainers check every step. Both are internal to ML.NET, so they are read by
+    // reflection; should ML.NET rename them, host cancellation is not seen and the CancellationToken still works.
+    private static readonly FieldInfo? ContextEnvironment = typeof(MLContext).GetField("_env", BindingFlags.NonPublic | BindingFlags.Instance);
+    private static readonly PropertyInfo? IsCanceled = ContextEnvironment?.FieldType.GetInterface("Microsoft.ML.Runtime.ICancelable")?.GetProperty("IsCanceled");
+
+    /// <summary>Whether the ML.NET host of this run was cancelled.</summary>
+    private bool HostCancelled() => IsCanceled is not null && ContextEnvironment!.GetValue(mlContext) is { } environment && IsCanceled.GetValue(environment) is true;
 
     private CheckpointInfo NewInfo(ImageStore data)
     {

@@ -53,6 +53,21 @@ public class PretrainerTests
     }
 
     [Test]
+    public void CancellingTheMLNetHostStopsAfterTheCurrentStepWithACheckpoint()
+    {
+        var data = TestData.SampleTrain(256);
+        using var folder = TestData.NewFolder();
+        var mlContext = new Microsoft.ML.MLContext(0);
+        // What Microsoft.ML.Experimental's extension and AutoML call; the method is internal to ML.NET.
+        var cancel = typeof(Microsoft.ML.MLContext).GetMethod("CancelExecution", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        var checkpoint = folder["c.bin"];
+        Assert.That(() => new Pretrainer(Options(epochs: 3, checkpoint), mlContext)
+                .Fit(data, new SynchronousProgress(p => { if (p.Step == 3) cancel.Invoke(mlContext, null); })),
+            Throws.InstanceOf<OperationCanceledException>().With.Message.Contains("after step 3").And.Message.Contains(checkpoint));
+        Assert.That(Checkpoint.ReadInfo(checkpoint).GlobalStep, Is.EqualTo(3), "the step under way finishes and is checkpointed");
+    }
+
+    [Test]
     public void CheckpointGivesBackTheEncoder()
     {
         var data = TestData.SampleTrain(256);
