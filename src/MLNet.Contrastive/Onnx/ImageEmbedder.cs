@@ -35,13 +35,31 @@ public sealed class ImageEmbedder : IDisposable
     private readonly string inputName, outputName;
     private readonly int[] inputDims;
 
+    /// <summary>
+    /// Session options; the first use of ONNX Runtime loads its native library, which this library does not bring
+    /// (the application chooses it), so its absence is named here.
+    /// </summary>
+    private static SessionOptions NewSessionOptions(int threads)
+    {
+        try
+        {
+            return new SessionOptions { IntraOpNumThreads = threads };
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException { InnerException: DllNotFoundException })
+        {
+            throw new InvalidOperationException(
+                "ONNX Runtime's native library was not found: the application must reference Microsoft.ML.OnnxRuntime (CPU) or " +
+                "Microsoft.ML.OnnxRuntime.Gpu (CUDA, falls back to the CPU); MLNet.Contrastive depends only on Microsoft.ML.OnnxRuntime.Managed.", e);
+        }
+    }
+
     public ImageEmbedder(string onnxPath, ImageEmbedderOptions? options = null)
     {
         this.options = options ??= new ImageEmbedderOptions();
         if (options.BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "The batch size must be positive.");
         if (!File.Exists(onnxPath)) throw new FileNotFoundException($"{onnxPath}: ONNX model not found.", onnxPath);
         var log = options.Log ?? (line => Trace.TraceInformation(line));
-        using var sessionOptions = new SessionOptions { IntraOpNumThreads = options.Threads };
+        using var sessionOptions = NewSessionOptions(options.Threads);
         ExecutionProvider = "CPU";
         if (options.UseCuda)
         {
