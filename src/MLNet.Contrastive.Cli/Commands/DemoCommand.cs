@@ -32,33 +32,41 @@ internal static class DemoCommand
         {
             Description = "Budget of fine-tuning the pretrained encoder, and of training it from scratch, at each label fraction (1 %, 10 %, 100 %); 0 skips both. Default: a quarter of --minutes.",
         };
+        var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
+        var channels = new Option<int>("--channels") { Description = "1 (grayscale) or 3 (RGB; e.g. the set build/make-rgb-set.py makes).", DefaultValueFactory = _ => 1 };
+        var encoder = PretrainCommand.EncoderOption();
         var method = MethodSettings.MethodOption();
         var methodSettings = MethodSettings.SettingsOption();
 
         var command = new Command("demo", "Pretrain SimCLR on Fashion-MNIST and compare it with raw pixels and a random encoder.")
         {
-            minutes, full, dataDir, batchSize, seed, threads, output, method, methodSettings, baselineMinutes,
+            minutes, full, dataDir, imageSize, channels, encoder, batchSize, seed, threads, output, method, methodSettings, baselineMinutes,
         };
-        command.SetAction(parse => CommandRunner.Run(() => Run(MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), parse.GetValue(minutes),
-            parse.GetValue(full), parse.GetValue(dataDir)!, parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output)!,
-            parse.GetValue(baselineMinutes) ?? parse.GetValue(minutes) / 4)));
+        command.SetAction(parse => CommandRunner.Run(() =>
+        {
+            var loadOptions = new ImageLoadOptions { Height = parse.GetValue(imageSize), Width = parse.GetValue(imageSize), Channels = parse.GetValue(channels) };
+            return Run(MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), parse.GetValue(minutes), parse.GetValue(full),
+                parse.GetValue(dataDir)!, loadOptions, EncoderOptions.For(loadOptions.Channels, loadOptions.Height, parse.GetValue(encoder) ?? EncoderPreset.Small),
+                parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output)!, parse.GetValue(baselineMinutes) ?? parse.GetValue(minutes) / 4);
+        }));
         return command;
     }
 
-    private static int Run(Methods.MethodOptions methodOptions, double minutes, bool full, string dataDir, int batchSize, int seed,
-        int threads, string outDir, double baselineMinutes)
+    private static int Run(Methods.MethodOptions methodOptions, double minutes, bool full, string dataDir, ImageLoadOptions loadOptions,
+        EncoderOptions encoder, int batchSize, int seed, int threads, string outDir, double baselineMinutes)
     {
         if (baselineMinutes < 0) throw new ArgumentOutOfRangeException(nameof(baselineMinutes), baselineMinutes, "--baseline-minutes must be 0 or more.");
-        var loadOptions = new ImageLoadOptions { Height = 28, Width = 28, Channels = 1 };
         var (train, test) = full ? SampleData.LoadFolder(dataDir, loadOptions) : SampleData.LoadSample(loadOptions);
-        Console.WriteLine($"Fashion-MNIST {(full ? $"from {dataDir}" : "sample (embedded)")}: {train.Count:N0} training images, {test.Count:N0} test images, 28×28 grayscale.");
+        var dataset = $"Fashion-MNIST {(full ? $"from {dataDir}" : "sample (embedded)")}: {train.Count:N0} training images, {test.Count:N0} test images, " +
+                      $"{loadOptions.Width}×{loadOptions.Height} {(loadOptions.Channels == 1 ? "grayscale" : "RGB")}.";
+        Console.WriteLine(dataset);
 
         var method = methodOptions.Name;
         var mlContext = new MLContext(seed);
         CommandRunner.OutputFolder(outDir);
         var options = new PretrainOptions
         {
-            Method = methodOptions, Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,
+            Method = methodOptions, Encoder = encoder, Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,
             CheckpointPath = Path.Combine(outDir, Checkpoint.FileName),
             MonitorEvery = 1, MonitorData = test, OnMonitor = PretrainCommand.PrintMonitor,
         };
@@ -75,16 +83,16 @@ internal static class DemoCommand
         Evaluate($"Raw pixels ({train.ImageSize}-d)", Embeddings.FromPixels(train), Embeddings.FromPixels(test));
         Runtime.TorchRuntime.SetThreads(threads);
         manual_seed(seed);
-        var random = new ResNetEncoder(EncoderOptions.For(1, 28));
+        var random = new ResNetEncoder(encoder.Clone());
         Evaluate($"Random-init encoder ({random.EmbeddingDimension}-d)", Embeddings.FromEncoder(random, train), Embeddings.FromEncoder(random, test));
 
         var result = ConsoleProgress.Run($"Pretraining {method} for {minutes:0.#} min on {train.Count:N0} unlabeled images",
-            progress => new Pretrainer(options, mlContext).Fit(train, progress));
+            progress => new Pretrainer(options, mlContext).Fit(train, progress, CommandRunner.Interrupted));
         var pretrainedTest = Embeddings.FromEncoder(result.Encoder, test);
         Evaluate($"{method} encoder ({result.Encoder.EmbeddingDimension}-d)", Embeddings.FromEncoder(result.Encoder, train), pretrainedTest);
         if (baselineMinutes > 0)
         {
-            var fineTuning = new FineTuningTrainer.Options { Minutes = baselineMinutes, Seed = seed, Threads = threads, Pretrained = PretrainedEncoder.From(result) };
+            var fineTuning = new FineTuningTrainer.Options { Minutes = baselineMinutes, Seed = seed, Threads = threads, Pretrained = PretrainedEncoder.From(result), Encoder = encoder.Clone() };
             report.LabelEfficiency.AddRange(LabelEfficiency.FineTuned(mlContext, $"Fine-tuned {method} encoder", train, test, fractions, fineTuning, seed,
                 (fraction, images) => Console.WriteLine($"Fine-tuning the {method} encoder on {fraction:P0} of the labels ({images:N0} images) for {baselineMinutes:0.##} min…")));
             fineTuning.Pretrained = null;
@@ -120,7 +128,7 @@ internal static class DemoCommand
                       $"{result.ViewsPerSecond:F0} views/s on {threads} threads, peak memory {CommandRunner.PeakMemory()}.";
         Console.WriteLine(summary);
         result.History.Save(outDir);
-        report.Facts = [$"Fashion-MNIST {(full ? $"from {dataDir}" : "sample (embedded)")}: {train.Count:N0} training images, {test.Count:N0} test images, 28×28 grayscale.",
+        report.Facts = [dataset,
             $"{method} for {minutes:0.##} min, seed {seed}.", summary];
         report.History = result.History;
         EmbeddingViews.Describe(report, test, pretrainedTest, "test images", SampleData.ClassNames);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Evaluation;
 using MLNet.Contrastive.Metrics;
 using Microsoft.ML;
@@ -20,6 +21,7 @@ internal static class PretrainCommand
         var methodSettings = MethodSettings.SettingsOption();
         var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 (grayscale) or 3 (RGB).", DefaultValueFactory = _ => 1 };
+        var encoder = EncoderOption();
         var epochs = new Option<int?>("--epochs") { Description = "Epochs to train (default 10 unless --minutes is given)." };
         var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 256 };
@@ -37,7 +39,7 @@ internal static class PretrainCommand
 
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
-            data, labels, method, methodSettings, imageSize, channels, epochs, minutes, batchSize, learningRate, optimizer,
+            data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, learningRate, optimizer,
             seed, threads, device, output, resume, init, skipBad, maxPixels, monitorEvery,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
@@ -58,6 +60,7 @@ internal static class PretrainCommand
                 Device = parse.GetValue(device)!, CheckpointPath = Path.Combine(outDir, Checkpoint.FileName), Resume = parse.GetValue(resume),
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,
                 Initialization = parse.GetValue(init) is { } initPath ? PretrainedEncoder.Load(initPath) : null,
+                Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(loadOptions.Channels, loadOptions.Height, preset) : null,
             };
 
             var store = ImageStore.Load(parse.GetValue(data)!, parse.GetValue(labels), loadOptions);
@@ -70,7 +73,7 @@ internal static class PretrainCommand
                 var resumed = Checkpoint.ReadInfo(options.CheckpointPath);
                 Console.WriteLine($"Resuming from {options.CheckpointPath}: {resumed.GlobalStep} steps ({resumed.Epoch} full epochs) done.");
             }
-            var result = ConsoleProgress.Run($"Pretraining {options.Method.Name}", progress => new Pretrainer(options).Fit(store, progress));
+            var result = ConsoleProgress.Run($"Pretraining {options.Method.Name}", progress => new Pretrainer(options).Fit(store, progress, CommandRunner.Interrupted));
             result.History.Save(outDir);
             WriteEmbeddingModel(result, store, outDir);
             var report = new RunReport
@@ -93,9 +96,15 @@ internal static class PretrainCommand
             Console.WriteLine($"Wrote {ModelFiles.ModelFile} (ML.NET embedding stage, input column '{ModelFiles.ImagePathColumn}'), " +
                               $"{ModelFiles.EncoderFile}, {Checkpoint.FileName}, history.json, history.csv and {RunReport.FileName} to {outDir}; report: {html}.");
             return 0;
-        }));
+        }, "To continue, run the same command with --resume."));
         return command;
     }
+
+    /// <summary>--encoder: a named encoder size (default small; with --init or --resume, the run's own shape).</summary>
+    internal static Option<EncoderPreset?> EncoderOption() => new("--encoder")
+    {
+        Description = "Encoder size: Small (stem 16, stages 32-64-128) or Base (stem 32, stages 64-128-256, two blocks each); docs/methods.md gives their cost. Default Small.",
+    };
 
     internal static void PrintMonitor(MonitorRecord m)
     {

@@ -1,5 +1,15 @@
 namespace MLNet.Contrastive.Models;
 
+/// <summary>Named encoder sizes (<see cref="EncoderOptions.For"/>); docs/methods.md gives their measured cost and accuracy.</summary>
+public enum EncoderPreset
+{
+    /// <summary>Stem 16, stages 32-64-128, one residual block each (0.30 M parameters); D = 128, E = 768. The default.</summary>
+    Small,
+
+    /// <summary>Stem 32, stages 64-128-256, two residual blocks each (2.76 M parameters, a CIFAR ResNet-18 without its last stage); D = 256, E = 1,536.</summary>
+    Base,
+}
+
 /// <summary>Shape of a <see cref="ResNetEncoder"/>.</summary>
 public sealed class EncoderOptions
 {
@@ -61,14 +71,23 @@ public sealed class EncoderOptions
         return copy;
     }
 
-    /// <summary>The defaults for <paramref name="channels"/> channels of <paramref name="size"/> px images.</summary>
-    public static EncoderOptions For(int channels, int size) => new()
+    /// <summary>
+    /// The <paramref name="preset"/> encoder for <paramref name="channels"/> channels of <paramref name="size"/> px
+    /// images: the small-image stem up to 64 px, the ImageNet-style stem above.
+    /// </summary>
+    public static EncoderOptions For(int channels, int size, EncoderPreset preset = EncoderPreset.Small)
     {
-        InputChannels = channels,
-        SmallImageStem = size <= 64,
-        Mean = Enumerable.Repeat(0.5f, channels).ToArray(),
-        Std = Enumerable.Repeat(0.5f, channels).ToArray(),
-    };
+        var options = new EncoderOptions
+        {
+            InputChannels = channels,
+            SmallImageStem = size <= 64,
+            Mean = Enumerable.Repeat(0.5f, channels).ToArray(),
+            Std = Enumerable.Repeat(0.5f, channels).ToArray(),
+        };
+        if (preset == EncoderPreset.Base) (options.StemWidth, options.StageWidths, options.BlocksPerStage) = (32, [64, 128, 256], 2);
+        else if (preset != EncoderPreset.Small) throw new ArgumentOutOfRangeException(nameof(preset), preset, "The encoder presets are Small and Base.");
+        return options;
+    }
 
     internal void Validate()
     {
