@@ -52,9 +52,15 @@ public static class TorchRuntime
 
     private static IntPtr LoadPatchedCopy()
     {
+        var original = FindOriginal();
+        // This library references only the managed TorchSharp; libtorch comes from the application's TorchSharp-cpu or
+        // TorchSharp-cuda-* package. Without it every first call into TorchSharp fails with a bare DllNotFoundException.
+        if (original is not null && !File.Exists(Path.Combine(Path.GetDirectoryName(original)!, "libtorch.so")))
+            throw new DllNotFoundException(
+                $"libtorch, the native library TorchSharp calls, was not found next to {original}: the application must reference " +
+                "TorchSharp-cpu (CPU) or a TorchSharp-cuda package (CUDA). MLNet.Contrastive depends only on the managed TorchSharp so that the application chooses.");
         try
         {
-            var original = FindOriginal();
             if (original is null || SystemLibStdCxxHas(MissingVersion)) return IntPtr.Zero;
             var elf = File.ReadAllBytes(original);
             if (!ElfVersions.MarkNeedWeak(elf, MissingVersion)) return IntPtr.Zero;
