@@ -43,10 +43,24 @@ public static class TorchRuntime
             name == LibraryName && assembly == typeof(torch).Assembly ? PatchedHandle.Value : IntPtr.Zero;
     }
 
+    /// <summary>
+    /// The most CPU threads a run may ask for: 4 per processor (at least 64). More only queue behind each other, and a
+    /// mistyped count (100,000) would make libtorch start that many threads.
+    /// </summary>
+    public static int MaxThreads => Math.Max(64, 4 * Environment.ProcessorCount);
+
+    /// <summary>Checks a thread count: positive and at most <see cref="MaxThreads"/>.</summary>
+    public static void CheckThreads(int threads, string name)
+    {
+        if (threads <= 0 || threads > MaxThreads)
+            throw new ArgumentOutOfRangeException(name, threads,
+                $"The thread count must be between 1 and {MaxThreads} (4 per processor; this machine has {Environment.ProcessorCount}).");
+    }
+
     /// <summary>Sets the number of CPU threads libtorch uses for intra-op parallelism.</summary>
     public static void SetThreads(int threads)
     {
-        if (threads <= 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "The thread count must be positive.");
+        CheckThreads(threads, nameof(threads));
         torch.set_num_threads(threads);
     }
 

@@ -115,7 +115,7 @@ public sealed class PretrainOptions
         if (Minutes is { } m && (!(m > 0) || !double.IsFinite(m))) throw new ArgumentOutOfRangeException(nameof(Minutes), Minutes, "The time budget must be a positive, finite number of minutes.");
         if (!(PeakLearningRate > 0) || !double.IsFinite(PeakLearningRate)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "The learning rate must be positive.");
         if (WarmupFraction is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(WarmupFraction), WarmupFraction, "The warm-up fraction must be in [0, 1).");
-        if (Threads <= 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "The thread count must be positive.");
+        Runtime.TorchRuntime.CheckThreads(Threads, nameof(Threads));
         if (Device is not ("cpu" or "cuda" or "auto")) throw new ArgumentOutOfRangeException(nameof(Device), Device, "The device must be cpu, cuda or auto.");
         if (WeightDecay is < 0 || !double.IsFinite(WeightDecay)) throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "The weight decay must be a non-negative number.");
         if (SgdMomentum is < 0 or >= 1 || double.IsNaN(SgdMomentum)) throw new ArgumentOutOfRangeException(nameof(SgdMomentum), SgdMomentum, "The momentum must be in [0, 1).");

@@ -63,4 +63,13 @@ public class ElfVersionsTests
     [Test]
     public void NonElfInputIsRejected() =>
         Assert.That(() => ElfVersions.DefinedVersions(new byte[100]), Throws.TypeOf<InvalidDataException>());
+
+    [TestCase(0)]
+    [TestCase(100_000)]
+    public void ThreadCountsOutsideOneToFourPerProcessorAreRefusedBeforeTraining(int threads)
+    {
+        Assert.That(TorchRuntime.MaxThreads, Is.EqualTo(Math.Max(64, 4 * Environment.ProcessorCount)));
+        Assert.That(() => new MLNet.Contrastive.Training.Pretrainer(new MLNet.Contrastive.Training.PretrainOptions { Threads = threads }),
+            Throws.TypeOf<ArgumentOutOfRangeException>().With.Message.Contains($"between 1 and {TorchRuntime.MaxThreads}").And.Message.Contains("Threads"));
+    }
 }
