@@ -17,7 +17,9 @@ public static class SavedModel
         catch (Exception e) when (e is InvalidDataException or FormatException or IOException or InvalidOperationException
                                       or ArgumentException or KeyNotFoundException or NotSupportedException or System.Reflection.TargetInvocationException)
         {
-            throw new InvalidDataException($"{path}: not a readable ML.NET model ({(e.InnerException ?? e).Message.Split('\n')[0].TrimEnd('.')}).", e);
+            // ML.NET loads each transform by reflection, so the cause sits under TargetInvocationExceptions (ONNX Runtime's
+            // error for a damaged graph, a missing assembly): name the innermost one.
+            throw new InvalidDataException($"{path}: not a readable ML.NET model ({e.GetBaseException().Message.Split('\n')[0].TrimEnd('.')}).", e);
         }
     }
 

@@ -27,6 +27,31 @@ public class SavedModelTests
     }
 
     [Test]
+    public void ADamagedEncoderInsideTheModelIsNamedByItsRealCause()
+    {
+        using var folder = TestData.NewFolder();
+        var mlContext = new MLContext(0);
+        var paths = SavedModel.PathView(mlContext, [], nameof(Row.ImagePath));
+        using (var stage = ImageEmbeddingEstimator.CreateStage(mlContext, paths,
+                   new MLNet.Contrastive.Training.Pretrainer(new MLNet.Contrastive.Training.PretrainOptions { Epochs = 1, BatchSize = 4, Threads = 2, Device = "cpu",
+                       Encoder = new MLNet.Contrastive.Models.EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } }).Fit(TestData.SampleTrain(4)),
+                   new ImageEmbeddingEstimator.Options { InputColumnName = nameof(Row.ImagePath) }))
+            mlContext.Model.Save(stage, paths.Schema, folder["model.zip"]);
+        // The largest entry of model.zip is the embedded ONNX graph; overwrite it with bytes that are no protobuf.
+        using (var zip = System.IO.Compression.ZipFile.Open(folder["model.zip"], System.IO.Compression.ZipArchiveMode.Update))
+        {
+            var graph = zip.Entries.MaxBy(e => e.Length)!;
+            var name = graph.FullName;
+            graph.Delete();
+            using var stream = zip.CreateEntry(name).Open();
+            stream.Write(Enumerable.Repeat((byte)0xFF, 4096).ToArray());
+        }
+        Assert.That(() => SavedModel.Load(mlContext, folder["model.zip"], out _),
+            Throws.TypeOf<InvalidDataException>().With.Message.StartsWith(folder["model.zip"] + ": not a readable ML.NET model (")
+                .And.Message.Not.Contains("target of an invocation"));
+    }
+
+    [Test]
     public void ModelAndOnnxFromDifferentRunsAreNamed()
     {
         using var folder = TestData.NewFolder();
