@@ -26,6 +26,12 @@ public sealed class EncoderOnnxOptions
 
     /// <summary>L2-normalise each embedding (LpNormalization). Default false.</summary>
     public bool L2Normalize { get; set; }
+
+    /// <summary>
+    /// Output the rows one after another, [N·E], instead of [N, E]: the graph the ML.NET stage applies row by row, whose
+    /// output ApplyOnnxModel then types as a plain [E] vector (an [N, E] output becomes [1, E]).
+    /// </summary>
+    internal bool FlatOutput { get; set; }
 }
 
 /// <summary>
@@ -79,10 +85,15 @@ public static class EncoderOnnxExporter
         var pooled = stages.Zip(sizes).TakeLast(encoder.Options.EmbeddingStages)
             .Select(stage => builder.Node("Flatten", [GridAverage(builder, stage.First, stage.Second, encoder.Options.EmbeddingGrid)], null, B.Int("axis", 1)))
             .ToList();
-        var last = options.L2Normalize ? null : options.OutputName;
+        var last = options.L2Normalize || options.FlatOutput ? null : options.OutputName;
         x = pooled.Count == 1 ? builder.Node("Identity", [pooled[0]], last) : builder.Node("Concat", [.. pooled], last, B.Int("axis", 1));
-        if (options.L2Normalize) builder.Node("LpNormalization", [x], options.OutputName, B.Int("axis", 1), B.Int("p", 2));
-        graph.Output.Add(B.FloatTensor(options.OutputName, (null, "N"), (encoder.EmbeddingDimension, null)));
+        if (options.L2Normalize) x = builder.Node("LpNormalization", [x], options.FlatOutput ? null : options.OutputName, B.Int("axis", 1), B.Int("p", 2));
+        if (options.FlatOutput)
+        {
+            builder.Node("Reshape", [x, builder.Int64Initializer("rows", [-1])], options.OutputName);
+            graph.Output.Add(B.FloatTensor(options.OutputName, (null, "NE")));
+        }
+        else graph.Output.Add(B.FloatTensor(options.OutputName, (null, "N"), (encoder.EmbeddingDimension, null)));
 
         var model = new ModelProto
         {

@@ -23,6 +23,16 @@ internal sealed class OnnxGraphBuilder
         return tensor.Name;
     }
 
+    /// <summary>Adds an int64 constant (a shape) and returns its name.</summary>
+    public string Int64Initializer(string name, long[] values)
+    {
+        var tensor = new TensorProto { Name = Unique(name), DataType = (int)TensorProto.Types.DataType.Int64 };
+        tensor.Dims.Add(values.Length);
+        tensor.Int64Data.AddRange(values);
+        graph.Initializer.Add(tensor);
+        return tensor.Name;
+    }
+
     /// <summary>Adds a node with one output and returns the output's name (or <paramref name="output"/> when given).</summary>
     public string Node(string opType, string[] inputs, string? output = null, params AttributeProto[] attributes)
     {

@@ -14,13 +14,15 @@ public sealed class ImageEmbeddingTransformer : ITransformer, IDisposable
 {
     private readonly TransformerChain<ITransformer> chain;
     private readonly bool ownsOnnxFile;
+    private readonly string scoringOnnxPath;
 
-    internal ImageEmbeddingTransformer(TransformerChain<ITransformer> chain, PretrainResult pretraining, string onnxPath, bool ownsOnnxFile)
+    internal ImageEmbeddingTransformer(TransformerChain<ITransformer> chain, PretrainResult pretraining, string onnxPath, bool ownsOnnxFile, string scoringOnnxPath)
     {
         this.chain = chain;
         Pretraining = pretraining;
         OnnxPath = onnxPath;
         this.ownsOnnxFile = ownsOnnxFile;
+        this.scoringOnnxPath = scoringOnnxPath;
     }
 
     /// <summary>The ML.NET transforms this stage is made of.</summary>
@@ -32,7 +34,10 @@ public sealed class ImageEmbeddingTransformer : ITransformer, IDisposable
     /// <summary>The pretrained encoder, eval mode, CPU.</summary>
     public ResNetEncoder Encoder => Pretraining.Encoder;
 
-    /// <summary>The exported encoder used by ApplyOnnxModel.</summary>
+    /// <summary>
+    /// The exported encoder, input [N, C, H, W] pixels 0–255, output [N, E] (for <c>ImageEmbedder</c> and other ONNX
+    /// Runtime clients). ApplyOnnxModel applies the same graph with its output rows flattened (a temporary file).
+    /// </summary>
     public string OnnxPath { get; }
 
     public bool IsRowToRowMapper => ((ITransformer)chain).IsRowToRowMapper;
@@ -45,10 +50,11 @@ public sealed class ImageEmbeddingTransformer : ITransformer, IDisposable
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)chain).Save(ctx);
 
-    /// <summary>Releases the ONNX Runtime session and deletes the temporary ONNX file, if this stage made one.</summary>
+    /// <summary>Releases the ONNX Runtime session and deletes the temporary ONNX files this stage made.</summary>
     public void Dispose()
     {
         chain.Dispose();
         if (ownsOnnxFile && File.Exists(OnnxPath)) File.Delete(OnnxPath);
+        if (File.Exists(scoringOnnxPath)) File.Delete(scoringOnnxPath);
     }
 }

@@ -177,7 +177,7 @@ public class StageColumnTests
     }
 
     [Test]
-    public void InputColumnsNamedLikeTheStagesInnerColumnsPassThrough()
+    public void InputColumnsNamedLikeTheStagesInnerColumnsPassThroughAndTheEmbeddingIsAPlainVector()
     {
         using var folder = TestData.NewFolder();
         var rows = TestData.WriteSampleImages(folder, 64).Select((r, i) => new RowWithInnerNames
@@ -199,7 +199,7 @@ public class StageColumnTests
         Assert.That(scored.Schema.Where(c => !c.IsHidden).Select(c => c.Name), Is.EquivalentTo(expectedColumns), "no inner column is left in the output");
         foreach (var name in new[] { "Pixels", "LoadedImage", "ResizedImage", "GrayImage", "ProbeFeatures", "ProbeLabelKey" })
             Assert.That(scored.GetColumn<string>(name), Is.EqualTo(rows.Select(r => (string)typeof(RowWithInnerNames).GetProperty(name)!.GetValue(r)!)), name);
-        Assert.That(((VectorDataViewType)scored.Schema["Embedding"].Type).Size, Is.EqualTo((16 + 32) * 4));
+        Assert.That(((VectorDataViewType)scored.Schema["Embedding"].Type).Dimensions, Is.EqualTo(new[] { (16 + 32) * 4 }), "a plain vector of E values, not [1, E]");
         Assert.That(scored.GetColumn<string>("PredictedLabel").Distinct().Count(), Is.GreaterThan(1));
     }
 }
