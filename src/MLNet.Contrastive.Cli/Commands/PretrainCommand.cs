@@ -88,7 +88,13 @@ internal static class PretrainCommand
                 History = result.History,
             };
             var shown = store.Subset(Enumerable.Range(0, Math.Min(2000, store.Count)).ToArray());
-            EmbeddingViews.Describe(report, shown, Embeddings.FromEncoder(result.Encoder, shown), "training images");
+            var shownEmbeddings = Embeddings.FromEncoder(result.Encoder, shown);
+            EmbeddingViews.Describe(report, shown, shownEmbeddings, "training images");
+            // The monitors run only with --monitor-every; a collapsed encoder is worth a warning in any run.
+            if (RepresentationMetrics.Measure(shownEmbeddings) is { Collapsed: true } signals)
+                Console.WriteLine($"WARNING: the encoder has collapsed (std of normalised embeddings {signals.StdOfNormalized:G3} vs 1/√D " +
+                                  $"{signals.ExpectedStd:G3}, effective rank {signals.EffectiveRank:F1}, on {shown.Count:N0} training images); " +
+                                  "its embeddings carry little information: lower the learning rate or change the method's settings.");
             var html = ReportCommand.Save(report, outDir);
             var last = result.History.Epochs.LastOrDefault();
             Console.WriteLine($"Done: {result.Info.GlobalStep} steps, {result.Info.Epoch} full epochs, last epoch's mean loss {last?.MeanLoss:F4}, " +
