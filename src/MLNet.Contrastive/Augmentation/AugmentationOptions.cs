@@ -8,10 +8,12 @@ public sealed class AugmentationOptions
 {
     /// <summary>Random resized crop: range of the crop's area as a fraction of the image. Default 0.08–1 (large), 0.25–1 (small).</summary>
     public double CropScaleMin { get; set; } = 0.08;
+    /// <summary>Upper end of the crop's area fraction (see <see cref="CropScaleMin"/>).</summary>
     public double CropScaleMax { get; set; } = 1.0;
 
     /// <summary>Random resized crop: range of the crop's aspect ratio (width / height). Default 3/4–4/3.</summary>
     public double CropRatioMin { get; set; } = 3.0 / 4.0;
+    /// <summary>Upper end of the crop's aspect ratio (see <see cref="CropRatioMin"/>).</summary>
     public double CropRatioMax { get; set; } = 4.0 / 3.0;
 
     /// <summary>Probability of a horizontal flip. Default 0.5.</summary>
@@ -22,8 +24,11 @@ public sealed class AugmentationOptions
 
     /// <summary>Colour jitter strengths: factors drawn from [1 − s, 1 + s]; hue shift from [−h, h] turns. Defaults 0.4, 0.4, 0.2, 0.1.</summary>
     public double Brightness { get; set; } = 0.4;
+    /// <summary>Contrast jitter strength (see <see cref="Brightness"/>).</summary>
     public double Contrast { get; set; } = 0.4;
+    /// <summary>Saturation jitter strength, RGB only (see <see cref="Brightness"/>).</summary>
     public double Saturation { get; set; } = 0.2;
+    /// <summary>Hue jitter: shift drawn from [−h, h] turns, RGB only (see <see cref="Brightness"/>).</summary>
     public double Hue { get; set; } = 0.1;
 
     /// <summary>Probability of converting an RGB sample to grayscale. Default 0.2.</summary>
@@ -31,15 +36,19 @@ public sealed class AugmentationOptions
 
     /// <summary>Probability of a Gaussian blur, with σ drawn from [<see cref="BlurSigmaMin"/>, <see cref="BlurSigmaMax"/>] pixels. Default 0.5 (large), 0 (small).</summary>
     public double BlurProbability { get; set; } = 0.5;
+    /// <summary>Smallest blur σ in pixels. Default 0.1.</summary>
     public double BlurSigmaMin { get; set; } = 0.1;
+    /// <summary>Largest blur σ in pixels. Default 2.</summary>
     public double BlurSigmaMax { get; set; } = 2.0;
 
     /// <summary>Probability of additive Gaussian noise of standard deviation <see cref="NoiseStd"/> (pixel values in [0, 1]). Default 0 (large), 0.5 (small).</summary>
     public double NoiseProbability { get; set; }
+    /// <summary>Standard deviation of the additive noise (pixel values in [0, 1]). Default 0.05.</summary>
     public double NoiseStd { get; set; } = 0.05;
 
     /// <summary>Probability of solarizing (inverting pixels at or above <see cref="SolarizeThreshold"/>). Default 0.</summary>
     public double SolarizeProbability { get; set; }
+    /// <summary>Pixels at or above this value (in [0, 1]) are inverted by solarization. Default 0.5.</summary>
     public double SolarizeThreshold { get; set; } = 0.5;
 
     /// <summary>A copy, for recipes derived from this one (e.g. BYOL's asymmetric pair).</summary>

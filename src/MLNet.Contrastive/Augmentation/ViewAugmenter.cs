@@ -13,12 +13,14 @@ public sealed class ViewAugmenter
 {
     private readonly AugmentationOptions options;
 
+    /// <summary>An augmenter drawing every sample's transform from <paramref name="options"/>.</summary>
     public ViewAugmenter(AugmentationOptions options)
     {
         options.Validate();
         this.options = options;
     }
 
+    /// <summary>The augmentation settings.</summary>
     public AugmentationOptions Options => options;
 
     /// <summary>One random view of each image of <paramref name="images"/> [B, C, H, W].</summary>

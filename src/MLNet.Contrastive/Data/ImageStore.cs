@@ -29,10 +29,15 @@ public sealed class ImageStore
 
     /// <summary>Pixels, [N, C, H, W] row-major.</summary>
     public byte[] Pixels { get; }
+    /// <summary>Channels per image: 1 (grayscale) or 3 (RGB).</summary>
     public int Channels { get; }
+    /// <summary>Image height in pixels.</summary>
     public int Height { get; }
+    /// <summary>Image width in pixels.</summary>
     public int Width { get; }
+    /// <summary>Number of images.</summary>
     public int Count => Sources.Count;
+    /// <summary>Values per image, C·H·W.</summary>
     public int ImageSize => Channels * Height * Width;
 
     /// <summary>Class index per image into <see cref="LabelNames"/>; null when unlabeled.</summary>

@@ -18,6 +18,7 @@ public sealed record ClusteringScore(int Clusters, double Nmi, double Ari, doubl
 /// </summary>
 public static class ClusteringDiagnostics
 {
+    /// <summary>ML.NET k-means at K/2, K and 2K clusters (K = the number of classes) on <paramref name="embeddings"/>, scored against their labels by NMI, ARI and purity.</summary>
     public static IReadOnlyList<ClusteringScore> Evaluate(MLContext mlContext, Embeddings embeddings)
     {
         var labels = embeddings.Labels ?? throw new ArgumentException("Clustering diagnostics need labelled embeddings.", nameof(embeddings));

@@ -11,6 +11,7 @@ namespace MLNet.Contrastive.Metrics;
 /// <summary>N feature vectors of dimension D, row-major, with the images' labels when known.</summary>
 public sealed class Embeddings
 {
+    /// <summary>Wraps <paramref name="values"/>, <paramref name="count"/> rows of <paramref name="dimension"/> values, row-major; <paramref name="labels"/> are class indices or null.</summary>
     public Embeddings(float[] values, int count, int dimension, int[]? labels)
     {
         if (values.Length != (long)count * dimension) throw new ArgumentException($"Expected {count}×{dimension} values, got {values.Length}.");
@@ -20,11 +21,16 @@ public sealed class Embeddings
         Labels = labels;
     }
 
+    /// <summary>All values, row-major: [N · D].</summary>
     public float[] Values { get; }
+    /// <summary>N, the number of rows.</summary>
     public int Count { get; }
+    /// <summary>D, the values per row.</summary>
     public int Dimension { get; }
+    /// <summary>The class index of each row, or null when unlabelled.</summary>
     public int[]? Labels { get; }
 
+    /// <summary>Row <paramref name="i"/>, [D].</summary>
     public ReadOnlySpan<float> Row(int i) => Values.AsSpan(i * Dimension, Dimension);
 
     /// <summary>

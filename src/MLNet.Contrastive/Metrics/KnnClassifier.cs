@@ -11,7 +11,9 @@ namespace MLNet.Contrastive.Metrics;
 /// </summary>
 public static class KnnClassifier
 {
+    /// <summary>Neighbours that vote for a row's class.</summary>
     public const int DefaultK = 200;
+    /// <summary>Temperature of the similarity weights exp(s / T).</summary>
     public const double DefaultTemperature = 0.1;
 
     /// <summary>Predicted class per test row.</summary>

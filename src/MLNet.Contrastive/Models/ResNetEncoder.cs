@@ -20,6 +20,7 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
     private readonly Sequential stem;
     private readonly ModuleList<ResidualBlock> blocks;
 
+    /// <summary>A randomly initialised encoder of the given shape (validated).</summary>
     public ResNetEncoder(EncoderOptions options) : base(nameof(ResNetEncoder))
     {
         options.Validate();
@@ -49,6 +50,7 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The encoder's shape.</summary>
     public EncoderOptions Options { get; }
 
     /// <summary>D, the width of <see cref="forward"/>'s output.</summary>
@@ -120,12 +122,13 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
 /// conv3×3 → BN → ReLU → conv3×3 → BN, plus the input (through a 1×1 conv and BN when the shape changes), then ReLU.
 /// [N, in, H, W] → [N, out, H / stride, W / stride].
 /// </summary>
-public sealed class ResidualBlock : Module<Tensor, Tensor>
+internal sealed class ResidualBlock : Module<Tensor, Tensor>
 {
     private readonly Conv2d conv1, conv2;
     private readonly BatchNorm2d bn1, bn2;
     private readonly Sequential? shortcut;
 
+    /// <summary>A block from <paramref name="inChannels"/> to <paramref name="outChannels"/> channels, subsampling by <paramref name="stride"/>.</summary>
     public ResidualBlock(int inChannels, int outChannels, int stride) : base(nameof(ResidualBlock))
     {
         conv1 = Conv2d(inChannels, outChannels, 3, stride: stride, padding: 1, bias: false);
@@ -143,6 +146,7 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
     internal (Conv2d Conv, BatchNorm2d Norm) Second => (conv2, bn2);
     internal Sequential? Shortcut => shortcut;
 
+    /// <summary>[N, in, H, W] → [N, out, H / stride, W / stride].</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();

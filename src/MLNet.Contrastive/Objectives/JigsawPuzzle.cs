@@ -10,6 +10,7 @@ namespace MLNet.Contrastive.Objectives;
 /// </summary>
 public static class JigsawPuzzle
 {
+    /// <summary>Tiles per side (3) and tiles per puzzle (9).</summary>
     public const int Grid = 3, Tiles = Grid * Grid;
 
     /// <summary>Tiles are at least this many pixels wide: images need at least 3 × (MinimumTile + 1) = 24 px per side.</summary>

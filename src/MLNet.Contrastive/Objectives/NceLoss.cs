@@ -10,6 +10,7 @@ namespace MLNet.Contrastive.Objectives;
 /// </summary>
 public static class NceLoss
 {
+    /// <summary>Noise samples per positive pair.</summary>
     public const int DefaultNoiseSamples = 16;
 
     /// <summary>

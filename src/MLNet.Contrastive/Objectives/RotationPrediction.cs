@@ -10,6 +10,7 @@ namespace MLNet.Contrastive.Objectives;
 /// </summary>
 public static class RotationPrediction
 {
+    /// <summary>The four rotations: 0°, 90°, 180°, 270°.</summary>
     public const int Rotations = 4;
 
     /// <summary>

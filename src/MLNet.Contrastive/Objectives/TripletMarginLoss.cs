@@ -30,6 +30,7 @@ public enum TripletDistance
 /// </summary>
 public static class TripletMarginLoss
 {
+    /// <summary>Margin between the positive and negative cosine distances.</summary>
     public const double DefaultMargin = 0.5;
 
     /// <summary>z1, z2: [N, D], row i of each a view of image i (N ≥ 2). Returns a scalar.</summary>

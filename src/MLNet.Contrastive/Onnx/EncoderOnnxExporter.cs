@@ -42,7 +42,9 @@ public sealed class EncoderOnnxOptions
 /// </summary>
 public static class EncoderOnnxExporter
 {
+    /// <summary>The ONNX operator set the graph uses.</summary>
     public const int Opset = 17;
+    /// <summary>The ONNX IR version of the file.</summary>
     public const int IrVersion = 8;
     private const float PixelRange = 255f;
 

@@ -53,6 +53,7 @@ public sealed class ImageEmbedder : IDisposable
         }
     }
 
+    /// <summary>Opens <paramref name="onnxPath"/> (an encoder exported by <see cref="EncoderOnnxExporter"/>: input [N, C, H, W], output [N, E]) on the CPU, or on CUDA when asked and available.</summary>
     public ImageEmbedder(string onnxPath, ImageEmbedderOptions? options = null)
     {
         this.options = options ??= new ImageEmbedderOptions();
@@ -123,6 +124,7 @@ public sealed class ImageEmbedder : IDisposable
         return new Embeddings(values, data.Count, Dimension, data.Labels);
     }
 
+    /// <summary>Releases the ONNX Runtime session.</summary>
     public void Dispose() => session.Dispose();
 
     private static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();

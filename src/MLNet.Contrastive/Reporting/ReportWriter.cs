@@ -25,11 +25,13 @@ public static class ReportWriter
     public static IReadOnlyList<string> FigureIds { get; } =
         ["loss", "learning-rate", "knn", "collapse", "label-efficiency", "projection", "neighbours"];
 
+    /// <summary>Writes the report's HTML page to <paramref name="path"/> (atomically).</summary>
     public static void Write(RunReport report, string path)
     {
         AtomicFile.WriteAllText(path, Html(report));
     }
 
+    /// <summary>The report as one self-contained HTML page (inline SVG).</summary>
     public static string Html(RunReport report)
     {
         var history = report.History;

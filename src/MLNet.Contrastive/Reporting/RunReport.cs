@@ -21,26 +21,35 @@ public sealed record NeighbourRow(LabeledImage Query, IReadOnlyList<LabeledImage
 /// </summary>
 public sealed class RunReport
 {
+    /// <summary>The report's file name in a run folder.</summary>
     public const string FileName = "report.json";
 
+    /// <summary>The page's title.</summary>
     public string Title { get; set; } = "Pretraining run";
 
     /// <summary>Data, method, budget and machine, one line each.</summary>
     public List<string> Facts { get; set; } = [];
 
+    /// <summary>Loss, learning rate and monitors of the run.</summary>
     public TrainingHistory History { get; set; } = new();
+    /// <summary>Accuracy, collapse signals and clustering scores of each kind of features.</summary>
     public List<FeatureSummary> Features { get; set; } = [];
+    /// <summary>The label-efficiency curve: one point per kind of features and label fraction.</summary>
     public List<LabelEfficiencyPoint> LabelEfficiency { get; set; } = [];
 
     /// <summary>What <see cref="Projection"/> and <see cref="Neighbours"/> were computed on, e.g. "1,000 test images".</summary>
     public string EmbeddedImages { get; set; } = "";
+    /// <summary>The 2-D PCA projection of the embedded images.</summary>
     public List<ProjectedPoint> Projection { get; set; } = [];
+    /// <summary>Query images and their nearest neighbours.</summary>
     public List<NeighbourRow> Neighbours { get; set; } = [];
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
+    /// <summary>Writes the report as JSON to <paramref name="path"/> (atomically).</summary>
     public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
 
+    /// <summary>Reads a report.json, naming the file when it is damaged.</summary>
     public static RunReport Load(string path)
     {
         try

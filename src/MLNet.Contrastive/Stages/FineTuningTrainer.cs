@@ -121,6 +121,7 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
     private readonly MLContext mlContext;
     private readonly Options options;
 
+    /// <summary>A fine-tuning trainer with its own copy of <paramref name="options"/>.</summary>
     public FineTuningTrainer(MLContext mlContext, Options options)
     {
         this.mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));

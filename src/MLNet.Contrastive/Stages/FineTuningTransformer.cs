@@ -59,12 +59,16 @@ public sealed class FineTuningTransformer : ITransformer, IDisposable
         return mlContext.MulticlassClassification.Evaluate(scored, label.Name);
     }
 
+    /// <inheritdoc/>
     public bool IsRowToRowMapper => ((ITransformer)chain).IsRowToRowMapper;
 
+    /// <inheritdoc/>
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => chain.GetOutputSchema(inputSchema);
 
+    /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ((ITransformer)chain).GetRowToRowMapper(inputSchema);
 
+    /// <inheritdoc/>
     public IDataView Transform(IDataView input) => chain.Transform(input);
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)chain).Save(ctx);

@@ -60,6 +60,7 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
     private readonly MLContext mlContext;
     private readonly Options options;
 
+    /// <summary>An estimator with its own copy of <paramref name="options"/>.</summary>
     public ImageEmbeddingEstimator(MLContext mlContext, Options options)
     {
         this.mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
@@ -72,6 +73,7 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
 
     private ImageLoadOptions LoadOptions => new() { Height = options.ImageHeight, Width = options.ImageWidth, Channels = options.Channels };
 
+    /// <summary>Pretrains on the images of the input column, exports the encoder and returns the embedding stage.</summary>
     public ImageEmbeddingTransformer Fit(IDataView input)
     {
         if (input.Schema.GetColumnOrNull(options.InputColumnName) is null)

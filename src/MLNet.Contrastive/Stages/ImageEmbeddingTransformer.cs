@@ -40,12 +40,16 @@ public sealed class ImageEmbeddingTransformer : ITransformer, IDisposable
     /// </summary>
     public string OnnxPath { get; }
 
+    /// <inheritdoc/>
     public bool IsRowToRowMapper => ((ITransformer)chain).IsRowToRowMapper;
 
+    /// <inheritdoc/>
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => chain.GetOutputSchema(inputSchema);
 
+    /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ((ITransformer)chain).GetRowToRowMapper(inputSchema);
 
+    /// <inheritdoc/>
     public IDataView Transform(IDataView input) => chain.Transform(input);
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)chain).Save(ctx);

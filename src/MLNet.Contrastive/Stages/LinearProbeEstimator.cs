@@ -46,6 +46,7 @@ public sealed class LinearProbeEstimator : IEstimator<TransformerChain<ITransfor
     private readonly MLContext mlContext;
     private readonly Options options;
 
+    /// <summary>A probe with the given settings.</summary>
     public LinearProbeEstimator(MLContext mlContext, Options options)
     {
         this.mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
@@ -54,6 +55,7 @@ public sealed class LinearProbeEstimator : IEstimator<TransformerChain<ITransfor
             throw new ArgumentOutOfRangeException(nameof(options), options.Trainer, "Unknown probe trainer.");
     }
 
+    /// <summary>Trains the probe on the labelled rows of <paramref name="input"/>; the fitted chain scores rows without a label.</summary>
     public TransformerChain<ITransformer> Fit(IDataView input)
     {
         var label = input.Schema.GetColumnOrNull(options.LabelColumnName)
@@ -67,6 +69,7 @@ public sealed class LinearProbeEstimator : IEstimator<TransformerChain<ITransfor
         return new TransformerChain<ITransformer>(((IEnumerable<ITransformer>)scoring.Fit(keyed)).ToArray());
     }
 
+    /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         var (labelToKey, scoring, key) = Build(inputSchema.Select(c => c.Name));

@@ -3,6 +3,7 @@ namespace MLNet.Contrastive.Training;
 /// <summary>Linear warm-up to the peak rate, then cosine decay to zero, over training progress p ∈ [0, 1].</summary>
 public static class LearningRateSchedule
 {
+    /// <summary>The learning rate at <paramref name="progress"/> ∈ [0, 1] for a <paramref name="peak"/> rate: a linear warm-up over <paramref name="warmupFraction"/>, then cosine decay to zero.</summary>
     public static double At(double progress, double peak, double warmupFraction)
     {
         progress = Math.Clamp(progress, 0, 1);

@@ -30,12 +30,16 @@ public sealed record MonitorRecord(int Epoch, double? KnnAccuracy, double StdOfN
 /// <summary>Loss per step and per epoch of a pretraining run, written as JSON or CSV.</summary>
 public sealed class TrainingHistory
 {
+    /// <summary>One record per optimizer step.</summary>
     public List<StepRecord> Steps { get; set; } = [];
+    /// <summary>One record per epoch (a partial one when a run stopped mid-epoch).</summary>
     public List<EpochRecord> Epochs { get; set; } = [];
+    /// <summary>The monitors' records, when they ran.</summary>
     public List<MonitorRecord> Monitors { get; set; } = [];
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
+    /// <summary>The history as JSON (history.json).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
     /// <summary>Writes history.json and history.csv into <paramref name="folder"/>, each atomically.</summary>
@@ -45,6 +49,7 @@ public sealed class TrainingHistory
         AtomicFile.WriteAllText(Path.Combine(folder, "history.csv"), ToCsv());
     }
 
+    /// <summary>A history from JSON; an empty history for "null".</summary>
     public static TrainingHistory FromJson(string json) => JsonSerializer.Deserialize<TrainingHistory>(json) ?? new();
 
     /// <summary>Reads a history.json, naming the file when it is damaged (not JSON, or a list missing or holding empty entries).</summary>
