@@ -24,7 +24,7 @@ internal static class DataViewReader
                 $"Schema mismatch for input column '{imageColumnName}': expected image or text (an image path), got {imageColumn.Type}");
 
         var taken = data.Schema.Select(c => c.Name).ToHashSet();
-        var pixelsColumn = ImagePreprocessing.UnusedName(ImageStore.PixelsColumn, taken);
+        var pixelsColumn = ColumnNames.Unused(ImageStore.PixelsColumn, taken);
         var chain = ImagePreprocessing.Chain(mlContext, imageColumnName, pixelsColumn, options.Height, options.Width,
             options.Channels, asFloat: false, taken).Chain.Fit(data);
         using var pixels = new MemoryStream();

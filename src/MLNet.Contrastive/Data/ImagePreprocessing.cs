@@ -21,26 +21,17 @@ internal static class ImagePreprocessing
     public static (IEstimator<ITransformer> Chain, IReadOnlyList<string> Helpers) Chain(MLContext mlContext, string imageColumn, string pixelsColumn,
         int height, int width, int channels, bool asFloat, ISet<string> taken)
     {
-        var resized = UnusedName("ResizedImage", taken);
+        var resized = ColumnNames.Unused("ResizedImage", taken);
         IEstimator<ITransformer> chain = mlContext.Transforms.ResizeImages(resized, width, height, imageColumn, ImageResizingEstimator.ResizingKind.Fill);
         var helpers = new List<string> { resized };
         if (channels == 1)
         {
-            var gray = UnusedName("GrayImage", taken);
+            var gray = ColumnNames.Unused("GrayImage", taken);
             chain = chain.Append(mlContext.Transforms.ConvertToGrayscale(gray, resized));
             helpers.Add(gray);
         }
         return (chain.Append(mlContext.Transforms.ExtractPixels(pixelsColumn, helpers[^1],
             channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb,
             ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false, outputAsFloatArray: asFloat)), helpers);
-    }
-
-    /// <summary><paramref name="name"/>, or name_1, name_2, … — the first not in <paramref name="taken"/>, which receives it.</summary>
-    public static string UnusedName(string name, ISet<string> taken)
-    {
-        var candidate = name;
-        for (var i = 1; taken.Contains(candidate); i++) candidate = $"{name}_{i}";
-        taken.Add(candidate);
-        return candidate;
     }
 }

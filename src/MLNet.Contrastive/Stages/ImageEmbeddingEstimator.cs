@@ -134,7 +134,7 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
             throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Could not find input column '{options.InputColumnName}'");
         var (preprocessing, pixels, helpers) = Preprocessing(inputSchema.Select(c => c.Name), column.ItemType is TextDataViewType);
         // SchemaShape.Column has no public constructor; the embedding column is a float vector like the pixel
-        // column, so a copy of that column stands in for it.
+        // column, so the pixels, concatenated under the embedding's name, stand in for it.
         return preprocessing
             .Append(mlContext.Transforms.Concatenate(options.OutputColumnName, pixels))
             .Append(mlContext.Transforms.DropColumns([.. helpers]))
@@ -155,8 +155,8 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
     private (IEstimator<ITransformer> Chain, string Pixels, IReadOnlyList<string> Helpers) Preprocessing(IEnumerable<string> inputColumns, bool fromPaths)
     {
         var taken = inputColumns.Append(options.OutputColumnName).ToHashSet();
-        var images = fromPaths ? ImagePreprocessing.UnusedName("LoadedImage", taken) : options.InputColumnName;
-        var pixels = ImagePreprocessing.UnusedName(PixelsColumnName, taken);
+        var images = fromPaths ? ColumnNames.Unused("LoadedImage", taken) : options.InputColumnName;
+        var pixels = ColumnNames.Unused(PixelsColumnName, taken);
         var (chain, helpers) = ImagePreprocessing.Chain(mlContext, images, pixels, options.ImageHeight, options.ImageWidth, options.Channels, asFloat: true, taken);
         return fromPaths
             ? (mlContext.Transforms.LoadImages(images, imageFolder: null, options.InputColumnName).Append(chain), pixels, [images, .. helpers, pixels])

@@ -83,8 +83,8 @@ public sealed class LinearProbeEstimator : IEstimator<TransformerChain<ITransfor
     private (IEstimator<ITransformer> LabelToKey, IEstimator<ITransformer> Scoring, string Key) Build(IEnumerable<string> inputColumns)
     {
         var taken = inputColumns.Append(options.PredictedLabelColumnName).Append("PredictedLabel").Append("Score").ToHashSet();
-        var key = Data.ImagePreprocessing.UnusedName("ProbeLabelKey", taken);
-        var features = Data.ImagePreprocessing.UnusedName("ProbeFeatures", taken);
+        var key = Data.ColumnNames.Unused("ProbeLabelKey", taken);
+        var features = Data.ColumnNames.Unused("ProbeFeatures", taken);
         var transforms = mlContext.Transforms;
         IEstimator<ITransformer> trainer = options.Trainer == ProbeTrainer.Lbfgs
             ? mlContext.MulticlassClassification.Trainers.LbfgsMaximumEntropy(new LbfgsMaximumEntropyMulticlassTrainer.Options
