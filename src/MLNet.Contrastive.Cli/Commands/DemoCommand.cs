@@ -67,7 +67,7 @@ internal static class DemoCommand
         var options = new PretrainOptions
         {
             Method = methodOptions, Encoder = encoder, Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,
-            CheckpointPath = Path.Combine(outDir, Checkpoint.FileName),
+            CheckpointPath = Path.Combine(outDir, PretrainOptions.CheckpointFileName),
             MonitorEvery = 1, MonitorData = test, OnMonitor = PretrainCommand.PrintMonitor,
         };
         var fractions = LabelEfficiency.StandardFractions;
@@ -123,8 +123,8 @@ internal static class DemoCommand
                            "K=…: NMI/ARI/purity of ML.NET k-means at K/2, K, 2K clusters (merged classes: under-clustering; split: over-clustering)");
         AnsiConsole.Write(clustering);
 
-        var epochs = (double)result.Info.GlobalStep * batchSize / train.Count;
-        var summary = $"Pretraining: {result.Info.GlobalStep} steps ({epochs:F1} epochs) at batch {batchSize}, " +
+        var epochs = (double)result.Steps * batchSize / train.Count;
+        var summary = $"Pretraining: {result.Steps} steps ({epochs:F1} epochs) at batch {batchSize}, " +
                       $"{result.ViewsPerSecond:F0} views/s on {threads} threads, peak memory {CommandRunner.PeakMemory()}.";
         Console.WriteLine(summary);
         result.History.Save(outDir);

@@ -19,11 +19,11 @@ internal static class ExportOnnxCommand
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             var path = parse.GetValue(checkpoint)!;
-            var info = Checkpoint.ReadInfo(path);
-            var encoder = Checkpoint.LoadEncoder(path);
-            EncoderOnnxExporter.Export(encoder, parse.GetValue(output)!,
-                new EncoderOnnxOptions { Height = info.Height, Width = info.Width, L2Normalize = parse.GetValue(l2) });
-            Console.WriteLine($"Wrote {parse.GetValue(output)}: {info.Channels}×{info.Height}×{info.Width} pixels → {encoder.EmbeddingDimension}-d embedding, opset {EncoderOnnxExporter.Opset}.");
+            var pretrained = PretrainedEncoder.Load(path);
+            var (channels, height, width) = pretrained.ImageShape!.Value;
+            EncoderOnnxExporter.Export(pretrained.Encoder, parse.GetValue(output)!,
+                new EncoderOnnxOptions { Height = height, Width = width, L2Normalize = parse.GetValue(l2) });
+            Console.WriteLine($"Wrote {parse.GetValue(output)}: {channels}×{height}×{width} pixels → {pretrained.Encoder.EmbeddingDimension}-d embedding, opset {EncoderOnnxExporter.Opset}.");
             return 0;
         }));
         return command;

@@ -57,7 +57,7 @@ internal static class PretrainCommand
                 Method = MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), Epochs = parse.GetValue(epochs) ?? 10, Minutes = parse.GetValue(minutes),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), Optimizer = parse.GetValue(optimizer),
                 Seed = parse.GetValue(seed), Threads = parse.GetValue(threads),
-                Device = parse.GetValue(device)!, CheckpointPath = Path.Combine(outDir, Checkpoint.FileName), Resume = parse.GetValue(resume),
+                Device = parse.GetValue(device)!, CheckpointPath = Path.Combine(outDir, PretrainOptions.CheckpointFileName), Resume = parse.GetValue(resume),
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,
                 Initialization = parse.GetValue(init) is { } initPath ? PretrainedEncoder.Load(initPath) : null,
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(loadOptions.Channels, loadOptions.Height, preset) : null,
@@ -70,8 +70,7 @@ internal static class PretrainCommand
 
             if (options.Resume && File.Exists(options.CheckpointPath))
             {
-                var resumed = Checkpoint.ReadInfo(options.CheckpointPath);
-                Console.WriteLine($"Resuming from {options.CheckpointPath}: {resumed.GlobalStep} steps ({resumed.Epoch} full epochs) done.");
+                Console.WriteLine($"Resuming from {options.CheckpointPath}: {PretrainedEncoder.Load(options.CheckpointPath).Steps} steps done.");
             }
             var result = ConsoleProgress.Run($"Pretraining {options.Method.Name}", progress => new Pretrainer(options).Fit(store, progress, CommandRunner.Interrupted));
             result.History.Save(outDir);
@@ -82,7 +81,7 @@ internal static class PretrainCommand
                 Facts =
                 [
                     $"Data: {store.Count:N0} images ({store.Channels}×{store.Height}×{store.Width}) from {parse.GetValue(data)}.",
-                    $"Method {options.Method.Name}, batch {options.BatchSize}, {result.Info.GlobalStep} steps ({result.Info.Epoch} full epochs), " +
+                    $"Method {options.Method.Name}, batch {options.BatchSize}, {result.Steps} steps ({result.Epochs} full epochs), " +
                     $"{result.ViewsPerSecond:F0} views/s on {options.Threads} threads, peak memory {CommandRunner.PeakMemory()}.",
                 ],
                 History = result.History,
@@ -97,10 +96,10 @@ internal static class PretrainCommand
                                   "its embeddings carry little information: lower the learning rate or change the method's settings.");
             var html = ReportCommand.Save(report, outDir);
             var last = result.History.Epochs.LastOrDefault();
-            Console.WriteLine($"Done: {result.Info.GlobalStep} steps, {result.Info.Epoch} full epochs, last epoch's mean loss {last?.MeanLoss:F4}, " +
+            Console.WriteLine($"Done: {result.Steps} steps, {result.Epochs} full epochs, last epoch's mean loss {last?.MeanLoss:F4}, " +
                               $"{result.ViewsPerSecond:F0} views/s, peak memory {CommandRunner.PeakMemory()}.");
             Console.WriteLine($"Wrote {ModelFiles.ModelFile} (ML.NET embedding stage, input column '{ModelFiles.ImagePathColumn}'), " +
-                              $"{ModelFiles.EncoderFile}, {Checkpoint.FileName}, history.json, history.csv and {RunReport.FileName} to {outDir}; report: {html}.");
+                              $"{ModelFiles.EncoderFile}, {PretrainOptions.CheckpointFileName}, history.json, history.csv and {RunReport.FileName} to {outDir}; report: {html}.");
             return 0;
         }, "To continue, run the same command with --resume."));
         return command;

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace MLNet.Contrastive.Training;
 
 /// <summary>What a checkpoint records besides the weights.</summary>
-public sealed class CheckpointInfo
+internal sealed class CheckpointInfo
 {
     /// <summary>The file format's version.</summary>
     public int FormatVersion { get; set; } = Checkpoint.FormatVersion;
@@ -42,10 +42,9 @@ public sealed class CheckpointInfo
 /// state and <see cref="CheckpointInfo"/>; written to a temporary file and renamed, so a crash never leaves a
 /// half-written checkpoint.
 /// </summary>
-public static class Checkpoint
+internal static class Checkpoint
 {
-    /// <summary>The checkpoint's file name in a run folder.</summary>
-    public const string FileName = "checkpoint.bin";
+    public const string FileName = PretrainOptions.CheckpointFileName;
 
     // 2: each method's own settings, stored with the method's name.
     internal const int FormatVersion = 2;

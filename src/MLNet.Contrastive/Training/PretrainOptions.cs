@@ -90,6 +90,9 @@ public sealed class PretrainOptions
     [JsonIgnore]
     public Action<MonitorRecord>? OnMonitor { get; set; }
 
+    /// <summary>The checkpoint's file name in a run folder (what <c>pretrain --out</c> writes).</summary>
+    public const string CheckpointFileName = "checkpoint.bin";
+
     /// <summary>Where the checkpoint is written (atomically) after every epoch and at the end; null writes none. Default null.</summary>
     public string? CheckpointPath { get; set; }
 

@@ -11,25 +11,30 @@ namespace MLNet.Contrastive.Training;
 /// </summary>
 public sealed class PretrainedEncoder
 {
-    private readonly ResNetEncoder encoder;
-
-    private PretrainedEncoder(ResNetEncoder encoder, string source, (int Channels, int Height, int Width)? imageShape)
+    private PretrainedEncoder(ResNetEncoder encoder, string source, (int Channels, int Height, int Width)? imageShape, int? steps = null)
     {
-        this.encoder = encoder;
+        Encoder = encoder;
         Source = source;
         ImageShape = imageShape;
+        Steps = steps;
     }
 
     /// <summary>Where the weights come from (a checkpoint path, or a description), for messages.</summary>
     public string Source { get; }
 
     /// <summary>The encoder's shape.</summary>
-    public EncoderOptions EncoderOptions => encoder.Options;
+    public EncoderOptions EncoderOptions => Encoder.Options;
 
     /// <summary>Channels, height and width of the images the encoder was trained on, when known (checkpoints and runs record them).</summary>
     public (int Channels, int Height, int Width)? ImageShape { get; }
 
-    /// <summary>The encoder of a checkpoint, or of the run folder holding <see cref="Checkpoint.FileName"/> (what <c>pretrain --out</c> writes).</summary>
+    /// <summary>Optimizer steps behind these weights, when known (checkpoints and runs record them).</summary>
+    public int? Steps { get; }
+
+    /// <summary>The encoder itself (e.g. for <see cref="Onnx.EncoderOnnxExporter"/>); training from it copies its weights and leaves it unchanged.</summary>
+    public ResNetEncoder Encoder { get; }
+
+    /// <summary>The encoder of a checkpoint, or of the run folder holding <see cref="PretrainOptions.CheckpointFileName"/> (what <c>pretrain --out</c> writes).</summary>
     public static PretrainedEncoder Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -39,14 +44,14 @@ public sealed class PretrainedEncoder
                 ? $"{path}: the folder holds no {Checkpoint.FileName}; give a pretraining run's folder or its checkpoint."
                 : $"{path}: no such checkpoint or run folder.", file);
         var info = Checkpoint.ReadInfo(file);
-        return new PretrainedEncoder(Checkpoint.LoadEncoder(file), file, (info.Channels, info.Height, info.Width));
+        return new PretrainedEncoder(Checkpoint.LoadEncoder(file), file, (info.Channels, info.Height, info.Width), info.GlobalStep);
     }
 
     /// <summary>The encoder of a finished run (e.g. <c>ImageEmbeddingTransformer.Pretraining</c>), with the image shape it trained on.</summary>
     public static PretrainedEncoder From(PretrainResult run)
     {
         ArgumentNullException.ThrowIfNull(run);
-        return new PretrainedEncoder(run.Encoder, $"the {run.Info.Options.Method.Name} run", (run.Info.Channels, run.Info.Height, run.Info.Width));
+        return new PretrainedEncoder(run.Encoder, $"the {run.Options.Method.Name} run", run.ImageShape, run.Steps);
     }
 
     /// <summary>An encoder in memory; its weights are read when training starts.</summary>
@@ -59,7 +64,7 @@ public sealed class PretrainedEncoder
     /// <summary>Copies every weight and batch-norm statistic into <paramref name="target"/>, which must have the same shape.</summary>
     internal void CopyTo(ResNetEncoder target)
     {
-        var source = encoder.state_dict();
+        var source = Encoder.state_dict();
         var destination = target.state_dict();
         foreach (var (name, tensor) in destination)
             if (!source.TryGetValue(name, out var weights) || !weights.shape.SequenceEqual(tensor.shape))

@@ -29,8 +29,20 @@ public sealed class PretrainResult
     /// <summary>Loss and learning rate per step, per-epoch summaries and monitors.</summary>
     public TrainingHistory History { get; }
 
-    /// <summary>What the checkpoint records: settings (the method's as resolved for the data), image shape and position.</summary>
-    public CheckpointInfo Info { get; }
+    /// <summary>What the checkpoint records: settings, image shape and position.</summary>
+    internal CheckpointInfo Info { get; }
+
+    /// <summary>The run's settings, with the method's as resolved for the data (e.g. the class count of <c>supervised</c>).</summary>
+    public PretrainOptions Options => Info.Options;
+
+    /// <summary>Optimizer steps done in all, resumed ones included.</summary>
+    public int Steps => Info.GlobalStep;
+
+    /// <summary>Complete passes over the data (a time budget can stop the run mid-epoch).</summary>
+    public int Epochs => Info.Epoch;
+
+    /// <summary>Channels, height and width of the images the run trained on.</summary>
+    public (int Channels, int Height, int Width) ImageShape => (Info.Channels, Info.Height, Info.Width);
 
     /// <summary>Augmented views per second over this run's steps.</summary>
     public double ViewsPerSecond { get; }
