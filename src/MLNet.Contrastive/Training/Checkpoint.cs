@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text.Json;
 using MLNet.Contrastive.Augmentation;
 using MLNet.Contrastive.Methods;
@@ -46,27 +47,33 @@ internal static class Checkpoint
 {
     public const string FileName = PretrainOptions.CheckpointFileName;
 
-    // 2: each method's own settings, stored with the method's name.
-    internal const int FormatVersion = 2;
+    // 2: each method's own settings, stored with the method's name. 3: a SHA-256 of the contents before the end marker.
+    internal const int FormatVersion = 3;
     private const string Magic = "MLNet.Contrastive checkpoint";
     // Written last: a file that lacks it was cut short.
     private static readonly byte[] EndMarker = "MLNC-END"u8.ToArray();
+    private const int DigestLength = 32;
     private static JsonSerializerOptions Json => PretrainingMethods.Json;
 
     internal static void Save(string path, CheckpointInfo info, PretrainingMethod method, TrainingOptimizer optimizer, Generator generator) =>
         AtomicFile.Write(path, stream =>
         {
-            using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
-            writer.Write(Magic);
-            writer.Write(FormatVersion);
-            writer.Write(JsonSerializer.Serialize(info, Json));
-            method.save(writer);
-            optimizer.Save(writer);
-            using var state = generator.get_state();
-            var bytes = state.data<byte>().ToArray();
-            writer.Write(bytes.Length);
-            writer.Write(bytes);
-            writer.Write(EndMarker);
+            // A bit flipped on disk or in transfer would otherwise load as silently different weights.
+            using var hashed = new DigestingStream(stream);
+            using (var writer = new BinaryWriter(hashed, System.Text.Encoding.UTF8, leaveOpen: true))
+            {
+                writer.Write(Magic);
+                writer.Write(FormatVersion);
+                writer.Write(JsonSerializer.Serialize(info, Json));
+                method.save(writer);
+                optimizer.Save(writer);
+                using var state = generator.get_state();
+                var bytes = state.data<byte>().ToArray();
+                writer.Write(bytes.Length);
+                writer.Write(bytes);
+            }
+            stream.Write(hashed.Digest());
+            stream.Write(EndMarker);
         });
 
     /// <summary>Reads only the <see cref="CheckpointInfo"/>.</summary>
@@ -130,7 +137,9 @@ internal static class Checkpoint
             if (!actual.AsSpan().SequenceEqual(expected)) throw new InvalidDataException("not an MLNet.Contrastive checkpoint");
             if (!EndsWithMarker(reader.BaseStream)) throw new EndOfStreamException();
             var version = reader.ReadInt32();
-            if (version != FormatVersion) throw new InvalidDataException($"checkpoint format {version} is not supported (expected {FormatVersion}); pretrain again with this version");
+            if (version is not (2 or FormatVersion))
+                throw new InvalidDataException($"checkpoint format {version} is not supported (expected 2 or {FormatVersion}); pretrain again with this version");
+            if (version == FormatVersion) CheckDigest(reader.BaseStream);
             info = JsonSerializer.Deserialize<CheckpointInfo>(reader.ReadString(), Json);
         });
         return info ?? throw new InvalidDataException($"{path}: the checkpoint's header is empty.");
@@ -155,6 +164,29 @@ internal static class Checkpoint
         return end.AsSpan().SequenceEqual(EndMarker);
     }
 
+    /// <summary>Compares the SHA-256 of everything before the digest with the digest; the stream's position is kept.</summary>
+    private static void CheckDigest(Stream stream)
+    {
+        var position = stream.Position;
+        var covered = stream.Length - EndMarker.Length - DigestLength;
+        if (covered < position) throw new EndOfStreamException();
+        stream.Position = 0;
+        using var digest = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 16];
+        for (var left = covered; left > 0;)
+        {
+            var read = stream.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+            if (read == 0) throw new EndOfStreamException();
+            digest.AppendData(buffer, 0, read);
+            left -= read;
+        }
+        var stored = new byte[DigestLength];
+        stream.ReadExactly(stored);
+        if (!digest.GetHashAndReset().AsSpan().SequenceEqual(stored))
+            throw new InvalidDataException("the file is damaged (its contents do not match the SHA-256 written with them)");
+        stream.Position = position;
+    }
+
     private static void Guard(string path, Action read)
     {
         try { read(); }
@@ -164,5 +196,37 @@ internal static class Checkpoint
             var reason = e is EndOfStreamException ? "the file is truncated" : e.Message;
             throw new InvalidDataException($"{path}: cannot read the checkpoint: {reason}.", e);
         }
+    }
+}
+
+/// <summary>Passes writes through to a stream and keeps the SHA-256 of every byte written.</summary>
+internal sealed class DigestingStream(Stream inner) : Stream
+{
+    private readonly IncrementalHash digest = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+    public byte[] Digest() => digest.GetHashAndReset();
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        digest.AppendData(buffer);
+        inner.Write(buffer);
+    }
+
+    public override void Flush() => inner.Flush();
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) digest.Dispose();
+        base.Dispose(disposing);
     }
 }

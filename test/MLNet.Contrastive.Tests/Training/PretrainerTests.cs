@@ -106,7 +106,7 @@ public class PretrainerTests
         var at = bytes.AsSpan().IndexOf(name);
         Assert.That(at, Is.GreaterThan(0));
         System.Text.Encoding.UTF8.GetBytes("\"method\":\"simcrl\"").CopyTo(bytes, at);
-        File.WriteAllBytes(folder["renamed.bin"], bytes);
+        File.WriteAllBytes(folder["renamed.bin"], Resealed(bytes));
         Assert.That(() => Checkpoint.LoadEncoder(folder["renamed.bin"]),
             Throws.TypeOf<InvalidDataException>().With.Message.StartsWith($"{folder["renamed.bin"]}: cannot read the checkpoint").And.Message.Contains("simcrl"));
     }
@@ -139,6 +139,33 @@ public class PretrainerTests
             $"{folder["run.bin"]}: the checkpoint was trained at batch size 128; resume with that batch size, not 64."));
     }
 
+    /// <summary>
+    /// The checkpoint with its digest recomputed, as a file whose edit went unnoticed would be: what the checks behind
+    /// the digest see.
+    /// </summary>
+    private static byte[] Resealed(byte[] bytes)
+    {
+        System.Security.Cryptography.SHA256.HashData(bytes.AsSpan(0, bytes.Length - 8 - 32)).CopyTo(bytes, bytes.Length - 8 - 32);
+        return bytes;
+    }
+
+    [Test]
+    public void AnyChangedByteIsFoundByTheDigest()
+    {
+        using var folder = TestData.NewFolder();
+        new Pretrainer(Options(epochs: 1, folder["ok.bin"])).Fit(TestData.SampleTrain(128));
+        var bytes = File.ReadAllBytes(folder["ok.bin"]);
+        // A bit in the header, one in the middle (weights or optimizer state), one in the digest itself.
+        foreach (var at in new[] { 40, bytes.Length / 2, bytes.Length - 8 - 16 })
+        {
+            var damaged = (byte[])bytes.Clone();
+            damaged[at] ^= 0x10;
+            File.WriteAllBytes(folder["flipped.bin"], damaged);
+            Assert.That(() => Checkpoint.LoadEncoder(folder["flipped.bin"]), Throws.TypeOf<InvalidDataException>().With.Message.EqualTo(
+                $"{folder["flipped.bin"]}: cannot read the checkpoint: the file is damaged (its contents do not match the SHA-256 written with them)."), $"byte {at}");
+        }
+    }
+
     [TestCase(16)]
     [TestCase(int.MaxValue)]
     public void DamagedGeneratorStateIsNamedNotAborted(int length)
@@ -146,12 +173,12 @@ public class PretrainerTests
         using var folder = TestData.NewFolder();
         var data = TestData.SampleTrain(128);
         new Pretrainer(Options(epochs: 1, folder["run.bin"])).Fit(data);
-        // The file ends with the state's length, the state, and the 8-byte end marker.
+        // The file ends with the state's length, the state, the 32-byte digest and the 8-byte end marker.
         using var generator = new TorchSharp.torch.Generator(0);
         var stateLength = (int)generator.get_state().shape[0];
         var bytes = File.ReadAllBytes(folder["run.bin"]);
-        BitConverter.GetBytes(length).CopyTo(bytes, bytes.Length - 8 - stateLength - 4);
-        File.WriteAllBytes(folder["run.bin"], bytes);
+        BitConverter.GetBytes(length).CopyTo(bytes, bytes.Length - 8 - 32 - stateLength - 4);
+        File.WriteAllBytes(folder["run.bin"], Resealed(bytes));
         Assert.That(() => new Pretrainer(Options(epochs: 2, folder["run.bin"], resume: true)).Fit(data),
             Throws.TypeOf<InvalidDataException>().With.Message.StartsWith($"{folder["run.bin"]}: cannot read the checkpoint: the augmentation generator's state is {length} bytes"));
     }
