@@ -12,6 +12,7 @@ public static class SavedModel
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: model not found.", path);
         try
         {
+            CheckEntries(path);
             return mlContext.Model.Load(path, out inputSchema);
         }
         catch (Exception e) when (e is InvalidDataException or FormatException or IOException or InvalidOperationException
@@ -20,6 +21,22 @@ public static class SavedModel
             // ML.NET loads each transform by reflection, so the cause sits under TargetInvocationExceptions (ONNX Runtime's
             // error for a damaged graph, a missing assembly): name the innermost one.
             throw new InvalidDataException($"{path}: not a readable ML.NET model ({e.GetBaseException().Message.Split('\n')[0].TrimEnd('.')}).", e);
+        }
+    }
+
+    /// <summary>
+    /// Compares each entry's CRC-32 with the one the zip records: ML.NET's loader reads entries without checking, so a
+    /// damaged embedded ONNX graph could load as other weights.
+    /// </summary>
+    private static void CheckEntries(string path)
+    {
+        using var zip = System.IO.Compression.ZipFile.OpenRead(path);
+        foreach (var entry in zip.Entries)
+        {
+            var crc = new System.IO.Hashing.Crc32();
+            using (var stream = entry.Open()) crc.Append(stream);
+            if (crc.GetCurrentHashAsUInt32() != entry.Crc32)
+                throw new InvalidDataException($"its entry '{entry.FullName}' is damaged (CRC-32 mismatch)");
         }
     }
 
