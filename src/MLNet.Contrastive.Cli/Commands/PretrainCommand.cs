@@ -25,7 +25,9 @@ internal static class PretrainCommand
         var epochs = new Option<int?>("--epochs") { Description = "Epochs to train (default 10 unless --minutes is given)." };
         var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 256 };
-        var learningRate = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-3 for AdamW, 0.3·B/256 for SGD)." };
+        var learningRate = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-3 for AdamW; for SGD and LARS see --lr-scaling)." };
+        var scaling = new Option<LearningRateScaling>("--lr-scaling") { Description = "Default SGD/LARS learning rate: Linear (0.3·B/256) or Sqrt (0.075·√B, SimCLR's for large batches).", DefaultValueFactory = _ => LearningRateScaling.Linear };
+        var chunkSize = new Option<int?>("--chunk-size") { Description = "Gradient caching: images per forward pass, for a --batch-size larger than memory holds (exact gradient; simclr, nce, triplet, barlow, vicreg)." };
         var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "AdamW, Sgd or Lars (LARS: SGD with layer-wise trust ratios).", DefaultValueFactory = _ => OptimizerKind.AdamW };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };
@@ -39,7 +41,7 @@ internal static class PretrainCommand
 
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
-            data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, learningRate, optimizer,
+            data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, chunkSize, learningRate, scaling, optimizer,
             seed, threads, device, output, resume, init, skipBad, maxPixels, monitorEvery,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
@@ -55,7 +57,8 @@ internal static class PretrainCommand
             var options = new PretrainOptions
             {
                 Method = MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), Epochs = parse.GetValue(epochs) ?? 10, Minutes = parse.GetValue(minutes),
-                BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), Optimizer = parse.GetValue(optimizer),
+                BatchSize = parse.GetValue(batchSize), ChunkSize = parse.GetValue(chunkSize), LearningRate = parse.GetValue(learningRate),
+                LearningRateScaling = parse.GetValue(scaling), Optimizer = parse.GetValue(optimizer),
                 Seed = parse.GetValue(seed), Threads = parse.GetValue(threads),
                 Device = parse.GetValue(device)!, CheckpointPath = Path.Combine(outDir, PretrainOptions.CheckpointFileName), Resume = parse.GetValue(resume),
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,

@@ -7,7 +7,7 @@ namespace MLNet.Contrastive.Augmentation;
 /// <summary>
 /// Makes random views of a batch on tensors, every draw per sample from the given seeded
 /// <see cref="Generator"/> (unlike batch transforms that apply one draw to the whole batch).
-/// Input and output: float32 [B, C, H, W], values in [0, 1], C = 1 or 3.
+/// Input and output: [B, C, H, W] of one floating type (float32 in training), values in [0, 1], C = 1 or 3.
 /// </summary>
 public sealed class ViewAugmenter
 {
@@ -61,7 +61,7 @@ public sealed class ViewAugmenter
         var cy = (Uniform(b, -1, 1, g) * (1 - h));
         var flip = 1 - 2 * Chance(b, options.FlipProbability, g).to_type(ScalarType.Float32);
         var zeros = torch.zeros(b);
-        var theta = stack(new[] { w * flip, zeros, cx, zeros, h, cy }, dim: 1).view(b, 2, 3).to(x.device);
+        var theta = stack(new[] { w * flip, zeros, cx, zeros, h, cy }, dim: 1).view(b, 2, 3).to_type(x.dtype).to(x.device);
         var grid = F.affine_grid(theta, x.shape, align_corners: false);
         return F.grid_sample(x, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
     }
@@ -85,7 +85,7 @@ public sealed class ViewAugmenter
     /// <summary>Rotates chroma in YIQ space by the given fraction of a turn per sample.</summary>
     private static Tensor HueShift(Tensor x, Tensor turns)
     {
-        var toYiq = tensor(new float[] { 0.299f, 0.587f, 0.114f, 0.596f, -0.274f, -0.322f, 0.211f, -0.523f, 0.312f }).view(3, 3).to(x.device);
+        var toYiq = tensor(new float[] { 0.299f, 0.587f, 0.114f, 0.596f, -0.274f, -0.322f, 0.211f, -0.523f, 0.312f }).view(3, 3).to_type(x.dtype).to(x.device);
         var fromYiq = linalg.inv(toYiq);
         var yiq = einsum("ij,bjhw->bihw", toYiq, x);
         var angle = (turns * (2 * Math.PI)).view(-1, 1, 1, 1);
@@ -107,7 +107,7 @@ public sealed class ViewAugmenter
         var kernel = (-(offsets.pow(2).unsqueeze(0)) / (2 * sigma.pow(2).unsqueeze(1))).exp();
         kernel /= kernel.sum(1, keepdim: true);
         var identity = (offsets == 0).to_type(ScalarType.Float32).unsqueeze(0).expand_as(kernel);
-        kernel = where(apply.unsqueeze(1), kernel, identity).repeat_interleave(c, dim: 0).to(x.device);  // [B·C, k]
+        kernel = where(apply.unsqueeze(1), kernel, identity).repeat_interleave(c, dim: 0).to_type(x.dtype).to(x.device);  // [B·C, k]
         var planes = F.pad(x.reshape(1, b * c, height, width), new long[] { radius, radius, radius, radius }, PaddingModes.Reflect);
         planes = F.conv2d(planes, kernel.view(b * c, 1, 1, -1), groups: b * c);
         planes = F.conv2d(planes, kernel.view(b * c, 1, -1, 1), groups: b * c);

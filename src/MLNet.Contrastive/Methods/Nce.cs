@@ -40,7 +40,7 @@ public sealed class NceOptions : MethodOptions
 /// of its image; k noise samples are drawn uniformly (with the step's generator) from the 2N − 2 embeddings of the
 /// other images, so Pn = 1 / (2N − 2). Probabilities are exp(cos / τ) / Z with Z estimated from the batch.
 /// </summary>
-public sealed class Nce : PretrainingMethod
+public sealed class Nce : PretrainingMethod, IEmbeddingObjective
 {
     private readonly ResNetEncoder encoder;
     private readonly ProjectionHead projection;
@@ -65,16 +65,27 @@ public sealed class Nce : PretrainingMethod
     public override Tensor Loss(Tensor images, StepContext context)
     {
         using var scope = NewDisposeScope();
-        var n = images.shape[0];
-        var z = F.normalize(projection.forward(encoder.forward(TwoViews(images, views, views, context))), dim: 1);
-        var total = 2 * n;
+        return Objective(Embed(Views(images, context)), context).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    public Tensor Views(Tensor images, StepContext context) => TwoViews(images, views, views, context);
+
+    /// <inheritdoc/>
+    public Tensor Embed(Tensor views) => F.normalize(projection.forward(encoder.forward(views)), dim: 1);
+
+    /// <inheritdoc/>
+    public Tensor Objective(Tensor z, StepContext context)
+    {
+        var total = z.shape[0];
+        var n = total / 2;
         var anchor = arange(total, device: z.device);
         var positiveIndex = (anchor + n) % total;
         var noiseIndex = NoiseIndices(anchor, positiveIndex, total, context.Generator).to(z.device);
         var positiveSimilarity = (z * z[positiveIndex]).sum(1);
         var noiseSimilarity = (z.unsqueeze(1) * z[noiseIndex]).sum(2);
         var positive = NceLoss.Probabilities(positiveSimilarity, noiseSimilarity, temperature, total - 2, out var noise);
-        return NceLoss.Compute(positive, noise, 1.0 / (total - 2)).MoveToOuterDisposeScope();
+        return NceLoss.Compute(positive, noise, 1.0 / (total - 2));
     }
 
     /// <summary>[2N, k] indices drawn uniformly from the 2N − 2 rows that are neither the anchor nor its positive.</summary>

@@ -9,7 +9,7 @@ namespace MLNet.Contrastive.Methods;
 /// The common shape of SimCLR, triplet, Barlow Twins and VICReg: two views of every image from the run's recipe, one
 /// forward pass of the 2B views through encoder and head, and an objective of the two views' head outputs.
 /// </summary>
-public abstract class TwoViewMethod : PretrainingMethod
+public abstract class TwoViewMethod : PretrainingMethod, IEmbeddingObjective
 {
     private readonly ProjectionHead head;
     private readonly ViewAugmenter views;
@@ -31,11 +31,22 @@ public abstract class TwoViewMethod : PretrainingMethod
     public sealed override Tensor Loss(Tensor images, StepContext context)
     {
         using var scope = NewDisposeScope();
-        var n = (int)images.shape[0];
-        var features = Encoder.forward(TwoViews(images, views, views, context));
+        var features = Encoder.forward(Views(images, context));
         context.Mark("encoder");
-        var z = head.forward(features);
-        return Objective(z[..n], z[n..]).MoveToOuterDisposeScope();
+        return Objective(head.forward(features), context).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    public Tensor Views(Tensor images, StepContext context) => TwoViews(images, views, views, context);
+
+    /// <inheritdoc/>
+    public Tensor Embed(Tensor views) => head.forward(Encoder.forward(views));
+
+    /// <inheritdoc/>
+    public Tensor Objective(Tensor embeddings, StepContext context)
+    {
+        var n = (int)embeddings.shape[0] / 2;
+        return Objective(embeddings[..n], embeddings[n..]);
     }
 
     /// <summary>The loss (a scalar) of the head outputs z1, z2 [B, P] of the first and second views.</summary>

@@ -20,6 +20,15 @@ public enum OptimizerKind
     Lars,
 }
 
+/// <summary>How the default peak learning rate of SGD and LARS grows with the batch size.</summary>
+public enum LearningRateScaling
+{
+    /// <summary>0.3 × BatchSize / 256 (Goyal et al. 2017).</summary>
+    Linear,
+    /// <summary>0.075 × √BatchSize, SimCLR's rule for LARS at large batches (Chen et al. 2020, appendix B.1).</summary>
+    Sqrt,
+}
+
 /// <summary>Settings of a pretraining run: the method and its own settings, budget, batch, optimizer, schedule and machine. Every property has a documented default.</summary>
 public sealed class PretrainOptions
 {
@@ -38,8 +47,19 @@ public sealed class PretrainOptions
     /// <summary>Default <see cref="OptimizerKind.AdamW"/>.</summary>
     public OptimizerKind Optimizer { get; set; } = OptimizerKind.AdamW;
 
-    /// <summary>Peak learning rate; null picks 2e-3 for AdamW and 0.3 × BatchSize / 256 for SGD and LARS. Default null.</summary>
+    /// <summary>Peak learning rate; null picks 2e-3 for AdamW and, for SGD and LARS, the rule of <see cref="LearningRateScaling"/>. Default null.</summary>
     public double? LearningRate { get; set; }
+
+    /// <summary>The default learning rate's growth with the batch size, for SGD and LARS. Default <see cref="Training.LearningRateScaling.Linear"/>.</summary>
+    public LearningRateScaling LearningRateScaling { get; set; } = LearningRateScaling.Linear;
+
+    /// <summary>
+    /// Gradient caching: images per forward pass when smaller than <see cref="BatchSize"/>. The step's gradient is the
+    /// whole batch's (see <see cref="Methods.IEmbeddingObjective"/>), and memory holds one chunk's activations plus the
+    /// batch's views and embeddings — e.g. BatchSize 4096 with ChunkSize 256. Methods whose loss couples the batch only
+    /// through embeddings (SimCLR, NCE, triplet, Barlow Twins, VICReg) support it. Default null (one pass).
+    /// </summary>
+    public int? ChunkSize { get; set; }
 
     /// <summary>Weight decay. Default 1e-4 (AdamW, decoupled) — 5e-4 is usual for SGD, 1e-6 to 1e-5 for LARS.</summary>
     public double WeightDecay { get; set; } = 1e-4;
@@ -99,7 +119,8 @@ public sealed class PretrainOptions
     /// <summary>Continue from <see cref="CheckpointPath"/> when it exists. Default false.</summary>
     public bool Resume { get; set; }
 
-    internal double PeakLearningRate => LearningRate ?? (Optimizer == OptimizerKind.AdamW ? 2e-3 : 0.3 * BatchSize / 256.0);
+    internal double PeakLearningRate => LearningRate ?? (Optimizer == OptimizerKind.AdamW ? 2e-3
+        : LearningRateScaling == LearningRateScaling.Sqrt ? 0.075 * Math.Sqrt(BatchSize) : 0.3 * BatchSize / 256.0);
 
     /// <summary>A copy with its own <see cref="Method"/>, <see cref="Encoder"/> and <see cref="Augmentation"/> settings, for runs that change a few settings of this one.</summary>
     public PretrainOptions Clone()
@@ -117,6 +138,7 @@ public sealed class PretrainOptions
         if (Minutes is null && Epochs <= 0) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "Epochs must be positive.");
         if (Minutes is { } m && (!(m > 0) || !double.IsFinite(m))) throw new ArgumentOutOfRangeException(nameof(Minutes), Minutes, "The time budget must be a positive, finite number of minutes.");
         if (!(PeakLearningRate > 0) || !double.IsFinite(PeakLearningRate)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "The learning rate must be positive.");
+        if (ChunkSize is <= 0) throw new ArgumentOutOfRangeException(nameof(ChunkSize), ChunkSize, "The chunk size must be positive (or null for one pass).");
         if (WarmupFraction is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(WarmupFraction), WarmupFraction, "The warm-up fraction must be in [0, 1).");
         Runtime.TorchRuntime.CheckThreads(Threads, nameof(Threads));
         if (Device is not ("cpu" or "cuda" or "auto")) throw new ArgumentOutOfRangeException(nameof(Device), Device, "The device must be cpu, cuda or auto.");

@@ -198,6 +198,11 @@ public sealed class Pretrainer
             if (!resume) options.Initialization?.CopyTo(encoder);
             var method = info.Options.Method.CreateMethod(encoder, new MethodSetup(views, data.LabelNames?.Count ?? 0, options.Seed));
             info.Options.Method = method.Options;
+            if (options.ChunkSize is { } chunk && chunk < options.BatchSize && method is not IEmbeddingObjective)
+                throw new ArgumentException(
+                    $"Gradient caching (chunk size {chunk}) needs a method whose loss couples the batch only through embeddings " +
+                    $"(simclr, nce, triplet, barlow, vicreg); {options.Method.Name} is not one. Use a batch that fits in memory instead.",
+                    nameof(PretrainOptions.ChunkSize));
             method.to(device);
             var optimizer = new TrainingOptimizer(method.ParameterGroups(), options);
             var generator = new Generator((ulong)options.Seed);
@@ -314,14 +319,16 @@ internal sealed class TrainingSession : IDisposable
         var batch = data.Batch(indices, device);
         var labels = Method.RequiresLabels ? data.BatchLabels(indices, device) : null;
         var context = new StepContext(generator, progress, epoch, Info.GlobalStep + 1, labels, mark);
-        var lossTensor = Method.Loss(batch, context);
+        var (lossTensor, backward) = options.ChunkSize is { } chunk && chunk < indices.Length
+            ? GradientCache.Loss(Method, batch, context, chunk)
+            : Plain(Method.Loss(batch, context));
         var loss = lossTensor.item<float>();
         mark?.Invoke("loss");
         if (!float.IsFinite(loss))
             throw new InvalidOperationException(
                 $"The loss became {loss} at step {Info.GlobalStep + 1}; the step was not applied. Lower the learning rate (now {learningRate:G3}) or change the method's settings.");
         optimizer.ZeroGrad();
-        lossTensor.backward();
+        backward();
         mark?.Invoke("backward");
         Method.AfterBackward(context);
         if (!AllFinite(optimizer.Parameters.Where(p => p.grad is not null).Select(p => p.grad!)))
@@ -332,6 +339,8 @@ internal sealed class TrainingSession : IDisposable
         mark?.Invoke("optimizer");
         return (loss, learningRate);
     }
+
+    private static (Tensor Loss, Action Backward) Plain(Tensor loss) => (loss, () => loss.backward());
 
     /// <summary>
     /// Throws when a weight is NaN or infinite (finite gradients can still overflow at a huge learning rate). Called

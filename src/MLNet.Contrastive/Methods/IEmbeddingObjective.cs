@@ -1,0 +1,22 @@
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Methods;
+
+/// <summary>
+/// A method whose loss couples the batch only through per-view embeddings: views → embedding of each view (encoder
+/// and head, row by row independent in eval mode) → one objective over all embeddings (NT-Xent, NCE, triplet, Barlow
+/// Twins, VICReg). Such a method can train with gradient caching (<see cref="Training.PretrainOptions.ChunkSize"/>):
+/// the loss's gradient with respect to the embeddings is computed once on the whole batch and back-propagated through
+/// one chunk of views at a time, so a batch of any size needs the activations of one chunk only.
+/// </summary>
+public interface IEmbeddingObjective
+{
+    /// <summary>The step's augmented views [V·B, C, H, W] of images [B, C, H, W]; every random draw of the views happens here.</summary>
+    Tensor Views(Tensor images, StepContext context);
+
+    /// <summary>The trained embeddings [rows, P] of some rows of <see cref="Views"/>' output.</summary>
+    Tensor Embed(Tensor views);
+
+    /// <summary>The loss (a scalar) of the embeddings [V·B, P] of all the views, in the order <see cref="Views"/> gave them.</summary>
+    Tensor Objective(Tensor embeddings, StepContext context);
+}

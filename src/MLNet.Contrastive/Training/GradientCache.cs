@@ -1,0 +1,61 @@
+using MLNet.Contrastive.Methods;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Training;
+
+/// <summary>
+/// Gradient caching (Gao et al. 2021, GradCache): the gradient of a batch-coupled loss with the activations of one
+/// chunk of views in memory at a time. The views are drawn once; each chunk is embedded without a graph; the loss and
+/// its gradient with respect to the embeddings come from the whole batch; then each chunk is embedded again with a
+/// graph and back-propagates its rows of that gradient, which accumulates every parameter's full-batch gradient.
+/// Batch norm normalises each chunk by its own statistics (as data-parallel training without synchronised batch norm
+/// does); the running statistics move once per chunk, in the first pass, and the second pass leaves them as it found
+/// them. In eval mode, or without batch norm, the gradient equals the whole batch's.
+/// </summary>
+internal static class GradientCache
+{
+    /// <summary>The batch's loss (a scalar) and the backward pass that accumulates the parameters' gradients.</summary>
+    /// <param name="method">The method, an <see cref="IEmbeddingObjective"/>.</param>
+    /// <param name="images">The batch [B, C, H, W].</param>
+    /// <param name="context">The step.</param>
+    /// <param name="chunkImages">Images per chunk; each chunk holds their V views' rows.</param>
+    public static (Tensor Loss, Action Backward) Loss(PretrainingMethod method, Tensor images, StepContext context, int chunkImages)
+    {
+        var objective = (IEmbeddingObjective)method;
+        var chunks = objective.Views(images, context).split(chunkImages * method.ViewsPerImage);
+        Tensor embeddings;
+        using (no_grad())
+            embeddings = cat(chunks.Select(chunk => Embed(objective, chunk)).ToArray());
+        context.Mark("encoder");
+        var statistics = RunningStatistics(method);
+        embeddings.requires_grad_(true);
+        var loss = objective.Objective(embeddings, context);
+        return (loss, () =>
+        {
+            loss.backward();
+            var gradients = embeddings.grad!.split(chunkImages * method.ViewsPerImage);
+            for (var i = 0; i < chunks.Length; i++)
+            {
+                using var scope = NewDisposeScope();
+                Embed(objective, chunks[i]).backward([gradients[i]]);
+            }
+            using var noGrad = no_grad();
+            foreach (var (current, saved) in statistics) current.copy_(saved);
+        });
+    }
+
+    private static Tensor Embed(IEmbeddingObjective objective, Tensor chunk)
+    {
+        using var scope = NewDisposeScope();
+        return objective.Embed(chunk).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Each batch norm's running mean, variance and count, with a copy to put back.</summary>
+    private static List<(Tensor Current, Tensor Saved)> RunningStatistics(nn.Module module) =>
+        module.named_buffers()
+            .Where(b => b.name.EndsWith("running_mean", StringComparison.Ordinal) || b.name.EndsWith("running_var", StringComparison.Ordinal)
+                        || b.name.EndsWith("num_batches_tracked", StringComparison.Ordinal))
+            .Select(b => (b.buffer, b.buffer.clone()))
+            .ToList();
+}

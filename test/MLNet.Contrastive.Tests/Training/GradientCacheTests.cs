@@ -1,0 +1,103 @@
+using MLNet.Contrastive.Augmentation;
+using MLNet.Contrastive.Methods;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Tests.Training;
+
+public class GradientCacheTests
+{
+    private static PretrainingMethod Method(string name, int seed = 0)
+    {
+        manual_seed(seed);
+        var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
+        return PretrainingMethods.Defaults(name).CreateMethod(encoder, new MethodSetup(AugmentationOptions.ForImageSize(28, 28), 0, seed));
+    }
+
+    private static Tensor Images(int count) => TestData.SampleTrain(count).Batch(Enumerable.Range(0, count).ToArray());
+
+    private static Dictionary<string, Tensor> Gradients(nn.Module module) =>
+        module.named_parameters().Where(p => p.parameter.grad is not null).ToDictionary(p => p.name, p => p.parameter.grad!.clone());
+
+    [TestCase("simclr")]
+    [TestCase("nce")]
+    [TestCase("triplet")]
+    [TestCase("barlow")]
+    [TestCase("vicreg")]
+    public void CachedGradientsEqualTheWholeBatchs(string name)
+    {
+        // float64 and eval-mode batch norm: each row's embedding is then independent of the rows beside it, so chunking
+        // changes nothing but the order of the sums.
+        var method = Method(name);
+        method.to(ScalarType.Float64).eval();
+        using var images = Images(16).to(ScalarType.Float64);
+
+        method.zero_grad();
+        using var wholeGenerator = new Generator(5);
+        var whole = method.Loss(images, new StepContext(wholeGenerator, 0.5, 1, 1));
+        whole.backward();
+        var expected = Gradients(method);
+
+        method.zero_grad();
+        using var cachedGenerator = new Generator(5);
+        var (cached, backward) = GradientCache.Loss(method, images, new StepContext(cachedGenerator, 0.5, 1, 1), chunkImages: 3);
+        backward();
+        var actual = Gradients(method);
+
+        Assert.That(cached.item<double>(), Is.EqualTo(whole.item<double>()).Within(1e-12));
+        Assert.That(actual.Keys, Is.EquivalentTo(expected.Keys));
+        var largest = expected.Values.Max(g => g.abs().max().item<double>());
+        Assert.That(largest, Is.GreaterThan(0));
+        foreach (var (parameter, gradient) in expected)
+        {
+            // A gradient that is zero in exact arithmetic (the last bias under Barlow Twins' and VICReg's shift-invariant
+            // losses) is rounding noise on both sides: it is compared against a millionth of the largest gradient.
+            var scale = Math.Max(gradient.abs().max().item<double>(), 1e-6 * largest);
+            Assert.That((actual[parameter] - gradient).abs().max().item<double>() / scale, Is.LessThan(1e-6), parameter);
+        }
+    }
+
+    [Test]
+    public void TheSecondPassLeavesBatchNormStatisticsAsTheFirstLeftThem()
+    {
+        var method = Method("simclr");
+        method.train();
+        using var images = Images(16);
+        var running = method.named_buffers().Where(b => b.name.EndsWith("running_mean", StringComparison.Ordinal)).ToList();
+        var before = running.Select(b => b.buffer.clone()).ToList();
+        using var generator = new Generator(5);
+        var (_, backward) = GradientCache.Loss(method, images, new StepContext(generator, 0.5, 1, 1), chunkImages: 4);
+        var afterFirstPass = running.Select(b => b.buffer.clone()).ToList();
+        backward();
+
+        Assert.That(afterFirstPass.Zip(before).Any(p => !TestData.Same(p.First, p.Second)), Is.True, "the first pass moves the statistics");
+        foreach (var ((_, buffer), first) in running.Zip(afterFirstPass))
+            Assert.That(TestData.Same(buffer, first), Is.True, "the second pass restores them");
+    }
+
+    [Test]
+    public void PretrainingWithChunksRunsAndOtherMethodsAreRefused()
+    {
+        var data = TestData.SampleTrain(128);
+        var result = new Pretrainer(new PretrainOptions
+        {
+            Epochs = 1, BatchSize = 64, ChunkSize = 16, Seed = 1, Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
+        }).Fit(data);
+        Assert.That(result.History.Steps, Has.Count.EqualTo(2));
+        Assert.That(result.History.Steps.All(s => double.IsFinite(s.Loss)), Is.True);
+
+        Assert.That(() => new Pretrainer(new PretrainOptions { Method = new ByolOptions(), Epochs = 1, BatchSize = 64, ChunkSize = 16 }).Fit(data),
+            Throws.ArgumentException.With.Message.StartsWith("Gradient caching (chunk size 16) needs a method whose loss couples the batch only through embeddings"));
+        Assert.That(() => new Pretrainer(new PretrainOptions { ChunkSize = 0 }), Throws.InstanceOf<ArgumentOutOfRangeException>());
+    }
+
+    [TestCase(OptimizerKind.Lars, LearningRateScaling.Sqrt, 1024, 2.4)]
+    [TestCase(OptimizerKind.Lars, LearningRateScaling.Linear, 1024, 1.2)]
+    [TestCase(OptimizerKind.Sgd, LearningRateScaling.Sqrt, 256, 1.2)]
+    [TestCase(OptimizerKind.Sgd, LearningRateScaling.Linear, 256, 0.3)]
+    public void DefaultLearningRatesFollowTheScalingRule(OptimizerKind optimizer, LearningRateScaling scaling, int batch, double expected) =>
+        Assert.That(new PretrainOptions { Optimizer = optimizer, LearningRateScaling = scaling, BatchSize = batch }.PeakLearningRate,
+            Is.EqualTo(expected).Within(1e-12));
+}
