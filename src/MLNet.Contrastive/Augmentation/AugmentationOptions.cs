@@ -11,6 +11,9 @@ public sealed class AugmentationOptions
     /// <summary>Upper end of the crop's area fraction (see <see cref="CropScaleMin"/>).</summary>
     public double CropScaleMax { get; set; } = 1.0;
 
+    /// <summary>Side of the (square) views in pixels; null keeps the image's size. Multi-crop's small crops set it (e.g. 16 for 28-px images). Default null.</summary>
+    public int? OutputSize { get; set; }
+
     /// <summary>Random resized crop: range of the crop's aspect ratio (width / height). Default 3/4–4/3.</summary>
     public double CropRatioMin { get; set; } = 3.0 / 4.0;
     /// <summary>Upper end of the crop's aspect ratio (see <see cref="CropRatioMin"/>).</summary>
@@ -92,6 +95,7 @@ public sealed class AugmentationOptions
         Probability(SolarizeProbability, nameof(SolarizeProbability));
         if (CropScaleMin <= 0 || CropScaleMin > CropScaleMax || CropScaleMax > 1)
             throw new ArgumentOutOfRangeException(nameof(CropScaleMin), $"The crop scale range must satisfy 0 < min ≤ max ≤ 1; got {CropScaleMin}–{CropScaleMax}.");
+        if (OutputSize is < 1) throw new ArgumentOutOfRangeException(nameof(OutputSize), OutputSize, "The view size must be positive (or null for the image's size).");
         if (CropRatioMin <= 0 || CropRatioMin > CropRatioMax)
             throw new ArgumentOutOfRangeException(nameof(CropRatioMin), $"The crop ratio range must satisfy 0 < min ≤ max; got {CropRatioMin}–{CropRatioMax}.");
         if (BlurSigmaMin <= 0 || BlurSigmaMin > BlurSigmaMax)

@@ -46,7 +46,7 @@ public sealed class ViewAugmenter
         return x.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Random resized crop and horizontal flip as one affine resampling (bilinear), per sample.</summary>
+    /// <summary>Random resized crop and horizontal flip as one affine resampling (bilinear), per sample, to <see cref="AugmentationOptions.OutputSize"/>.</summary>
     private Tensor CropAndFlip(Tensor x, Generator g)
     {
         var b = x.shape[0];
@@ -62,7 +62,8 @@ public sealed class ViewAugmenter
         var flip = 1 - 2 * Chance(b, options.FlipProbability, g).to_type(ScalarType.Float32);
         var zeros = torch.zeros(b);
         var theta = stack(new[] { w * flip, zeros, cx, zeros, h, cy }, dim: 1).view(b, 2, 3).to_type(x.dtype).to(x.device);
-        var grid = F.affine_grid(theta, x.shape, align_corners: false);
+        var size = options.OutputSize is { } side ? new[] { b, x.shape[1], side, side } : x.shape;
+        var grid = F.affine_grid(theta, size, align_corners: false);
         return F.grid_sample(x, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
     }
 

@@ -19,6 +19,7 @@ public static class PretrainingMethods
         ["jigsaw"] = typeof(JigsawOptions),
         ["triplet"] = typeof(TripletOptions),
         ["nce"] = typeof(NceOptions),
+        ["swav"] = typeof(SwavOptions),
         ["supervised"] = typeof(SupervisedOptions),
     };
 

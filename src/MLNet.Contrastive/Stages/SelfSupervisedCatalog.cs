@@ -142,6 +142,15 @@ public sealed class SelfSupervisedCatalog
     /// <summary>Binary NCE with every setting.</summary>
     public ImageEmbeddingEstimator Nce(ImageEmbeddingEstimator.Options options) => Named<NceOptions>(options);
 
+    /// <summary>SwAV: swapped prediction of Sinkhorn-Knopp codes over <paramref name="prototypes"/> prototypes, with <paramref name="localCrops"/> small crops per image (multi-crop).</summary>
+    public ImageEmbeddingEstimator Swav(string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256,
+        int prototypes = 100, int localCrops = 4, int seed = 0) =>
+        Pretrain(new SwavOptions { Prototypes = prototypes, LocalCrops = localCrops }, outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
+
+    /// <summary>SwAV with every setting.</summary>
+    public ImageEmbeddingEstimator Swav(ImageEmbeddingEstimator.Options options) => Named<SwavOptions>(options);
+
     /// <summary>A copy of <paramref name="options"/> whose method is <typeparamref name="TMethod"/>: kept when it already is, else its defaults.</summary>
     private ImageEmbeddingEstimator Named<TMethod>(ImageEmbeddingEstimator.Options options) where TMethod : MethodOptions, new()
     {

@@ -103,9 +103,25 @@ public class ViewAugmenterTests
         Assert.That(blurred.std().item<float>(), Is.LessThan(images.std().item<float>() * 0.6f));
     }
 
+    [TestCase(1)]
+    [TestCase(3)]
+    public void SmallCropsComeAtTheirOwnSize(int channels)
+    {
+        // Multi-crop: the whole image resampled to 12 × 12 keeps its mean (bilinear, no flip), so the crop is the image.
+        using var images = channels == 1 ? RealImages(4) : RgbImages(4);
+        var options = Deterministic();
+        options.OutputSize = 12;
+        using var generator = new Generator(1);
+        using var views = new ViewAugmenter(options).Augment(images, generator);
+        Assert.That(views.shape, Is.EqualTo(new long[] { 4, channels, 12, 12 }));
+        Assert.That(views.mean().item<float>(), Is.EqualTo(images.mean().item<float>()).Within(0.02));
+    }
+
     [Test]
     public void InvalidOptionsAreRejected()
     {
+        Assert.That(() => new ViewAugmenter(new AugmentationOptions { OutputSize = 0 }),
+            Throws.TypeOf<ArgumentOutOfRangeException>().With.Message.Contains("view size"));
         Assert.That(() => new ViewAugmenter(new AugmentationOptions { FlipProbability = 1.5 }),
             Throws.TypeOf<ArgumentOutOfRangeException>().With.Message.Contains("FlipProbability"));
         Assert.That(() => new ViewAugmenter(new AugmentationOptions { CropScaleMin = 0.9, CropScaleMax = 0.5 }),

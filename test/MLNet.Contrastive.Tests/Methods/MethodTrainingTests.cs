@@ -30,6 +30,7 @@ public class MethodTrainingTests
         yield return new TestCaseData(new SimSiamOptions()).SetArgDisplayNames("simsiam");
         yield return new TestCaseData(new BarlowTwinsOptions()).SetArgDisplayNames("barlow");
         yield return new TestCaseData(new VicRegOptions()).SetArgDisplayNames("vicreg");
+        yield return new TestCaseData(new SwavOptions { Prototypes = 30, LocalCrops = 2 }).SetArgDisplayNames("swav");
     }
 
     /// <summary>
@@ -56,7 +57,7 @@ public class MethodTrainingTests
     [Test]
     public void EveryRegisteredMethodHasAName() =>
         Assert.That(PretrainingMethods.Names, Is.EquivalentTo(new[]
-            { "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "rotation", "jigsaw", "triplet", "nce", "supervised" }));
+            { "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "rotation", "jigsaw", "triplet", "nce", "swav", "supervised" }));
 
     [Test]
     public void SupervisedTrainingOnUnlabeledImagesIsRejected()
@@ -77,6 +78,7 @@ public class MethodTrainingTests
         yield return new TestCaseData(new RotationOptions { Augment = false, HiddenDimension = 64 });
         yield return new TestCaseData(new JigsawOptions { Permutations = 30 });
         yield return new TestCaseData(new TripletOptions { Margin = 0.3, Mining = TripletMining.BatchHard, Distance = TripletDistance.Euclidean });
+        yield return new TestCaseData(new SwavOptions { Prototypes = 20, Temperature = 0.2, Epsilon = 0.03, LocalCrops = 2, LocalCropSize = 12, QueueLength = 64 });
         yield return new TestCaseData(new NceOptions { NoiseSamples = 5, Temperature = 0.5 });
         yield return new TestCaseData(new SupervisedOptions());
     }
@@ -111,5 +113,25 @@ public class MethodTrainingTests
         var state = method.state_dict();
         Assert.That(state["permutations"].shape, Is.EqualTo(new long[] { 30, 9 }));
         Assert.That(((Jigsaw)method).Permutations, Is.EqualTo(JigsawPuzzle.Permutations(30, 8)));
+    }
+
+    [Test]
+    public void SwavCarriesItsQueueInTheCheckpoint()
+    {
+        using var folder = TestData.NewFolder();
+        var options = SmallRun(new SwavOptions { Prototypes = 20, LocalCrops = 2, QueueLength = 64, QueueStartFraction = 0 }, epochs: 2, batchSize: 32);
+        options.CheckpointPath = folder["s.bin"];
+        // Four steps of 32: each view's queue of 64 is full after two, and used from the third.
+        var result = new Pretrainer(options).Fit(TestData.SampleTrain(64));
+        Assert.That(result.History.Steps.All(s => double.IsFinite(s.Loss)), Is.True);
+
+        var (_, method) = Checkpoint.LoadMethod(folder["s.bin"]);
+        var state = method.state_dict();
+        Assert.That(state["queue"].shape, Is.EqualTo(new long[] { 2, 64, 128 }));
+        Assert.That(state["queued"].item<long>(), Is.EqualTo(64));
+        Assert.That(state["queue"].abs().sum().item<float>(), Is.GreaterThan(0));
+        Assert.That(((Swav)method).LocalCropSize(28), Is.EqualTo(16));
+        using var norms = ((Swav)method).Prototypes.norm(1);
+        Assert.That(TestData.Rows(norms.unsqueeze(1)).Select(r => r[0]), Is.All.EqualTo(1).Within(0.05), "prototypes are renormalised every step");
     }
 }
