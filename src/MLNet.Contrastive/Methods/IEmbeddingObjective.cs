@@ -19,4 +19,11 @@ public interface IEmbeddingObjective
 
     /// <summary>The loss (a scalar) of the embeddings [V·B, P] of all the views, in the order <see cref="Views"/> gave them.</summary>
     Tensor Objective(Tensor embeddings, StepContext context);
+
+    /// <summary>
+    /// <see cref="Objective"/>'s value and its gradient with respect to the embeddings [V·B, P], computed without the
+    /// objective's graph when the method knows how (SimCLR forms its pairwise similarities in blocks); null lets
+    /// autograd do it. Gradient caching uses it so that memory does not grow with the square of the batch.
+    /// </summary>
+    (Tensor Loss, Tensor Gradient)? ObjectiveWithGradient(Tensor embeddings, StepContext context) => null;
 }

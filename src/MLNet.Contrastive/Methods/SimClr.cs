@@ -45,4 +45,8 @@ public sealed class SimClr : TwoViewMethod
 
     /// <inheritdoc/>
     protected override Tensor Objective(Tensor z1, Tensor z2) => NtXentLoss.Compute(z1, z2, temperature);
+
+    /// <inheritdoc/>
+    protected override (Tensor Loss, Tensor Gradient1, Tensor Gradient2)? ObjectiveWithGradient(Tensor z1, Tensor z2) =>
+        NtXentLoss.ComputeWithGradient(z1, z2, temperature);
 }

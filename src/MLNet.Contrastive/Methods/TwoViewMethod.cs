@@ -49,6 +49,18 @@ public abstract class TwoViewMethod : PretrainingMethod, IEmbeddingObjective
         return Objective(embeddings[..n], embeddings[n..]);
     }
 
+    /// <inheritdoc/>
+    public (Tensor Loss, Tensor Gradient)? ObjectiveWithGradient(Tensor embeddings, StepContext context)
+    {
+        var n = (int)embeddings.shape[0] / 2;
+        return ObjectiveWithGradient(embeddings[..n], embeddings[n..]) is ({ } loss, { } gradient1, { } gradient2)
+            ? (loss, cat(new[] { gradient1, gradient2 }, 0))
+            : null;
+    }
+
     /// <summary>The loss (a scalar) of the head outputs z1, z2 [B, P] of the first and second views.</summary>
     protected abstract Tensor Objective(Tensor z1, Tensor z2);
+
+    /// <summary>The objective's value and its gradients with respect to z1 and z2, without its graph; null (the default) leaves them to autograd.</summary>
+    protected virtual (Tensor Loss, Tensor Gradient1, Tensor Gradient2)? ObjectiveWithGradient(Tensor z1, Tensor z2) => null;
 }

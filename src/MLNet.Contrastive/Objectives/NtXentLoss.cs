@@ -34,4 +34,53 @@ public static class NtXentLoss
         var targets = cat(new[] { arange(n, 2 * n, device: z.device), arange(0, n, device: z.device) });
         return F.cross_entropy(logits, targets).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// <see cref="Compute"/>'s value and its gradients with respect to z1 and z2 [N, D], without a graph: the 2N × 2N
+    /// similarities are formed <paramref name="blockRows"/> anchors at a time, so memory holds blockRows × 2N of them
+    /// instead of (2N)² and the intermediates autograd would keep. With u the normalised views, P the row softmax of
+    /// the masked similarities and u⁺ each view's positive, ∂L/∂u = (P u + Pᵀ u − 2 u⁺) / (2N τ), then through the
+    /// normalisation. For gradient caching at large batches.
+    /// </summary>
+    public static (Tensor Loss, Tensor Gradient1, Tensor Gradient2) ComputeWithGradient(Tensor z1, Tensor z2, double temperature = DefaultTemperature, int blockRows = 1024)
+    {
+        if (z1.ndim != 2 || !z1.shape.SequenceEqual(z2.shape))
+            throw new ArgumentException($"z1 and z2 must both be [N, D]; got [{string.Join(", ", z1.shape)}] and [{string.Join(", ", z2.shape)}].");
+        if (temperature <= 0) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "The temperature must be positive.");
+        if (blockRows < 1) throw new ArgumentOutOfRangeException(nameof(blockRows), blockRows, "A block needs at least one row.");
+        var n = z1.shape[0];
+        if (n < 2) throw new ArgumentException("NT-Xent needs at least two images per batch (one negative pair).");
+
+        using var scope = NewDisposeScope();
+        var views = cat(new[] { z1.detach(), z2.detach() }, 0).requires_grad_(true);
+        var u = F.normalize(views, dim: 1);
+        var m = 2 * n;
+        var positives = cat(new[] { arange(n, m, device: u.device), arange(0, n, device: u.device) });
+        var unit = u.detach();
+        var towardsAll = zeros_like(unit);   // Σ over anchors in the block's rows: P u
+        var fromAll = zeros_like(unit);      // Σ over blocks: Pᵀ u_block
+        var loss = zeros(1, dtype: ScalarType.Float64, device: u.device).squeeze();
+        using (no_grad())
+        {
+            for (long start = 0; start < m; start += blockRows)
+            {
+                using var block = NewDisposeScope();
+                var rows = Math.Min(blockRows, m - start);
+                var anchors = unit.narrow(0, start, rows);
+                var logits = anchors.mm(unit.t()) / temperature;
+                var self = arange(start, start + rows, device: u.device);
+                logits.index_put_(double.NegativeInfinity, arange(rows, device: u.device), self);
+                var logSumExp = logits.logsumexp(1);
+                var positive = logits.gather(1, positives.narrow(0, start, rows).unsqueeze(1)).squeeze(1);
+                loss.add_((logSumExp - positive).sum().to_type(ScalarType.Float64));
+                var p = (logits - logSumExp.unsqueeze(1)).exp();
+                towardsAll.narrow(0, start, rows).add_(p.mm(unit));
+                fromAll.add_(p.t().mm(anchors));
+            }
+        }
+        var gradient = (towardsAll + fromAll - 2 * unit.index_select(0, positives)) / (m * temperature);
+        u.backward([gradient]);
+        var gradients = views.grad!.split(n);
+        return ((loss / m).to_type(z1.dtype).MoveToOuterDisposeScope(), gradients[0].MoveToOuterDisposeScope(), gradients[1].MoveToOuterDisposeScope());
+    }
 }

@@ -7,8 +7,9 @@ namespace MLNet.Contrastive.Training;
 /// <summary>
 /// Gradient caching (Gao et al. 2021, GradCache): the gradient of a batch-coupled loss with the activations of one
 /// chunk of views in memory at a time. The views are drawn once; each chunk is embedded without a graph; the loss and
-/// its gradient with respect to the embeddings come from the whole batch; then each chunk is embedded again with a
-/// graph and back-propagates its rows of that gradient, which accumulates every parameter's full-batch gradient.
+/// its gradient with respect to the embeddings come from the whole batch (from the method without a graph when it
+/// can, <see cref="IEmbeddingObjective.ObjectiveWithGradient"/>, else by autograd); then each chunk is embedded again
+/// with a graph and back-propagates its rows of that gradient, which accumulates every parameter's full-batch gradient.
 /// Batch norm normalises each chunk by its own statistics (as data-parallel training without synchronised batch norm
 /// does); the running statistics move once per chunk, in the first pass, and the second pass leaves them as it found
 /// them. In eval mode, or without batch norm, the gradient equals the whole batch's.
@@ -29,12 +30,23 @@ internal static class GradientCache
             embeddings = cat(chunks.Select(chunk => Embed(objective, chunk)).ToArray());
         context.Mark("encoder");
         var statistics = RunningStatistics(method);
-        embeddings.requires_grad_(true);
-        var loss = objective.Objective(embeddings, context);
+        Tensor loss;
+        Func<Tensor> embeddingGradient;
+        if (objective.ObjectiveWithGradient(embeddings, context) is ({ } value, { } gradient))
+            (loss, embeddingGradient) = (value, () => gradient);
+        else
+        {
+            embeddings.requires_grad_(true);
+            loss = objective.Objective(embeddings, context);
+            embeddingGradient = () =>
+            {
+                loss.backward();
+                return embeddings.grad!;
+            };
+        }
         return (loss, () =>
         {
-            loss.backward();
-            var gradients = embeddings.grad!.split(chunkImages * method.ViewsPerImage);
+            var gradients = embeddingGradient().split(chunkImages * method.ViewsPerImage);
             for (var i = 0; i < chunks.Length; i++)
             {
                 using var scope = NewDisposeScope();

@@ -74,6 +74,23 @@ public class NtXentLossTests
         Assert.That(() => NtXentLoss.Compute(single, single), Throws.ArgumentException.With.Message.Contains("two images"));
     }
 
+    [TestCase(5)]
+    [TestCase(12)]
+    [TestCase(1024)]
+    public void BlockwiseGradientEqualsAutograd(int blockRows)
+    {
+        // float64, 2N = 12 views: blocks of 5 leave a ragged last block, 12 and 1024 take all rows at once.
+        manual_seed(11);
+        using var z1 = randn(6, 4, dtype: ScalarType.Float64).requires_grad_(true);
+        using var z2 = randn(6, 4, dtype: ScalarType.Float64).requires_grad_(true);
+        var expected = NtXentLoss.Compute(z1, z2, 0.3);
+        expected.backward();
+        var (loss, gradient1, gradient2) = NtXentLoss.ComputeWithGradient(z1, z2, 0.3, blockRows);
+        Assert.That(loss.item<double>(), Is.EqualTo(expected.item<double>()).Within(1e-12));
+        Assert.That((gradient1 - z1.grad!).abs().max().item<double>(), Is.LessThan(1e-12));
+        Assert.That((gradient2 - z2.grad!).abs().max().item<double>(), Is.LessThan(1e-12));
+    }
+
     /// <summary>Straight from the definition: rows 0..N−1 are view 1, N..2N−1 view 2; positive of i is (i + N) mod 2N.</summary>
     private static double Reference(double[][] z, double temperature)
     {
