@@ -209,11 +209,12 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
                 LabelColumnName = label.Name, FeatureColumnName = options.FeatureColumnName, L2Regularization = options.L2Regularization,
             }))
             .Fit(KeyedFeatures.Create(mlContext, Embeddings.FromEncoder(result.Encoder, train), label, options.FeatureColumnName));
-        var load = LoadOptions;
+        // The stage scores images as the encoder saw them: at the training images' size (an ImageStore brings its own,
+        // which from scratch need not be the 28 × 28 default).
         var encoderStage = ImageEmbeddingEstimator.CreateStage(mlContext, schema, result, new ImageEmbeddingEstimator.Options
         {
             OutputColumnName = options.FeatureColumnName, InputColumnName = options.InputColumnName,
-            ImageHeight = load.Height, ImageWidth = load.Width, Channels = load.Channels, OnnxPath = options.OnnxPath,
+            ImageHeight = train.Height, ImageWidth = train.Width, Channels = train.Channels, OnnxPath = options.OnnxPath,
         });
         return new FineTuningTransformer(encoderStage, new TransformerChain<ITransformer>([.. classifier]), label, options.FeatureColumnName, best?.Accuracies ?? [], best?.Epoch);
     }

@@ -35,6 +35,21 @@ public class FineTuningTrainerTests
     }
 
     [Test]
+    public void FromScratchTheStageTakesTheTrainingImagesSize()
+    {
+        // 96 px (the ImageNet-style stem): the stage once assumed 28 px without a pretrained run, and ONNX Runtime
+        // refused the export's pooling windows (found by demo --image-size 96).
+        var data = MLNet.Contrastive.Data.ImageStore.Load(TestData.TrainImages, TestData.TrainLabels, new MLNet.Contrastive.Data.ImageLoadOptions { Height = 96, Width = 96 });
+        var train = data.Subset(Enumerable.Range(0, 64).ToArray());
+        var mlContext = new MLContext(0);
+        using var stage = new FineTuningTrainer(mlContext, new FineTuningTrainer.Options
+        {
+            Encoder = EncoderOptions.For(1, 96), Epochs = 1, BatchSize = 32, Seed = 1, Threads = 2, Device = "cpu",
+        }).Fit(train, train.LabelNames!);
+        Assert.That(stage.Evaluate(mlContext, data.Subset(Enumerable.Range(64, 16).ToArray())).MicroAccuracy, Is.InRange(0.0, 1.0));
+    }
+
+    [Test]
     public void StageIsAnMLNetMulticlassModelThatLoadsInPlainMLNet()
     {
         using var folder = TestData.NewFolder();
