@@ -76,12 +76,21 @@ internal static class TestData
         return rows;
     }
 
+    /// <summary>The folder holding MLNet.Contrastive.sln, above the test binaries.</summary>
+    public static string RepositoryRoot
+    {
+        get
+        {
+            var root = TestContext.CurrentContext.TestDirectory;
+            while (!File.Exists(Path.Combine(root, "MLNet.Contrastive.sln"))) root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("repository root");
+            return root;
+        }
+    }
+
     /// <summary>Runs docs/samples/ScoreInPlainMLNet (which references no MLNet.Contrastive) in its own process.</summary>
     public static Dictionary<string, (string? Label, float[] Embedding)> ScoreWithPlainMlNetApp(string model, string images, string csv)
     {
-        var root = TestContext.CurrentContext.TestDirectory;
-        while (!File.Exists(Path.Combine(root, "MLNet.Contrastive.sln"))) root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("repository root");
-        var project = Path.Combine(root, "docs", "samples", "ScoreInPlainMLNet");
+        var project = Path.Combine(RepositoryRoot, "docs", "samples", "ScoreInPlainMLNet");
         Assert.That(File.ReadAllText(Path.Combine(project, "ScoreInPlainMLNet.csproj")), Does.Not.Contain("ProjectReference"));
         var start = new System.Diagnostics.ProcessStartInfo("dotnet", ["run", "--project", project, "-c", "Release", "--", model, images, csv])
         {

@@ -20,11 +20,8 @@ public static class NtXentLoss
     /// </summary>
     public static Tensor Compute(Tensor z1, Tensor z2, double temperature = DefaultTemperature)
     {
-        if (z1.ndim != 2 || !z1.shape.SequenceEqual(z2.shape))
-            throw new ArgumentException($"z1 and z2 must both be [N, D]; got [{string.Join(", ", z1.shape)}] and [{string.Join(", ", z2.shape)}].");
-        if (temperature <= 0) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "The temperature must be positive.");
+        Check(z1, z2, temperature);
         var n = z1.shape[0];
-        if (n < 2) throw new ArgumentException("NT-Xent needs at least two images per batch (one negative pair).");
 
         using var scope = NewDisposeScope();
         var z = F.normalize(cat(new[] { z1, z2 }, 0), dim: 1);
@@ -44,12 +41,9 @@ public static class NtXentLoss
     /// </summary>
     public static (Tensor Loss, Tensor Gradient1, Tensor Gradient2) ComputeWithGradient(Tensor z1, Tensor z2, double temperature = DefaultTemperature, int blockRows = 1024)
     {
-        if (z1.ndim != 2 || !z1.shape.SequenceEqual(z2.shape))
-            throw new ArgumentException($"z1 and z2 must both be [N, D]; got [{string.Join(", ", z1.shape)}] and [{string.Join(", ", z2.shape)}].");
-        if (temperature <= 0) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "The temperature must be positive.");
+        Check(z1, z2, temperature);
         if (blockRows < 1) throw new ArgumentOutOfRangeException(nameof(blockRows), blockRows, "A block needs at least one row.");
         var n = z1.shape[0];
-        if (n < 2) throw new ArgumentException("NT-Xent needs at least two images per batch (one negative pair).");
 
         using var scope = NewDisposeScope();
         var views = cat(new[] { z1.detach(), z2.detach() }, 0).requires_grad_(true);
@@ -82,5 +76,13 @@ public static class NtXentLoss
         u.backward([gradient]);
         var gradients = views.grad!.split(n);
         return ((loss / m).to_type(z1.dtype).MoveToOuterDisposeScope(), gradients[0].MoveToOuterDisposeScope(), gradients[1].MoveToOuterDisposeScope());
+    }
+
+    private static void Check(Tensor z1, Tensor z2, double temperature)
+    {
+        if (z1.ndim != 2 || !z1.shape.SequenceEqual(z2.shape))
+            throw new ArgumentException($"z1 and z2 must both be [N, D]; got [{string.Join(", ", z1.shape)}] and [{string.Join(", ", z2.shape)}].");
+        if (temperature <= 0) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "The temperature must be positive.");
+        if (z1.shape[0] < 2) throw new ArgumentException("NT-Xent needs at least two images per batch (one negative pair).");
     }
 }

@@ -102,11 +102,8 @@ public class KillAndResumeTests
     /// <summary>The CLI built next to this test project (the test project references it, so it is built first).</summary>
     private Process Pretrain(string run, params string[] more)
     {
-        var testDirectory = TestContext.CurrentContext.TestDirectory;
-        var root = testDirectory;
-        while (!File.Exists(Path.Combine(root, "MLNet.Contrastive.sln"))) root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("repository root");
-        var configuration = new DirectoryInfo(testDirectory).Parent!.Name;
-        var cli = Path.Combine(root, "src", "MLNet.Contrastive.Cli", "bin", configuration, "net10.0", "mlnet-contrastive.dll");
+        var configuration = new DirectoryInfo(TestContext.CurrentContext.TestDirectory).Parent!.Name;
+        var cli = Path.Combine(TestData.RepositoryRoot, "src", "MLNet.Contrastive.Cli", "bin", configuration, "net10.0", "mlnet-contrastive.dll");
         Assert.That(cli, Does.Exist);
         var start = new ProcessStartInfo("dotnet", [cli, "pretrain", "--data", data, "--epochs", Epochs.ToString(), "--batch-size", "250",
             "--seed", "3", "--out", run, .. more])
