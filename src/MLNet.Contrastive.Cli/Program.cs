@@ -10,6 +10,8 @@ root.Subcommands.Add(PretrainCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(ProbeCommand.Create());
 root.Subcommands.Add(FineTuneCommand.Create());
+root.Subcommands.Add(CaptionsCommand.Create());
+root.Subcommands.Add(ZeroShotCommand.Create());
 root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(ScoreCommand.Create());
 root.Subcommands.Add(ExportOnnxCommand.Create());

@@ -7,6 +7,9 @@ internal sealed record ModelFiles(string ModelZip, string EncoderOnnx)
 {
     public const string ModelFile = "model.zip", EncoderFile = "encoder.onnx", ImagePathColumn = "ImagePath";
 
+    /// <summary>A clip run's towers: images → joint space, and caption features → joint space.</summary>
+    public const string ImageTowerFile = "image_tower.onnx", TextTowerFile = "text_tower.onnx";
+
     public static ModelFiles Resolve(string model)
     {
         var folder = Directory.Exists(model) ? model : Path.GetDirectoryName(Path.GetFullPath(model))!;

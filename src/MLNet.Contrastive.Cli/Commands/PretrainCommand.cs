@@ -1,5 +1,7 @@
 using System.CommandLine;
 using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Methods;
+using MLNet.Contrastive.Onnx;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Evaluation;
 using MLNet.Contrastive.Metrics;
@@ -27,7 +29,7 @@ internal static class PretrainCommand
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 256 };
         var learningRate = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-3 for AdamW; for SGD and LARS see --lr-scaling)." };
         var scaling = new Option<LearningRateScaling>("--lr-scaling") { Description = "Default SGD/LARS learning rate: Linear (0.3·B/256) or Sqrt (0.075·√B, SimCLR's for large batches).", DefaultValueFactory = _ => LearningRateScaling.Linear };
-        var chunkSize = new Option<int?>("--chunk-size") { Description = "Gradient caching: images per forward pass, for a --batch-size larger than memory holds (exact gradient; simclr, nce, triplet, barlow, vicreg)." };
+        var chunkSize = new Option<int?>("--chunk-size") { Description = "Gradient caching: images per forward pass, for a --batch-size larger than memory holds (exact gradient; simclr, nce, triplet, barlow, vicreg, clip)." };
         var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "AdamW, Sgd or Lars (LARS: SGD with layer-wise trust ratios).", DefaultValueFactory = _ => OptimizerKind.AdamW };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };
@@ -37,12 +39,14 @@ internal static class PretrainCommand
         var init = new Option<string?>("--init") { Description = "Start from a pretrained encoder (a pretraining run's folder or checkpoint.bin) instead of random weights; any method." };
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Skip unreadable images (counted) instead of failing." };
         var monitorEvery = new Option<int>("--monitor-every") { Description = "Run the kNN and collapse monitors every N epochs (kNN needs labels).", DefaultValueFactory = _ => 0 };
+        var captions = new Option<string?>("--captions") { Description = "clip: a text file with one caption per image, in the images' order (`captions` makes one from labels)." };
+        var pairedData = new Option<string?>("--paired-data") { Description = "clip: a second image of each image (folder or IDX, same order), e.g. another camera; read at --image-size and --channels." };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Reject images whose header declares more pixels than this.", DefaultValueFactory = _ => 50_000_000 };
 
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
             data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, chunkSize, learningRate, scaling, optimizer,
-            seed, threads, device, output, resume, init, skipBad, maxPixels, monitorEvery,
+            seed, threads, device, output, resume, init, skipBad, maxPixels, monitorEvery, captions, pairedData,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -70,6 +74,7 @@ internal static class PretrainCommand
             Console.WriteLine($"Read {store.Count:N0} images ({store.Channels}×{store.Height}×{store.Width}) from {parse.GetValue(data)}.");
             foreach (var skipped in store.Skipped) Console.WriteLine($"  skipped {skipped}");
             if (store.Skipped.Count > 0) Console.WriteLine($"Skipped {store.Skipped.Count} unreadable images.");
+            store = WithPairs(store, options.Method, parse.GetValue(captions), parse.GetValue(pairedData), loadOptions);
 
             if (options.Resume && File.Exists(options.CheckpointPath))
             {
@@ -78,6 +83,7 @@ internal static class PretrainCommand
             var result = ConsoleProgress.Run($"Pretraining {options.Method.Name}", progress => new Pretrainer(options).Fit(store, progress, CommandRunner.Interrupted));
             result.History.Save(outDir);
             WriteEmbeddingModel(result, store, outDir);
+            if (result.Method is Clip clip) WriteTowers(clip, store, outDir);
             var report = new RunReport
             {
                 Title = $"{options.Method.Name} pretraining on {parse.GetValue(data)}",
@@ -106,6 +112,37 @@ internal static class PretrainCommand
             return 0;
         }, "To continue, run the same command with --resume."));
         return command;
+    }
+
+    /// <summary>The store paired with the captions of <paramref name="captionsFile"/> (one per line) or the images of <paramref name="pairedData"/>.</summary>
+    private static ImageStore WithPairs(ImageStore store, MethodOptions method, string? captionsFile, string? pairedData, ImageLoadOptions load)
+    {
+        if (captionsFile is not null && pairedData is not null) throw new ArgumentException("Give either --captions or --paired-data, not both.");
+        if (captionsFile is null && pairedData is null) return store;
+        if (method is not ClipOptions clip) throw new ArgumentException($"--captions and --paired-data are for --method clip, not {method.Name}.");
+        if (captionsFile is not null)
+        {
+            if (!File.Exists(captionsFile)) throw new FileNotFoundException($"--captions {captionsFile}: no such file.", captionsFile);
+            var lines = File.ReadAllLines(captionsFile);
+            if (lines.Length != store.Count)
+                throw new ArgumentException($"--captions {captionsFile}: {lines.Length:N0} lines for {store.Count:N0} images; give one caption per image, in the images' order.");
+            Console.WriteLine($"Read {lines.Length:N0} captions from {captionsFile}.");
+            return store.WithPairs(TextPairs.Create(lines, clip.TextBits));
+        }
+        var second = ImageStore.Load(pairedData!, null, load);
+        if (second.Count != store.Count)
+            throw new ArgumentException($"--paired-data {pairedData}: {second.Count:N0} images for {store.Count:N0}; give one second image per image, in the same order.");
+        Console.WriteLine($"Read {second.Count:N0} paired images from {pairedData}.");
+        return store.WithPairs(new ImagePairs(second));
+    }
+
+    /// <summary>The CLIP run's towers as ONNX beside the embedding model: image_tower.onnx and, with captions, text_tower.onnx.</summary>
+    private static void WriteTowers(Clip clip, ImageStore store, string outDir)
+    {
+        ClipOnnxExporter.ExportImageTower(clip, Path.Combine(outDir, ModelFiles.ImageTowerFile),
+            new EncoderOnnxOptions { OutputName = "ImageEmbedding", Height = store.Height, Width = store.Width });
+        if (clip.TextTower is not null) ClipOnnxExporter.ExportTextTower(clip, Path.Combine(outDir, ModelFiles.TextTowerFile));
+        Console.WriteLine($"Wrote {ModelFiles.ImageTowerFile}{(clip.TextTower is null ? "" : $" and {ModelFiles.TextTowerFile}")} (joint space, unit length; learned logit scale {clip.LogitScale:F1}).");
     }
 
     /// <summary>--encoder: a named encoder size (default small; with --init or --resume, the run's own shape).</summary>

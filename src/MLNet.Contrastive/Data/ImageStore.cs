@@ -15,7 +15,7 @@ public sealed class ImageStore
     private const int ChunkSize = 1024;
 
     internal ImageStore(byte[] pixels, int channels, int height, int width, int[]? labels,
-        IReadOnlyList<string>? labelNames, IReadOnlyList<string> sources, IReadOnlyList<string> skipped)
+        IReadOnlyList<string>? labelNames, IReadOnlyList<string> sources, IReadOnlyList<string> skipped, PairedInput? pairs = null)
     {
         Pixels = pixels;
         Channels = channels;
@@ -25,6 +25,7 @@ public sealed class ImageStore
         LabelNames = labelNames;
         Sources = sources;
         Skipped = skipped;
+        Pairs = pairs;
     }
 
     /// <summary>Pixels, [N, C, H, W] row-major.</summary>
@@ -51,6 +52,9 @@ public sealed class ImageStore
 
     /// <summary>One message per image skipped under <see cref="ImageLoadOptions.SkipBadImages"/>.</summary>
     public IReadOnlyList<string> Skipped { get; }
+
+    /// <summary>The caption or second image of each image, for paired (CLIP-style) training; null when unpaired.</summary>
+    public PairedInput? Pairs { get; }
 
     /// <summary>
     /// A float32 batch of shape [B, C, H, W] with values in [0, 1] for the given image indices.
@@ -82,7 +86,7 @@ public sealed class ImageStore
         for (var i = 0; i < indices.Count; i++)
             Buffer.BlockCopy(Pixels, indices[i] * size, pixels, i * size, size);
         return new ImageStore(pixels, Channels, Height, Width, Labels is null ? null : indices.Select(i => Labels[i]).ToArray(),
-            LabelNames, indices.Select(i => Sources[i]).ToArray(), Skipped);
+            LabelNames, indices.Select(i => Sources[i]).ToArray(), Skipped, Pairs?.Subset(indices));
     }
 
     /// <summary>Image <paramref name="index"/> as interleaved B, G, R, A bytes (gray repeated in B, G and R; A = 255), [H, W, 4].</summary>
@@ -102,7 +106,16 @@ public sealed class ImageStore
     public ImageStore WithLabels(int[] labels, IReadOnlyList<string>? labelNames)
     {
         if (labels.Length != Count) throw new ArgumentException($"Expected {Count} labels, got {labels.Length}.", nameof(labels));
-        return new ImageStore(Pixels, Channels, Height, Width, labels, labelNames, Sources, Skipped);
+        return new ImageStore(Pixels, Channels, Height, Width, labels, labelNames, Sources, Skipped, Pairs);
+    }
+
+    /// <summary>The same images, each paired with the row of <paramref name="pairs"/> at its index (a caption or a second image).</summary>
+    public ImageStore WithPairs(PairedInput pairs)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
+        if (pairs.Count != Count)
+            throw new ArgumentException($"Expected one paired {pairs.Kind} per image ({Count:N0}), got {pairs.Count:N0}.", nameof(pairs));
+        return new ImageStore(Pixels, Channels, Height, Width, Labels, LabelNames, Sources, Skipped, pairs);
     }
 
     /// <summary>

@@ -11,7 +11,10 @@ namespace MLNet.Contrastive.Methods;
 /// </summary>
 public interface IEmbeddingObjective
 {
-    /// <summary>The step's augmented views [V·B, C, H, W] of images [B, C, H, W]; every random draw of the views happens here.</summary>
+    /// <summary>
+    /// The step's augmented views of images [B, C, H, W], V rows per image ([V·B, C, H, W]; CLIP packs each pair into
+    /// one flat row); every random draw of the views happens here.
+    /// </summary>
     Tensor Views(Tensor images, StepContext context);
 
     /// <summary>The trained embeddings [rows, P] of some rows of <see cref="Views"/>' output.</summary>

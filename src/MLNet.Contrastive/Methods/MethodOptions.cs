@@ -40,8 +40,9 @@ public abstract class MethodOptions
     }
 }
 
-/// <summary>What a method is built for: the run's base view recipe, the number of classes of the data (0 when unlabeled), the seed.</summary>
+/// <summary>What a method is built for: the run's base view recipe, the number of classes of the data (0 when unlabeled), the seed, the paired input.</summary>
 /// <param name="Views">The run's view recipe; methods derive their own recipes from it (e.g. BYOL's asymmetric pair).</param>
 /// <param name="Classes">Distinct labels in the training data; 0 when it is unlabeled.</param>
 /// <param name="Seed">The run's seed.</param>
-public sealed record MethodSetup(AugmentationOptions Views, int Classes, int Seed);
+/// <param name="Pairs">The images' captions or second images (CLIP-style training); null when unpaired or when rebuilding from a checkpoint.</param>
+public sealed record MethodSetup(AugmentationOptions Views, int Classes, int Seed, Data.PairedInput? Pairs = null);

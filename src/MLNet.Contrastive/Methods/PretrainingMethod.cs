@@ -32,6 +32,9 @@ public abstract class PretrainingMethod : nn.Module
     /// <summary>Whether <see cref="Loss"/> needs the batch's labels (the supervised baseline); self-supervised methods do not.</summary>
     public virtual bool RequiresLabels => false;
 
+    /// <summary>Whether <see cref="Loss"/> needs each image's caption or second image (<see cref="Data.ImageStore.Pairs"/>; CLIP-style training).</summary>
+    public virtual bool RequiresPairs => false;
+
     /// <summary>The training loss (a scalar) for a batch of images [B, C, H, W] in [0, 1]: views, forward passes, objective.</summary>
     public abstract Tensor Loss(Tensor images, StepContext context);
 

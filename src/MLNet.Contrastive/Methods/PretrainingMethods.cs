@@ -20,6 +20,7 @@ public static class PretrainingMethods
         ["triplet"] = typeof(TripletOptions),
         ["nce"] = typeof(NceOptions),
         ["swav"] = typeof(SwavOptions),
+        ["clip"] = typeof(ClipOptions),
         ["supervised"] = typeof(SupervisedOptions),
     };
 

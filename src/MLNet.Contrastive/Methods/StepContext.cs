@@ -10,13 +10,14 @@ public sealed class StepContext
     private readonly Action<string>? mark;
 
     /// <summary>Creates the context of one step.</summary>
-    public StepContext(Generator generator, double progress, int epoch, int step, Tensor? labels = null, Action<string>? mark = null)
+    public StepContext(Generator generator, double progress, int epoch, int step, Tensor? labels = null, Action<string>? mark = null, Tensor? pairs = null)
     {
         Generator = generator;
         Progress = progress;
         Epoch = epoch;
         Step = step;
         Labels = labels;
+        Pairs = pairs;
         this.mark = mark;
     }
 
@@ -34,6 +35,9 @@ public sealed class StepContext
 
     /// <summary>The batch's labels [B] (int64 class indices), given to methods that require labels; null otherwise.</summary>
     public Tensor? Labels { get; }
+
+    /// <summary>The batch's captions' features [B, T] or second images [B, C, H, W], given to methods that require pairs; null otherwise.</summary>
+    public Tensor? Pairs { get; }
 
     /// <summary>Tells a profiler that the named phase of the step has just ended (views, encoder, loss); free when nobody listens.</summary>
     public void Mark(string phase) => mark?.Invoke(phase);

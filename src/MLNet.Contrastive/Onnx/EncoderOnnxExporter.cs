@@ -32,6 +32,12 @@ public sealed class EncoderOnnxOptions
     /// output ApplyOnnxModel then types as a plain [E] vector (an [N, E] output becomes [1, E]).
     /// </summary>
     internal bool FlatOutput { get; set; }
+
+    /// <summary>Export <see cref="ResNetEncoder.forward"/> (the last stage's global average, [N, D]) instead of the embedding: what heads and projections take.</summary>
+    internal bool PooledOutput { get; set; }
+
+    /// <summary>Layers appended after the encoder's output (a tower's projection, a zero-shot classifier): value and width in, value and width out.</summary>
+    internal Func<OnnxGraphBuilder, string, long, (string Value, long Dimension)>? Tail { get; set; }
 }
 
 /// <summary>
@@ -62,8 +68,7 @@ public static class EncoderOnnxExporter
         using var pause = CollectionPause.Begin();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        if (encoder.state_dict().Values.Any(t => t.is_floating_point() && !t.isfinite().all().item<bool>()))
-            throw new InvalidDataException("The encoder's weights contain NaN or infinite values (its training diverged); it cannot be exported.");
+        CheckFinite(encoder, "encoder");
         var builder = new B("encoder");
         var channels = encoder.Options.InputChannels;
         var graph = builder.Graph;
@@ -83,27 +88,61 @@ public static class EncoderOnnxExporter
             x = Residual(builder, block, $"blocks.{index++}", x);
             if (index % encoder.Options.BlocksPerStage == 0) stages.Add(x);
         }
-        var sizes = StageSizes(encoder, options);
-        var pooled = stages.Zip(sizes).TakeLast(encoder.Options.EmbeddingStages)
-            .Select(stage => builder.Node("Flatten", [GridAverage(builder, stage.First, stage.Second, encoder.Options.EmbeddingGrid)], null, B.Int("axis", 1)))
-            .ToList();
-        var last = options.L2Normalize || options.FlatOutput ? null : options.OutputName;
-        x = pooled.Count == 1 ? builder.Node("Identity", [pooled[0]], last) : builder.Node("Concat", [.. pooled], last, B.Int("axis", 1));
-        if (options.L2Normalize) x = builder.Node("LpNormalization", [x], options.FlatOutput ? null : options.OutputName, B.Int("axis", 1), B.Int("p", 2));
-        if (options.FlatOutput)
+        long dimension;
+        if (options.PooledOutput)
         {
-            builder.Node("Reshape", [x, builder.Int64Initializer("rows", [-1])], options.OutputName);
-            graph.Output.Add(B.FloatTensor(options.OutputName, (null, "NE")));
+            x = builder.Node("Flatten", [builder.Node("GlobalAveragePool", [stages[^1]])], null, B.Int("axis", 1));
+            dimension = encoder.OutputDimension;
         }
-        else graph.Output.Add(B.FloatTensor(options.OutputName, (null, "N"), (encoder.EmbeddingDimension, null)));
+        else
+        {
+            var sizes = StageSizes(encoder, options);
+            var pooled = stages.Zip(sizes).TakeLast(encoder.Options.EmbeddingStages)
+                .Select(stage => builder.Node("Flatten", [GridAverage(builder, stage.First, stage.Second, encoder.Options.EmbeddingGrid)], null, B.Int("axis", 1)))
+                .ToList();
+            x = pooled.Count == 1 ? pooled[0] : builder.Node("Concat", [.. pooled], null, B.Int("axis", 1));
+            dimension = encoder.EmbeddingDimension;
+        }
+        if (options.Tail is { } tail) (x, dimension) = tail(builder, x, dimension);
+        Output(builder, x, dimension, options.OutputName, options.L2Normalize, options.FlatOutput);
+        return Model(graph, $"ResNet encoder: {channels}×{options.Height}×{options.Width} pixels (0–255) → {dimension}-d output");
+    }
 
+    /// <summary>Names the graph's output: [N, E], or [N·E] rows one after another (<see cref="EncoderOnnxOptions.FlatOutput"/>), optionally L2-normalised first.</summary>
+    internal static void Output(B builder, string value, long dimension, string name, bool l2Normalize, bool flat)
+    {
+        if (l2Normalize) value = builder.Node("LpNormalization", [value], null, B.Int("axis", 1), B.Int("p", 2));
+        if (flat)
+        {
+            builder.Node("Reshape", [value, builder.Int64Initializer("rows", [-1])], name);
+            builder.Graph.Output.Add(B.FloatTensor(name, (null, "NE")));
+        }
+        else
+        {
+            // The last node's output takes the name (an Identity only when the value is not a node's output).
+            if (builder.Graph.Node.LastOrDefault(n => n.Output[0] == value) is { } producer) producer.Output[0] = name;
+            else builder.Node("Identity", [value], name);
+            builder.Graph.Output.Add(B.FloatTensor(name, (null, "N"), (dimension, null)));
+        }
+    }
+
+    /// <summary>The model around <paramref name="graph"/>: IR version, opset, producer.</summary>
+    internal static ModelProto Model(GraphProto graph, string description)
+    {
         var model = new ModelProto
         {
             IrVersion = IrVersion, ProducerName = "MLNet.Contrastive", ProducerVersion = typeof(EncoderOnnxExporter).Assembly.GetName().Version?.ToString() ?? "",
-            Graph = graph, DocString = $"ResNet encoder: {channels}×{options.Height}×{options.Width} pixels (0–255) → {encoder.EmbeddingDimension}-d embedding",
+            Graph = graph, DocString = description,
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
         return model;
+    }
+
+    /// <summary>Throws when a weight is NaN or infinite (training diverged): such a model cannot be exported.</summary>
+    internal static void CheckFinite(nn.Module module, string what)
+    {
+        if (module.state_dict().Values.Any(t => t.is_floating_point() && !t.isfinite().all().item<bool>()))
+            throw new InvalidDataException($"The {what}'s weights contain NaN or infinite values (its training diverged); it cannot be exported.");
     }
 
     /// <summary>
@@ -210,6 +249,6 @@ public static class EncoderOnnxExporter
             new AttributeProto { Name = "epsilon", Type = AttributeProto.Types.AttributeType.Float, F = (float)norm.eps });
     }
 
-    private static string Weights(B builder, Tensor tensor) =>
+    internal static string Weights(B builder, Tensor tensor) =>
         builder.Initializer("w", tensor.detach().cpu().contiguous().data<float>().ToArray(), tensor.shape);
 }

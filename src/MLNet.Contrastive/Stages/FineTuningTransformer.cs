@@ -13,25 +13,21 @@ namespace MLNet.Contrastive.Stages;
 /// (the label's key type). Saving writes that chain, ONNX model included, so the model.zip loads in any ML.NET app
 /// as a plain <see cref="TransformerChain{TLastTransformer}"/>.
 /// </summary>
-public sealed class FineTuningTransformer : ITransformer, IDisposable
+public sealed class FineTuningTransformer : ChainStage, IDisposable
 {
     private readonly ImageEmbeddingTransformer encoderStage;
     private readonly TransformerChain<ITransformer> classifier;
-    private readonly TransformerChain<ITransformer> chain;
     private readonly DataViewSchema.Column label;
     private readonly string featureColumnName;
 
     internal FineTuningTransformer(ImageEmbeddingTransformer encoderStage, TransformerChain<ITransformer> classifier, DataViewSchema.Column label,
         string featureColumnName, IReadOnlyList<(int Epoch, double Accuracy)> validationAccuracy, int? bestEpoch)
+        : base(new TransformerChain<ITransformer>(encoderStage.Chain.Concat(classifier).ToArray()))
     {
         (this.encoderStage, this.classifier, this.label, this.featureColumnName) = (encoderStage, classifier, label, featureColumnName);
-        chain = new TransformerChain<ITransformer>(encoderStage.Chain.Concat(classifier).ToArray());
         ValidationAccuracy = validationAccuracy;
         BestEpoch = bestEpoch;
     }
-
-    /// <summary>The ML.NET transforms this stage is made of.</summary>
-    public TransformerChain<ITransformer> Chain => chain;
 
     /// <summary>The fine-tuning run: encoder (TorchSharp), loss history, throughput.</summary>
     public PretrainResult Training => encoderStage.Pretraining;
@@ -59,19 +55,6 @@ public sealed class FineTuningTransformer : ITransformer, IDisposable
         return mlContext.MulticlassClassification.Evaluate(scored, label.Name);
     }
 
-    /// <inheritdoc/>
-    public bool IsRowToRowMapper => ((ITransformer)chain).IsRowToRowMapper;
-
-    /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => chain.GetOutputSchema(inputSchema);
-
-    /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ((ITransformer)chain).GetRowToRowMapper(inputSchema);
-
-    /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => chain.Transform(input);
-
-    void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)chain).Save(ctx);
 
     /// <summary>Releases the ONNX Runtime session and deletes the temporary ONNX file, if the stage made one.</summary>
     public void Dispose() => encoderStage.Dispose();

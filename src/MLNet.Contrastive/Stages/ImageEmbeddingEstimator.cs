@@ -36,6 +36,13 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
         /// <summary>L2-normalise the embeddings inside the ONNX graph. Default false.</summary>
         public bool L2Normalize { get; set; }
 
+        /// <summary>
+        /// The column paired with each image for CLIP-style training (<see cref="Methods.ClipOptions"/>): captions (text),
+        /// or second images (MLImage, or image paths when the method's <see cref="Methods.ClipOptions.Pairing"/> is Image),
+        /// read at this stage's size and channels. Default null (no pairs).
+        /// </summary>
+        public string? PairedColumnName { get; set; }
+
         /// <summary>Where to keep the exported encoder; null uses a temporary file that the transformer deletes when disposed. Default null.</summary>
         public string? OnnxPath { get; set; }
 
@@ -79,9 +86,21 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
         if (input.Schema.GetColumnOrNull(options.InputColumnName) is null)
             throw new ArgumentOutOfRangeException(nameof(input), $"Could not find input column '{options.InputColumnName}'");
         var store = ImageStore.FromDataView(mlContext, input, options.InputColumnName, null, LoadOptions);
+        if (options.PairedColumnName is { } paired) store = store.WithPairs(ReadPairs(input, paired));
         var result = new Pretrainer(options.Pretrain, mlContext).Fit(store);
 
         return CreateStage(mlContext, input, result, options);
+    }
+
+    /// <summary>The captions or second images of <paramref name="columnName"/>, one per row.</summary>
+    private PairedInput ReadPairs(IDataView input, string columnName)
+    {
+        var column = input.Schema.GetColumnOrNull(columnName)
+            ?? throw new ArgumentOutOfRangeException(nameof(input), $"Could not find paired column '{columnName}'");
+        var clip = options.Pretrain.Method as Methods.ClipOptions;
+        if (column.Type is TextDataViewType && clip?.Pairing != Methods.Pairing.Image)
+            return TextPairs.Create(input.GetColumn<string>(columnName).ToList(), clip?.TextBits ?? TextFeaturization.DefaultBits, mlContext);
+        return new ImagePairs(ImageStore.FromDataView(mlContext, input, columnName, null, LoadOptions));
     }
 
     /// <summary>
@@ -152,14 +171,23 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
     /// [LoadImages →] the image chain up to the pixel column (the ONNX graph's input), with every column it adds —
     /// the pixels included — named so that no input column is hidden, and listed for dropping after the encoder.
     /// </summary>
-    private (IEstimator<ITransformer> Chain, string Pixels, IReadOnlyList<string> Helpers) Preprocessing(IEnumerable<string> inputColumns, bool fromPaths)
+    private (IEstimator<ITransformer> Chain, string Pixels, IReadOnlyList<string> Helpers) Preprocessing(IEnumerable<string> inputColumns, bool fromPaths) =>
+        ImageChain(mlContext, inputColumns.Append(options.OutputColumnName).ToHashSet(), fromPaths, options.InputColumnName,
+            options.ImageHeight, options.ImageWidth, options.Channels);
+
+    /// <summary>
+    /// [LoadImages →] ResizeImages → [ConvertToGrayscale] → ExtractPixels (floats 0–255) from <paramref name="inputColumn"/>
+    /// (MLImage, or paths when <paramref name="fromPaths"/>) to a pixel column named outside <paramref name="taken"/>;
+    /// every column it adds, the pixels included, is listed for dropping after the ONNX model.
+    /// </summary>
+    internal static (IEstimator<ITransformer> Chain, string Pixels, IReadOnlyList<string> Helpers) ImageChain(MLContext mlContext, ISet<string> taken,
+        bool fromPaths, string inputColumn, int height, int width, int channels)
     {
-        var taken = inputColumns.Append(options.OutputColumnName).ToHashSet();
-        var images = fromPaths ? ColumnNames.Unused("LoadedImage", taken) : options.InputColumnName;
+        var images = fromPaths ? ColumnNames.Unused("LoadedImage", taken) : inputColumn;
         var pixels = ColumnNames.Unused(PixelsColumnName, taken);
-        var (chain, helpers) = ImagePreprocessing.Chain(mlContext, images, pixels, options.ImageHeight, options.ImageWidth, options.Channels, asFloat: true, taken);
+        var (chain, helpers) = ImagePreprocessing.Chain(mlContext, images, pixels, height, width, channels, asFloat: true, taken);
         return fromPaths
-            ? (mlContext.Transforms.LoadImages(images, imageFolder: null, options.InputColumnName).Append(chain), pixels, [images, .. helpers, pixels])
+            ? (mlContext.Transforms.LoadImages(images, imageFolder: null, inputColumn).Append(chain), pixels, [images, .. helpers, pixels])
             : (chain, pixels, [.. helpers, pixels]);
     }
 }

@@ -10,23 +10,19 @@ namespace MLNet.Contrastive.Stages;
 /// encoder. Saving writes that chain (with the ONNX model inside), so the saved model.zip loads in any ML.NET app
 /// as a plain <see cref="TransformerChain{TLastTransformer}"/>, without this library.
 /// </summary>
-public sealed class ImageEmbeddingTransformer : ITransformer, IDisposable
+public sealed class ImageEmbeddingTransformer : ChainStage, IDisposable
 {
-    private readonly TransformerChain<ITransformer> chain;
     private readonly bool ownsOnnxFile;
     private readonly string scoringOnnxPath;
 
     internal ImageEmbeddingTransformer(TransformerChain<ITransformer> chain, PretrainResult pretraining, string onnxPath, bool ownsOnnxFile, string scoringOnnxPath)
+        : base(chain)
     {
-        this.chain = chain;
         Pretraining = pretraining;
         OnnxPath = onnxPath;
         this.ownsOnnxFile = ownsOnnxFile;
         this.scoringOnnxPath = scoringOnnxPath;
     }
-
-    /// <summary>The ML.NET transforms this stage is made of.</summary>
-    public TransformerChain<ITransformer> Chain => chain;
 
     /// <summary>The pretraining run: encoder (TorchSharp), history, throughput.</summary>
     public PretrainResult Pretraining { get; }
@@ -40,24 +36,11 @@ public sealed class ImageEmbeddingTransformer : ITransformer, IDisposable
     /// </summary>
     public string OnnxPath { get; }
 
-    /// <inheritdoc/>
-    public bool IsRowToRowMapper => ((ITransformer)chain).IsRowToRowMapper;
-
-    /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => chain.GetOutputSchema(inputSchema);
-
-    /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ((ITransformer)chain).GetRowToRowMapper(inputSchema);
-
-    /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => chain.Transform(input);
-
-    void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)chain).Save(ctx);
 
     /// <summary>Releases the ONNX Runtime session and deletes the temporary ONNX files this stage made.</summary>
     public void Dispose()
     {
-        chain.Dispose();
+        Chain.Dispose();
         if (ownsOnnxFile && File.Exists(OnnxPath)) File.Delete(OnnxPath);
         if (File.Exists(scoringOnnxPath)) File.Delete(scoringOnnxPath);
     }

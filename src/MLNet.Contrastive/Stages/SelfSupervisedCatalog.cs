@@ -151,6 +151,44 @@ public sealed class SelfSupervisedCatalog
     /// <summary>SwAV with every setting.</summary>
     public ImageEmbeddingEstimator Swav(ImageEmbeddingEstimator.Options options) => Named<SwavOptions>(options);
 
+    /// <summary>
+    /// CLIP-style paired training: the images of <paramref name="inputColumnName"/> with the captions (text) or second
+    /// images (MLImage) of <paramref name="pairedColumnName"/>, two towers and CLIP's symmetric InfoNCE; outputs the image
+    /// encoder's embedding like every method. <c>PretrainedClip.From(transformer.Pretraining)</c> gives both towers for
+    /// <see cref="ZeroShotClassify(PretrainedClip, IReadOnlyList{string}, string, string)"/>.
+    /// </summary>
+    public ImageEmbeddingEstimator Clip(string pairedColumnName = "Caption", string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256, int seed = 0)
+    {
+        var estimator = Pretrain(new ClipOptions(), outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
+        var options = estimator.Settings.Clone();
+        options.PairedColumnName = pairedColumnName;
+        return new ImageEmbeddingEstimator(mlContext, options);
+    }
+
+    /// <summary>CLIP-style paired training with every setting; <c>options.PairedColumnName</c> is required.</summary>
+    public ImageEmbeddingEstimator Clip(ImageEmbeddingEstimator.Options options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.PairedColumnName is null) throw new ArgumentException("Options.PairedColumnName: CLIP-style training needs the column of captions or second images.", nameof(options));
+        return Named<ClipOptions>(options);
+    }
+
+    /// <summary>
+    /// Zero-shot classification with a CLIP-style run: PredictedLabel is the class whose prompt (<paramref name="promptTemplate"/>
+    /// filled with the class name) is nearest to the image in the joint space; no labelled image is needed.
+    /// </summary>
+    /// <param name="model">The CLIP-style run (<see cref="PretrainedClip.Load"/>, <see cref="PretrainedClip.From"/>).</param>
+    /// <param name="classNames">The classes, in the order of Score's slots.</param>
+    /// <param name="inputColumnName">The image column (MLImage) or image-path column (text).</param>
+    /// <param name="promptTemplate">The prompt, with {0} where the class name goes.</param>
+    public ZeroShotEstimator ZeroShotClassify(PretrainedClip model, IReadOnlyList<string> classNames, string inputColumnName = "Image",
+        string promptTemplate = ZeroShotEstimator.DefaultPromptTemplate) =>
+        ZeroShotClassify(new ZeroShotEstimator.Options { Model = model, ClassNames = classNames, InputColumnName = inputColumnName, PromptTemplates = [promptTemplate] });
+
+    /// <summary>Zero-shot classification with every setting (several prompt templates, column names, the classifier's regularisation).</summary>
+    public ZeroShotEstimator ZeroShotClassify(ZeroShotEstimator.Options options) => new(mlContext, options);
+
     /// <summary>A copy of <paramref name="options"/> whose method is <typeparamref name="TMethod"/>: kept when it already is, else its defaults.</summary>
     private ImageEmbeddingEstimator Named<TMethod>(ImageEmbeddingEstimator.Options options) where TMethod : MethodOptions, new()
     {

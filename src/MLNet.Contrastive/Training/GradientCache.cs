@@ -24,7 +24,10 @@ internal static class GradientCache
     public static (Tensor Loss, Action Backward) Loss(PretrainingMethod method, Tensor images, StepContext context, int chunkImages)
     {
         var objective = (IEmbeddingObjective)method;
-        var chunks = objective.Views(images, context).split(chunkImages * method.ViewsPerImage);
+        var views = objective.Views(images, context);
+        // Views are V rows per image (two views each for SimCLR, one packed row per pair for CLIP).
+        var rowsPerChunk = chunkImages * (views.shape[0] / images.shape[0]);
+        var chunks = views.split(rowsPerChunk);
         Tensor embeddings;
         using (no_grad())
             embeddings = cat(chunks.Select(chunk => Embed(objective, chunk)).ToArray());
@@ -46,7 +49,7 @@ internal static class GradientCache
         }
         return (loss, () =>
         {
-            var gradients = embeddingGradient().split(chunkImages * method.ViewsPerImage);
+            var gradients = embeddingGradient().split(rowsPerChunk);
             for (var i = 0; i < chunks.Length; i++)
             {
                 using var scope = NewDisposeScope();

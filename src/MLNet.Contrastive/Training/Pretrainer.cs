@@ -15,9 +15,10 @@ namespace MLNet.Contrastive.Training;
 /// <summary>The outcome of <see cref="Pretrainer.Fit(ImageStore, IProgress{PretrainProgress}?, CancellationToken)"/>.</summary>
 public sealed class PretrainResult
 {
-    internal PretrainResult(ResNetEncoder encoder, TrainingHistory history, CheckpointInfo info, double viewsPerSecond)
+    internal PretrainResult(PretrainingMethod method, TrainingHistory history, CheckpointInfo info, double viewsPerSecond)
     {
-        Encoder = encoder;
+        Method = method;
+        Encoder = method.Encoder;
         History = history;
         Info = info;
         ViewsPerSecond = viewsPerSecond;
@@ -25,6 +26,9 @@ public sealed class PretrainResult
 
     /// <summary>The pretrained encoder, in eval mode, on the CPU.</summary>
     public ResNetEncoder Encoder { get; }
+
+    /// <summary>The trained method: the encoder with the method's heads (e.g. both towers of <see cref="Clip"/>), in eval mode, on the CPU.</summary>
+    public PretrainingMethod Method { get; }
 
     /// <summary>Loss and learning rate per step, per-epoch summaries and monitors.</summary>
     public TrainingHistory History { get; }
@@ -157,7 +161,7 @@ public sealed class Pretrainer
         method.eval();
         method.to(CPU);
         var runViewsPerSecond = stepsThisRun * batchSize * viewsPerImage / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
-        return new PretrainResult(method.Encoder, info.History, info, runViewsPerSecond);
+        return new PretrainResult(method, info.History, info, runViewsPerSecond);
     }
 
     /// <summary>
@@ -196,12 +200,14 @@ public sealed class Pretrainer
             var encoder = new ResNetEncoder(info.Encoder);
             // Before the method is built: moving-average targets start as copies of the encoder.
             if (!resume) options.Initialization?.CopyTo(encoder);
-            var method = info.Options.Method.CreateMethod(encoder, new MethodSetup(views, data.LabelNames?.Count ?? 0, options.Seed));
+            var method = info.Options.Method.CreateMethod(encoder, new MethodSetup(views, data.LabelNames?.Count ?? 0, options.Seed, data.Pairs));
             info.Options.Method = method.Options;
+            if (method.RequiresPairs && data.Pairs is null)
+                throw new ArgumentException($"The {options.Method.Name} run needs a caption or a second image for every image (ImageStore.WithPairs; the CLI's --captions or --paired-data); these images have none.");
             if (options.ChunkSize is { } chunk && chunk < options.BatchSize && method is not IEmbeddingObjective)
                 throw new ArgumentException(
                     $"Gradient caching (chunk size {chunk}) needs a method whose loss couples the batch only through embeddings " +
-                    $"(simclr, nce, triplet, barlow, vicreg); {options.Method.Name} is not one. Use a batch that fits in memory instead.",
+                    $"(simclr, nce, triplet, barlow, vicreg, clip); {options.Method.Name} is not one. Use a batch that fits in memory instead.",
                     nameof(PretrainOptions.ChunkSize));
             method.to(device);
             var optimizer = new TrainingOptimizer(method.ParameterGroups(), options);
@@ -318,7 +324,8 @@ internal sealed class TrainingSession : IDisposable
         using var scope = NewDisposeScope();
         var batch = data.Batch(indices, device);
         var labels = Method.RequiresLabels ? data.BatchLabels(indices, device) : null;
-        var context = new StepContext(generator, progress, epoch, Info.GlobalStep + 1, labels, mark);
+        var pairs = Method.RequiresPairs ? data.Pairs!.Batch(indices, device) : null;
+        var context = new StepContext(generator, progress, epoch, Info.GlobalStep + 1, labels, mark, pairs);
         var (lossTensor, backward) = options.ChunkSize is { } chunk && chunk < indices.Length
             ? GradientCache.Loss(Method, batch, context, chunk)
             : Plain(Method.Loss(batch, context));

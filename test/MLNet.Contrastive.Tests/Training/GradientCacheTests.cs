@@ -1,4 +1,5 @@
 using MLNet.Contrastive.Augmentation;
+using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Training;
@@ -55,6 +56,43 @@ public class GradientCacheTests
             // A gradient that is zero in exact arithmetic (the last bias under Barlow Twins' and VICReg's shift-invariant
             // losses) is rounding noise on both sides: it is compared against a millionth of the largest gradient.
             var scale = Math.Max(gradient.abs().max().item<double>(), 1e-6 * largest);
+            Assert.That((actual[parameter] - gradient).abs().max().item<double>() / scale, Is.LessThan(1e-6), parameter);
+        }
+    }
+
+    [Test]
+    public void CachedGradientsEqualTheWholeBatchsForClip()
+    {
+        // CLIP packs each pair into one row; the learned logit scale gets its gradient from the whole-batch loss.
+        manual_seed(0);
+        var sample = TestData.SampleTrain(16);
+        var pairs = TextPairs.Create(Enumerable.Range(0, 16).Select(i => $"item {sample.Labels![i]} number {i % 3}").ToList());
+        var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
+        var method = new ClipOptions().CreateMethod(encoder, new MethodSetup(AugmentationOptions.ForImageSize(28, 28), 0, 0, pairs));
+        method.to(ScalarType.Float64).eval();
+        var indices = Enumerable.Range(0, 16).ToArray();
+        using var images = sample.Batch(indices).to(ScalarType.Float64);
+        using var features = pairs.Batch(indices).to(ScalarType.Float64);
+
+        method.zero_grad();
+        using var wholeGenerator = new Generator(5);
+        var whole = method.Loss(images, new StepContext(wholeGenerator, 0.5, 1, 1, pairs: features));
+        whole.backward();
+        var expected = Gradients(method);
+
+        method.zero_grad();
+        using var cachedGenerator = new Generator(5);
+        var (cached, backward) = GradientCache.Loss(method, images, new StepContext(cachedGenerator, 0.5, 1, 1, pairs: features), chunkImages: 3);
+        backward();
+        var actual = Gradients(method);
+
+        Assert.That(cached.item<double>(), Is.EqualTo(whole.item<double>()).Within(1e-12));
+        Assert.That(actual.Keys, Is.EquivalentTo(expected.Keys));
+        Assert.That(expected.Keys, Does.Contain("log_scale"));
+        Assert.That(expected.Keys.Count(k => k.StartsWith("text_tower.", StringComparison.Ordinal)), Is.EqualTo(4), "the text tower's two layers");
+        foreach (var (parameter, gradient) in expected)
+        {
+            var scale = Math.Max(gradient.abs().max().item<double>(), 1e-12);
             Assert.That((actual[parameter] - gradient).abs().max().item<double>() / scale, Is.LessThan(1e-6), parameter);
         }
     }

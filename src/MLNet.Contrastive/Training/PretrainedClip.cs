@@ -1,0 +1,48 @@
+using MLNet.Contrastive.Methods;
+
+namespace MLNet.Contrastive.Training;
+
+/// <summary>
+/// A trained CLIP-style run (<see cref="Clip"/>): both towers and the image shape they were trained at, from a
+/// checkpoint, the run folder holding it, or a finished run. Zero-shot classification and the tower exports take it.
+/// </summary>
+public sealed class PretrainedClip
+{
+    private PretrainedClip(Clip model, string source, (int Channels, int Height, int Width) imageShape)
+    {
+        Model = model;
+        Source = source;
+        ImageShape = imageShape;
+    }
+
+    /// <summary>The towers, in eval mode, on the CPU.</summary>
+    public Clip Model { get; }
+
+    /// <summary>Where the run comes from, for messages.</summary>
+    public string Source { get; }
+
+    /// <summary>Channels, height and width of the images the image tower was trained on.</summary>
+    public (int Channels, int Height, int Width) ImageShape { get; }
+
+    /// <summary>The CLIP run of a checkpoint, or of the run folder holding <see cref="PretrainOptions.CheckpointFileName"/>.</summary>
+    public static PretrainedClip Load(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var file = Directory.Exists(path) ? Path.Combine(path, Checkpoint.FileName) : path;
+        if (!File.Exists(file)) throw new FileNotFoundException($"{path}: no such checkpoint or run folder.", file);
+        var (info, method) = Checkpoint.LoadMethod(file);
+        if (method is not Clip clip)
+            throw new ArgumentException($"{file}: the checkpoint is a '{info.Options.Method.Name}' run; zero-shot classification and the text tower need a 'clip' run.", nameof(path));
+        clip.eval();
+        return new PretrainedClip(clip, file, (info.Channels, info.Height, info.Width));
+    }
+
+    /// <summary>The towers of a finished <c>clip</c> run.</summary>
+    public static PretrainedClip From(PretrainResult run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        if (run.Method is not Clip clip)
+            throw new ArgumentException($"The run is a '{run.Options.Method.Name}' run; zero-shot classification and the text tower need a 'clip' run.", nameof(run));
+        return new PretrainedClip(clip, "the clip run", run.ImageShape);
+    }
+}
