@@ -29,7 +29,7 @@ internal static class PretrainCommand
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 256 };
         var learningRate = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-3 for AdamW; for SGD and LARS see --lr-scaling)." };
         var scaling = new Option<LearningRateScaling>("--lr-scaling") { Description = "Default SGD/LARS learning rate: Linear (0.3·B/256) or Sqrt (0.075·√B, SimCLR's for large batches).", DefaultValueFactory = _ => LearningRateScaling.Linear };
-        var chunkSize = new Option<int?>("--chunk-size") { Description = "Gradient caching: images per forward pass, for a --batch-size larger than memory holds (exact gradient; simclr, nce, triplet, barlow, vicreg, clip)." };
+        var chunkSize = new Option<int?>("--chunk-size") { Description = "Gradient caching: images per forward pass, for a --batch-size larger than memory holds (exact gradient; simclr, moco, nce, triplet, barlow, vicreg, clip)." };
         var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "AdamW, Sgd or Lars (LARS: SGD with layer-wise trust ratios).", DefaultValueFactory = _ => OptimizerKind.AdamW };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };

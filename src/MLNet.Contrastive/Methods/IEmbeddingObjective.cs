@@ -5,7 +5,7 @@ namespace MLNet.Contrastive.Methods;
 /// <summary>
 /// A method whose loss couples the batch only through per-view embeddings: views → embedding of each view (encoder
 /// and head, row by row independent in eval mode) → one objective over all embeddings (NT-Xent, NCE, triplet, Barlow
-/// Twins, VICReg). Such a method can train with gradient caching (<see cref="Training.PretrainOptions.ChunkSize"/>):
+/// Twins, VICReg, CLIP, MoCo's query side). Such a method can train with gradient caching (<see cref="Training.PretrainOptions.ChunkSize"/>):
 /// the loss's gradient with respect to the embeddings is computed once on the whole batch and back-propagated through
 /// one chunk of views at a time, so a batch of any size needs the activations of one chunk only.
 /// </summary>

@@ -50,9 +50,11 @@ public sealed class MoCoOptions : MethodOptions
 /// MoCo v2 (He et al. 2020, Chen et al. 2020): queries from the encoder → projection head, keys from a momentum copy
 /// of both, InfoNCE of each query against its key and a FIFO queue of K earlier keys — negatives beyond the batch,
 /// which lets a small batch see as many negatives as a large one. Symmetrised over the two views; both views' keys
-/// enter the queue after the step. The queue and its write position are buffers, so checkpoints carry them.
+/// enter the queue after the step. The queue and its write position are buffers, so checkpoints carry them. Each
+/// query's loss involves only its own key and the queue, so gradient caching applies to the query side: the keys are
+/// computed with the views, without a graph, and the queries chunk by chunk.
 /// </summary>
-public sealed class MoCo : PretrainingMethod
+public sealed class MoCo : PretrainingMethod, IEmbeddingObjective
 {
     private readonly ResNetEncoder encoder;
     private readonly ProjectionHead projection;
@@ -94,20 +96,33 @@ public sealed class MoCo : PretrainingMethod
     /// <inheritdoc/>
     public override Tensor Loss(Tensor images, StepContext context)
     {
+        using var scope = NewDisposeScope();
+        var queries = Embed(Views(images, context));
+        context.Mark("encoder");
+        return Objective(queries, context).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Two views of every image [2B, C, H, W]; their keys (momentum encoder, shuffled groups, no graph) are kept for the objective and the queue.</summary>
+    public Tensor Views(Tensor images, StepContext context)
+    {
         var n = (int)images.shape[0];
         if (2 * n > options.QueueSize)
             throw new ArgumentException($"MoCo's queue ({options.QueueSize} keys) must hold at least one step's keys (2 × batch = {2 * n}); raise QueueSize or lower the batch size.");
-        using var scope = NewDisposeScope();
         var twoViews = TwoViews(images, views, views, context);
-        var features = encoder.forward(twoViews);
-        context.Mark("encoder");
-        var q = F.normalize(projection.forward(features), dim: 1);
-        Tensor k;
-        using (no_grad()) k = Keys(twoViews, context.Generator);
-        var loss = (MoCoLoss.Compute(q[..n], k[n..], queue, options.Temperature) + MoCoLoss.Compute(q[n..], k[..n], queue, options.Temperature)) / 2;
         pendingKeys?.Dispose();
-        pendingKeys = k.MoveToOuterDisposeScope();
-        return loss.MoveToOuterDisposeScope();
+        using (no_grad()) pendingKeys = Keys(twoViews, context.Generator).DetachFromDisposeScope();
+        return twoViews;
+    }
+
+    /// <summary>Normalised queries [rows, D] of some of the views.</summary>
+    public Tensor Embed(Tensor views) => F.normalize(projection.forward(encoder.forward(views)), dim: 1);
+
+    /// <summary>InfoNCE of each view's query against the other view's key and the queue, averaged over the two directions.</summary>
+    public Tensor Objective(Tensor queries, StepContext context)
+    {
+        var keys = pendingKeys ?? throw new InvalidOperationException("MoCo's objective needs the keys of the step's views; call Views first.");
+        var n = (int)queries.shape[0] / 2;
+        return (MoCoLoss.Compute(queries[..n], keys[n..], queue, options.Temperature) + MoCoLoss.Compute(queries[n..], keys[..n], queue, options.Temperature)) / 2;
     }
 
     /// <summary>Moves the key encoder towards the encoder, then enqueues this step's keys over the oldest ones.</summary>

@@ -207,7 +207,7 @@ public sealed class Pretrainer
             if (options.ChunkSize is { } chunk && chunk < options.BatchSize && method is not IEmbeddingObjective)
                 throw new ArgumentException(
                     $"Gradient caching (chunk size {chunk}) needs a method whose loss couples the batch only through embeddings " +
-                    $"(simclr, nce, triplet, barlow, vicreg, clip); {options.Method.Name} is not one. Use a batch that fits in memory instead.",
+                    $"(simclr, moco, nce, triplet, barlow, vicreg, clip); {options.Method.Name} is not one. Use a batch that fits in memory instead.",
                     nameof(PretrainOptions.ChunkSize));
             method.to(device);
             var optimizer = new TrainingOptimizer(method.ParameterGroups(), options);

@@ -23,6 +23,7 @@ public class GradientCacheTests
         module.named_parameters().Where(p => p.parameter.grad is not null).ToDictionary(p => p.name, p => p.parameter.grad!.clone());
 
     [TestCase("simclr")]
+    [TestCase("moco")]
     [TestCase("nce")]
     [TestCase("triplet")]
     [TestCase("barlow")]
@@ -95,6 +96,52 @@ public class GradientCacheTests
             var scale = Math.Max(gradient.abs().max().item<double>(), 1e-12);
             Assert.That((actual[parameter] - gradient).abs().max().item<double>() / scale, Is.LessThan(1e-6), parameter);
         }
+    }
+
+    [Test]
+    public void OnlyOneChunkOfViewsPassesThroughTheEncoderWithAGraph()
+    {
+        // What a step keeps for backward is the activations of the passes made with a graph: each must hold one chunk,
+        // whatever the batch; the whole batch's rows pass only without a graph, and only their embeddings are kept.
+        var method = new RecordingMethod((TwoViewMethod)Method("simclr"));
+        method.train();
+        using var images = Images(32);
+        using var generator = new Generator(5);
+        var (_, backward) = GradientCache.Loss(method, images, new StepContext(generator, 0.5, 1, 1), chunkImages: 4);
+        backward();
+
+        Assert.That(method.Passes.Where(p => p.WithGraph).Select(p => p.Rows), Is.EqualTo(Enumerable.Repeat(8L, 8)), "eight chunks of 4 images × 2 views with a graph");
+        Assert.That(method.Passes.Where(p => !p.WithGraph).Select(p => p.Rows), Is.EqualTo(Enumerable.Repeat(8L, 8)), "and the same chunks once without");
+    }
+
+    /// <summary>A method that records the rows and the autograd mode of every embedding pass of the method it wraps.</summary>
+    private sealed class RecordingMethod : PretrainingMethod, IEmbeddingObjective
+    {
+        private readonly TwoViewMethod inner;
+
+        public RecordingMethod(TwoViewMethod inner) : base(nameof(RecordingMethod), inner.Encoder, inner.Options)
+        {
+            this.inner = inner;
+            register_module("inner", inner);
+        }
+
+        public List<(long Rows, bool WithGraph)> Passes { get; } = [];
+
+        public override int ViewsPerImage => inner.ViewsPerImage;
+
+        public override Tensor Loss(Tensor images, StepContext context) => inner.Loss(images, context);
+
+        public Tensor Views(Tensor images, StepContext context) => inner.Views(images, context);
+
+        public Tensor Embed(Tensor views)
+        {
+            Passes.Add((views.shape[0], is_grad_enabled()));
+            return inner.Embed(views);
+        }
+
+        public Tensor Objective(Tensor embeddings, StepContext context) => inner.Objective(embeddings, context);
+
+        public (Tensor Loss, Tensor Gradient)? ObjectiveWithGradient(Tensor embeddings, StepContext context) => inner.ObjectiveWithGradient(embeddings, context);
     }
 
     [Test]
