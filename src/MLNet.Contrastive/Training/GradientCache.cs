@@ -1,4 +1,5 @@
 using MLNet.Contrastive.Methods;
+using MLNet.Contrastive.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -50,6 +51,8 @@ internal static class GradientCache
         return (loss, () =>
         {
             var gradients = embeddingGradient().split(rowsPerChunk);
+            // The first pass's and the loss's freed blocks go back to the system before the passes with a graph.
+            NativeHeap.Trim();
             for (var i = 0; i < chunks.Length; i++)
             {
                 using var scope = NewDisposeScope();

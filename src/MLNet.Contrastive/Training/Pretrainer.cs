@@ -308,9 +308,19 @@ internal sealed class TrainingSession : IDisposable
     /// <summary>
     /// One step on the images at <paramref name="indices"/>: loss → (refused if not finite, before any weight changes) →
     /// backward → AfterBackward → optimizer → AfterStep, in one dispose scope and one pause of the garbage collector.
-    /// <paramref name="mark"/> hears the end of each phase: views, encoder, loss, backward, optimizer.
+    /// <paramref name="mark"/> hears the end of each phase: views, encoder, loss, backward, optimizer. A gradient-cached
+    /// step then hands its freed memory back to the system (<see cref="NativeHeap.Trim"/>): such steps are long, and
+    /// what their whole-batch and per-chunk tensors leave in malloc's arenas would otherwise pile up.
     /// </summary>
     public (double Loss, double LearningRate) Step(int[] indices, double progress, int epoch, Action<string>? mark = null)
+    {
+        var chunked = options.ChunkSize is { } chunk && chunk < indices.Length;
+        var result = StepInScope(indices, progress, epoch, mark, chunked);
+        if (chunked) NativeHeap.Trim();
+        return result;
+    }
+
+    private (double Loss, double LearningRate) StepInScope(int[] indices, double progress, int epoch, Action<string>? mark, bool chunked)
     {
         if (++stepsSinceCollection == StepsPerCollection)
         {
@@ -326,8 +336,8 @@ internal sealed class TrainingSession : IDisposable
         var labels = Method.RequiresLabels ? data.BatchLabels(indices, device) : null;
         var pairs = Method.RequiresPairs ? data.Pairs!.Batch(indices, device) : null;
         var context = new StepContext(generator, progress, epoch, Info.GlobalStep + 1, labels, mark, pairs);
-        var (lossTensor, backward) = options.ChunkSize is { } chunk && chunk < indices.Length
-            ? GradientCache.Loss(Method, batch, context, chunk)
+        var (lossTensor, backward) = chunked
+            ? GradientCache.Loss(Method, batch, context, options.ChunkSize!.Value)
             : Plain(Method.Loss(batch, context));
         var loss = lossTensor.item<float>();
         mark?.Invoke("loss");
