@@ -40,13 +40,14 @@ internal static class PretrainCommand
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Skip unreadable images (counted) instead of failing." };
         var monitorEvery = new Option<int>("--monitor-every") { Description = "Run the kNN and collapse monitors every N epochs (kNN needs labels).", DefaultValueFactory = _ => 0 };
         var captions = new Option<string?>("--captions") { Description = "clip: a text file with one caption per image, in the images' order (`captions` makes one from labels)." };
+        var cache = new Option<string?>("--cache") { Description = "Folder for a decoded-image cache: decode once, then memory-map it on later runs (any method), for datasets larger than memory." };
         var pairedData = new Option<string?>("--paired-data") { Description = "clip: a second image of each image (folder or IDX, same order), e.g. another camera; read at --image-size and --channels." };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Reject images whose header declares more pixels than this.", DefaultValueFactory = _ => 50_000_000 };
 
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
             data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, chunkSize, learningRate, scaling, optimizer,
-            seed, threads, device, output, resume, init, skipBad, maxPixels, monitorEvery, captions, pairedData,
+            seed, threads, device, output, resume, init, skipBad, maxPixels, monitorEvery, captions, pairedData, cache,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -56,7 +57,7 @@ internal static class PretrainCommand
             var loadOptions = new ImageLoadOptions
             {
                 Height = parse.GetValue(imageSize), Width = parse.GetValue(imageSize), Channels = parse.GetValue(channels),
-                SkipBadImages = parse.GetValue(skipBad), MaxPixels = parse.GetValue(maxPixels),
+                SkipBadImages = parse.GetValue(skipBad), MaxPixels = parse.GetValue(maxPixels), CacheFolder = parse.GetValue(cache),
             };
             var options = new PretrainOptions
             {
@@ -70,8 +71,10 @@ internal static class PretrainCommand
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(loadOptions.Channels, loadOptions.Height, preset) : null,
             };
 
+            var loading = System.Diagnostics.Stopwatch.StartNew();
             var store = ImageStore.Load(parse.GetValue(data)!, parse.GetValue(labels), loadOptions);
-            Console.WriteLine($"Read {store.Count:N0} images ({store.Channels}×{store.Height}×{store.Width}) from {parse.GetValue(data)}.");
+            var how = store.CacheFile is null ? "decoded" : store.ReadFromCache ? $"mapped from the cache {store.CacheFile}, nothing decoded" : $"decoded, cache written to {store.CacheFile}";
+            Console.WriteLine($"Read {store.Count:N0} images ({store.Channels}×{store.Height}×{store.Width}) from {parse.GetValue(data)} in {loading.Elapsed.TotalSeconds:F1} s ({how}).");
             foreach (var skipped in store.Skipped) Console.WriteLine($"  skipped {skipped}");
             if (store.Skipped.Count > 0) Console.WriteLine($"Skipped {store.Skipped.Count} unreadable images.");
             store = WithPairs(store, options.Method, parse.GetValue(captions), parse.GetValue(pairedData), loadOptions);

@@ -25,7 +25,7 @@ public static class AttributeCaptions
         var size = images.ImageSize;
         for (var i = 0; i < images.Count; i++)
         {
-            var pixels = images.Pixels.AsSpan(i * size, size);
+            var pixels = images.Image(i);
             var (foreground, sum) = (0, 0L);
             foreach (var p in pixels)
                 if (p > 25) (foreground, sum) = (foreground + 1, sum + p);

@@ -12,16 +12,21 @@ public static class IdxReader
 {
     private const byte UnsignedByte = 0x08;
 
-    internal static ImageStore Read(string imagesPath, string? labelsPath, ImageLoadOptions options) =>
-        Read(ReadFile(imagesPath), imagesPath, labelsPath is null ? null : ReadFile(labelsPath), labelsPath, options);
+    /// <summary>An IDX images file (and labels file): the files a cache depends on, and how to read them.</summary>
+    internal static ImageSource Source(string imagesPath, string? labelsPath) =>
+        new(imagesPath, labelsPath is null ? [imagesPath] : [imagesPath, labelsPath],
+            () => Plan(ReadFile(imagesPath), imagesPath, labelsPath is null ? null : ReadFile(labelsPath), labelsPath));
 
     /// <summary>Reads IDX images (and labels) from streams, raw or gzip; the names are used in messages and sources.</summary>
-    public static ImageStore Read(Stream images, string imagesName, Stream? labels, string? labelsName, ImageLoadOptions? options = null) =>
-        Read(ReadAll(images), imagesName, labels is null ? null : ReadAll(labels), labelsName, options ?? new ImageLoadOptions());
-
-    private static ImageStore Read(byte[] imageFile, string imagesPath, byte[]? labelFile, string? labelsPath, ImageLoadOptions options)
+    public static ImageStore Read(Stream images, string imagesName, Stream? labels, string? labelsName, ImageLoadOptions? options = null)
     {
+        options ??= new ImageLoadOptions();
         options.Validate();
+        return ImageStore.Decode(Plan(ReadAll(images), imagesName, labels is null ? null : ReadAll(labels), labelsName), options);
+    }
+
+    private static ImagePlan Plan(byte[] imageFile, string imagesPath, byte[]? labelFile, string? labelsPath)
+    {
         var (dims, data, offset) = Parse(imageFile, imagesPath);
         if (dims.Length is not (3 or 4))
             throw new ImageDataException(imagesPath, $"an IDX image file has 3 dimensions (N, H, W) or 4 (N, H, W, C); this header has {dims.Length}.");
@@ -46,27 +51,23 @@ public static class IdxReader
         }
 
         var imageBytes = height * width * channels;
-        IEnumerable<MLImage> Images()
+        MLImage Decode(int n)
         {
+            var image = data.AsSpan(offset + n * imageBytes, imageBytes);
             var bgra = new byte[height * width * 4];
-            for (var n = 0; n < count; n++)
+            for (var p = 0; p < height * width; p++)
             {
-                var image = data.AsSpan(offset + n * imageBytes, imageBytes);
-                for (var p = 0; p < height * width; p++)
-                {
-                    byte r, g, b;
-                    if (channels == 1) r = g = b = image[p];
-                    else (r, g, b) = (image[p * 3], image[p * 3 + 1], image[p * 3 + 2]);
-                    bgra[p * 4] = b; bgra[p * 4 + 1] = g; bgra[p * 4 + 2] = r; bgra[p * 4 + 3] = 255;
-                }
-                yield return MLImage.CreateFromPixels(width, height, MLPixelFormat.Bgra32, bgra);
+                byte r, g, b;
+                if (channels == 1) r = g = b = image[p];
+                else (r, g, b) = (image[p * 3], image[p * 3 + 1], image[p * 3 + 2]);
+                bgra[p * 4] = b; bgra[p * 4 + 1] = g; bgra[p * 4 + 2] = r; bgra[p * 4 + 3] = 255;
             }
+            return MLImage.CreateFromPixels(width, height, MLPixelFormat.Bgra32, bgra);
         }
 
-        var pixels = ImageStore.Preprocess(Images(), options);
+        // IDX images are never skipped: every index is kept.
         var name = Path.GetFileName(imagesPath);
-        return new ImageStore(pixels, options.Channels, options.Height, options.Width, labels, labelNames,
-            Enumerable.Range(0, count).Select(i => $"{name}#{i}").ToArray(), []);
+        return new ImagePlan(count, Decode, _ => new NumberedSources(name, count), _ => (labels, labelNames), imagesPath);
     }
 
     /// <summary>Reads an IDX labels file (unsigned bytes, one dimension).</summary>

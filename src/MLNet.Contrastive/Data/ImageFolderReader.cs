@@ -5,11 +5,11 @@ namespace MLNet.Contrastive.Data;
 /// </summary>
 internal static class ImageFolderReader
 {
-    public static ImageStore Read(string root, ImageLoadOptions options)
+    /// <summary>The folder's images: the files a cache depends on, and how to decode them.</summary>
+    public static ImageSource Source(string root, ImageLoadOptions options)
     {
-        options.Validate();
         var (files, labels) = List(root);
-        return ImageStore.FromFiles(files, labels, options);
+        return new ImageSource(root, files, () => ImagePlan.ForFiles(files, labels, options));
     }
 
     /// <summary>The image files in a stable order, and each one's class (its class folder's name) when labelled.</summary>

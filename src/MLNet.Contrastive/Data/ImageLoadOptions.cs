@@ -24,6 +24,13 @@ public sealed class ImageLoadOptions
     /// <summary>Skip unreadable images (counted in <see cref="ImageStore.Skipped"/>) instead of failing. Default false.</summary>
     public bool SkipBadImages { get; set; }
 
+    /// <summary>
+    /// A folder for decoded-image caches: <see cref="ImageStore.Load"/> writes the resized images there once (one file per
+    /// source and size) and memory-maps that file on every later load — no decoding, and memory that stays flat however
+    /// large the dataset. A cache is rebuilt when a source file's size or time, or these options, change. Default null (no cache).
+    /// </summary>
+    public string? CacheFolder { get; set; }
+
     internal void Validate()
     {
         if (Height <= 0 || Width <= 0) throw new ArgumentOutOfRangeException(nameof(Height), $"The image size must be positive; got {Height}×{Width}.");

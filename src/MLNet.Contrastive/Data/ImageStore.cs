@@ -8,16 +8,26 @@ namespace MLNet.Contrastive.Data;
 
 /// <summary>
 /// Images decoded once into one compact uint8 array of shape [N, C, H, W] (planar, 0–255), with optional
-/// labels; training reads batches from it every epoch without touching the files again.
+/// labels; training reads batches from it every epoch without touching the files again. The array is in memory, or
+/// a memory-mapped cache file (<see cref="ImageLoadOptions.CacheFolder"/>) for datasets larger than memory.
 /// </summary>
 public sealed class ImageStore
 {
     private const int ChunkSize = 1024;
+    private readonly PixelStorage pixels;
 
     internal ImageStore(byte[] pixels, int channels, int height, int width, int[]? labels,
         IReadOnlyList<string>? labelNames, IReadOnlyList<string> sources, IReadOnlyList<string> skipped, PairedInput? pairs = null)
+        : this(new ArrayPixels(pixels), channels, height, width, labels, labelNames, sources, skipped, pairs)
     {
-        Pixels = pixels;
+    }
+
+    internal ImageStore(PixelStorage pixels, int channels, int height, int width, int[]? labels,
+        IReadOnlyList<string>? labelNames, IReadOnlyList<string> sources, IReadOnlyList<string> skipped, PairedInput? pairs = null,
+        string? cacheFile = null)
+    {
+        this.pixels = pixels;
+        CacheFile = cacheFile;
         Channels = channels;
         Height = height;
         Width = width;
@@ -28,8 +38,21 @@ public sealed class ImageStore
         Pairs = pairs;
     }
 
-    /// <summary>Pixels, [N, C, H, W] row-major.</summary>
-    public byte[] Pixels { get; }
+    /// <summary>Image <paramref name="index"/>'s pixels, [C, H, W] row-major.</summary>
+    public ReadOnlySpan<byte> Image(int index) => Images(index, 1);
+
+    /// <summary>The pixels of <paramref name="count"/> images from <paramref name="start"/>, [count, C, H, W] row-major (at most 2 GiB at a time).</summary>
+    public ReadOnlySpan<byte> Images(int start, int count)
+    {
+        if (start < 0 || count < 0 || start + count > Count) throw new ArgumentOutOfRangeException(nameof(start), $"Images {start}…{start + count - 1} are outside the store's {Count}.");
+        return pixels.Slice((long)start * ImageSize, checked(count * ImageSize));
+    }
+
+    /// <summary>The memory-mapped cache file the pixels are read from; null when they are in memory.</summary>
+    public string? CacheFile { get; }
+
+    /// <summary>Whether the load found its cache already written and decoded nothing.</summary>
+    public bool ReadFromCache { get; internal set; }
     /// <summary>Channels per image: 1 (grayscale) or 3 (RGB).</summary>
     public int Channels { get; }
     /// <summary>Image height in pixels.</summary>
@@ -64,7 +87,7 @@ public sealed class ImageStore
         var size = ImageSize;
         var buffer = new byte[indices.Length * size];
         for (var i = 0; i < indices.Length; i++)
-            Buffer.BlockCopy(Pixels, indices[i] * size, buffer, i * size, size);
+            Image(indices[i]).CopyTo(buffer.AsSpan(i * size, size));
         using var bytes = tensor(buffer, new long[] { indices.Length, Channels, Height, Width });
         return bytes.to(ScalarType.Float32, device ?? CPU).div_(255f);
     }
@@ -82,21 +105,22 @@ public sealed class ImageStore
     public ImageStore Subset(IReadOnlyList<int> indices)
     {
         var size = ImageSize;
-        var pixels = new byte[indices.Count * size];
+        var subset = new byte[indices.Count * size];
         for (var i = 0; i < indices.Count; i++)
-            Buffer.BlockCopy(Pixels, indices[i] * size, pixels, i * size, size);
-        return new ImageStore(pixels, Channels, Height, Width, Labels is null ? null : indices.Select(i => Labels[i]).ToArray(),
+            Image(indices[i]).CopyTo(subset.AsSpan(i * size, size));
+        return new ImageStore(subset, Channels, Height, Width, Labels is null ? null : indices.Select(i => Labels[i]).ToArray(),
             LabelNames, indices.Select(i => Sources[i]).ToArray(), Skipped, Pairs?.Subset(indices));
     }
 
     /// <summary>Image <paramref name="index"/> as interleaved B, G, R, A bytes (gray repeated in B, G and R; A = 255), [H, W, 4].</summary>
     internal byte[] Bgra(int index)
     {
-        int plane = Height * Width, offset = index * ImageSize;
+        var plane = Height * Width;
+        var image = Image(index);
         var bgra = new byte[plane * 4];
         for (var p = 0; p < plane; p++)
         {
-            for (var c = 0; c < 3; c++) bgra[4 * p + 2 - c] = Pixels[offset + (Channels == 1 ? 0 : c * plane) + p];
+            for (var c = 0; c < 3; c++) bgra[4 * p + 2 - c] = image[(Channels == 1 ? 0 : c * plane) + p];
             bgra[4 * p + 3] = 255;
         }
         return bgra;
@@ -106,7 +130,7 @@ public sealed class ImageStore
     public ImageStore WithLabels(int[] labels, IReadOnlyList<string>? labelNames)
     {
         if (labels.Length != Count) throw new ArgumentException($"Expected {Count} labels, got {labels.Length}.", nameof(labels));
-        return new ImageStore(Pixels, Channels, Height, Width, labels, labelNames, Sources, Skipped, Pairs);
+        return new ImageStore(pixels, Channels, Height, Width, labels, labelNames, Sources, Skipped, Pairs, CacheFile);
     }
 
     /// <summary>The same images, each paired with the row of <paramref name="pairs"/> at its index (a caption or a second image).</summary>
@@ -115,23 +139,27 @@ public sealed class ImageStore
         ArgumentNullException.ThrowIfNull(pairs);
         if (pairs.Count != Count)
             throw new ArgumentException($"Expected one paired {pairs.Kind} per image ({Count:N0}), got {pairs.Count:N0}.", nameof(pairs));
-        return new ImageStore(Pixels, Channels, Height, Width, Labels, LabelNames, Sources, Skipped, pairs);
+        return new ImageStore(pixels, Channels, Height, Width, Labels, LabelNames, Sources, Skipped, pairs, CacheFile);
     }
 
     /// <summary>
     /// Reads an image folder (<c>root/&lt;label&gt;/*.png|jpg|jpeg|bmp</c>, or flat and unlabeled) or an IDX file
-    /// (raw or .gz, with an optional IDX labels file).
+    /// (raw or .gz, with an optional IDX labels file). With <see cref="ImageLoadOptions.CacheFolder"/>, the decoded images
+    /// are written there once and memory-mapped by every later load of the same files at the same size.
     /// </summary>
     public static ImageStore Load(string path, string? labelsPath = null, ImageLoadOptions? options = null)
     {
         options ??= new ImageLoadOptions();
+        options.Validate();
+        ImageSource source;
         if (Directory.Exists(path))
         {
             if (labelsPath is not null) throw new ArgumentException("A labels file goes with IDX images; an image folder takes its labels from sub-folder names.", nameof(labelsPath));
-            return ImageFolderReader.Read(path, options);
+            source = ImageFolderReader.Source(path, options);
         }
-        if (File.Exists(path)) return IdxReader.Read(path, labelsPath, options);
-        throw new ImageDataException(path, "no such file or folder.");
+        else if (File.Exists(path)) source = IdxReader.Source(path, labelsPath);
+        else throw new ImageDataException(path, "no such file or folder.");
+        return options.CacheFolder is { } folder ? ImageCache.Load(folder, source, options) : Decode(source.Open(), options);
     }
 
     /// <summary>
@@ -149,29 +177,15 @@ public sealed class ImageStore
     internal static ImageStore FromFiles(IReadOnlyList<string> paths, IReadOnlyList<string>? labelTexts, ImageLoadOptions options)
     {
         if (paths.Count == 0) throw new ArgumentException("No image files were given (empty dataset).", nameof(paths));
-        var sources = new List<string>();
-        var keptLabels = new List<string>();
-        var skipped = new List<string>();
-        IEnumerable<MLImage> Decoded()
-        {
-            for (var i = 0; i < paths.Count; i++)
-            {
-                MLImage image;
-                try { image = ImageDecoder.Decode(paths[i], options.MaxPixels); }
-                catch (ImageDataException e) when (options.SkipBadImages)
-                {
-                    skipped.Add(e.Message);
-                    continue;
-                }
-                sources.Add(paths[i]);
-                if (labelTexts is not null) keptLabels.Add(labelTexts[i]);
-                yield return image;
-            }
-        }
-        var pixels = Preprocess(Decoded(), options);
-        if (sources.Count == 0) throw new ImageDataException(paths[0], $"none of the {paths.Count} images could be read; the first problem: {skipped[0]}");
-        var (labels, names) = IndexLabels(labelTexts is null ? null : keptLabels);
-        return new ImageStore(pixels, options.Channels, options.Height, options.Width, labels, names, sources, skipped);
+        return Decode(ImagePlan.ForFiles(paths, labelTexts, options), options);
+    }
+
+    /// <summary>Decodes every image of <paramref name="plan"/> into a store in memory.</summary>
+    internal static ImageStore Decode(ImagePlan plan, ImageLoadOptions options)
+    {
+        using var pixels = new MemoryStream();
+        var decoded = Preprocess(plan, options, pixels, Array.MaxLength);
+        return new ImageStore(pixels.ToArray(), options.Channels, options.Height, options.Width, decoded.Labels, decoded.LabelNames, decoded.Sources, decoded.Skipped);
     }
 
     /// <summary>Class indices into the ordinally sorted distinct class names.</summary>
@@ -184,33 +198,79 @@ public sealed class ImageStore
     }
 
     /// <summary>
-    /// Runs decoded images through <see cref="ImagePreprocessing.Chain"/> in chunks and returns their pixels,
-    /// [N, C, H, W]; each image is disposed once its pixels are copied.
+    /// Decodes the images of <paramref name="plan"/> and runs them through <see cref="ImagePreprocessing.Chain"/> in
+    /// chunks of 1,024, as many chunks at a time as there are processors, writing their pixels [N, C, H, W] to
+    /// <paramref name="output"/> in order (each image is disposed once its pixels are copied); at most
+    /// <paramref name="maxBytes"/> bytes. Returns what the store needs besides the pixels.
     /// </summary>
-    internal static byte[] Preprocess(IEnumerable<MLImage> images, ImageLoadOptions options)
+    internal static DecodedImages Preprocess(ImagePlan plan, ImageLoadOptions options, Stream output, long maxBytes)
     {
-        var mlContext = new MLContext();
-        using var pixels = new MemoryStream();
-        ITransformer? chain = null;
         var imageSize = (long)options.Channels * options.Height * options.Width;
-        foreach (var chunk in images.Chunk(ChunkSize))
+        var kept = new List<int>(plan.Count);
+        var skipped = new List<string>();
+        using var chains = new ThreadLocal<(MLContext Context, ITransformer? Chain)>(() => (new MLContext(), null), trackAllValues: false);
+        var chunks = Enumerable.Range(0, (plan.Count + ChunkSize - 1) / ChunkSize)
+            .AsParallel().AsOrdered().WithDegreeOfParallelism(Environment.ProcessorCount).WithMergeOptions(ParallelMergeOptions.NotBuffered)
+            .Select(c => PreprocessChunk(plan, c * ChunkSize, Math.Min(ChunkSize, plan.Count - c * ChunkSize), options, chains));
+        long written = 0;
+        try
         {
-            try
+            foreach (var chunk in chunks)
             {
-                if (pixels.Length + chunk.Length * imageSize > Array.MaxLength)
+                if (written + chunk.Pixels.Length > maxBytes)
                     throw new ArgumentException(
-                        $"{pixels.Length / imageSize + chunk.Length:N0} images of {options.Channels}×{options.Height}×{options.Width} do not fit in one store ({Array.MaxLength:N0} bytes); use a smaller image size or fewer images.");
-                var view = mlContext.Data.LoadFromEnumerable(chunk.Select(image => new ImageRow { Image = image }));
-                chain ??= ImagePreprocessing.Chain(mlContext, nameof(ImageRow.Image), PixelsColumn, options.Height, options.Width,
-                    options.Channels, asFloat: false, new HashSet<string> { nameof(ImageRow.Image), PixelsColumn }).Chain.Fit(view);
-                CopyPixels(chain.Transform(view), pixels, PixelsColumn);
-            }
-            finally
-            {
-                foreach (var image in chunk) image.Dispose();
+                        $"{written / imageSize + chunk.Kept.Count:N0} images of {options.Channels}×{options.Height}×{options.Width} do not fit in one store in memory ({maxBytes:N0} bytes); use a smaller image size, fewer images, or ImageLoadOptions.CacheFolder.");
+                output.Write(chunk.Pixels);
+                written += chunk.Pixels.Length;
+                kept.AddRange(chunk.Kept);
+                skipped.AddRange(chunk.Skipped);
             }
         }
-        return pixels.ToArray();
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+        {
+            // A reader's own error (the file and its problem) rather than PLINQ's wrapper.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
+        if (kept.Count == 0) throw new ImageDataException(plan.FirstItem, $"none of the {plan.Count} images could be read; the first problem: {skipped[0]}");
+        var (labels, names) = plan.Labels(kept);
+        return new DecodedImages(kept.Count, plan.Sources(kept), labels, names, skipped);
+    }
+
+    private static (byte[] Pixels, List<int> Kept, List<string> Skipped) PreprocessChunk(ImagePlan plan, int start, int count, ImageLoadOptions options,
+        ThreadLocal<(MLContext Context, ITransformer? Chain)> chains)
+    {
+        var images = new List<MLImage>(count);
+        var kept = new List<int>(count);
+        var skipped = new List<string>();
+        try
+        {
+            for (var i = start; i < start + count; i++)
+            {
+                try { images.Add(plan.Decode(i)); }
+                catch (ImageDataException e) when (options.SkipBadImages)
+                {
+                    skipped.Add(e.Message);
+                    continue;
+                }
+                kept.Add(i);
+            }
+            if (images.Count == 0) return ([], kept, skipped);
+            var (mlContext, chain) = chains.Value;
+            var view = mlContext.Data.LoadFromEnumerable(images.Select(image => new ImageRow { Image = image }));
+            if (chain is null)
+            {
+                chain = ImagePreprocessing.Chain(mlContext, nameof(ImageRow.Image), PixelsColumn, options.Height, options.Width,
+                    options.Channels, asFloat: false, new HashSet<string> { nameof(ImageRow.Image), PixelsColumn }).Chain.Fit(view);
+                chains.Value = (mlContext, chain);
+            }
+            using var pixels = new MemoryStream();
+            CopyPixels(chain.Transform(view), pixels, PixelsColumn);
+            return (pixels.ToArray(), kept, skipped);
+        }
+        finally
+        {
+            foreach (var image in images) image.Dispose();
+        }
     }
 
     internal const string PixelsColumn = "Pixels";

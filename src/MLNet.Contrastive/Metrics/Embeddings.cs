@@ -58,8 +58,16 @@ public sealed class Embeddings
     }
 
     /// <summary>Raw pixels scaled to [0, 1] as features (the baseline every encoder must beat).</summary>
-    public static Embeddings FromPixels(ImageStore data) =>
-        new(Array.ConvertAll(data.Pixels, p => p / 255f), data.Count, data.ImageSize, data.Labels);
+    public static Embeddings FromPixels(ImageStore data)
+    {
+        var values = new float[(long)data.Count * data.ImageSize];
+        for (var i = 0; i < data.Count; i++)
+        {
+            var image = data.Image(i);
+            for (var p = 0; p < image.Length; p++) values[(long)i * data.ImageSize + p] = image[p] / 255f;
+        }
+        return new Embeddings(values, data.Count, data.ImageSize, data.Labels);
+    }
 
     /// <summary>An IDataView of the rows: a float-vector column [D] named <paramref name="featureColumnName"/> and a text label column.</summary>
     internal IDataView ToDataView(MLContext mlContext, string featureColumnName) =>

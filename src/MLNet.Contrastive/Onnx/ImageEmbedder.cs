@@ -114,7 +114,7 @@ public sealed class ImageEmbedder : IDisposable
         for (var start = 0; start < data.Count; start += options.BatchSize)
         {
             var rows = Math.Min(options.BatchSize, data.Count - start);
-            var pixels = data.Pixels.AsSpan(start * size, rows * size);
+            var pixels = data.Images(start, rows);
             for (var i = 0; i < pixels.Length; i++) batch[i] = pixels[i];
             using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batch.AsMemory(0, rows * size),
                 [rows, inputDims[1], inputDims[2], inputDims[3]]);

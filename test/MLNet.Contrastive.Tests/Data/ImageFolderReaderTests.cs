@@ -36,10 +36,10 @@ public class ImageFolderReaderTests
         Assert.That(store.Count, Is.EqualTo(4));
         Assert.That(store.LabelNames, Is.EqualTo(new[] { "cat", "dog" }));
         Assert.That(store.Labels, Is.EqualTo(new[] { 0, 0, 1, 1 }));
-        Assert.That(store.Pixels.Length, Is.EqualTo(4 * 3 * 28 * 28));
+        Assert.That(store.Images(0, store.Count).Length, Is.EqualTo(4 * 3 * 28 * 28));
         Assert.That(Path.GetFileName(store.Sources[3]), Is.EqualTo("d.bmp"));
         // The BMP is a single colour (R=200, G=100, B=50): every resized pixel keeps it, in R, G, B planes.
-        var bmp = store.Pixels.AsSpan(3 * store.ImageSize, store.ImageSize);
+        var bmp = store.Image(3);
         Assert.That(bmp[..784].ToArray().Distinct(), Is.EqualTo(new byte[] { 200 }));
         Assert.That(bmp[784..1568].ToArray().Distinct(), Is.EqualTo(new byte[] { 100 }));
         Assert.That(bmp[1568..].ToArray().Distinct(), Is.EqualTo(new byte[] { 50 }));

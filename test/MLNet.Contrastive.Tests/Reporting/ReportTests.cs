@@ -63,7 +63,7 @@ public class ReportTests
         Assert.That((bitmap.Width, bitmap.Height), Is.EqualTo((28, 28)));
         var offset = 2 * 784;
         foreach (var (x, y) in new[] { (0, 0), (14, 14), (20, 7) })
-            Assert.That(bitmap.GetPixel(x, y).Red, Is.EqualTo(images.Pixels[offset + y * 28 + x]));
+            Assert.That(bitmap.GetPixel(x, y).Red, Is.EqualTo(images.Images(0, images.Count)[offset + y * 28 + x]));
     }
 
     [TestCase("{\"Steps\":[{\"Step\":1", "not a training history")]
