@@ -40,7 +40,7 @@ internal static class PretrainCommand
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Skip unreadable images (counted) instead of failing." };
         var monitorEvery = new Option<int>("--monitor-every") { Description = "Run the kNN and collapse monitors every N epochs (kNN needs labels).", DefaultValueFactory = _ => 0 };
         var captions = new Option<string?>("--captions") { Description = "clip: a text file with one caption per image, in the images' order (`captions` makes one from labels)." };
-        var cache = new Option<string?>("--cache") { Description = "Folder for a decoded-image cache: decode once, then memory-map it on later runs (any method), for datasets larger than memory." };
+        var cache = new Option<string?>("--cache") { Description = "Folder for a decoded-image cache: decode once, then read batches from it on later runs (any method), for datasets larger than memory." };
         var pairedData = new Option<string?>("--paired-data") { Description = "clip: a second image of each image (folder or IDX, same order), e.g. another camera; read at --image-size and --channels." };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Reject images whose header declares more pixels than this.", DefaultValueFactory = _ => 50_000_000 };
 
@@ -73,7 +73,7 @@ internal static class PretrainCommand
 
             var loading = System.Diagnostics.Stopwatch.StartNew();
             var store = ImageStore.Load(parse.GetValue(data)!, parse.GetValue(labels), loadOptions);
-            var how = store.CacheFile is null ? "decoded" : store.ReadFromCache ? $"mapped from the cache {store.CacheFile}, nothing decoded" : $"decoded, cache written to {store.CacheFile}";
+            var how = store.CacheFile is null ? "decoded" : store.ReadFromCache ? $"read from the cache {store.CacheFile}, nothing decoded" : $"decoded, cache written to {store.CacheFile}";
             Console.WriteLine($"Read {store.Count:N0} images ({store.Channels}×{store.Height}×{store.Width}) from {parse.GetValue(data)} in {loading.Elapsed.TotalSeconds:F1} s ({how}).");
             foreach (var skipped in store.Skipped) Console.WriteLine($"  skipped {skipped}");
             if (store.Skipped.Count > 0) Console.WriteLine($"Skipped {store.Skipped.Count} unreadable images.");

@@ -8,7 +8,7 @@ namespace MLNet.Contrastive.Data;
 /// <summary>
 /// Decoded-image cache files: the resized uint8 pixels [N, C, H, W] from byte 0, then a JSON index (what was decoded
 /// from which files, labels, class names, sources, skipped images), then the index's length, a CRC-32 of the index and
-/// a closing tag. Written once through a temporary file and a rename; mapped read-only afterwards. The file's name is a
+/// a closing tag. Written once through a temporary file and a rename; read image by image afterwards. The file's name is a
 /// hash of the source files (path, size, time) and the options that shape the pixels, so a changed source or size
 /// reads as a different cache and is decoded again.
 /// </summary>
@@ -70,7 +70,7 @@ internal static class ImageCache
         });
     }
 
-    /// <summary>The mapped store, or null when the file is not a complete cache of <paramref name="key"/> (it is then rewritten).</summary>
+    /// <summary>The store read from the cache file, or null when the file is not a complete cache of <paramref name="key"/> (it is then rewritten).</summary>
     private static ImageStore? TryOpen(string path, string key, ImageLoadOptions options)
     {
         CacheIndex? index;
@@ -91,7 +91,7 @@ internal static class ImageCache
                 || index.PixelBytes != (long)index.Count * options.Channels * options.Height * options.Width) return null;
         }
         IReadOnlyList<string> sources = index.Sources is { } list ? list : new NumberedSources(index.SourcePrefix ?? Path.GetFileName(path), index.Count);
-        return new ImageStore(new MappedPixels(path, index.PixelBytes), index.Channels, index.Height, index.Width, index.Labels, index.LabelNames,
+        return new ImageStore(new FilePixels(path, index.PixelBytes), index.Channels, index.Height, index.Width, index.Labels, index.LabelNames,
             sources, index.Skipped, cacheFile: path);
     }
 

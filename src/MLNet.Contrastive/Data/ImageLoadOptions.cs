@@ -26,8 +26,8 @@ public sealed class ImageLoadOptions
 
     /// <summary>
     /// A folder for decoded-image caches: <see cref="ImageStore.Load"/> writes the resized images there once (one file per
-    /// source and size) and memory-maps that file on every later load — no decoding, and memory that stays flat however
-    /// large the dataset. A cache is rebuilt when a source file's size or time, or these options, change. Default null (no cache).
+    /// source and size) and reads batches from that file on every later load — no decoding, and memory that stays flat
+    /// however large the dataset. A cache is rebuilt when a source file's size or time, or these options, change. Default null (no cache).
     /// </summary>
     public string? CacheFolder { get; set; }
 

@@ -9,7 +9,7 @@ namespace MLNet.Contrastive.Data;
 /// <summary>
 /// Images decoded once into one compact uint8 array of shape [N, C, H, W] (planar, 0–255), with optional
 /// labels; training reads batches from it every epoch without touching the files again. The array is in memory, or
-/// a memory-mapped cache file (<see cref="ImageLoadOptions.CacheFolder"/>) for datasets larger than memory.
+/// in a cache file read image by image (<see cref="ImageLoadOptions.CacheFolder"/>) for datasets larger than memory.
 /// </summary>
 public sealed class ImageStore
 {
@@ -45,10 +45,10 @@ public sealed class ImageStore
     public ReadOnlySpan<byte> Images(int start, int count)
     {
         if (start < 0 || count < 0 || start + count > Count) throw new ArgumentOutOfRangeException(nameof(start), $"Images {start}…{start + count - 1} are outside the store's {Count}.");
-        return pixels.Slice((long)start * ImageSize, checked(count * ImageSize));
+        return pixels.Read((long)start * ImageSize, checked(count * ImageSize));
     }
 
-    /// <summary>The memory-mapped cache file the pixels are read from; null when they are in memory.</summary>
+    /// <summary>The cache file the pixels are read from; null when they are in memory.</summary>
     public string? CacheFile { get; }
 
     /// <summary>Whether the load found its cache already written and decoded nothing.</summary>
@@ -87,7 +87,10 @@ public sealed class ImageStore
         var size = ImageSize;
         var buffer = new byte[indices.Length * size];
         for (var i = 0; i < indices.Length; i++)
-            Image(indices[i]).CopyTo(buffer.AsSpan(i * size, size));
+        {
+            if ((uint)indices[i] >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(indices), $"Image {indices[i]} is outside the store's {Count}.");
+            pixels.CopyTo((long)indices[i] * size, buffer.AsSpan(i * size, size));
+        }
         using var bytes = tensor(buffer, new long[] { indices.Length, Channels, Height, Width });
         return bytes.to(ScalarType.Float32, device ?? CPU).div_(255f);
     }
@@ -145,7 +148,7 @@ public sealed class ImageStore
     /// <summary>
     /// Reads an image folder (<c>root/&lt;label&gt;/*.png|jpg|jpeg|bmp</c>, or flat and unlabeled) or an IDX file
     /// (raw or .gz, with an optional IDX labels file). With <see cref="ImageLoadOptions.CacheFolder"/>, the decoded images
-    /// are written there once and memory-mapped by every later load of the same files at the same size.
+    /// are written there once and read from that file by every later load of the same files at the same size.
     /// </summary>
     public static ImageStore Load(string path, string? labelsPath = null, ImageLoadOptions? options = null)
     {
