@@ -189,6 +189,13 @@ public sealed class SelfSupervisedCatalog
     /// <summary>Zero-shot classification with every setting (several prompt templates, column names, the classifier's regularisation).</summary>
     public ZeroShotEstimator ZeroShotClassify(ZeroShotEstimator.Options options) => new(mlContext, options);
 
+    /// <summary>
+    /// The text tower of a CLIP-style run as a stage: the text of <paramref name="inputColumnName"/> → a unit-length
+    /// joint-space embedding [P] in <paramref name="outputColumnName"/>, for text-to-image retrieval.
+    /// </summary>
+    public TextEmbeddingEstimator ClipTextEmbedding(PretrainedClip model, string inputColumnName = "Text", string outputColumnName = "TextEmbedding") =>
+        new(mlContext, new TextEmbeddingEstimator.Options { Model = model, InputColumnName = inputColumnName, OutputColumnName = outputColumnName });
+
     /// <summary>A copy of <paramref name="options"/> whose method is <typeparamref name="TMethod"/>: kept when it already is, else its defaults.</summary>
     private ImageEmbeddingEstimator Named<TMethod>(ImageEmbeddingEstimator.Options options) where TMethod : MethodOptions, new()
     {

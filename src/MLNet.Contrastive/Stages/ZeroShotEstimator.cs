@@ -64,9 +64,7 @@ public sealed class ZeroShotEstimator : IEstimator<ZeroShotTransformer>
     {
         this.mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
         this.options = options?.Clone() ?? throw new ArgumentNullException(nameof(options));
-        if (this.options.Model is null) throw new ArgumentNullException(nameof(options), "Options.Model: zero-shot classification needs a CLIP-style run (PretrainedClip.Load).");
-        if (this.options.Model.Model.TextTower is null)
-            throw new ArgumentException($"{this.options.Model.Source}: the run pairs images with images; zero-shot classification needs a run trained on captions.", nameof(options));
+        PretrainedClip.WithTextTower(this.options.Model, "zero-shot classification");
         if (this.options.ClassNames.Count < 2 || this.options.ClassNames.Distinct().Count() != this.options.ClassNames.Count || this.options.ClassNames.Any(string.IsNullOrWhiteSpace))
             throw new ArgumentException($"Options.ClassNames must hold at least two distinct, non-empty names; got [{string.Join(", ", this.options.ClassNames)}].", nameof(options));
         if (this.options.PromptTemplates.Count == 0 || this.options.PromptTemplates.Any(t => !t.Contains("{0}", StringComparison.Ordinal)))

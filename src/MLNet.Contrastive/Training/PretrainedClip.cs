@@ -37,6 +37,12 @@ public sealed class PretrainedClip
         return new PretrainedClip(clip, file, (info.Channels, info.Height, info.Width));
     }
 
+    /// <summary>The run of an estimator's options, checked to have a text tower; <paramref name="purpose"/> names what needs it.</summary>
+    internal static PretrainedClip WithTextTower(PretrainedClip? model, string purpose) =>
+        model is null ? throw new ArgumentNullException("options", $"Options.Model: {purpose} needs a CLIP-style run (PretrainedClip.Load).")
+        : model.Model.TextTower is null ? throw new ArgumentException($"{model.Source}: the run pairs images with images; {purpose} needs a run trained on captions.", "options")
+        : model;
+
     /// <summary>The towers of a finished <c>clip</c> run.</summary>
     public static PretrainedClip From(PretrainResult run)
     {

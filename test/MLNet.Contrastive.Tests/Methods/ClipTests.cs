@@ -123,6 +123,35 @@ public class ClipTests
     }
 
     [Test]
+    public void TheTextStageScoresCaptionsInMLNetAsTheTowerDoes()
+    {
+        var (run, test) = Trained.Value;
+        var clip = PretrainedClip.From(run);
+        var captions = ((TextPairs)test.Pairs!).Texts.Take(6).Append("A Bag, LIGHT!").ToList();
+        var mlContext = new MLContext(0);
+        var data = mlContext.Data.LoadFromEnumerable(captions.Select(c => new Caption { Text = c }));
+
+        using var stage = mlContext.SelfSupervised().ClipTextEmbedding(clip).Fit(data);
+        var scored = stage.Transform(data).GetColumn<float[]>("TextEmbedding").ToArray();
+
+        var features = TextPairs.Create(captions).Batch(Enumerable.Range(0, captions.Count).ToArray());
+        float[] expected;
+        using (no_grad()) expected = clip.Model.PairedEmbeddings(features).data<float>().ToArray();
+        Assert.That(scored.SelectMany(e => e).ToArray(), Is.EqualTo(expected).Within(1e-5), "ML.NET's text chain + ONNX Runtime = the tower in TorchSharp");
+        Assert.That(scored.Select(e => Math.Sqrt(e.Sum(v => v * v))), Is.All.EqualTo(1.0).Within(1e-5));
+
+        using var folder = TestData.NewFolder();
+        mlContext.Model.Save(stage, data.Schema, folder["text.zip"]);
+        var loaded = new MLContext(1).Model.Load(folder["text.zip"], out _).Transform(data).GetColumn<float[]>("TextEmbedding").ToArray();
+        Assert.That(loaded.SelectMany(e => e).ToArray(), Is.EqualTo(scored.SelectMany(e => e).ToArray()), "the saved model.zip scores the same");
+    }
+
+    private sealed class Caption
+    {
+        public string Text { get; set; } = "";
+    }
+
+    [Test]
     public void ImagesPairedWithImagesTrainTwoEncoders()
     {
         var sample = TestData.SampleTrain(256);
