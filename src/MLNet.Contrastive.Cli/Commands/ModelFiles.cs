@@ -7,8 +7,8 @@ internal sealed record ModelFiles(string ModelZip, string EncoderOnnx)
 {
     public const string ModelFile = "model.zip", EncoderFile = "encoder.onnx", ImagePathColumn = "ImagePath";
 
-    /// <summary>A clip run's towers: images → joint space, and caption features → joint space.</summary>
-    public const string ImageTowerFile = "image_tower.onnx", TextTowerFile = "text_tower.onnx";
+    /// <summary>A clip run's towers: images → joint space, and caption features or second images → joint space.</summary>
+    public const string ImageTowerFile = "image_tower.onnx", TextTowerFile = "text_tower.onnx", PairedImageTowerFile = "paired_image_tower.onnx";
 
     public static ModelFiles Resolve(string model)
     {

@@ -139,13 +139,17 @@ internal static class PretrainCommand
         return store.WithPairs(new ImagePairs(second));
     }
 
-    /// <summary>The CLIP run's towers as ONNX beside the embedding model: image_tower.onnx and, with captions, text_tower.onnx.</summary>
+    /// <summary>The CLIP run's towers as ONNX beside the embedding model: image_tower.onnx and text_tower.onnx (captions) or paired_image_tower.onnx (second images).</summary>
     private static void WriteTowers(Clip clip, ImageStore store, string outDir)
     {
         ClipOnnxExporter.ExportImageTower(clip, Path.Combine(outDir, ModelFiles.ImageTowerFile),
             new EncoderOnnxOptions { OutputName = "ImageEmbedding", Height = store.Height, Width = store.Width });
-        if (clip.TextTower is not null) ClipOnnxExporter.ExportTextTower(clip, Path.Combine(outDir, ModelFiles.TextTowerFile));
-        Console.WriteLine($"Wrote {ModelFiles.ImageTowerFile}{(clip.TextTower is null ? "" : $" and {ModelFiles.TextTowerFile}")} (joint space, unit length; learned logit scale {clip.LogitScale:F1}).");
+        var options = (ClipOptions)clip.Options;
+        var second = clip.TextTower is not null ? ModelFiles.TextTowerFile : ModelFiles.PairedImageTowerFile;
+        if (clip.TextTower is not null) ClipOnnxExporter.ExportTextTower(clip, Path.Combine(outDir, second));
+        else ClipOnnxExporter.ExportPairedImageTower(clip, Path.Combine(outDir, second),
+            new EncoderOnnxOptions { OutputName = "ImageEmbedding", Height = options.PairedHeight, Width = options.PairedWidth });
+        Console.WriteLine($"Wrote {ModelFiles.ImageTowerFile} and {second} (joint space, unit length; learned logit scale {clip.LogitScale:F1}).");
     }
 
     /// <summary>--encoder: a named encoder size (default small; with --init or --resume, the run's own shape).</summary>

@@ -20,6 +20,13 @@ public static class ClipOnnxExporter
     public static void ExportImageTower(Clip clip, string path, EncoderOnnxOptions? options = null) =>
         AtomicFile.WriteAllBytes(path, ImageTower(clip, options ?? new EncoderOnnxOptions()).ToByteArray());
 
+    /// <summary>Writes the second images' tower (image pairing): their pixels [N, C, H, W] (0–255) → unit-length joint embedding [N, P].</summary>
+    public static void ExportPairedImageTower(Clip clip, string path, EncoderOnnxOptions? options = null)
+    {
+        var encoder = clip.PairedEncoder ?? throw new InvalidOperationException("This CLIP run pairs images with captions; it has no second image tower.");
+        AtomicFile.WriteAllBytes(path, Tower(clip, encoder, clip.PairedProjection!, options ?? new EncoderOnnxOptions(), null).ToByteArray());
+    }
+
     /// <summary>Writes the text tower (text pairing): input <paramref name="inputName"/> [N, T], output <paramref name="outputName"/> [N, P], unit length.</summary>
     public static void ExportTextTower(Clip clip, string path, string inputName = "TextFeatures", string outputName = "TextEmbedding") =>
         AtomicFile.WriteAllBytes(path, TextTower(clip, inputName, outputName, flatOutput: false).ToByteArray());
@@ -28,7 +35,10 @@ public static class ClipOnnxExporter
     /// The image tower (<paramref name="prompts"/> null) or the zero-shot classifier: the unit-length image embedding
     /// times the prompts' unit-length embeddings [C, P], i.e. the cosine similarity to each class prompt, [N, C].
     /// </summary>
-    internal static ModelProto ImageTower(Clip clip, EncoderOnnxOptions options, Tensor? prompts = null)
+    internal static ModelProto ImageTower(Clip clip, EncoderOnnxOptions options, Tensor? prompts = null) =>
+        Tower(clip, clip.Encoder, clip.ImageProjection, options, prompts);
+
+    private static ModelProto Tower(Clip clip, ResNetEncoder encoder, TorchSharp.Modules.Sequential projection, EncoderOnnxOptions options, Tensor? prompts)
     {
         EncoderOnnxExporter.CheckFinite(clip, "CLIP model");
         var export = new EncoderOnnxOptions
@@ -37,14 +47,14 @@ public static class ClipOnnxExporter
             FlatOutput = options.FlatOutput, PooledOutput = true, L2Normalize = prompts is null,
             Tail = (builder, value, _) =>
             {
-                value = EncoderOnnxExporter.Sequence(builder, clip.ImageProjection, "image_projection", value);
+                value = EncoderOnnxExporter.Sequence(builder, projection, "projection", value);
                 if (prompts is null) return (value, ((ClipOptions)clip.Options).EmbeddingDimension);
                 value = builder.Node("LpNormalization", [value], null, B.Int("axis", 1), B.Int("p", 2));
                 var matrix = EncoderOnnxExporter.Weights(builder, prompts.detach().cpu().to(ScalarType.Float32).t().contiguous());
                 return (builder.Node("MatMul", [value, matrix]), prompts.shape[0]);
             },
         };
-        return EncoderOnnxExporter.ToModel(clip.Encoder, export);
+        return EncoderOnnxExporter.ToModel(encoder, export);
     }
 
     /// <summary>The text tower: [N, T] caption features → [N, P] unit length (or [N·P] rows one after another, for ML.NET).</summary>

@@ -167,6 +167,18 @@ public class ClipTests
         Assert.That(clip.PairedEncoder, Is.Not.Null);
         Assert.That(((ClipOptions)run.Options.Method).PairedHeight, Is.EqualTo(20), "the checkpoint records the second images' size");
         Assert.That(run.History.Steps.All(s => double.IsFinite(s.Loss)), Is.True);
+
+        using var folder = TestData.NewFolder();
+        ClipOnnxExporter.ExportPairedImageTower(clip, folder["paired.onnx"], new EncoderOnnxOptions { Height = 20, Width = 20 });
+        var indices = Enumerable.Range(0, 4).ToArray();
+        using var images = second.Batch(indices);
+        clip.eval();
+        float[] expected;
+        using (no_grad()) expected = clip.PairedEmbeddings(images).data<float>().ToArray();
+        using var session = new InferenceSession(folder["paired.onnx"]);
+        var input = new DenseTensor<float>((images * 255).data<float>().ToArray(), [4, 1, 20, 20]);
+        using var output = session.Run([NamedOnnxValue.CreateFromTensor("Pixels", input)]);
+        Assert.That(output.Single().AsEnumerable<float>().ToArray(), Is.EqualTo(expected).Within(1e-4), "the second images' tower exports like the first");
     }
 
     [Test]
