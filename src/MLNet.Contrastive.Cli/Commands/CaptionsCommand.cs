@@ -40,8 +40,9 @@ internal static class CaptionsCommand
     {
         if (classNames is null) return store;
         var names = Parse(classNames);
-        var labels = store.Labels!.Select(l => int.TryParse(store.LabelNames![l], out var index) && index >= 0 && index < names.Count ? index
-            : throw new ArgumentException($"--class-names: label '{store.LabelNames![l]}' is not an index into the {names.Count} names given.")).ToArray();
+        var indexOfLabel = store.LabelNames!.Select(label => int.TryParse(label, out var index) && index >= 0 && index < names.Count ? index
+            : throw new ArgumentException($"--class-names: label '{label}' is not an index into the {names.Count} names given.")).ToArray();
+        var labels = store.Labels!.Select(l => indexOfLabel[l]).ToArray();
         return store.WithLabels(labels, names);
     }
 

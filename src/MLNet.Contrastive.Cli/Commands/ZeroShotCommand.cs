@@ -49,7 +49,8 @@ internal static class ZeroShotCommand
                 var (channels, height, width) = run.ImageShape;
                 var store = LabelledImages.Require(ImageStore.Load(testPath, parse.GetValue(testLabels), new ImageLoadOptions { Channels = channels, Height = height, Width = width }), "--test");
                 if (parse.GetValue(testLabels) is not null) store = CaptionsCommand.Named(store, parse.GetValue(classNames));
-                var truth = store.Labels!.Select(l => classes.ToList().IndexOf(store.LabelNames![l])).ToArray();
+                var classIndex = store.LabelNames!.Select(name => classes.ToList().IndexOf(name)).ToArray();
+                var truth = store.Labels!.Select(l => classIndex[l]).ToArray();
                 if (Array.IndexOf(truth, -1) is var missing and >= 0)
                     throw new ArgumentException($"--test: class '{store.LabelNames![store.Labels![missing]]}' is not one of --class-names.");
                 var predicted = stage.PredictClasses(store);

@@ -161,13 +161,7 @@ public sealed class Clip : PretrainingMethod, IEmbeddingObjective
     public override int ViewsPerImage => Pairing == Methods.Pairing.Image ? 2 : 1;
 
     /// <inheritdoc/>
-    public override Tensor Loss(Tensor images, StepContext context)
-    {
-        using var scope = NewDisposeScope();
-        var embeddings = Embed(Views(images, context));
-        context.Mark("encoder");
-        return Objective(embeddings, context).MoveToOuterDisposeScope();
-    }
+    public override Tensor Loss(Tensor images, StepContext context) => IEmbeddingObjective.WholeBatchLoss(this, images, context);
 
     /// <summary>
     /// One row per pair, [B, C·H·W + F]: the image's view, flattened, then its caption's features [T] or its second

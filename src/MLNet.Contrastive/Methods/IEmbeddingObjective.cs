@@ -29,4 +29,13 @@ public interface IEmbeddingObjective
     /// autograd do it. Gradient caching uses it so that memory does not grow with the square of the batch.
     /// </summary>
     (Tensor Loss, Tensor Gradient)? ObjectiveWithGradient(Tensor embeddings, StepContext context) => null;
+
+    /// <summary>The loss of a whole batch in one pass — views, embeddings, objective — for such a method's <see cref="PretrainingMethod.Loss"/>.</summary>
+    static Tensor WholeBatchLoss(IEmbeddingObjective method, Tensor images, StepContext context)
+    {
+        using var scope = NewDisposeScope();
+        var embeddings = method.Embed(method.Views(images, context));
+        context.Mark("encoder");
+        return method.Objective(embeddings, context).MoveToOuterDisposeScope();
+    }
 }

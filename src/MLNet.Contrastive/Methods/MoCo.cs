@@ -94,13 +94,7 @@ public sealed class MoCo : PretrainingMethod, IEmbeddingObjective
     public override int ViewsPerImage => 2;
 
     /// <inheritdoc/>
-    public override Tensor Loss(Tensor images, StepContext context)
-    {
-        using var scope = NewDisposeScope();
-        var queries = Embed(Views(images, context));
-        context.Mark("encoder");
-        return Objective(queries, context).MoveToOuterDisposeScope();
-    }
+    public override Tensor Loss(Tensor images, StepContext context) => IEmbeddingObjective.WholeBatchLoss(this, images, context);
 
     /// <summary>Two views of every image [2B, C, H, W]; their keys (momentum encoder, shuffled groups, no graph) are kept for the objective and the queue.</summary>
     public Tensor Views(Tensor images, StepContext context)

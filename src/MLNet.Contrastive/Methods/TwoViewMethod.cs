@@ -28,13 +28,7 @@ public abstract class TwoViewMethod : PretrainingMethod, IEmbeddingObjective
     public override int ViewsPerImage => 2;
 
     /// <inheritdoc/>
-    public sealed override Tensor Loss(Tensor images, StepContext context)
-    {
-        using var scope = NewDisposeScope();
-        var features = Encoder.forward(Views(images, context));
-        context.Mark("encoder");
-        return Objective(head.forward(features), context).MoveToOuterDisposeScope();
-    }
+    public sealed override Tensor Loss(Tensor images, StepContext context) => IEmbeddingObjective.WholeBatchLoss(this, images, context);
 
     /// <inheritdoc/>
     public Tensor Views(Tensor images, StepContext context) => TwoViews(images, views, views, context);
