@@ -32,10 +32,12 @@ internal sealed class ArrayPixels(byte[] pixels) : PixelStorage
 internal sealed class FilePixels : PixelStorage
 {
     private readonly Microsoft.Win32.SafeHandles.SafeFileHandle file;
+    private readonly string path;
 
     public FilePixels(string path, long length)
     {
         Length = length;
+        this.path = path;
         file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, FileOptions.RandomAccess);
     }
 
@@ -54,7 +56,7 @@ internal sealed class FilePixels : PixelStorage
         while (destination.Length > 0)
         {
             var read = RandomAccess.Read(file, destination, offset);
-            if (read == 0) throw new EndOfStreamException($"The cache file ended at byte {offset:N0}, before the {Length:N0} bytes of its pixels (it was cut after it was opened).");
+            if (read == 0) throw new ImageDataException(path, $"the cache file ended at byte {offset:N0}, before the {Length:N0} bytes of its pixels (it was cut after it was opened); delete it to decode the images again.");
             destination = destination[read..];
             offset += read;
         }

@@ -96,6 +96,19 @@ public class ImageCacheTests
     }
 
     [Test]
+    public void ACacheCutWhileInUseIsReportedByName()
+    {
+        using var cache = TestData.NewFolder();
+        ImageStore.Load(TestData.TrainImages, TestData.TrainLabels, Cached(cache.Path));
+        var store = ImageStore.Load(TestData.TrainImages, TestData.TrainLabels, Cached(cache.Path));
+        using (var file = new FileStream(store.CacheFile!, FileMode.Open, FileAccess.Write)) file.SetLength(1000 * 784);
+
+        Assert.That(TestData.Same(store.Batch([3, 999]), ImageStore.Load(TestData.TrainImages, TestData.TrainLabels).Batch([3, 999])), Is.True, "what is still there reads");
+        var error = Assert.Throws<ImageDataException>(() => store.Batch([5000]));
+        Assert.That(error!.Message, Does.StartWith(store.CacheFile!).And.Contain("cut after it was opened"));
+    }
+
+    [Test]
     public void PretrainingReadsTheCachedStoreLikeTheInMemoryOne()
     {
         using var cache = TestData.NewFolder();
