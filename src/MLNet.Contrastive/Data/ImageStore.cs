@@ -44,7 +44,8 @@ public sealed class ImageStore
     /// <summary>The pixels of <paramref name="count"/> images from <paramref name="start"/>, [count, C, H, W] row-major (at most 2 GiB at a time).</summary>
     public ReadOnlySpan<byte> Images(int start, int count)
     {
-        if (start < 0 || count < 0 || start + count > Count) throw new ArgumentOutOfRangeException(nameof(start), $"Images {start}…{start + count - 1} are outside the store's {Count}.");
+        if (start < 0 || count < 0 || start > Count || count > Count - start)
+            throw new ArgumentOutOfRangeException(nameof(start), $"{count} images from image {start} are outside the store's {Count}.");
         return pixels.Read((long)start * ImageSize, checked(count * ImageSize));
     }
 

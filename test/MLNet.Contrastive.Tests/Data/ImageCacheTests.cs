@@ -104,6 +104,7 @@ public class ImageCacheTests
         using (var file = new FileStream(store.CacheFile!, FileMode.Open, FileAccess.Write)) file.SetLength(1000 * 784);
 
         Assert.That(TestData.Same(store.Batch([3, 999]), ImageStore.Load(TestData.TrainImages, TestData.TrainLabels).Batch([3, 999])), Is.True, "what is still there reads");
+        Assert.That(() => store.Images(10, int.MaxValue), Throws.InstanceOf<ArgumentOutOfRangeException>(), "a count that would overflow is refused");
         var error = Assert.Throws<ImageDataException>(() => store.Batch([5000]));
         Assert.That(error!.Message, Does.StartWith(store.CacheFile!).And.Contain("cut after it was opened"));
     }
