@@ -1,12 +1,20 @@
-"""PyTorch reference of MLNet.Contrastive's SimCLR recipe, for build/bench's side-by-side figures.
+"""PyTorch reference of MLNet.Contrastive's SimCLR recipe, for build/bench's and build/speed's side-by-side figures.
 
-Same encoder (ResNet-style, small-image stem 16, stages 32-64-128, one block each, D = 128, normalisation inside),
-projection head (128 -> 512 -> BN -> ReLU -> 128), per-sample views (crop 0.25-1 with log-uniform aspect 3/4-4/3 and
-flip as one bilinear affine resample, brightness/contrast jitter with p = 0.8, Gaussian noise sigma 0.05 with p = 0.5),
-NT-Xent tau = 0.2, AdamW (lr 2e-3, weight decay 1e-4), 5 % linear warm-up then cosine over the time budget, batch 256,
-a uint8 image store converted per batch. Views/s = views of all steps / wall-clock seconds of the loop, as in C#.
+Same encoder (ResNet-style, stem 16, stages 32-64-128, one block each, D = 128, normalisation inside; the small-image
+stem, a 3 x 3 convolution, up to 64 px, the ImageNet-style stem, 7 x 7 stride 2 and a 3 x 3 max-pool, above, as
+EncoderOptions.For chooses), projection head (128 -> 512 -> BN -> ReLU -> 128), per-sample views as
+AugmentationOptions.ForImageSize gives them (crop with log-uniform aspect 3/4-4/3 and flip as one bilinear affine
+resample; colour jitter with p = 0.8: brightness and contrast 0.4, and for RGB saturation 0.2 and a YIQ hue rotation
+of up to 0.1 turn, then grayscale with p = 0.2; up to 64 px crop 0.25-1 and Gaussian noise sigma 0.05 with p = 0.5,
+above it crop 0.08-1 and a separable Gaussian blur, sigma 0.1-2, with p = 0.5), NT-Xent tau = 0.2, AdamW (lr 2e-3,
+weight decay 1e-4), 5 % linear warm-up then cosine over the time budget, batch 256, a uint8 image store converted per
+batch. Views/s = views of all steps / wall-clock seconds of the loop, as in C#.
 
     /usr/bin/python3 simclr_reference.py --data-dir DIR --seconds 600 --threads 2 [--embed OUT_PREFIX]
+        [--image-size S] [--channels 1|3] [--train-count N]
+
+Images are read from DIR's IDX files ([N, H, W] gray or [N, H, W, 3] RGB) and resized to S x S once, before the clock
+starts (bilinear; C# resizes with ML.NET's ResizeImages, also before its clock).
 
 Prints one JSON line; with --embed, writes OUT_PREFIX.train.f32 and OUT_PREFIX.test.f32 ([N, 768] float32, eval mode:
 the embedding MLNet.Contrastive exports, the last two stages averaged over a 2 x 2 grid and concatenated).
@@ -18,11 +26,24 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def read_idx_images(path):
+def read_idx_images(path, size=None, channels=1):
+    """uint8 [N, C, S, S] from an IDX file of [N, H, W] (gray) or [N, H, W, 3] (RGB) images."""
     with gzip.open(path, "rb") as f:
         data = f.read()
-    n, h, w = (int.from_bytes(data[i:i + 4], "big") for i in (4, 8, 12))
-    return torch.from_numpy(np.frombuffer(data, dtype=np.uint8, offset=16).copy()).view(n, 1, h, w)
+    rank = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
+    images = torch.from_numpy(np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).copy()).view(*dims)
+    images = images.unsqueeze(1) if rank == 3 else images.permute(0, 3, 1, 2)
+    if images.shape[1] != channels:
+        images = images.expand(-1, 3, -1, -1) if channels == 3 else \
+            (0.299 * images[:, 0:1] + 0.587 * images[:, 1:2] + 0.114 * images[:, 2:3]).round().to(torch.uint8)
+    if size is None or size == images.shape[2]:
+        return images.contiguous()
+    out = torch.empty(images.shape[0], channels, size, size, dtype=torch.uint8)
+    for s in range(0, images.shape[0], 1024):
+        chunk = F.interpolate(images[s:s + 1024].float(), size=(size, size), mode="bilinear", align_corners=False)
+        out[s:s + 1024] = chunk.round().clamp(0, 255).to(torch.uint8)
+    return out
 
 
 class Block(nn.Module):
@@ -42,9 +63,13 @@ class Block(nn.Module):
 
 
 class Encoder(nn.Module):
-    def __init__(self, stem=16, widths=(32, 64, 128)):
+    def __init__(self, channels=1, small_stem=True, stem=16, widths=(32, 64, 128)):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem), nn.ReLU())
+        if small_stem:
+            self.stem = nn.Sequential(nn.Conv2d(channels, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem), nn.ReLU())
+        else:
+            self.stem = nn.Sequential(nn.Conv2d(channels, stem, 7, 2, 3, bias=False), nn.BatchNorm2d(stem), nn.ReLU(),
+                                      nn.MaxPool2d(3, 2, 1))
         blocks, width = [], stem
         for w in widths:
             blocks.append(Block(width, w, 2))
@@ -80,9 +105,41 @@ def chance(n, p, g):
     return torch.rand(n, generator=g) < p
 
 
-def augment(x, g):
+def gray(x):
+    return x if x.shape[1] == 1 else 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+
+
+YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def hue_shift(x, turns):
+    yiq = torch.einsum("ij,bjhw->bihw", YIQ, x)
+    angle = (turns * 2 * math.pi).view(-1, 1, 1, 1)
+    cos, sin = angle.cos(), angle.sin()
+    i = yiq[:, 1:2] * cos - yiq[:, 2:3] * sin
+    q = yiq[:, 1:2] * sin + yiq[:, 2:3] * cos
+    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(YIQ), torch.cat([yiq[:, 0:1], i, q], 1))
+
+
+def blur(x, g, p=0.5, sigma_min=0.1, sigma_max=2.0):
+    b, c, h, w = x.shape
+    radius = int(min(math.ceil(2 * sigma_max), (min(h, w) - 1) // 2))
+    sigma = uniform(b, sigma_min, sigma_max, g)
+    apply = chance(b, p, g)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = (-(offsets.pow(2).unsqueeze(0)) / (2 * sigma.pow(2).unsqueeze(1))).exp()
+    kernel /= kernel.sum(1, keepdim=True)
+    identity = (offsets == 0).float().unsqueeze(0).expand_as(kernel)
+    kernel = torch.where(apply.unsqueeze(1), kernel, identity).repeat_interleave(c, dim=0)
+    planes = F.pad(x.reshape(1, b * c, h, w), (radius,) * 4, mode="reflect")
+    planes = F.conv2d(planes, kernel.view(b * c, 1, 1, -1), groups=b * c)
+    planes = F.conv2d(planes, kernel.view(b * c, 1, -1, 1), groups=b * c)
+    return planes.view(b, c, h, w)
+
+
+def augment(x, g, small=True):
     b = x.shape[0]
-    area = uniform(b, 0.25, 1.0, g)
+    area = uniform(b, 0.25 if small else 0.08, 1.0, g)
     ratio = uniform(b, math.log(3 / 4), math.log(4 / 3), g).exp()
     w = (area * ratio).sqrt().clamp(max=1)
     h = (area / ratio).sqrt().clamp(max=1)
@@ -95,8 +152,15 @@ def augment(x, g):
     apply = chance(b, 0.8, g).float()
     factor = lambda s: (1 + uniform(b, -s, s, g) * apply).view(-1, 1, 1, 1)
     x = (x * factor(0.4)).clamp_(0, 1)
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    mean = gray(x).mean(dim=(1, 2, 3), keepdim=True)
     x = ((x - mean) * factor(0.4) + mean).clamp_(0, 1)
+    if x.shape[1] == 3:
+        luma = gray(x)
+        x = ((x - luma) * factor(0.2) + luma).clamp_(0, 1)
+        x = hue_shift(x, uniform(b, -0.1, 0.1, g) * apply).clamp_(0, 1)
+        x = torch.where(chance(b, 0.2, g).view(-1, 1, 1, 1), gray(x).expand_as(x), x)
+    if not small:
+        return blur(x, g)
     noise = torch.randn(x.shape, generator=g) * 0.05
     return (x + noise * chance(b, 0.5, g).view(-1, 1, 1, 1)).clamp_(0, 1)
 
@@ -118,13 +182,13 @@ def embed(encoder, images, batch=512):
     return torch.cat(out).numpy().astype(np.float32)
 
 
-def profile(encoder, head, optimizer, train, g, batch, steps):
+def profile(encoder, head, optimizer, train, g, batch, steps, small):
     """Mean ms per step of: augmentation, encoder forward, head and loss, backward, optimizer, whole step."""
     phases = [0.0] * 6
     for step in range(5 + steps):
         start = time.perf_counter()
         images = train[:batch].float().div_(255)
-        views = torch.cat([augment(images, g), augment(images, g)])
+        views = torch.cat([augment(images, g, small), augment(images, g, small)])
         marks = [time.perf_counter()]
         features = encoder(views); marks.append(time.perf_counter())
         loss = nt_xent(*head(features).split(batch)); marks.append(time.perf_counter())
@@ -147,19 +211,23 @@ def main():
     p.add_argument("--train-count", type=int, default=0, help="use the first N training images (0: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--embed")
+    p.add_argument("--image-size", type=int, default=0, help="resize to S x S (0: the files' size)")
+    p.add_argument("--channels", type=int, default=1, choices=(1, 3))
     p.add_argument("--profile", type=int, default=0, help="time N steps by phase (after 5 warm-up steps) and exit")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    train = read_idx_images(f"{a.data_dir}/train-images-idx3-ubyte.gz")
+    read = lambda kind: read_idx_images(f"{a.data_dir}/{kind}-images-idx3-ubyte.gz", a.image_size or None, a.channels)
+    train = read("train")
     if a.train_count:
         train = train[:a.train_count]
-    encoder, head = Encoder(), Head()
+    small = train.shape[2] <= 64
+    encoder, head = Encoder(a.channels, small), Head()
     params = list(encoder.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-4)
     g = torch.Generator().manual_seed(a.seed)
     if a.profile:
-        print(" ".join("%.1f" % t for t in profile(encoder, head, optimizer, train, g, a.batch_size, a.profile)))
+        print(" ".join("%.1f" % t for t in profile(encoder, head, optimizer, train, g, a.batch_size, a.profile, small)))
         return
     order_rng = np.random.default_rng(a.seed)
     steps_per_epoch = train.shape[0] // a.batch_size
@@ -175,7 +243,7 @@ def main():
             for group in optimizer.param_groups:
                 group["lr"] = lr
             images = train[order[i * a.batch_size:(i + 1) * a.batch_size]].float().div_(255)
-            views = torch.cat([augment(images, g), augment(images, g)])
+            views = torch.cat([augment(images, g, small), augment(images, g, small)])
             z = head(encoder(views))
             loss = nt_xent(z[:a.batch_size], z[a.batch_size:])
             optimizer.zero_grad()
@@ -186,10 +254,11 @@ def main():
     seconds = time.perf_counter() - start
     result = {"steps": steps, "seconds": round(seconds, 1), "views_per_second": round(steps * 2 * a.batch_size / seconds, 1),
               "epochs": round(steps * a.batch_size / train.shape[0], 2), "last_loss": round(float(np.mean(losses[-20:])), 4),
-              "torch": torch.__version__, "threads": torch.get_num_threads()}
+              "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "image_size": train.shape[2], "channels": a.channels}
     if a.embed:
-        embed(encoder, train if not a.train_count else read_idx_images(f"{a.data_dir}/train-images-idx3-ubyte.gz")).tofile(a.embed + ".train.f32")
-        embed(encoder, read_idx_images(f"{a.data_dir}/t10k-images-idx3-ubyte.gz")).tofile(a.embed + ".test.f32")
+        embed(encoder, train if not a.train_count else read("train")).tofile(a.embed + ".train.f32")
+        embed(encoder, read("t10k")).tofile(a.embed + ".test.f32")
     print(json.dumps(result))
 
 

@@ -2,7 +2,7 @@
 //   Bench evaluate --data-dir D --checkpoint C [--pytorch PREFIX] [--supervised-minutes M] [--threads N] [--seed S]
 //       linear probe at 1 %, 10 % and 100 % of the labels and kNN on the test split, for raw pixels, the random-init
 //       encoder, the C# SimCLR checkpoint, the PyTorch reference's embeddings, and supervised from scratch (M min each);
-//   Bench profile --data-dir D [--steps N] [--method M]
+//   Bench profile --data-dir D [--steps N] [--method M] [--image-size S] [--channels C]
 //       where a training step's time goes (views, encoder forward, head and loss, backward, optimizer), in ms;
 //   Bench scoring --run R --data-dir D [--count N] [--dnn-train N] [--dnn-test N]
 //       ML.NET embedding stage (row by row) vs ImageEmbedder (batch 256) on N test PNGs, parity, and ML.NET's
@@ -27,7 +27,8 @@ string Arg(string name, string? fallback = null) => options.TryGetValue(name, ou
 var threads = int.Parse(Arg("--threads", "2"));
 var seed = int.Parse(Arg("--seed", "0"));
 TorchRuntime.SetThreads(threads);
-var load = new ImageLoadOptions { Channels = 1, Height = 28, Width = 28 };
+var size = int.Parse(Arg("--image-size", "28"));
+var load = new ImageLoadOptions { Channels = int.Parse(Arg("--channels", "1")), Height = size, Width = size };
 var dataDir = Arg("--data-dir");
 ImageStore Part(string kind) => ImageStore.Load(Path.Combine(dataDir, $"{kind}-images-idx3-ubyte.gz"), Path.Combine(dataDir, $"{kind}-labels-idx1-ubyte.gz"), load);
 var (train, test) = (Part("train"), Part("t10k"));

@@ -23,27 +23,57 @@ public sealed class ViewAugmenter
     /// <summary>The augmentation settings.</summary>
     public AugmentationOptions Options => options;
 
-    /// <summary>One random view of each image of <paramref name="images"/> [B, C, H, W].</summary>
+    /// <summary>
+    /// One random view of each image of <paramref name="images"/> [B, C, H, W]: crop and flip, then with
+    /// <see cref="AugmentationOptions.ColorJitterProbability"/> brightness, contrast and (RGB) saturation and hue, each
+    /// factor drawn per sample; grayscale, blur, noise and solarization.
+    /// </summary>
     public Tensor Augment(Tensor images, Generator generator)
     {
-        using var scope = NewDisposeScope();
         var b = images.shape[0];
-        var x = CropAndFlip(images, generator);
-        if (options.ColorJitterProbability > 0) x = ColorJitter(x, generator);
+        var x = Stage(images, x => CropAndFlip(x, generator), ownsInput: false);
+        if (options.ColorJitterProbability > 0)
+        {
+            var apply = Chance(b, options.ColorJitterProbability, generator).to_type(ScalarType.Float32);
+            Tensor Factor(double strength, Tensor like) => (1 + (Uniform(b, -strength, strength, generator) * apply)).view(-1, 1, 1, 1).to(like.device);
+            x = Stage(x, x => x.mul(Factor(options.Brightness, x)).clamp_(0, 1));
+            x = Stage(x, x =>
+            {
+                var mean = Gray(x).mean(new long[] { 1, 2, 3 }, keepdim: true);
+                return x.sub(mean).mul_(Factor(options.Contrast, x)).add_(mean).clamp_(0, 1);
+            });
+            if (x.shape[1] == 3)
+            {
+                x = Stage(x, x =>
+                {
+                    var gray = Gray(x);
+                    return x.sub(gray).mul_(Factor(options.Saturation, x)).add_(gray).clamp_(0, 1);
+                });
+                x = Stage(x, x => HueShift(x, (Uniform(b, -options.Hue, options.Hue, generator) * apply).to(x.device)).clamp_(0, 1));
+            }
+            apply.Dispose();
+        }
         if (x.shape[1] == 3 && options.GrayscaleProbability > 0)
-            x = where(Chance(b, options.GrayscaleProbability, generator).view(-1, 1, 1, 1).to(x.device), Gray(x).expand_as(x), x);
-        if (options.BlurProbability > 0) x = Blur(x, generator);
+            x = Stage(x, x => where(Chance(b, options.GrayscaleProbability, generator).view(-1, 1, 1, 1).to(x.device), Gray(x).expand_as(x), x));
+        if (options.BlurProbability > 0) x = Stage(x, x => Blur(x, generator));
         if (options.NoiseProbability > 0)
-        {
-            var noise = randn(x.shape, generator: generator).to(x.device) * options.NoiseStd;
-            x = (x + noise * Chance(b, options.NoiseProbability, generator).view(-1, 1, 1, 1).to(x.device)).clamp_(0, 1);
-        }
+            x = Stage(x, x => (x + randn(x.shape, generator: generator).to(x.device) * options.NoiseStd * Chance(b, options.NoiseProbability, generator).view(-1, 1, 1, 1).to(x.device)).clamp_(0, 1));
         if (options.SolarizeProbability > 0)
-        {
-            var solarize = Chance(b, options.SolarizeProbability, generator).view(-1, 1, 1, 1).to(x.device) & (x >= options.SolarizeThreshold);
-            x = where(solarize, 1 - x, x);
-        }
-        return x.MoveToOuterDisposeScope();
+            x = Stage(x, x => where(Chance(b, options.SolarizeProbability, generator).view(-1, 1, 1, 1).to(x.device) & (x >= options.SolarizeThreshold), 1 - x, x));
+        return x;
+    }
+
+    /// <summary>
+    /// One step of the recipe in its own dispose scope, freeing its temporaries and its input (unless that is the
+    /// caller's) when it ends: at 96 px a batch's view is 57 MB and the recipe makes about 30 temporaries of that size,
+    /// which one scope for the whole view would hold until the end. The result lands in the caller's scope.
+    /// </summary>
+    private static Tensor Stage(Tensor x, Func<Tensor, Tensor> step, bool ownsInput = true)
+    {
+        Tensor result;
+        using (NewDisposeScope()) result = step(x).MoveToOuterDisposeScope();
+        if (ownsInput && !ReferenceEquals(result, x)) x.Dispose();
+        return result;
     }
 
     /// <summary>Random resized crop and horizontal flip as one affine resampling (bilinear), per sample, to <see cref="AugmentationOptions.OutputSize"/>.</summary>
@@ -65,22 +95,6 @@ public sealed class ViewAugmenter
         var size = options.OutputSize is { } side ? new[] { b, x.shape[1], side, side } : x.shape;
         var grid = F.affine_grid(theta, size, align_corners: false);
         return F.grid_sample(x, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
-    }
-
-    /// <summary>Brightness, contrast, then (RGB) saturation and hue, each factor drawn per sample.</summary>
-    private Tensor ColorJitter(Tensor x, Generator g)
-    {
-        var b = x.shape[0];
-        var apply = Chance(b, options.ColorJitterProbability, g).to_type(ScalarType.Float32);
-        Tensor Factor(double strength) => (1 + (Uniform(b, -strength, strength, g) * apply)).view(-1, 1, 1, 1).to(x.device);
-
-        x = (x * Factor(options.Brightness)).clamp_(0, 1);
-        var mean = Gray(x).mean(new long[] { 1, 2, 3 }, keepdim: true);
-        x = ((x - mean) * Factor(options.Contrast) + mean).clamp_(0, 1);
-        if (x.shape[1] != 3) return x;
-        var gray = Gray(x);
-        x = ((x - gray) * Factor(options.Saturation) + gray).clamp_(0, 1);
-        return HueShift(x, (Uniform(b, -options.Hue, options.Hue, g) * apply).to(x.device)).clamp_(0, 1);
     }
 
     /// <summary>Rotates chroma in YIQ space by the given fraction of a turn per sample.</summary>

@@ -187,9 +187,12 @@ public sealed class ImageStore
     /// <summary>Decodes every image of <paramref name="plan"/> into a store in memory.</summary>
     internal static ImageStore Decode(ImagePlan plan, ImageLoadOptions options)
     {
-        using var pixels = new MemoryStream();
+        // Sized for every image up front: a growing stream would double its buffer and copy it again at the end.
+        var expected = (long)plan.Count * options.Channels * options.Height * options.Width;
+        using var pixels = new MemoryStream((int)Math.Min(expected, Array.MaxLength));
         var decoded = Preprocess(plan, options, pixels, Array.MaxLength);
-        return new ImageStore(pixels.ToArray(), options.Channels, options.Height, options.Width, decoded.Labels, decoded.LabelNames, decoded.Sources, decoded.Skipped);
+        var store = pixels.Length == pixels.Capacity ? pixels.GetBuffer() : pixels.ToArray();
+        return new ImageStore(store, options.Channels, options.Height, options.Width, decoded.Labels, decoded.LabelNames, decoded.Sources, decoded.Skipped);
     }
 
     /// <summary>Class indices into the ordinally sorted distinct class names.</summary>
@@ -267,9 +270,9 @@ public sealed class ImageStore
                     options.Channels, asFloat: false, new HashSet<string> { nameof(ImageRow.Image), PixelsColumn }).Chain.Fit(view);
                 chains.Value = (mlContext, chain);
             }
-            using var pixels = new MemoryStream();
+            using var pixels = new MemoryStream(images.Count * options.Channels * options.Height * options.Width);
             CopyPixels(chain.Transform(view), pixels, PixelsColumn);
-            return (pixels.ToArray(), kept, skipped);
+            return (pixels.Length == pixels.Capacity ? pixels.GetBuffer() : pixels.ToArray(), kept, skipped);
         }
         finally
         {
@@ -289,7 +292,8 @@ public sealed class ImageStore
         while (cursor.MoveNext())
         {
             getter(ref row);
-            output.Write(row.DenseValues().ToArray());
+            if (row.IsDense) output.Write(row.GetValues());
+            else output.Write(row.DenseValues().ToArray());
         }
     }
 

@@ -53,7 +53,8 @@ public abstract class PretrainingMethod : nn.Module
     /// </summary>
     protected static Tensor TwoViews(Tensor images, ViewAugmenter first, ViewAugmenter second, StepContext context)
     {
-        var views = cat(new[] { first.Augment(images, context.Generator), second.Augment(images, context.Generator) }, 0);
+        Tensor views;
+        using (NewDisposeScope()) views = cat(new[] { first.Augment(images, context.Generator), second.Augment(images, context.Generator) }, 0).MoveToOuterDisposeScope();
         context.Mark("views");
         return views;
     }

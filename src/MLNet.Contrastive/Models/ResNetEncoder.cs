@@ -31,11 +31,11 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
             ? Sequential(
                 ("conv", Conv2d(options.InputChannels, options.StemWidth, 3, padding: 1, bias: false)),
                 ("bn", BatchNorm2d(options.StemWidth)),
-                ("relu", ReLU()))
+                ("relu", ReLU(inplace: true)))
             : Sequential(
                 ("conv", Conv2d(options.InputChannels, options.StemWidth, 7, stride: 2, padding: 3, bias: false)),
                 ("bn", BatchNorm2d(options.StemWidth)),
-                ("relu", ReLU()),
+                ("relu", ReLU(inplace: true)),
                 ("pool", MaxPool2d(3, stride: 2, padding: 1)));
         blocks = new ModuleList<ResidualBlock>();
         var width = options.StemWidth;
@@ -88,9 +88,12 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
     /// <summary>The output of each residual stage (its last block), [N, width, H', W'], in the caller's dispose scope.</summary>
     internal IReadOnlyList<Tensor> StageOutputs(Tensor images)
     {
-        var x = (images - mean) / std;
-        foreach (var layer in stem.children().Cast<Module<Tensor, Tensor>>())
-            x = layer is Conv2d conv && Options.SmallImageStem ? SmallStemConvolution(conv, x) : layer.forward(x);
+        Tensor x;
+        // Its own scope: at 96 px each of the normalisation's temporaries is as large as the batch of views.
+        using (NewDisposeScope()) x = ChannelsLast((images - mean) / std).MoveToOuterDisposeScope();
+        x = stem.forward(x);
+        // With one input channel NCHW and NHWC are the same bytes, and libtorch keeps the stem's output NCHW.
+        if (x.is_contiguous()) x = ChannelsLast(x);
         var stages = new List<Tensor>();
         var index = 0;
         foreach (var block in blocks)
@@ -102,20 +105,12 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// The small-image stem's 3×3, stride 1, padding 1 convolution as one matrix product over unfolded patches
-    /// (the same sums). With 1–3 input channels, libtorch 2.10's convolution and its weight gradient take 70–170 ms
-    /// per 512 views of 28×28 on 2 cores here, the product about 40 ms (PyTorch 1.13's convolution: 4 ms).
-    /// [N, in, H, W] → [N, out, H, W].
+    /// The same [N, C, H, W] tensor stored channels-last (NHWC), which the convolutions, batch norms and ReLUs after it
+    /// keep. libtorch 2.10's oneDNN convolutions run this network 1.5–1.7× faster (forward and backward) that way than
+    /// NCHW on 2 cores here (docs/performance.md); TorchSharp 0.107 has no memory-format argument, so the layout is made
+    /// from strides.
     /// </summary>
-    private static Tensor SmallStemConvolution(Conv2d conv, Tensor x)
-    {
-        long n = x.shape[0], height = x.shape[2], width = x.shape[3];
-        var weight = conv.weight!;
-        var outChannels = weight.shape[0];
-        // unfold orders a patch's values by (channel, row, column), as weight.view(out, in·3·3) does.
-        var patches = functional.unfold(x, 3, padding: 1).transpose(0, 1).reshape(weight.shape[1] * 9, -1);   // [in·9, N·H·W]
-        return weight.view(outChannels, -1).mm(patches).view(outChannels, n, height, width).transpose(0, 1);
-    }
+    internal static Tensor ChannelsLast(Tensor x) => x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 }
 
 /// <summary>
@@ -150,8 +145,10 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = bn2.forward(conv2.forward(functional.relu(bn1.forward(conv1.forward(x)))));
-        var skip = shortcut is null ? x : shortcut.forward(x);
-        return functional.relu(y + skip).MoveToOuterDisposeScope();
+        // In place, as torchvision's ResNet does: batch norm's backward needs its input, not its output, so the
+        // ReLUs and the addition may overwrite the output instead of keeping one more activation per layer.
+        var y = bn2.forward(conv2.forward(functional.relu(bn1.forward(conv1.forward(x)), inplace: true)));
+        y.add_(shortcut is null ? x : shortcut.forward(x));
+        return functional.relu(y, inplace: true).MoveToOuterDisposeScope();
     }
 }

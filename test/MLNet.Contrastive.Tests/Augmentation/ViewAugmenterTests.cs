@@ -69,6 +69,23 @@ public class ViewAugmenterTests
         Assert.That(views.isfinite().all().item<bool>(), Is.True);
     }
 
+    [TestCase(1)]
+    [TestCase(3)]
+    public void Float64ImagesGetFloat64ViewsWithTheSameDraws(int channels)
+    {
+        // Gradient caching's exactness tests run in float64; every step of the recipe must keep the input's type.
+        using var images = channels == 1 ? RealImages(8) : RgbImages(8);
+        var options = AugmentationOptions.LargeImages();
+        options.NoiseProbability = 0.5;
+        var augmenter = new ViewAugmenter(options);
+        using var g32 = new Generator(4);
+        using var g64 = new Generator(4);
+        using var single = augmenter.Augment(images, g32);
+        using var @double = augmenter.Augment(images.to(ScalarType.Float64), g64);
+        Assert.That(@double.dtype, Is.EqualTo(ScalarType.Float64));
+        Assert.That((@double - single.to(ScalarType.Float64)).abs().max().item<double>(), Is.LessThan(1e-4));
+    }
+
     [Test]
     public void FullCropWithoutOtherAugmentationsIsTheIdentityAndFlipMirrors()
     {
