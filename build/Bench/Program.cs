@@ -51,9 +51,9 @@ int Evaluate()
         rows.Add((name, curve, summary.KnnAccuracy));
     }
 
-    Add("Raw pixels (784-d)", Embeddings.FromPixels(train), Embeddings.FromPixels(test));
+    Add($"Raw pixels ({train.ImageSize}-d)", Embeddings.FromPixels(train), Embeddings.FromPixels(test));
     TorchSharp.torch.manual_seed(seed);
-    var random = new ResNetEncoder(EncoderOptions.For(1, 28));
+    var random = new ResNetEncoder(EncoderOptions.For(load.Channels, size));
     Add($"Random-init encoder ({random.EmbeddingDimension}-d)", Embeddings.FromEncoder(random, train), Embeddings.FromEncoder(random, test));
     var encoder = Checkpoint.LoadEncoder(Arg("--checkpoint"));
     Add($"MLNet.Contrastive SimCLR ({encoder.EmbeddingDimension}-d)", Embeddings.FromEncoder(encoder, train), Embeddings.FromEncoder(encoder, test));
