@@ -270,7 +270,7 @@ public sealed class ImageStore
                     options.Channels, asFloat: false, new HashSet<string> { nameof(ImageRow.Image), PixelsColumn }).Chain.Fit(view);
                 chains.Value = (mlContext, chain);
             }
-            using var pixels = new MemoryStream(images.Count * options.Channels * options.Height * options.Width);
+            using var pixels = new MemoryStream((int)Math.Min((long)images.Count * options.Channels * options.Height * options.Width, Array.MaxLength));
             CopyPixels(chain.Transform(view), pixels, PixelsColumn);
             return (pixels.Length == pixels.Capacity ? pixels.GetBuffer() : pixels.ToArray(), kept, skipped);
         }

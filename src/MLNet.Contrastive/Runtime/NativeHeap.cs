@@ -13,7 +13,7 @@ internal static class NativeHeap
     private const int AdviseHugePage = 14;       // MADV_HUGEPAGE
     private const long HugePage = 2 << 20;
     private static bool unavailable = !OperatingSystem.IsLinux();
-    private static nint heapStart;
+    private static nint? heapStart;
 
     /// <summary>
     /// Returns free heap pages of every arena to the system (glibc's malloc_trim), after asking for transparent huge pages
@@ -40,13 +40,12 @@ internal static class NativeHeap
     /// </summary>
     private static void AdviseHugePagesOnHeap()
     {
-        if (heapStart == 0)
-        {
-            var line = File.ReadLines("/proc/self/maps").FirstOrDefault(l => l.EndsWith("[heap]", StringComparison.Ordinal));
-            if (line is null) return;
-            heapStart = (nint)Convert.ToInt64(line[..line.IndexOf('-')], 16);
-        }
-        var start = (nint)((heapStart + HugePage - 1) & ~(HugePage - 1));
+        // Looked up once (a step must not read /proc each time); 0 when the process has no [heap] mapping.
+        heapStart ??= File.ReadLines("/proc/self/maps").FirstOrDefault(l => l.EndsWith("[heap]", StringComparison.Ordinal)) is { } line
+            ? (nint)Convert.ToInt64(line[..line.IndexOf('-')], 16)
+            : 0;
+        if (heapStart == 0) return;
+        var start = (nint)((heapStart.Value + HugePage - 1) & ~(HugePage - 1));
         var end = sbrk(0);
         if (end > start) madvise(start, (nuint)(end - start), AdviseHugePage);
     }
