@@ -32,6 +32,11 @@ internal static class DemoCommand
         {
             Description = "Budget of fine-tuning the pretrained encoder, and of training it from scratch, at each label fraction (1 %, 10 %, 100 %); 0 skips both. Default: a quarter of --minutes.",
         };
+        var distillMinutes = new Option<double>("--distill-minutes")
+        {
+            Description = "Also distil each fine-tuned network, and each trained from scratch, into a student over all training images, the unlabelled ones included (SimCLRv2's third step), for this many minutes at each fraction; 0 skips it.",
+            DefaultValueFactory = _ => 0,
+        };
         var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 (grayscale) or 3 (RGB; e.g. the set build/make-rgb-set.py makes).", DefaultValueFactory = _ => 1 };
         var encoder = PretrainCommand.EncoderOption();
@@ -41,21 +46,23 @@ internal static class DemoCommand
         var command = new Command("demo", "Pretrain SimCLR on Fashion-MNIST and compare it with raw pixels and a random encoder.")
         {
             minutes, full, dataDir, imageSize, channels, encoder, batchSize, seed, threads, output, method, methodSettings, baselineMinutes,
+            distillMinutes,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             var loadOptions = new ImageLoadOptions { Height = parse.GetValue(imageSize), Width = parse.GetValue(imageSize), Channels = parse.GetValue(channels) };
             return Run(MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), parse.GetValue(minutes), parse.GetValue(full),
                 parse.GetValue(dataDir)!, loadOptions, EncoderOptions.For(loadOptions.Channels, loadOptions.Height, parse.GetValue(encoder) ?? EncoderPreset.Small),
-                parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output)!, parse.GetValue(baselineMinutes) ?? parse.GetValue(minutes) / 4);
+                parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output)!, parse.GetValue(baselineMinutes) ?? parse.GetValue(minutes) / 4, parse.GetValue(distillMinutes));
         }));
         return command;
     }
 
     private static int Run(Methods.MethodOptions methodOptions, double minutes, bool full, string dataDir, ImageLoadOptions loadOptions,
-        EncoderOptions encoder, int batchSize, int seed, int threads, string outDir, double baselineMinutes)
+        EncoderOptions encoder, int batchSize, int seed, int threads, string outDir, double baselineMinutes, double distillMinutes)
     {
         if (baselineMinutes < 0) throw new ArgumentOutOfRangeException(nameof(baselineMinutes), baselineMinutes, "--baseline-minutes must be 0 or more.");
+        if (!(distillMinutes >= 0)) throw new ArgumentOutOfRangeException(nameof(distillMinutes), distillMinutes, "--distill-minutes must be 0 or more.");
         var (train, test) = full ? SampleData.LoadFolder(dataDir, loadOptions) : SampleData.LoadSample(loadOptions);
         var dataset = $"Fashion-MNIST {(full ? $"from {dataDir}" : "sample (embedded)")}: {train.Count:N0} training images, {test.Count:N0} test images, " +
                       $"{loadOptions.Width}×{loadOptions.Height} {(loadOptions.Channels == 1 ? "grayscale" : "RGB")}.";
@@ -93,11 +100,20 @@ internal static class DemoCommand
         if (baselineMinutes > 0)
         {
             var fineTuning = new FineTuningTrainer.Options { Minutes = baselineMinutes, Seed = seed, Threads = threads, Pretrained = PretrainedEncoder.From(result), Encoder = encoder.Clone() };
-            report.LabelEfficiency.AddRange(LabelEfficiency.FineTuned(mlContext, $"Fine-tuned {method} encoder", train, test, fractions, fineTuning, seed,
-                (fraction, images) => Console.WriteLine($"Fine-tuning the {method} encoder on {fraction:P0} of the labels ({images:N0} images) for {baselineMinutes:0.##} min…")));
-            fineTuning.Pretrained = null;
-            report.LabelEfficiency.AddRange(LabelEfficiency.FineTuned(mlContext, "Supervised from scratch", train, test, fractions, fineTuning, seed,
-                (fraction, images) => Console.WriteLine($"Training the same encoder from scratch on {fraction:P0} of the labels ({images:N0} images) for {baselineMinutes:0.##} min…")));
+            void Curve(string name, string doing, FineTuningTrainer.Options settings) =>
+                report.LabelEfficiency.AddRange(LabelEfficiency.FineTuned(mlContext, name, train, test, fractions, settings, seed,
+                    (fraction, images) => Console.WriteLine($"{doing} on {fraction:P0} of the labels ({images:N0} images) for {baselineMinutes:0.##} min" +
+                        (settings.Distils ? $", then distilling for {distillMinutes:0.##} min on all {train.Count:N0} images…" : "…"))));
+            var fromScratch = fineTuning.Clone();
+            fromScratch.Pretrained = null;
+            Curve($"Fine-tuned {method} encoder", $"Fine-tuning the {method} encoder", fineTuning);
+            Curve("Supervised from scratch", "Training the same encoder from scratch", fromScratch);
+            if (distillMinutes > 0)
+            {
+                fineTuning.DistillationMinutes = fromScratch.DistillationMinutes = distillMinutes;
+                Curve($"Fine-tuned {method} encoder, distilled", $"Fine-tuning the {method} encoder", fineTuning);
+                Curve("From scratch, distilled", "Training the same encoder from scratch", fromScratch);
+            }
         }
 
         var table = new Table().AddColumn("Features");
@@ -109,7 +125,8 @@ internal static class DemoCommand
             table.AddRow(group.Select(p => $"{p.Accuracy:P1}").Prepend(Markup.Escape(group.Key)).Append(knn is { } k ? $"{k:P1}" : "—").ToArray());
         }
         table.Caption($"Test split: {test.Count:N0} images; probe = ML.NET LbfgsMaximumEntropy on a stratified fraction of {train.Count:N0} labelled " +
-                      $"training embeddings" + (baselineMinutes > 0 ? $"; fine-tuned and from scratch: the encoder and a classifier trained on those labelled images, {baselineMinutes:0.##} min each" : ""));
+                      $"training embeddings" + (baselineMinutes > 0 ? $"; fine-tuned and from scratch: the encoder and a classifier trained on those labelled images, {baselineMinutes:0.##} min each" : "") +
+                      (distillMinutes > 0 ? $"; distilled: then a student trained {distillMinutes:0.##} min on the network's predictions for the other training images and those labels" : ""));
         AnsiConsole.Write(table);
 
         var clustering = new Table().AddColumn("Features").AddColumn(new TableColumn("Std·√D").RightAligned())

@@ -4,6 +4,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Onnx;
 using MLNet.Contrastive.Stages;
 using MLNet.Contrastive.Training;
 using Spectre.Console;
@@ -12,7 +13,7 @@ namespace MLNet.Contrastive.Cli.Commands;
 
 /// <summary>
 /// <c>finetune</c>: fine-tune a pretrained encoder (or train one from scratch) with a classifier on labelled images,
-/// print test metrics, and write model.zip (image paths in, PredictedLabel out) with the fine-tuned encoder.onnx.
+/// print test metrics, and write model.zip (image paths in, PredictedLabel out) with the fine-tuned network.onnx and encoder.onnx.
 /// </summary>
 internal static class FineTuneCommand
 {
@@ -30,22 +31,26 @@ internal static class FineTuneCommand
         var learningRate = new Option<double>("--lr") { Description = "Peak learning rate of the classifier (AdamW).", DefaultValueFactory = _ => 1e-3 };
         var encoderFactor = new Option<double>("--encoder-lr-factor") { Description = "The pretrained encoder's learning rate relative to --lr.", DefaultValueFactory = _ => 1.0 };
         var frozen = new Option<double>("--frozen-fraction") { Description = "Fraction of training with the pretrained encoder frozen (classifier only).", DefaultValueFactory = _ => 0.1 };
+        var distillEpochs = new Option<int>("--distill-epochs") { Description = "Then distil the fine-tuned network into a student over all training images, the ones outside --label-fraction unlabelled (SimCLRv2): epochs.", DefaultValueFactory = _ => 0 };
+        var distillMinutes = new Option<double?>("--distill-minutes") { Description = "Distillation's budget in minutes instead of --distill-epochs." };
         var smoothing = new Option<double>("--label-smoothing") { Description = "Label smoothing of the cross-entropy.", DefaultValueFactory = _ => 0.1 };
         var imageSize = new Option<int>("--image-size") { Description = "Square image size when training from scratch (a pretrained run's own size otherwise).", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 or 3 when training from scratch (a pretrained run's own channels otherwise).", DefaultValueFactory = _ => 1 };
         var seed = new Option<int>("--seed") { Description = "Seed of the label sample, initialisation, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto.", DefaultValueFactory = _ => "auto" };
-        var output = new Option<string>("--out") { Description = "Output folder: model.zip (image paths in, PredictedLabel out) and encoder.onnx.", Required = true };
+        var output = new Option<string>("--out") { Description = "Output folder: model.zip (image paths in, PredictedLabel out), network.onnx (class logits) and encoder.onnx (the fine-tuned encoder).", Required = true };
         var command = new Command("finetune", "Fine-tune a pretrained encoder with a classifier on labelled images (or train it from scratch).")
         {
-            model, train, trainLabels, test, testLabels, fraction, epochs, minutes, batchSize, learningRate, encoderFactor, frozen, smoothing,
-            imageSize, channels, seed, threads, device, output,
+            model, train, trainLabels, test, testLabels, fraction, epochs, minutes, batchSize, learningRate, encoderFactor, frozen, distillEpochs,
+            distillMinutes, smoothing, imageSize, channels, seed, threads, device, output,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             if (parse.GetValue(epochs) is not null && parse.GetValue(minutes) is not null)
                 throw new ArgumentException("Give either --epochs or --minutes, not both.");
+            if (parse.GetValue(distillEpochs) > 0 && parse.GetValue(distillMinutes) is not null)
+                throw new ArgumentException("Give either --distill-epochs or --distill-minutes, not both.");
             var labelFraction = parse.GetValue(fraction);
             if (labelFraction is <= 0 or > 1 || double.IsNaN(labelFraction))
                 throw new ArgumentOutOfRangeException("--label-fraction", labelFraction, "--label-fraction must be in (0, 1].");
@@ -60,7 +65,8 @@ internal static class FineTuneCommand
             var testStore = LabelledImages.InTrainingClasses(LabelledImages.Require(ImageStore.Load(parse.GetValue(test)!, parse.GetValue(testLabels), load), "--test"), trainStore);
             var seedValue = parse.GetValue(seed);
             var texts = trainStore.Labels!.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToList();
-            var labelled = trainStore.Subset(LinearEvaluation.StratifiedSample(texts, labelFraction, seedValue));
+            var sample = LinearEvaluation.StratifiedSample(texts, labelFraction, seedValue);
+            var labelled = trainStore.Subset(sample);
 
             var outDir = CommandRunner.OutputFolder(parse.GetValue(output)!);
             var mlContext = new MLContext(seedValue);
@@ -68,9 +74,10 @@ internal static class FineTuneCommand
             {
                 InputColumnName = ModelFiles.ImagePathColumn, Pretrained = pretrained, Epochs = parse.GetValue(epochs) ?? 20, Minutes = parse.GetValue(minutes),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), EncoderLearningRateFactor = parse.GetValue(encoderFactor),
-                FrozenEncoderFraction = parse.GetValue(frozen), LabelSmoothing = parse.GetValue(smoothing), Channels = load.Channels,
+                FrozenEncoderFraction = parse.GetValue(frozen), DistillationEpochs = parse.GetValue(distillEpochs),
+                DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing), Channels = load.Channels,
                 ImageHeight = load.Height, ImageWidth = load.Width, Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
-                OnnxPath = Path.Combine(outDir, ModelFiles.EncoderFile),
+                OnnxPath = Path.Combine(outDir, ModelFiles.NetworkFile),
             };
             var title = $"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {labelled.Count:N0} labelled images " +
                         $"({labelFraction:P0} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes), " +
@@ -78,7 +85,9 @@ internal static class FineTuneCommand
             using var stage = ConsoleProgress.Run(title, progress =>
             {
                 options.Progress = progress;
-                return new FineTuningTrainer(mlContext, options).Fit(labelled, trainStore.LabelNames!);
+                // Distillation reads every training image, those outside the sample unlabelled.
+                var images = options.Distils ? trainStore.KeepLabelsOf(sample) : labelled;
+                return new FineTuningTrainer(mlContext, options).Fit(images, trainStore.LabelNames!);
             });
             var metrics = stage.Evaluate(mlContext, testStore);
             var steps = stage.Training.Steps;
@@ -92,9 +101,11 @@ internal static class FineTuneCommand
             var names = mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(stage.Transform(paths));
             var modelZip = Path.Combine(outDir, ModelFiles.ModelFile);
             mlContext.Model.Save(new TransformerChain<ITransformer>([.. stage.Chain, names]), paths.Schema, modelZip);
+            // The fine-tuned encoder on its own, for embed and other ONNX Runtime clients.
+            EncoderOnnxExporter.Export(stage.Encoder, Path.Combine(outDir, ModelFiles.EncoderFile), new EncoderOnnxOptions { Height = load.Height, Width = load.Width });
             stage.Training.History.Save(outDir);
             Console.WriteLine($"Wrote {modelZip} (image paths in '{ModelFiles.ImagePathColumn}', PredictedLabel and Score out), " +
-                              $"{ModelFiles.EncoderFile}, history.json and history.csv to {outDir}.");
+                              $"{ModelFiles.NetworkFile} (pixels → class logits), {ModelFiles.EncoderFile} (the fine-tuned encoder), history.json and history.csv to {outDir}.");
             return 0;
         }));
         return command;

@@ -7,6 +7,9 @@ internal sealed record ModelFiles(string ModelZip, string EncoderOnnx)
 {
     public const string ModelFile = "model.zip", EncoderFile = "encoder.onnx", ImagePathColumn = "ImagePath";
 
+    /// <summary>finetune's whole network: images → class logits (what model.zip applies).</summary>
+    public const string NetworkFile = "network.onnx";
+
     /// <summary>A clip run's towers: images → joint space, and caption features or second images → joint space.</summary>
     public const string ImageTowerFile = "image_tower.onnx", TextTowerFile = "text_tower.onnx", PairedImageTowerFile = "paired_image_tower.onnx";
 

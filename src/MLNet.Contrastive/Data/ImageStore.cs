@@ -96,10 +96,26 @@ public sealed class ImageStore
         return bytes.to(ScalarType.Float32, device ?? CPU).div_(255f);
     }
 
-    /// <summary>The class indices [B] (int64) of the given images; the store must be labelled.</summary>
+    /// <summary>
+    /// A teacher's class probabilities per image, [N, K] row-major (distillation's soft labels; <see cref="Labels"/> holds
+    /// their most likely classes); null when the labels are hard.
+    /// </summary>
+    public float[]? LabelProbabilities { get; private init; }
+
+    /// <summary>
+    /// The labels of the given images: class indices [B] (int64), or with <see cref="LabelProbabilities"/> class
+    /// probabilities [B, K] (float32); the store must be labelled.
+    /// </summary>
     public Tensor BatchLabels(ReadOnlySpan<int> indices, Device? device = null)
     {
         var labels = Labels ?? throw new InvalidOperationException("The images have no labels.");
+        if (LabelProbabilities is { } probabilities)
+        {
+            var classes = probabilities.Length / Count;
+            var rows = new float[indices.Length * classes];
+            for (var i = 0; i < indices.Length; i++) Array.Copy(probabilities, (long)indices[i] * classes, rows, (long)i * classes, classes);
+            return tensor(rows, [indices.Length, classes], device: device ?? CPU);
+        }
         var batch = new long[indices.Length];
         for (var i = 0; i < indices.Length; i++) batch[i] = labels[indices[i]];
         return tensor(batch, device: device ?? CPU);
@@ -113,7 +129,10 @@ public sealed class ImageStore
         for (var i = 0; i < indices.Count; i++)
             Image(indices[i]).CopyTo(subset.AsSpan(i * size, size));
         return new ImageStore(subset, Channels, Height, Width, Labels is null ? null : indices.Select(i => Labels[i]).ToArray(),
-            LabelNames, indices.Select(i => Sources[i]).ToArray(), Skipped, Pairs?.Subset(indices));
+            LabelNames, indices.Select(i => Sources[i]).ToArray(), Skipped, Pairs?.Subset(indices))
+        {
+            LabelProbabilities = LabelProbabilities is { } p ? indices.SelectMany(i => p.AsSpan(i * (p.Length / Count), p.Length / Count).ToArray()).ToArray() : null,
+        };
     }
 
     /// <summary>Image <paramref name="index"/> as interleaved B, G, R, A bytes (gray repeated in B, G and R; A = 255), [H, W, 4].</summary>
@@ -135,6 +154,43 @@ public sealed class ImageStore
     {
         if (labels.Length != Count) throw new ArgumentException($"Expected {Count} labels, got {labels.Length}.", nameof(labels));
         return new ImageStore(pixels, Channels, Height, Width, labels, labelNames, Sources, Skipped, Pairs, CacheFile);
+    }
+
+    /// <summary>The same images, labelled only at <paramref name="rows"/>: the others' labels become −1 (unlabelled images, for distillation).</summary>
+    public ImageStore KeepLabelsOf(IEnumerable<int> rows)
+    {
+        var labels = Labels ?? throw new InvalidOperationException("The images have no labels.");
+        var kept = Enumerable.Repeat(-1, Count).ToArray();
+        foreach (var row in rows) kept[row] = labels[row];
+        return WithLabels(kept, LabelNames);
+    }
+
+    /// <summary>
+    /// The same images with soft labels: class probabilities [N, K] row-major (e.g. a teacher's predictions to distil);
+    /// <see cref="Labels"/> become each row's most likely class.
+    /// </summary>
+    public ImageStore WithLabelProbabilities(float[] probabilities, IReadOnlyList<string>? labelNames)
+    {
+        ArgumentNullException.ThrowIfNull(probabilities);
+        if (Count == 0 || probabilities.Length % Count != 0 || probabilities.Length / Count < 2)
+            throw new ArgumentException($"Expected [{Count:N0}, K ≥ 2] class probabilities, got {probabilities.Length:N0} values.", nameof(probabilities));
+        var classes = probabilities.Length / Count;
+        var labels = new int[Count];
+        for (var i = 0; i < Count; i++)
+        {
+            double sum = 0;
+            for (var k = 0; k < classes; k++)
+            {
+                var p = probabilities[(long)i * classes + k];
+                if (!(p is >= 0 and <= 1))
+                    throw new ArgumentException($"Row {i} of the class probabilities holds {p}, outside [0, 1].", nameof(probabilities));
+                sum += p;
+                if (p > probabilities[(long)i * classes + labels[i]]) labels[i] = k;
+            }
+            if (Math.Abs(sum - 1) > 1e-3)
+                throw new ArgumentException($"Row {i} of the class probabilities sums to {sum:G4}, not 1.", nameof(probabilities));
+        }
+        return new ImageStore(pixels, Channels, Height, Width, labels, labelNames, Sources, Skipped, Pairs, CacheFile) { LabelProbabilities = probabilities };
     }
 
     /// <summary>The same images, each paired with the row of <paramref name="pairs"/> at its index (a caption or a second image).</summary>

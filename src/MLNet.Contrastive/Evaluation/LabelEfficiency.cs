@@ -30,8 +30,8 @@ public static class LabelEfficiency
     /// <summary>
     /// For each fraction, fine-tunes with <paramref name="options"/> on the rows the probe would see — from
     /// <see cref="FineTuningTrainer.Options.Pretrained"/>, or from scratch when it is null (the supervised baseline with
-    /// the same encoder, budget and views) — and scores the test images with the fitted stage's classifier.
-    /// <paramref name="features"/> names the row.
+    /// the same encoder, budget and views) — and scores the test images with the fitted stage's classifier. With
+    /// distillation the other training images are its unlabelled ones. <paramref name="features"/> names the row.
     /// </summary>
     public static IReadOnlyList<LabelEfficiencyPoint> FineTuned(MLContext mlContext, string features, ImageStore train, ImageStore test,
         IReadOnlyList<double> fractions, FineTuningTrainer.Options options, int seed = 0, Action<double, int>? starting = null)
@@ -42,10 +42,11 @@ public static class LabelEfficiency
         var texts = labels.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToList();
         return fractions.Select(fraction =>
         {
-            var subset = train.Subset(LinearEvaluation.StratifiedSample(texts, fraction, seed));
-            starting?.Invoke(fraction, subset.Count);
-            using var stage = new FineTuningTrainer(mlContext, options).Fit(subset, names);
-            return new LabelEfficiencyPoint(features, fraction, subset.Count, stage.Evaluate(mlContext, test).MicroAccuracy);
+            var sample = LinearEvaluation.StratifiedSample(texts, fraction, seed);
+            starting?.Invoke(fraction, sample.Count);
+            var images = options.Distils ? train.KeepLabelsOf(sample) : train.Subset(sample);
+            using var stage = new FineTuningTrainer(mlContext, options).Fit(images, names);
+            return new LabelEfficiencyPoint(features, fraction, sample.Count, stage.Evaluate(mlContext, test).MicroAccuracy);
         }).ToList();
     }
 }

@@ -33,7 +33,10 @@ public sealed class StepContext
     /// <summary>The global step being run, from 1.</summary>
     public int Step { get; }
 
-    /// <summary>The batch's labels [B] (int64 class indices), given to methods that require labels; null otherwise.</summary>
+    /// <summary>
+    /// The batch's labels, given to methods that require labels: class indices [B] (int64), or class probabilities [B, K]
+    /// (float32) when the store holds soft labels (<see cref="Data.ImageStore.LabelProbabilities"/>); null otherwise.
+    /// </summary>
     public Tensor? Labels { get; }
 
     /// <summary>The batch's captions' features [B, T] or second images [B, C, H, W], given to methods that require pairs; null otherwise.</summary>

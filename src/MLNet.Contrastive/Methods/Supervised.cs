@@ -72,8 +72,9 @@ public sealed class Supervised : PretrainingMethod
 
     /// <summary>
     /// Cross-entropy (with <see cref="SupervisedOptions.LabelSmoothing"/>) of the classifier's logits [B, classes] (a linear
-    /// layer on the embedding [B, E]) on one
-    /// crop-and-flip view of each image; during the frozen phase the encoder runs in eval mode without gradients.
+    /// layer on the embedding [B, E]) on one crop-and-flip view of each image, against the labels: class indices [B], or a
+    /// teacher's class probabilities [B, classes] when distilling. During the frozen phase the encoder runs in eval mode
+    /// without gradients.
     /// </summary>
     public override Tensor Loss(Tensor images, StepContext context)
     {
@@ -92,6 +93,9 @@ public sealed class Supervised : PretrainingMethod
     /// <summary>The encoder at its learning-rate factor, the classifier at the full rate.</summary>
     public override IEnumerable<ParameterGroup> ParameterGroups() =>
         [new ParameterGroup(encoder.parameters().ToList(), options.EncoderLearningRateFactor), new ParameterGroup(classifier.parameters().ToList())];
+
+    /// <summary>The linear classifier on the embedding: [N, E] → logits [N, classes].</summary>
+    public Linear Classifier => classifier;
 
     /// <summary>The classifier's logits [N, classes] for images [N, C, H, W] in [0, 1] (in the mode the method is in).</summary>
     public Tensor Logits(Tensor images) => classifier.forward(encoder.Embed(images));

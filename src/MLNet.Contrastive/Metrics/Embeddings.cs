@@ -37,22 +37,26 @@ public sealed class Embeddings
     /// The encoder's embedding (<see cref="ResNetEncoder.Embed"/>, [N, E]) of every image: eval mode, no gradients, in batches of <paramref name="batchSize"/>;
     /// <paramref name="views"/>, when given, transforms each batch [B, C, H, W] first (e.g. a random augmentation).
     /// </summary>
-    public static Embeddings FromEncoder(ResNetEncoder encoder, ImageStore data, int batchSize = 512, Func<Tensor, Tensor>? views = null)
+    public static Embeddings FromEncoder(ResNetEncoder encoder, ImageStore data, int batchSize = 512, Func<Tensor, Tensor>? views = null) =>
+        FromModule(encoder, batch => encoder.Embed(views is null ? batch : views(batch)), encoder.EmbeddingDimension, data, batchSize);
+
+    /// <summary>
+    /// <paramref name="forward"/>'s output [B, <paramref name="dimension"/>] for every batch of images [B, C, H, W] in [0, 1],
+    /// with <paramref name="module"/> in eval mode, no gradients, in batches of <paramref name="batchSize"/>.
+    /// </summary>
+    internal static Embeddings FromModule(nn.Module module, Func<Tensor, Tensor> forward, int dimension, ImageStore data, int batchSize = 512)
     {
         TorchRuntime.Initialize();
-        var dimension = encoder.EmbeddingDimension;
         var values = new float[(long)data.Count * dimension];
-        var device = encoder.parameters().First().device;
-        encoder.eval();
+        var device = module.parameters().First().device;
+        module.eval();
         using var noGrad = no_grad();
         for (var start = 0; start < data.Count; start += batchSize)
         {
             using var pause = CollectionPause.Begin();
             using var scope = NewDisposeScope();
             var indices = Enumerable.Range(start, Math.Min(batchSize, data.Count - start)).ToArray();
-            var batch = data.Batch(indices, device);
-            var features = encoder.Embed(views is null ? batch : views(batch)).cpu();
-            features.data<float>().CopyTo(values, start * dimension);
+            forward(data.Batch(indices, device)).cpu().data<float>().CopyTo(values, start * dimension);
         }
         return new Embeddings(values, data.Count, dimension, data.Labels);
     }

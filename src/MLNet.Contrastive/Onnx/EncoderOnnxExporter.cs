@@ -212,9 +212,7 @@ public static class EncoderOnnxExporter
                     B.Ints("pads", pool.padding.Concat(pool.padding)), B.Int("ceil_mode", pool.ceil_mode ? 1 : 0)),
                 AdaptiveAvgPool2d pool when pool.output_size.All(s => s == 1) => builder.Node("GlobalAveragePool", [input]),
                 Flatten flatten when flatten.end_dim == -1 => builder.Node("Flatten", [input], null, B.Int("axis", flatten.start_dim)),
-                Linear linear => builder.Node("Gemm", linear.bias is null
-                        ? [input, Weights(builder, linear.weight!)]
-                        : [input, Weights(builder, linear.weight!), Weights(builder, linear.bias)], null, B.Int("transB", 1)),
+                Linear linear => Gemm(builder, linear, input),
                 _ => throw new NotSupportedException(
                     $"Module '{name}.{childName}' ({module.GetType().Name}) cannot be exported to ONNX; supported: Conv2d, BatchNorm2d, ReLU, " +
                     "MaxPool2d (no dilation), AdaptiveAvgPool2d(1), Flatten (to the last dimension), Linear."),
@@ -222,6 +220,12 @@ public static class EncoderOnnxExporter
         }
         return input;
     }
+
+    /// <summary>A linear layer: [N, in] → [N, out].</summary>
+    internal static string Gemm(B builder, Linear linear, string input) =>
+        builder.Node("Gemm", linear.bias is null
+            ? [input, Weights(builder, linear.weight!)]
+            : [input, Weights(builder, linear.weight!), Weights(builder, linear.bias)], null, B.Int("transB", 1));
 
     /// <summary>Conv with an optional batch norm folded in: W' = W·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β.</summary>
     private static string Conv(B builder, Conv2d conv, BatchNorm2d? norm, string input)

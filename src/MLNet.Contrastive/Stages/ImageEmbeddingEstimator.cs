@@ -3,6 +3,7 @@ using Microsoft.ML.Data;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Onnx;
 using MLNet.Contrastive.Training;
+using TorchSharp.Modules;
 
 namespace MLNet.Contrastive.Stages;
 
@@ -107,7 +108,14 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
     /// The embedding stage for an already pretrained encoder: exports it to ONNX and fits the ML.NET chain on
     /// <paramref name="input"/>'s schema (no rows are read), whose <see cref="Options.InputColumnName"/> holds images or paths.
     /// </summary>
-    public static ImageEmbeddingTransformer CreateStage(MLContext mlContext, IDataView input, PretrainResult pretraining, Options options)
+    public static ImageEmbeddingTransformer CreateStage(MLContext mlContext, IDataView input, PretrainResult pretraining, Options options) =>
+        CreateStage(mlContext, input, pretraining, options, head: null);
+
+    /// <summary>
+    /// <see cref="CreateStage(MLContext, IDataView, PretrainResult, Options)"/> with <paramref name="head"/>, when given,
+    /// on the embedding: the output column holds its output, [K] (e.g. a fine-tuned classifier's logits).
+    /// </summary>
+    internal static ImageEmbeddingTransformer CreateStage(MLContext mlContext, IDataView input, PretrainResult pretraining, Options options, Linear? head)
     {
         var estimator = new ImageEmbeddingEstimator(mlContext, options);
         var (preprocessing, pixels, helpers) = estimator.Preprocessing(input.Schema);
@@ -119,6 +127,7 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
         {
             InputName = pixels, OutputName = options.OutputColumnName,
             Height = options.ImageHeight, Width = options.ImageWidth, L2Normalize = options.L2Normalize,
+            Tail = head is null ? null : (builder, value, _) => (EncoderOnnxExporter.Gemm(builder, head, value), head.out_features),
         };
         try
         {
@@ -129,7 +138,7 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
             // [N·E], declared [E] (one row at a time), so the embedding column is a plain vector of E values.
             var chain = preprocessing
                 .Append(mlContext.Transforms.ApplyOnnxModel([options.OutputColumnName], [pixels], scoringPath,
-                    new Dictionary<string, int[]> { [options.OutputColumnName] = [pretraining.Encoder.EmbeddingDimension] }, gpuDeviceId: null, fallbackToCpu: false))
+                    new Dictionary<string, int[]> { [options.OutputColumnName] = [(int)(head?.out_features ?? pretraining.Encoder.EmbeddingDimension)] }, gpuDeviceId: null, fallbackToCpu: false))
                 .Append(mlContext.Transforms.DropColumns([.. helpers]))
                 .Fit(input);
             return new ImageEmbeddingTransformer(new TransformerChain<ITransformer>(chain.ToArray()), pretraining, onnxPath, ownsFile, scoringPath);

@@ -1,0 +1,48 @@
+using MLNet.Contrastive.Augmentation;
+using MLNet.Contrastive.Methods;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Runtime;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Tests.Methods;
+
+public class SupervisedTests
+{
+    /// <summary>
+    /// Distillation's soft labels go through the same loss: against class probabilities q it is the mean over images of
+    /// −Σ_k q'_k log softmax(z)_k with q' = (1 − ε) q + ε/K (label smoothing ε), and one-hot probabilities give the loss of
+    /// the class indices.
+    /// </summary>
+    [Test]
+    public void LossAgainstClassProbabilitiesIsTheSoftCrossEntropy()
+    {
+        TorchRuntime.Initialize();
+        manual_seed(0);
+        using var network = new Supervised(new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }),
+            new SupervisedOptions { Classes = 10, LabelSmoothing = 0.1 });
+        network.eval();
+        using var images = TestData.SampleTrain(6).Batch([0, 1, 2, 3, 4, 5]);
+        long[] classes = [9, 0, 0, 3, 0, 2];
+        using var indices = tensor(classes);
+        using var oneHot = nn.functional.one_hot(indices, 10).to(ScalarType.Float32);
+        using var draws = new Generator(1);
+        using var soft = rand(6, 10, generator: draws).softmax(1);
+
+        double Loss(Tensor labels)
+        {
+            using var generator = new Generator(7);
+            using var loss = network.Loss(images, new StepContext(generator, 0.5, 1, 1, labels));
+            return loss.item<float>();
+        }
+
+        // The same seed draws the same views, so the loss can be recomputed by hand from the network's logits.
+        using var sameDraws = new Generator(7);
+        using var views = new ViewAugmenter(AugmentationOptions.CropAndFlip()).Augment(images, sameDraws);
+        using var logProbabilities = nn.functional.log_softmax(network.Logits(views), 1);
+        using var smoothed = soft * 0.9 + 0.01;
+        var expected = -(smoothed * logProbabilities).sum(1).mean().item<float>();
+
+        Assert.That(Loss(soft), Is.EqualTo(expected).Within(1e-5));
+        Assert.That(Loss(oneHot), Is.EqualTo(Loss(indices)).Within(1e-6));
+    }
+}
