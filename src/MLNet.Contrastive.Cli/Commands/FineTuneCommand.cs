@@ -66,7 +66,6 @@ internal static class FineTuneCommand
             var seedValue = parse.GetValue(seed);
             var texts = trainStore.Labels!.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToList();
             var sample = LinearEvaluation.StratifiedSample(texts, labelFraction, seedValue);
-            var labelled = trainStore.Subset(sample);
 
             var outDir = CommandRunner.OutputFolder(parse.GetValue(output)!);
             var mlContext = new MLContext(seedValue);
@@ -79,14 +78,14 @@ internal static class FineTuneCommand
                 ImageHeight = load.Height, ImageWidth = load.Width, Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
                 OnnxPath = Path.Combine(outDir, ModelFiles.NetworkFile),
             };
-            var title = $"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {labelled.Count:N0} labelled images " +
+            var title = $"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {sample.Count:N0} labelled images " +
                         $"({labelFraction:P0} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes), " +
                         (options.Minutes is { } m ? $"{m:0.##} min" : $"{options.Epochs} epochs");
             using var stage = ConsoleProgress.Run(title, progress =>
             {
                 options.Progress = progress;
                 // Distillation reads every training image, those outside the sample unlabelled.
-                var images = options.Distils ? trainStore.KeepLabelsOf(sample) : labelled;
+                var images = options.Distils ? trainStore.KeepLabelsOf(sample) : trainStore.Subset(sample);
                 return new FineTuningTrainer(mlContext, options).Fit(images, trainStore.LabelNames!);
             });
             var metrics = stage.Evaluate(mlContext, testStore);

@@ -352,17 +352,8 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
 
         private double Accuracy(Supervised network)
         {
-            var probabilities = Probabilities(network, validation);
-            var classes = probabilities.Length / validation.Count;
-            var correct = 0;
-            for (var i = 0; i < validation.Count; i++)
-            {
-                var row = probabilities.AsSpan(i * classes, classes);
-                if (row.IndexOf(MaxOf(row)) == validation.Labels![i]) correct++;
-            }
-            return (double)correct / validation.Count;
-
-            static float MaxOf(ReadOnlySpan<float> row) { var max = row[0]; foreach (var p in row) max = Math.Max(max, p); return max; }
+            var predicted = Embeddings.FromModule(network, x => network.Logits(x).argmax(1, keepdim: true).to(ScalarType.Float32), 1, validation).Values;
+            return (double)predicted.Where((p, i) => (int)p == validation.Labels![i]).Count() / validation.Count;
         }
     }
 }
