@@ -1,7 +1,8 @@
 // The C# side of build/bench; each command prints a Markdown section.
-//   Bench evaluate --data-dir D --checkpoint C [--pytorch PREFIX] [--supervised-minutes M] [--threads N] [--seed S]
+//   Bench evaluate --data-dir D --checkpoint C [--pytorch PREFIX] [--fine-tune-minutes M] [--threads N] [--seed S]
 //       linear probe at 1 %, 10 % and 100 % of the labels and kNN on the test split, for raw pixels, the random-init
-//       encoder, the C# SimCLR checkpoint, the PyTorch reference's embeddings, and supervised from scratch (M min each);
+//       encoder, the C# SimCLR checkpoint and the PyTorch reference's embeddings; the checkpoint fine-tuned and the
+//       same encoder trained from scratch on those labels (M min per fraction);
 //   Bench profile --data-dir D [--steps N] [--method M] [--image-size S] [--channels C]
 //       where a training step's time goes (views, encoder forward, head and loss, backward, optimizer), in ms;
 //   Bench scoring --run R --data-dir D [--count N] [--dnn-train N] [--dnn-test N]
@@ -59,7 +60,7 @@ int Evaluate()
     Add($"MLNet.Contrastive SimCLR ({encoder.EmbeddingDimension}-d)", Embeddings.FromEncoder(encoder, train), Embeddings.FromEncoder(encoder, test));
     if (options.TryGetValue("--pytorch", out var prefix))
         Add($"PyTorch reference SimCLR ({encoder.EmbeddingDimension}-d)", ReadF32(prefix + ".train.f32", train), ReadF32(prefix + ".test.f32", test));
-    var minutes = double.Parse(Arg("--supervised-minutes", "0"));
+    var minutes = double.Parse(Arg("--fine-tune-minutes", "0"));
     if (minutes > 0)
     {
         var fineTuning = new FineTuningTrainer.Options { Minutes = minutes, Seed = seed, Threads = threads, Pretrained = PretrainedEncoder.From(encoder) };
@@ -76,7 +77,7 @@ int Evaluate()
     Console.WriteLine();
     Console.WriteLine($"Probe: ML.NET LbfgsMaximumEntropy on a stratified, seeded fraction of the {train.Count:N0} labelled training embeddings " +
                       $"(the same rows for every row of the table); test: {test.Count:N0} images." +
-                      (minutes > 0 ? $" Fine-tuned and from scratch: the encoder (pretrained, or new) plus a classifier trained with cross-entropy on those labelled rows only, {minutes:0.##} min each (crop-and-flip views), scored by the fitted ML.NET stage's classifier." : ""));
+                      (minutes > 0 ? $" Fine-tuned and from scratch: the encoder (pretrained, or new) plus a classifier trained with cross-entropy on those labelled rows only, {minutes:0.##} min each (crop-and-flip views), scored by the fitted ML.NET stage (LbfgsMaximumEntropy on the network's logits)." : ""));
     return 0;
 }
 
