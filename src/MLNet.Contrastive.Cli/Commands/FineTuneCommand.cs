@@ -33,6 +33,7 @@ internal static class FineTuneCommand
         var frozen = new Option<double>("--frozen-fraction") { Description = "Fraction of training with the pretrained encoder frozen (classifier only).", DefaultValueFactory = _ => 0.1 };
         var distillEpochs = new Option<int>("--distill-epochs") { Description = "Then distil the fine-tuned network into a student over all training images, the ones outside --label-fraction unlabelled (SimCLRv2): epochs.", DefaultValueFactory = _ => 0 };
         var distillMinutes = new Option<double?>("--distill-minutes") { Description = "Distillation's budget in minutes instead of --distill-epochs." };
+        var strongViews = new Option<bool>("--strong-views") { Description = "Train (and distil) on the self-supervised views (wider crops, colour jitter, noise; blur above 64 px) instead of crop and flip." };
         var smoothing = new Option<double>("--label-smoothing") { Description = "Label smoothing of the cross-entropy.", DefaultValueFactory = _ => 0.1 };
         var imageSize = new Option<int>("--image-size") { Description = "Square image size when training from scratch (a pretrained run's own size otherwise).", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 or 3 when training from scratch (a pretrained run's own channels otherwise).", DefaultValueFactory = _ => 1 };
@@ -43,7 +44,7 @@ internal static class FineTuneCommand
         var command = new Command("finetune", "Fine-tune a pretrained encoder with a classifier on labelled images (or train it from scratch).")
         {
             model, train, trainLabels, test, testLabels, fraction, epochs, minutes, batchSize, learningRate, encoderFactor, frozen, distillEpochs,
-            distillMinutes, smoothing, imageSize, channels, seed, threads, device, output,
+            distillMinutes, strongViews, smoothing, imageSize, channels, seed, threads, device, output,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -74,7 +75,7 @@ internal static class FineTuneCommand
                 InputColumnName = ModelFiles.ImagePathColumn, Pretrained = pretrained, Epochs = parse.GetValue(epochs) ?? 20, Minutes = parse.GetValue(minutes),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), EncoderLearningRateFactor = parse.GetValue(encoderFactor),
                 FrozenEncoderFraction = parse.GetValue(frozen), DistillationEpochs = parse.GetValue(distillEpochs),
-                DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing), Channels = load.Channels,
+                DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing), StrongViews = parse.GetValue(strongViews), Channels = load.Channels,
                 ImageHeight = load.Height, ImageWidth = load.Width, Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
                 OnnxPath = Path.Combine(outDir, ModelFiles.NetworkFile),
             };

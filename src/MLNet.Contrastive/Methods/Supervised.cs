@@ -24,12 +24,19 @@ public sealed class SupervisedOptions : MethodOptions
     /// </summary>
     public double FrozenEncoderFraction { get; set; }
 
+    /// <summary>
+    /// Train on the run's self-supervised views (<see cref="Training.PretrainOptions.Augmentation"/>: wider crops, colour
+    /// jitter, noise or blur) instead of crop 0.6–1 and flip: the noised student of Noisy Student (Xie et al. 2020) when
+    /// distilling. Default false.
+    /// </summary>
+    public bool StrongViews { get; set; }
+
     /// <inheritdoc/>
     public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup)
     {
         var resolved = (SupervisedOptions)Clone();
         resolved.Classes = Classes > 0 ? Classes : setup.Classes;
-        return new Supervised(encoder, resolved);
+        return new Supervised(encoder, resolved, StrongViews ? setup.Views : null);
     }
 
     /// <inheritdoc/>
@@ -44,22 +51,23 @@ public sealed class SupervisedOptions : MethodOptions
 
 /// <summary>
 /// The supervised-from-scratch baseline of the label-efficiency curve: the same encoder and a linear classifier
-/// trained with cross-entropy on the labelled images only, with crop-and-flip views (the usual supervised recipe;
-/// the self-supervised colour augmentations are not used).
+/// trained with cross-entropy on the labelled images only, with crop-and-flip views (the usual supervised recipe), or
+/// with <see cref="SupervisedOptions.StrongViews"/> on the run's self-supervised views.
 /// </summary>
 public sealed class Supervised : PretrainingMethod
 {
     private readonly ResNetEncoder encoder;
     private readonly Linear classifier;
     private readonly SupervisedOptions options;
-    private readonly ViewAugmenter views = new(AugmentationOptions.CropAndFlip());
+    private readonly ViewAugmenter views;
 
-    /// <summary>A classifier of <c>options.Classes</c> classes on <paramref name="encoder"/>.</summary>
-    public Supervised(ResNetEncoder encoder, SupervisedOptions options) : base(nameof(Supervised), encoder, options)
+    /// <summary>A classifier of <c>options.Classes</c> classes on <paramref name="encoder"/>, trained on <paramref name="views"/> (null: crop 0.6–1 and flip).</summary>
+    public Supervised(ResNetEncoder encoder, SupervisedOptions options, AugmentationOptions? views = null) : base(nameof(Supervised), encoder, options)
     {
         if (options.Classes < 2) throw new ArgumentException($"Supervised training needs labelled images of at least 2 classes (a labelled image folder or a labels file); the data has {options.Classes}.", nameof(options));
         this.encoder = encoder;
         this.options = options;
+        this.views = new ViewAugmenter(views ?? AugmentationOptions.CropAndFlip());
         classifier = nn.Linear(encoder.EmbeddingDimension, options.Classes);
         RegisterComponents();
     }

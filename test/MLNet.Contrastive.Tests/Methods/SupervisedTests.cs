@@ -45,4 +45,34 @@ public class SupervisedTests
         Assert.That(Loss(soft), Is.EqualTo(expected).Within(1e-5));
         Assert.That(Loss(oneHot), Is.EqualTo(Loss(indices)).Within(1e-6));
     }
+
+    /// <summary>
+    /// With <see cref="SupervisedOptions.StrongViews"/> the classifier trains on the run's views (the method setup's recipe,
+    /// here the small-image self-supervised one): the loss is the cross-entropy on those views drawn with the step's seed.
+    /// </summary>
+    [Test]
+    public void StrongViewsTrainOnTheRunsViews()
+    {
+        TorchRuntime.Initialize();
+        manual_seed(0);
+        var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
+        var recipe = AugmentationOptions.SmallImages();
+        using var network = (Supervised)new SupervisedOptions { Classes = 10, StrongViews = true }.CreateMethod(encoder, new MethodSetup(recipe, 10, 0));
+        network.eval();
+        using var images = TestData.SampleTrain(6).Batch([0, 1, 2, 3, 4, 5]);
+        using var labels = tensor(new long[] { 9, 0, 0, 3, 0, 2 });
+
+        using var generator = new Generator(7);
+        using var loss = network.Loss(images, new StepContext(generator, 0.5, 1, 1, labels));
+        double CrossEntropyOn(AugmentationOptions views)
+        {
+            using var draws = new Generator(7);
+            using var augmented = new ViewAugmenter(views).Augment(images, draws);
+            using var expected = nn.functional.cross_entropy(network.Logits(augmented), labels);
+            return expected.item<float>();
+        }
+
+        Assert.That(loss.item<float>(), Is.EqualTo(CrossEntropyOn(recipe)).Within(1e-5));
+        Assert.That(loss.item<float>(), Is.Not.EqualTo(CrossEntropyOn(AugmentationOptions.CropAndFlip())).Within(1e-3));
+    }
 }
