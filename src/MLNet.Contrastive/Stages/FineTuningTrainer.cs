@@ -84,7 +84,7 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         /// Train (and distil) on the self-supervised view recipe for the image size (<see cref="Augmentation.AugmentationOptions.ForImageSize"/>:
         /// crops down to 25 % of the image, colour jitter, noise; blur above 64 px) instead of crop 0.6–1 and flip. Default false.
         /// On 600 Fashion-MNIST labels it lifted training from scratch by 1.6 points and left a fine-tuned encoder where it was;
-        /// on 6,000 it cost both 1.2–2 points (docs/finetuning.md).
+        /// on 6,000 and 60,000 it cost both 1.2–2 points (docs/finetuning.md).
         /// </summary>
         public bool StrongViews { get; set; }
 
