@@ -36,7 +36,7 @@ public sealed class SupervisedOptions : MethodOptions
     {
         var resolved = (SupervisedOptions)Clone();
         resolved.Classes = Classes > 0 ? Classes : setup.Classes;
-        return new Supervised(encoder, resolved, StrongViews ? setup.Views : null);
+        return new Supervised(encoder, resolved, setup.Views);
     }
 
     /// <inheritdoc/>
@@ -61,13 +61,17 @@ public sealed class Supervised : PretrainingMethod
     private readonly SupervisedOptions options;
     private readonly ViewAugmenter views;
 
-    /// <summary>A classifier of <c>options.Classes</c> classes on <paramref name="encoder"/>, trained on <paramref name="views"/> (null: crop 0.6–1 and flip).</summary>
-    public Supervised(ResNetEncoder encoder, SupervisedOptions options, AugmentationOptions? views = null) : base(nameof(Supervised), encoder, options)
+    /// <summary>
+    /// A classifier of <c>options.Classes</c> classes on <paramref name="encoder"/>, trained on crop 0.6–1 and flip, or with
+    /// <see cref="SupervisedOptions.StrongViews"/> on <paramref name="runViews"/> (the run's recipe, required then).
+    /// </summary>
+    public Supervised(ResNetEncoder encoder, SupervisedOptions options, AugmentationOptions? runViews = null) : base(nameof(Supervised), encoder, options)
     {
         if (options.Classes < 2) throw new ArgumentException($"Supervised training needs labelled images of at least 2 classes (a labelled image folder or a labels file); the data has {options.Classes}.", nameof(options));
         this.encoder = encoder;
         this.options = options;
-        this.views = new ViewAugmenter(views ?? AugmentationOptions.CropAndFlip());
+        views = new ViewAugmenter(!options.StrongViews ? AugmentationOptions.CropAndFlip()
+            : runViews ?? throw new ArgumentException("StrongViews trains on the run's views; pass them as runViews.", nameof(runViews)));
         classifier = nn.Linear(encoder.EmbeddingDimension, options.Classes);
         RegisterComponents();
     }
