@@ -44,13 +44,20 @@ public static class RepresentationMetrics
         return new CollapseSignals(std, 1 / Math.Sqrt(embeddings.Dimension), rank, uniformity, alignment);
     }
 
-    /// <summary>RankMe: exp(−Σ pₖ log pₖ) with pₖ = σₖ / Σσ (+ ε) over the singular values of the [N, D] embedding matrix.</summary>
+    /// <summary>
+    /// RankMe: exp(−Σ pₖ log pₖ) with pₖ = σₖ / Σσ (+ ε) over the singular values of the [N, D] embedding matrix X.
+    /// σ² are the eigenvalues of the smaller Gram matrix (X Xᵀ or Xᵀ X, float64): a symmetric eigenproblem of
+    /// min(N, D)² instead of an SVD of N × D: for 2,000 raw-pixel rows of 96 px RGB images (27,648-d) about 1 s instead of 45 s.
+    /// </summary>
     public static double EffectiveRank(Embeddings embeddings)
     {
         TorchRuntime.Initialize();
         using var pause = CollectionPause.Begin();
         using var scope = NewDisposeScope();
-        var singular = linalg.svdvals(Matrix(embeddings).to_type(ScalarType.Float64));
+        var x = Matrix(embeddings).to_type(ScalarType.Float64);
+        var gram = embeddings.Count < embeddings.Dimension ? x.mm(x.t()) : x.t().mm(x);
+        // Rounding can leave the zero eigenvalues slightly negative.
+        var singular = linalg.eigvalsh(gram).clamp_min(0).sqrt();
         var p = singular / singular.sum() + 1e-12;
         return (-(p * p.log()).sum()).exp().item<double>();
     }

@@ -19,6 +19,24 @@ public class RepresentationMetricsTests
         Assert.That(RepresentationMetrics.EffectiveRank(FromRows(rows)), Is.EqualTo(3).Within(1e-6));
     }
 
+    [TestCase(40, 300)]
+    [TestCase(300, 40)]
+    public void EffectiveRankEqualsRankMeOnTheSingularValues(int rows, int dimension)
+    {
+        // Columns scaled by 1/(d+1): a decaying spectrum. Reference: RankMe on the singular values from an SVD.
+        var random = new Random(2);
+        var values = Enumerable.Range(0, rows * dimension).Select(i => (float)(Gaussian(random) / (i % dimension + 1))).ToArray();
+        var embeddings = new Embeddings(values, rows, dimension, null);
+        MLNet.Contrastive.Runtime.TorchRuntime.Initialize();
+        using var matrix = TorchSharp.torch.tensor(values, new long[] { rows, dimension }).to_type(TorchSharp.torch.ScalarType.Float64);
+        using var singular = TorchSharp.torch.linalg.svdvals(matrix);
+        var sigma = singular.data<double>().ToArray();
+        var p = sigma.Select(s => s / sigma.Sum() + 1e-12).ToArray();
+        var expected = Math.Exp(-p.Sum(x => x * Math.Log(x)));
+        Assert.That(expected, Is.InRange(2.0, 39.0), "the reference should be far from both ends");
+        Assert.That(RepresentationMetrics.EffectiveRank(embeddings), Is.EqualTo(expected).Within(1e-9 * expected));
+    }
+
     [Test]
     public void UniformityAndAlignmentFollowWangAndIsola()
     {
