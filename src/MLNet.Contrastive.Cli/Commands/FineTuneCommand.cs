@@ -4,6 +4,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Onnx;
 using MLNet.Contrastive.Stages;
 using MLNet.Contrastive.Training;
@@ -37,6 +38,7 @@ internal static class FineTuneCommand
         var smoothing = new Option<double>("--label-smoothing") { Description = "Label smoothing of the cross-entropy.", DefaultValueFactory = _ => 0.1 };
         var imageSize = new Option<int>("--image-size") { Description = "Square image size when training from scratch (a pretrained run's own size otherwise).", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 or 3 when training from scratch (a pretrained run's own channels otherwise).", DefaultValueFactory = _ => 1 };
+        var encoder = new Option<EncoderPreset?>("--encoder") { Description = "Encoder size when training from scratch: Small or Base, as for pretrain (a pretrained run's own encoder otherwise). Default Small." };
         var seed = new Option<int>("--seed") { Description = "Seed of the label sample, initialisation, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto.", DefaultValueFactory = _ => "auto" };
@@ -44,7 +46,7 @@ internal static class FineTuneCommand
         var command = new Command("finetune", "Fine-tune a pretrained encoder with a classifier on labelled images (or train it from scratch).")
         {
             model, train, trainLabels, test, testLabels, fraction, epochs, minutes, batchSize, learningRate, encoderFactor, frozen, distillEpochs,
-            distillMinutes, strongViews, smoothing, imageSize, channels, seed, threads, device, output,
+            distillMinutes, strongViews, smoothing, imageSize, channels, encoder, seed, threads, device, output,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -56,6 +58,8 @@ internal static class FineTuneCommand
             if (labelFraction is <= 0 or > 1 || double.IsNaN(labelFraction))
                 throw new ArgumentOutOfRangeException("--label-fraction", labelFraction, "--label-fraction must be in (0, 1].");
             var pretrained = parse.GetValue(model) is { } run ? PretrainedEncoder.Load(run) : null;
+            if (pretrained is not null && parse.GetValue(encoder) is not null)
+                throw new ArgumentException("--encoder sets the size of an encoder trained from scratch; with --model the run's own encoder is fine-tuned.");
             var shape = pretrained?.ImageShape;
             var load = new ImageLoadOptions
             {
@@ -76,6 +80,7 @@ internal static class FineTuneCommand
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), EncoderLearningRateFactor = parse.GetValue(encoderFactor),
                 FrozenEncoderFraction = parse.GetValue(frozen), DistillationEpochs = parse.GetValue(distillEpochs),
                 DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing), StrongViews = parse.GetValue(strongViews), Channels = load.Channels,
+                Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(load.Channels, load.Height, preset) : null,
                 ImageHeight = load.Height, ImageWidth = load.Width, Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
                 OnnxPath = Path.Combine(outDir, ModelFiles.NetworkFile),
             };
