@@ -55,6 +55,9 @@ public static class RepresentationMetrics
         using var pause = CollectionPause.Begin();
         using var scope = NewDisposeScope();
         var x = Matrix(embeddings).to_type(ScalarType.Float64);
+        // LAPACK's eigensolver would report a non-finite input as an ill-conditioned matrix.
+        if (!x.isfinite().all().item<bool>())
+            throw new ArgumentException("The embeddings contain NaN or infinite values; the effective rank needs finite ones.", nameof(embeddings));
         var gram = embeddings.Count < embeddings.Dimension ? x.mm(x.t()) : x.t().mm(x);
         // Rounding can leave the zero eigenvalues slightly negative.
         var singular = linalg.eigvalsh(gram).clamp_min(0).sqrt();

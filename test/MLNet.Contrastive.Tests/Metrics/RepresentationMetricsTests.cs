@@ -37,6 +37,16 @@ public class RepresentationMetricsTests
         Assert.That(RepresentationMetrics.EffectiveRank(embeddings), Is.EqualTo(expected).Within(1e-9 * expected));
     }
 
+    [TestCase(float.NaN)]
+    [TestCase(float.PositiveInfinity)]
+    public void NonFiniteEmbeddingsGetAClearError(float bad)
+    {
+        var rows = Enumerable.Range(0, 20).Select(i => Enumerable.Range(0, 10).Select(d => (float)Math.Sin(i * 10 + d)).ToArray()).ToArray();
+        rows[0][7] = bad;
+        var error = Assert.Throws<ArgumentException>(() => RepresentationMetrics.EffectiveRank(FromRows(rows)));
+        Assert.That(error!.Message, Does.Contain("NaN or infinite").And.Contain("embeddings"));
+    }
+
     [Test]
     public void UniformityAndAlignmentFollowWangAndIsola()
     {
