@@ -151,6 +151,8 @@ public sealed class Pretrainer
             session.CheckWeights(epoch);
             session.SaveCheckpoint();
         }
+        // The budget check that ended the loop came after the last checkpoint's write; report the time it saw.
+        info.ElapsedSeconds = Elapsed();
         // The checkpoint above holds every finished step, so a cancelled run resumes where it stopped.
         if (cancelled)
             throw new OperationCanceledException(options.CheckpointPath is { } path
