@@ -35,7 +35,9 @@ internal static class FineTuneCommand
         var distillEpochs = new Option<int>("--distill-epochs") { Description = "Then distil the fine-tuned network into a student over all training images, the ones outside --label-fraction unlabelled (SimCLRv2): epochs.", DefaultValueFactory = _ => 0 };
         var distillMinutes = new Option<double?>("--distill-minutes") { Description = "Distillation's budget in minutes instead of --distill-epochs." };
         var strongViews = new Option<bool>("--strong-views") { Description = "Train (and distil) on the self-supervised views (wider crops, colour jitter, noise; blur above 64 px) instead of crop and flip." };
-        var smoothing = new Option<double>("--label-smoothing") { Description = "Label smoothing of the cross-entropy.", DefaultValueFactory = _ => 0.1 };
+        var smoothing = new Option<double?>("--label-smoothing") { Description = "Label smoothing of the cross-entropy (default 0.1; 0 with --fixmatch)." };
+        var fixMatch = new Option<bool>("--fixmatch") { Description = "Semi-supervised fine-tuning (FixMatch): the training images outside --label-fraction train too, unlabelled, on their confident predictions." };
+        var threshold = new Option<double>("--confidence-threshold") { Description = "FixMatch's confidence threshold for a pseudo-label.", DefaultValueFactory = _ => 0.95 };
         var imageSize = new Option<int>("--image-size") { Description = "Square image size when training from scratch (a pretrained run's own size otherwise).", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 or 3 when training from scratch (a pretrained run's own channels otherwise).", DefaultValueFactory = _ => 1 };
         var encoder = new Option<EncoderPreset?>("--encoder") { Description = "Encoder size when training from scratch: Small or Base, as for pretrain (a pretrained run's own encoder otherwise). Default Small." };
@@ -46,7 +48,7 @@ internal static class FineTuneCommand
         var command = new Command("finetune", "Fine-tune a pretrained encoder with a classifier on labelled images (or train it from scratch).")
         {
             model, train, trainLabels, test, testLabels, fraction, epochs, minutes, batchSize, learningRate, encoderFactor, frozen, distillEpochs,
-            distillMinutes, strongViews, smoothing, imageSize, channels, encoder, seed, threads, device, output,
+            distillMinutes, strongViews, smoothing, fixMatch, threshold, imageSize, channels, encoder, seed, threads, device, output,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -79,19 +81,21 @@ internal static class FineTuneCommand
                 InputColumnName = ModelFiles.ImagePathColumn, Pretrained = pretrained, Epochs = parse.GetValue(epochs) ?? 20, Minutes = parse.GetValue(minutes),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), EncoderLearningRateFactor = parse.GetValue(encoderFactor),
                 FrozenEncoderFraction = parse.GetValue(frozen), DistillationEpochs = parse.GetValue(distillEpochs),
-                DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing), StrongViews = parse.GetValue(strongViews), Channels = load.Channels,
+                DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing),
+                FixMatch = parse.GetValue(fixMatch), ConfidenceThreshold = parse.GetValue(threshold), StrongViews = parse.GetValue(strongViews), Channels = load.Channels,
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(load.Channels, load.Height, preset) : null,
                 ImageHeight = load.Height, ImageWidth = load.Width, Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
                 OnnxPath = Path.Combine(outDir, ModelFiles.NetworkFile),
             };
             var title = $"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {sample.Count:N0} labelled images " +
-                        $"({labelFraction:P0} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes), " +
+                        $"({labelFraction:P0} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes" +
+                        (options.FixMatch ? $"; FixMatch on the other {trainStore.Count - sample.Count:N0}), " : "), ") +
                         (options.Minutes is { } m ? $"{m:0.##} min" : $"{options.Epochs} epochs");
             using var stage = ConsoleProgress.Run(title, progress =>
             {
                 options.Progress = progress;
-                // Distillation reads every training image, those outside the sample unlabelled.
-                var images = options.Distils ? trainStore.KeepLabelsOf(sample) : trainStore.Subset(sample);
+                // FixMatch and distillation read every training image, those outside the sample unlabelled.
+                var images = options.UsesUnlabelled ? trainStore.KeepLabelsOf(sample) : trainStore.Subset(sample);
                 return new FineTuningTrainer(mlContext, options).Fit(images, trainStore.LabelNames!);
             });
             var metrics = stage.Evaluate(mlContext, testStore);

@@ -31,7 +31,7 @@ public static class LabelEfficiency
     /// For each fraction, fine-tunes with <paramref name="options"/> on the rows the probe would see — from
     /// <see cref="FineTuningTrainer.Options.Pretrained"/>, or from scratch when it is null (the supervised baseline with
     /// the same encoder, budget and views) — and scores the test images with the fitted stage's classifier. With
-    /// distillation the other training images are its unlabelled ones. <paramref name="features"/> names the row.
+    /// FixMatch or distillation the other training images are its unlabelled ones. <paramref name="features"/> names the row.
     /// </summary>
     public static IReadOnlyList<LabelEfficiencyPoint> FineTuned(MLContext mlContext, string features, ImageStore train, ImageStore test,
         IReadOnlyList<double> fractions, FineTuningTrainer.Options options, int seed = 0, Action<double, int>? starting = null)
@@ -44,7 +44,7 @@ public static class LabelEfficiency
         {
             var sample = LinearEvaluation.StratifiedSample(texts, fraction, seed);
             starting?.Invoke(fraction, sample.Count);
-            var images = options.Distils ? train.KeepLabelsOf(sample) : train.Subset(sample);
+            var images = options.UsesUnlabelled ? train.KeepLabelsOf(sample) : train.Subset(sample);
             using var stage = new FineTuningTrainer(mlContext, options).Fit(images, names);
             return new LabelEfficiencyPoint(features, fraction, sample.Count, stage.Evaluate(mlContext, test).MicroAccuracy);
         }).ToList();

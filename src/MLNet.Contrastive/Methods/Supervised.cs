@@ -1,5 +1,6 @@
 using MLNet.Contrastive.Augmentation;
 using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Objectives;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -31,6 +32,16 @@ public sealed class SupervisedOptions : MethodOptions
     /// </summary>
     public bool StrongViews { get; set; }
 
+    /// <summary>
+    /// Weight λ of FixMatch's term on unlabelled rows (label −1): the class the network gives a crop-and-flip view of such
+    /// an image, where its probability reaches <see cref="ConfidenceThreshold"/>, is the target of a view drawn from the
+    /// run's self-supervised recipe (<see cref="Objectives.FixMatchLoss"/>). Default 1.
+    /// </summary>
+    public double UnlabelledWeight { get; set; } = 1;
+
+    /// <summary>FixMatch's confidence threshold τ for an unlabelled image's pseudo-label. Default 0.95 (FixMatch's).</summary>
+    public double ConfidenceThreshold { get; set; } = 0.95;
+
     /// <inheritdoc/>
     public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup)
     {
@@ -46,13 +57,16 @@ public sealed class SupervisedOptions : MethodOptions
         Range(LabelSmoothing, 0, 1, nameof(LabelSmoothing));
         Positive(EncoderLearningRateFactor, nameof(EncoderLearningRateFactor));
         Range(FrozenEncoderFraction, 0, 1, nameof(FrozenEncoderFraction));
+        Range(UnlabelledWeight, 0, double.MaxValue, nameof(UnlabelledWeight));
+        Range(ConfidenceThreshold, 0, 1, nameof(ConfidenceThreshold));
     }
 }
 
 /// <summary>
 /// The supervised-from-scratch baseline of the label-efficiency curve: the same encoder and a linear classifier
 /// trained with cross-entropy on the labelled images only, with crop-and-flip views (the usual supervised recipe), or
-/// with <see cref="SupervisedOptions.StrongViews"/> on the run's self-supervised views.
+/// with <see cref="SupervisedOptions.StrongViews"/> on the run's self-supervised views. Rows labelled −1 are unlabelled
+/// images, trained with FixMatch's term (semi-supervised fine-tuning).
 /// </summary>
 public sealed class Supervised : PretrainingMethod
 {
@@ -60,10 +74,13 @@ public sealed class Supervised : PretrainingMethod
     private readonly Linear classifier;
     private readonly SupervisedOptions options;
     private readonly ViewAugmenter views;
+    private readonly ViewAugmenter weakViews = new(AugmentationOptions.CropAndFlip());
+    private readonly ViewAugmenter? strongViews;
 
     /// <summary>
     /// A classifier of <c>options.Classes</c> classes on <paramref name="encoder"/>, trained on crop 0.6–1 and flip, or with
-    /// <see cref="SupervisedOptions.StrongViews"/> on <paramref name="runViews"/> (the run's recipe, required then).
+    /// <see cref="SupervisedOptions.StrongViews"/> on <paramref name="runViews"/> (the run's recipe, required then and for
+    /// unlabelled rows).
     /// </summary>
     public Supervised(ResNetEncoder encoder, SupervisedOptions options, AugmentationOptions? runViews = null) : base(nameof(Supervised), encoder, options)
     {
@@ -72,6 +89,7 @@ public sealed class Supervised : PretrainingMethod
         this.options = options;
         views = new ViewAugmenter(!options.StrongViews ? AugmentationOptions.CropAndFlip()
             : runViews ?? throw new ArgumentException("StrongViews trains on the run's views; pass them as runViews.", nameof(runViews)));
+        strongViews = runViews is null ? null : new ViewAugmenter(runViews);
         classifier = nn.Linear(encoder.EmbeddingDimension, options.Classes);
         RegisterComponents();
     }
@@ -85,21 +103,54 @@ public sealed class Supervised : PretrainingMethod
     /// <summary>
     /// Cross-entropy (with <see cref="SupervisedOptions.LabelSmoothing"/>) of the classifier's logits [B, classes] (a linear
     /// layer on the embedding [B, E]) on one crop-and-flip view of each image, against the labels: class indices [B], or a
-    /// teacher's class probabilities [B, classes] when distilling. During the frozen phase the encoder runs in eval mode
-    /// without gradients.
+    /// teacher's class probabilities [B, classes] when distilling. Class index −1 marks an unlabelled image: the loss is
+    /// then the labelled rows' mean cross-entropy plus <see cref="SupervisedOptions.UnlabelledWeight"/> times
+    /// <see cref="FixMatchLoss"/> over the unlabelled rows (a crop-and-flip view gives the pseudo-label, a view of the
+    /// run's recipe learns it; all views in one forward pass, so batch norm sees them together, as in FixMatch). During the
+    /// frozen phase the encoder runs in eval mode without gradients.
     /// </summary>
     public override Tensor Loss(Tensor images, StepContext context)
     {
         var labels = context.Labels ?? throw new ArgumentException("Supervised training needs the batch's labels.", nameof(context));
         using var scope = NewDisposeScope();
+        var unlabelled = labels.ndim == 1 ? labels.lt(0) : null;
+        if (unlabelled is not null && unlabelled.any().item<bool>())
+            return SemiSupervisedLoss(images, labels, unlabelled, context).MoveToOuterDisposeScope();
         var x = views.Augment(images, context.Generator);
         context.Mark("views");
+        var logits = classifier.forward(Features(x, context));
+        return nn.functional.cross_entropy(logits, labels, label_smoothing: options.LabelSmoothing).MoveToOuterDisposeScope();
+    }
+
+    private Tensor SemiSupervisedLoss(Tensor images, Tensor labels, Tensor unlabelled, StepContext context)
+    {
+        var strong = strongViews ?? throw new InvalidOperationException("Unlabelled images (label −1) train on the run's views; pass them as runViews.");
+        var labelledRows = labels.ge(0).nonzero().squeeze(1);
+        var unlabelledRows = unlabelled.nonzero().squeeze(1);
+        var (labelledCount, unlabelledCount) = ((int)labelledRows.shape[0], (int)unlabelledRows.shape[0]);
+        var unlabelledImages = images.index_select(0, unlabelledRows);
+        var x = cat(new[]
+        {
+            views.Augment(images.index_select(0, labelledRows), context.Generator),
+            weakViews.Augment(unlabelledImages, context.Generator),
+            strong.Augment(unlabelledImages, context.Generator),
+        }, 0);
+        context.Mark("views");
+        var logits = classifier.forward(Features(x, context));
+        var (consistency, _) = FixMatchLoss.Compute(logits[labelledCount..(labelledCount + unlabelledCount)], logits[(labelledCount + unlabelledCount)..],
+            options.ConfidenceThreshold);
+        var loss = options.UnlabelledWeight * consistency;
+        return labelledCount == 0 ? loss
+            : loss + nn.functional.cross_entropy(logits[..labelledCount], labels.index_select(0, labelledRows), label_smoothing: options.LabelSmoothing);
+    }
+
+    /// <summary>The embedding of the views; during the frozen phase in eval mode, without gradients.</summary>
+    private Tensor Features(Tensor views, StepContext context)
+    {
         var frozen = context.Progress < options.FrozenEncoderFraction;
         encoder.train(training && !frozen);
-        Tensor features;
-        using (var noGrad = frozen ? no_grad() : null) features = encoder.Embed(x);
-        var logits = classifier.forward(features);
-        return nn.functional.cross_entropy(logits, labels, label_smoothing: options.LabelSmoothing).MoveToOuterDisposeScope();
+        using var noGrad = frozen ? no_grad() : null;
+        return encoder.Embed(views);
     }
 
     /// <summary>The encoder at its learning-rate factor, the classifier at the full rate.</summary>

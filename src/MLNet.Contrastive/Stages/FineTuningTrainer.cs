@@ -16,7 +16,8 @@ namespace MLNet.Contrastive.Stages;
 /// supervised-from-scratch baseline with the same encoder), adds a linear classifier and trains both with
 /// cross-entropy on the labelled images — after a frozen warm-up, the encoder at its own learning rate — on
 /// crop-and-flip views; given a validation set, it keeps the epoch with the best validation accuracy and stops when
-/// <see cref="Options.EarlyStoppingPatience"/> epochs bring no better one.
+/// <see cref="Options.EarlyStoppingPatience"/> epochs bring no better one. With <see cref="Options.FixMatch"/> the unlabelled
+/// rows train too (semi-supervised fine-tuning); with distillation a student then learns the network's predictions on them.
 /// <para>
 /// The fitted stage is a chain of ML.NET's own transforms: [LoadImages] → ResizeImages → [ConvertToGrayscale] →
 /// ExtractPixels → ApplyOnnxModel (the fine-tuned network, encoder and classifier: <see cref="Options.FeatureColumnName"/>,
@@ -88,8 +89,30 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         /// </summary>
         public bool StrongViews { get; set; }
 
-        /// <summary>Label smoothing of the cross-entropy. Default 0.1.</summary>
-        public double LabelSmoothing { get; set; } = 0.1;
+        /// <summary>
+        /// Label smoothing of the cross-entropy; null: 0.1, or 0 with <see cref="FixMatch"/> (smoothing ε caps the network's
+        /// confidence near 1 − ε + ε/K, below FixMatch's threshold). Default null.
+        /// </summary>
+        public double? LabelSmoothing { get; set; }
+
+        /// <summary>
+        /// Semi-supervised fine-tuning (FixMatch, Sohn et al. 2020): the rows whose label is missing (key 0; −1 in an
+        /// <see cref="ImageStore"/>) train too. The class the network gives a crop-and-flip view of an unlabelled image, where
+        /// its probability reaches <see cref="ConfidenceThreshold"/>, is the target of a view of the self-supervised recipe
+        /// (crops down to 25 %, colour jitter, noise; blur above 64 px), weighted by <see cref="UnlabelledWeight"/>. The
+        /// labelled rows are repeated so that a batch holds about <see cref="UnlabelledRatio"/> unlabelled images per labelled
+        /// one; an epoch is a pass over all of them. With every row labelled it is plain fine-tuning. Default false.
+        /// </summary>
+        public bool FixMatch { get; set; }
+
+        /// <summary>FixMatch's confidence threshold for an unlabelled image's pseudo-label. Default 0.95.</summary>
+        public double ConfidenceThreshold { get; set; } = 0.95;
+
+        /// <summary>Weight of FixMatch's unlabelled term against the labelled cross-entropy. Default 1.</summary>
+        public double UnlabelledWeight { get; set; } = 1;
+
+        /// <summary>Unlabelled images per labelled one in a FixMatch batch (FixMatch's μ; the labelled rows are repeated to reach it). Default 3.</summary>
+        public int UnlabelledRatio { get; set; } = 3;
 
         /// <summary>AdamW's decoupled weight decay. Default 1e-4.</summary>
         public double WeightDecay { get; set; } = 1e-4;
@@ -109,6 +132,9 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
 
         /// <summary>Whether distillation follows fine-tuning (<see cref="DistillationEpochs"/> or <see cref="DistillationMinutes"/> is set).</summary>
         public bool Distils => DistillationMinutes is not null || DistillationEpochs > 0;
+
+        /// <summary>Whether training uses the rows without a label (<see cref="FixMatch"/> or distillation).</summary>
+        public bool UsesUnlabelled => FixMatch || Distils;
 
         /// <summary>Labelled images (same image and label columns, same key type) scored after every epoch for early stopping. Default null.</summary>
         public IDataView? ValidationSet { get; set; }
@@ -157,6 +183,14 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
             throw new ArgumentOutOfRangeException(nameof(options), options.DistillationEpochs, "DistillationEpochs must be 0 (no distillation) or more.");
         if (options.DistillationMinutes is { } minutes && !(minutes > 0 && double.IsFinite(minutes)))
             throw new ArgumentOutOfRangeException(nameof(options), minutes, "DistillationMinutes must be a positive number of minutes.");
+        if (options.LabelSmoothing is { } smoothing && !(smoothing is >= 0 and < 1))
+            throw new ArgumentOutOfRangeException(nameof(options), smoothing, "LabelSmoothing must be in [0, 1).");
+        if (!(options.ConfidenceThreshold is >= 0 and <= 1))
+            throw new ArgumentOutOfRangeException(nameof(options), options.ConfidenceThreshold, "ConfidenceThreshold must be in [0, 1].");
+        if (!(options.UnlabelledWeight >= 0 && double.IsFinite(options.UnlabelledWeight)))
+            throw new ArgumentOutOfRangeException(nameof(options), options.UnlabelledWeight, "UnlabelledWeight must be a finite number of at least 0.");
+        if (options.UnlabelledRatio < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.UnlabelledRatio, "UnlabelledRatio must be at least 1.");
         LoadOptions.Validate();
     }
 
@@ -211,8 +245,10 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
     private FineTuningTransformer Fit(ImageStore train, DataViewSchema.Column label, IDataView schema, ImageStore? validation)
     {
         var classes = (int)((KeyDataViewType)label.Type).Count;
-        var labelled = options.Distils ? train.Subset(Enumerable.Range(0, train.Count).Where(i => train.Labels![i] >= 0).ToList()) : train;
-        var (result, network, best) = Train(labelled, options.Pretrained, classes, options.Epochs, options.Minutes, validation);
+        var labelledRows = Enumerable.Range(0, train.Count).Where(i => train.Labels![i] >= 0).ToList();
+        var labelled = options.UsesUnlabelled ? train.Subset(labelledRows) : train;
+        var (result, network, best) = Train(options.FixMatch ? FixMatchRows(train, labelledRows) : labelled, options.Pretrained, classes,
+            options.Epochs, options.Minutes, validation);
         if (options.Distils)
         {
             // The teacher's probabilities for the unlabelled images, the labels themselves for the labelled ones.
@@ -246,6 +282,17 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
     }
 
     /// <summary>
+    /// FixMatch's training rows: every image (the unlabelled ones labelled −1), and the labelled ones again as often as it
+    /// takes for about <see cref="Options.UnlabelledRatio"/> unlabelled images per labelled one.
+    /// </summary>
+    private ImageStore FixMatchRows(ImageStore train, List<int> labelledRows)
+    {
+        var unlabelled = train.Count - labelledRows.Count;
+        var copies = Math.Max(1, (int)Math.Round((double)unlabelled / (options.UnlabelledRatio * labelledRows.Count)));
+        return train.Subset([.. Enumerable.Range(0, train.Count), .. Enumerable.Repeat(labelledRows, copies - 1).SelectMany(rows => rows)]);
+    }
+
+    /// <summary>
     /// Trains a classifier network on <paramref name="data"/> (hard or soft labels) from <paramref name="initialization"/>
     /// (null: from scratch); with <paramref name="validation"/>, the best epoch's weights, in eval mode.
     /// </summary>
@@ -257,7 +304,8 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         {
             Method = new SupervisedOptions
             {
-                Classes = classes, LabelSmoothing = options.LabelSmoothing,
+                Classes = classes, LabelSmoothing = options.LabelSmoothing ?? (options.FixMatch ? 0 : 0.1),
+                ConfidenceThreshold = options.ConfidenceThreshold, UnlabelledWeight = options.UnlabelledWeight,
                 EncoderLearningRateFactor = pretrained ? options.EncoderLearningRateFactor : 1,
                 FrozenEncoderFraction = pretrained ? options.FrozenEncoderFraction : 0,
                 StrongViews = options.StrongViews,
@@ -318,13 +366,13 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         return (store.WithLabels(labels, null), label);
     }
 
-    /// <summary>Without distillation every image needs a label; with it, some must have one.</summary>
+    /// <summary>Without FixMatch or distillation every image needs a label; with them, some must have one.</summary>
     private void CheckUnlabelled(int[] labels, string argument)
     {
         var row = Array.IndexOf(labels, -1);
-        if (row >= 0 && !options.Distils)
+        if (row >= 0 && !options.UsesUnlabelled)
             throw new ArgumentException(
-                $"Row {row} of label column '{options.LabelColumnName}' has no class (a missing key); every row needs one, unless distillation (DistillationEpochs or DistillationMinutes) uses the unlabelled rows.", argument);
+                $"Row {row} of label column '{options.LabelColumnName}' has no class (a missing key); every row needs one, unless FixMatch or distillation (DistillationEpochs or DistillationMinutes) uses the unlabelled rows.", argument);
         if (labels.All(l => l < 0)) throw new ArgumentException($"Label column '{options.LabelColumnName}' has no labelled row.", argument);
     }
 

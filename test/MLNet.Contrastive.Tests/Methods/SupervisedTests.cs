@@ -1,6 +1,7 @@
 using MLNet.Contrastive.Augmentation;
 using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Objectives;
 using MLNet.Contrastive.Runtime;
 using static TorchSharp.torch;
 
@@ -53,17 +54,12 @@ public class SupervisedTests
     [Test]
     public void StrongViewsTrainOnTheRunsViews()
     {
-        TorchRuntime.Initialize();
-        manual_seed(0);
-        var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
         var recipe = AugmentationOptions.SmallImages();
-        using var network = (Supervised)new SupervisedOptions { Classes = 10, StrongViews = true }.CreateMethod(encoder, new MethodSetup(recipe, 10, 0));
-        network.eval();
+        using var network = Network(new SupervisedOptions { Classes = 10, StrongViews = true }, recipe);
         using var images = TestData.SampleTrain(6).Batch([0, 1, 2, 3, 4, 5]);
         using var labels = tensor(new long[] { 9, 0, 0, 3, 0, 2 });
 
-        using var generator = new Generator(7);
-        using var loss = network.Loss(images, new StepContext(generator, 0.5, 1, 1, labels));
+        using var loss = StepLoss(network, images, labels);
         double CrossEntropyOn(AugmentationOptions views)
         {
             using var draws = new Generator(7);
@@ -74,5 +70,56 @@ public class SupervisedTests
 
         Assert.That(loss.item<float>(), Is.EqualTo(CrossEntropyOn(recipe)).Within(1e-5));
         Assert.That(loss.item<float>(), Is.Not.EqualTo(CrossEntropyOn(AugmentationOptions.CropAndFlip())).Within(1e-3));
+    }
+
+    /// <summary>
+    /// Rows labelled −1 are unlabelled: the loss is the labelled rows' cross-entropy plus λ times FixMatch's term on the
+    /// others, with the views drawn in order (labelled rows' views, crop-and-flip views of the unlabelled ones, the run's
+    /// views of them) from the step's generator; recomputed here from the network's logits in eval mode.
+    /// </summary>
+    [Test]
+    public void UnlabelledRowsTrainOnFixMatchsTerm()
+    {
+        var recipe = AugmentationOptions.SmallImages();
+        var options = new SupervisedOptions { Classes = 10, LabelSmoothing = 0.1, UnlabelledWeight = 0.5, ConfidenceThreshold = 0 };
+        using var network = Network(options, recipe);
+        using var images = TestData.SampleTrain(6).Batch([0, 1, 2, 3, 4, 5]);
+        using var labels = tensor(new long[] { 9, -1, 0, -1, -1, 2 });
+
+        using var draws = new Generator(7);
+        using var labelledRows = tensor(new long[] { 0, 2, 5 });
+        using var unlabelledRows = tensor(new long[] { 1, 3, 4 });
+        using var unlabelled = images.index_select(0, unlabelledRows);
+        using var labelledViews = new ViewAugmenter(AugmentationOptions.CropAndFlip()).Augment(images.index_select(0, labelledRows), draws);
+        using var weakViews = new ViewAugmenter(AugmentationOptions.CropAndFlip()).Augment(unlabelled, draws);
+        using var strongViews = new ViewAugmenter(recipe).Augment(unlabelled, draws);
+        using var supervised = nn.functional.cross_entropy(network.Logits(labelledViews), tensor(new long[] { 9, 0, 2 }), label_smoothing: 0.1);
+        var (consistency, confident) = FixMatchLoss.Compute(network.Logits(weakViews), network.Logits(strongViews), 0);
+
+        Assert.That(confident.item<float>(), Is.EqualTo(1), "at τ = 0 every unlabelled row counts");
+        Assert.That(consistency.item<float>(), Is.GreaterThan(0));
+        using (var loss = StepLoss(network, images, labels))
+            Assert.That(loss.item<float>(), Is.EqualTo(supervised.item<float>() + 0.5 * consistency.item<float>()).Within(1e-5));
+        options.ConfidenceThreshold = 1;
+        using var strict = Network(options, recipe);
+        using (var loss = StepLoss(strict, images, labels))
+            Assert.That(loss.item<float>(), Is.EqualTo(supervised.item<float>()).Within(1e-5), "at τ = 1 no pseudo-label counts");
+    }
+
+    /// <summary>The method on a small encoder, the same initial weights every call, in eval mode (no batch-norm coupling between rows).</summary>
+    private static Supervised Network(SupervisedOptions options, AugmentationOptions recipe)
+    {
+        TorchRuntime.Initialize();
+        manual_seed(0);
+        var network = (Supervised)options.CreateMethod(new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }), new MethodSetup(recipe, 10, 0));
+        network.eval();
+        return network;
+    }
+
+    /// <summary>A step's loss with the views drawn from a generator seeded 7.</summary>
+    private static Tensor StepLoss(Supervised network, Tensor images, Tensor labels)
+    {
+        using var generator = new Generator(7);
+        return network.Loss(images, new StepContext(generator, 0.5, 1, 1, labels));
     }
 }

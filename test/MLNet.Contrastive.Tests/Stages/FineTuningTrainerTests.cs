@@ -135,24 +135,48 @@ public class FineTuningTrainerTests
     [Test]
     public void DistillationTrainsAStudentOnTheUnlabelledImagesToo()
     {
-        // 100 labelled images and 900 without labels (−1).
-        var data = TestData.SampleTrain(1500);
-        var train = data.Subset(Enumerable.Range(0, 1000).ToArray());
-        var partlyLabelled = train.WithLabels(train.Labels!.Select((l, i) => i < 100 ? l : -1).ToArray(), train.LabelNames);
-        var test = data.Subset(Enumerable.Range(1000, 500).ToArray());
+        var (partlyLabelled, test) = PartlyLabelled();
         var mlContext = new MLContext(0);
         var options = new FineTuningTrainer.Options { Encoder = Small, Epochs = 20, BatchSize = 50, Seed = 5, Threads = 2, Device = "cpu" };
 
-        Assert.That(() => new FineTuningTrainer(mlContext, options).Fit(partlyLabelled, train.LabelNames!),
-            Throws.ArgumentException.With.Message.StartsWith("Row 100 of label column 'Label' has no class (a missing key); every row needs one, unless distillation"));
-        using var teacher = new FineTuningTrainer(mlContext, options).Fit(partlyLabelled.Subset(Enumerable.Range(0, 100).ToArray()), train.LabelNames!);
+        Assert.That(() => new FineTuningTrainer(mlContext, options).Fit(partlyLabelled, partlyLabelled.LabelNames!),
+            Throws.ArgumentException.With.Message.StartsWith("Row 100 of label column 'Label' has no class (a missing key); every row needs one, unless FixMatch or distillation"));
+        using var teacher = new FineTuningTrainer(mlContext, options).Fit(partlyLabelled.Subset(Enumerable.Range(0, 100).ToArray()), partlyLabelled.LabelNames!);
         options.DistillationEpochs = 5;
-        using var student = new FineTuningTrainer(mlContext, options).Fit(partlyLabelled, train.LabelNames!);
+        using var student = new FineTuningTrainer(mlContext, options).Fit(partlyLabelled, partlyLabelled.LabelNames!);
 
         Assert.That(student.Training.Steps, Is.EqualTo(5 * 1000 / 50), "the student's epochs run over all 1,000 images");
         Assert.That(student.Training.Info.InitializedFrom, Is.EqualTo("the supervised run"), "starting from the fine-tuned encoder");
         var (teacherAccuracy, studentAccuracy) = (teacher.Evaluate(mlContext, test).MicroAccuracy, student.Evaluate(mlContext, test).MicroAccuracy);
         Assert.That(studentAccuracy, Is.GreaterThan(teacherAccuracy), $"student {studentAccuracy:P1}, teacher {teacherAccuracy:P1}");
+    }
+
+    [Test]
+    public void FixMatchTrainsOnTheUnlabelledRowsWithTheLabelledOnesRepeated()
+    {
+        // 100 labelled images and 900 without labels: at 3 unlabelled per labelled one the labelled rows appear 3 times,
+        // so an epoch is 1,200 rows, 24 batches of 50.
+        var (partlyLabelled, test) = PartlyLabelled();
+        var mlContext = new MLContext(0);
+        var options = new FineTuningTrainer.Options { Encoder = Small, Epochs = 1, BatchSize = 50, Seed = 5, Threads = 2, Device = "cpu", FixMatch = true };
+
+        using var stage = new FineTuningTrainer(mlContext, options).Fit(partlyLabelled, partlyLabelled.LabelNames!);
+
+        Assert.That(stage.Training.Steps, Is.EqualTo(24));
+        var method = (MLNet.Contrastive.Methods.SupervisedOptions)stage.Training.Options.Method;
+        Assert.That(method.LabelSmoothing, Is.Zero, "smoothing would cap the confidence below the threshold");
+        Assert.That((method.ConfidenceThreshold, method.UnlabelledWeight), Is.EqualTo((0.95, 1.0)));
+        Assert.That(stage.Evaluate(mlContext, test).MicroAccuracy, Is.InRange(0.0, 1.0));
+        options.UnlabelledRatio = 0;
+        Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("UnlabelledRatio must be at least 1"));
+    }
+
+    /// <summary>1,000 training images of which the first 100 keep their labels and 900 have none (−1), and 500 test images.</summary>
+    private static (MLNet.Contrastive.Data.ImageStore Train, MLNet.Contrastive.Data.ImageStore Test) PartlyLabelled()
+    {
+        var data = TestData.SampleTrain(1500);
+        var train = data.Subset(Enumerable.Range(0, 1000).ToArray());
+        return (train.WithLabels(train.Labels!.Select((l, i) => i < 100 ? l : -1).ToArray(), train.LabelNames), data.Subset(Enumerable.Range(1000, 500).ToArray()));
     }
 
     private static float[][] Scores(IDataView scored) => scored.GetColumn<VBuffer<float>>("Score").Select(v => v.DenseValues().ToArray()).ToArray();
