@@ -169,6 +169,12 @@ public class FineTuningTrainerTests
         Assert.That(stage.Evaluate(mlContext, test).MicroAccuracy, Is.InRange(0.0, 1.0));
         options.UnlabelledRatio = 0;
         Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("UnlabelledRatio must be at least 1"));
+        options.UnlabelledRatio = 3;
+        options.ConfidenceThreshold = double.NaN;
+        Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("ConfidenceThreshold must be in [0, 1]"));
+        options.ConfidenceThreshold = 0.95;
+        options.UnlabelledWeight = double.PositiveInfinity;
+        Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("UnlabelledWeight must be a finite number"));
     }
 
     /// <summary>1,000 training images of which the first 100 keep their labels and 900 have none (−1), and 500 test images.</summary>
