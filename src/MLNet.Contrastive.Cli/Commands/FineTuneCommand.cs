@@ -37,7 +37,7 @@ internal static class FineTuneCommand
         var strongViews = new Option<bool>("--strong-views") { Description = "Train (and distil) on the self-supervised views (wider crops, colour jitter, noise; blur above 64 px) instead of crop and flip." };
         var smoothing = new Option<double?>("--label-smoothing") { Description = "Label smoothing of the cross-entropy (default 0.1; 0 with --fixmatch)." };
         var fixMatch = new Option<bool>("--fixmatch") { Description = "Semi-supervised fine-tuning (FixMatch): the training images outside --label-fraction train too, unlabelled, on their confident predictions." };
-        var threshold = new Option<double>("--confidence-threshold") { Description = "FixMatch's confidence threshold for a pseudo-label.", DefaultValueFactory = _ => 0.95 };
+        var threshold = new Option<double?>("--confidence-threshold") { Description = "FixMatch's confidence threshold for a pseudo-label (default 0.95)." };
         var imageSize = new Option<int>("--image-size") { Description = "Square image size when training from scratch (a pretrained run's own size otherwise).", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 or 3 when training from scratch (a pretrained run's own channels otherwise).", DefaultValueFactory = _ => 1 };
         var encoder = new Option<EncoderPreset?>("--encoder") { Description = "Encoder size when training from scratch: Small or Base, as for pretrain (a pretrained run's own encoder otherwise). Default Small." };
@@ -56,6 +56,8 @@ internal static class FineTuneCommand
                 throw new ArgumentException("Give either --epochs or --minutes, not both.");
             if (parse.GetValue(distillEpochs) > 0 && parse.GetValue(distillMinutes) is not null)
                 throw new ArgumentException("Give either --distill-epochs or --distill-minutes, not both.");
+            if (parse.GetValue(threshold) is not null && !parse.GetValue(fixMatch))
+                throw new ArgumentException("--confidence-threshold is FixMatch's setting; give --fixmatch too.");
             var labelFraction = parse.GetValue(fraction);
             if (labelFraction is <= 0 or > 1 || double.IsNaN(labelFraction))
                 throw new ArgumentOutOfRangeException("--label-fraction", labelFraction, "--label-fraction must be in (0, 1].");
@@ -82,11 +84,12 @@ internal static class FineTuneCommand
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), EncoderLearningRateFactor = parse.GetValue(encoderFactor),
                 FrozenEncoderFraction = parse.GetValue(frozen), DistillationEpochs = parse.GetValue(distillEpochs),
                 DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing),
-                FixMatch = parse.GetValue(fixMatch), ConfidenceThreshold = parse.GetValue(threshold), StrongViews = parse.GetValue(strongViews), Channels = load.Channels,
+                FixMatch = parse.GetValue(fixMatch), StrongViews = parse.GetValue(strongViews), Channels = load.Channels,
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(load.Channels, load.Height, preset) : null,
                 ImageHeight = load.Height, ImageWidth = load.Width, Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
                 OnnxPath = Path.Combine(outDir, ModelFiles.NetworkFile),
             };
+            if (parse.GetValue(threshold) is { } tau) options.ConfidenceThreshold = tau;
             var title = $"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {sample.Count:N0} labelled images " +
                         $"({labelFraction:P0} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes" +
                         (options.FixMatch ? $"; FixMatch on the other {trainStore.Count - sample.Count:N0}), " : "), ") +

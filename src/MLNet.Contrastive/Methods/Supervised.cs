@@ -54,10 +54,12 @@ public sealed class SupervisedOptions : MethodOptions
     public override void Validate()
     {
         if (Classes is < 0 or 1) throw new ArgumentOutOfRangeException(nameof(Classes), Classes, "Classes must be 0 (from the data) or at least 2.");
-        Range(LabelSmoothing, 0, 1, nameof(LabelSmoothing));
+        if (!(LabelSmoothing is >= 0 and < 1))
+            throw new ArgumentOutOfRangeException(nameof(LabelSmoothing), LabelSmoothing, "LabelSmoothing must be in [0, 1).");
         Positive(EncoderLearningRateFactor, nameof(EncoderLearningRateFactor));
         Range(FrozenEncoderFraction, 0, 1, nameof(FrozenEncoderFraction));
-        Range(UnlabelledWeight, 0, double.MaxValue, nameof(UnlabelledWeight));
+        if (!(UnlabelledWeight >= 0 && double.IsFinite(UnlabelledWeight)))
+            throw new ArgumentOutOfRangeException(nameof(UnlabelledWeight), UnlabelledWeight, "UnlabelledWeight must be a finite number of at least 0.");
         Range(ConfidenceThreshold, 0, 1, nameof(ConfidenceThreshold));
     }
 }

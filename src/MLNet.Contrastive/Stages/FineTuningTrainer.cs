@@ -183,14 +183,10 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
             throw new ArgumentOutOfRangeException(nameof(options), options.DistillationEpochs, "DistillationEpochs must be 0 (no distillation) or more.");
         if (options.DistillationMinutes is { } minutes && !(minutes > 0 && double.IsFinite(minutes)))
             throw new ArgumentOutOfRangeException(nameof(options), minutes, "DistillationMinutes must be a positive number of minutes.");
-        if (options.LabelSmoothing is { } smoothing && !(smoothing is >= 0 and < 1))
-            throw new ArgumentOutOfRangeException(nameof(options), smoothing, "LabelSmoothing must be in [0, 1).");
-        if (!(options.ConfidenceThreshold is >= 0 and <= 1))
-            throw new ArgumentOutOfRangeException(nameof(options), options.ConfidenceThreshold, "ConfidenceThreshold must be in [0, 1].");
-        if (!(options.UnlabelledWeight >= 0 && double.IsFinite(options.UnlabelledWeight)))
-            throw new ArgumentOutOfRangeException(nameof(options), options.UnlabelledWeight, "UnlabelledWeight must be a finite number of at least 0.");
         if (options.UnlabelledRatio < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.UnlabelledRatio, "UnlabelledRatio must be at least 1.");
+        // The network's own settings fail here, before any image is read.
+        Method(classes: 0, pretrained: true).Validate();
         LoadOptions.Validate();
     }
 
@@ -302,14 +298,7 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         var pretrained = initialization is not null;
         var run = new PretrainOptions
         {
-            Method = new SupervisedOptions
-            {
-                Classes = classes, LabelSmoothing = options.LabelSmoothing ?? (options.FixMatch ? 0 : 0.1),
-                ConfidenceThreshold = options.ConfidenceThreshold, UnlabelledWeight = options.UnlabelledWeight,
-                EncoderLearningRateFactor = pretrained ? options.EncoderLearningRateFactor : 1,
-                FrozenEncoderFraction = pretrained ? options.FrozenEncoderFraction : 0,
-                StrongViews = options.StrongViews,
-            },
+            Method = Method(classes, pretrained),
             Epochs = epochs, Minutes = minutes, BatchSize = Math.Min(options.BatchSize, data.Count),
             LearningRate = options.LearningRate, WeightDecay = options.WeightDecay, Seed = options.Seed, Threads = options.Threads,
             Device = options.Device, Initialization = initialization, Encoder = pretrained ? null : options.Encoder?.Clone(),
@@ -324,6 +313,16 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         }
         return (result, network, best);
     }
+
+    /// <summary>The network's settings: a pretrained encoder gets its own learning rate and frozen phase.</summary>
+    private SupervisedOptions Method(int classes, bool pretrained) => new()
+    {
+        Classes = classes, LabelSmoothing = options.LabelSmoothing ?? (options.FixMatch ? 0 : 0.1),
+        ConfidenceThreshold = options.ConfidenceThreshold, UnlabelledWeight = options.UnlabelledWeight,
+        EncoderLearningRateFactor = pretrained ? options.EncoderLearningRateFactor : 1,
+        FrozenEncoderFraction = pretrained ? options.FrozenEncoderFraction : 0,
+        StrongViews = options.StrongViews,
+    };
 
     /// <summary>The network's class probabilities for every image, [N, K] row-major (eval mode, no gradients, in batches).</summary>
     private static float[] Probabilities(Supervised network, ImageStore images) =>

@@ -171,10 +171,13 @@ public class FineTuningTrainerTests
         Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("UnlabelledRatio must be at least 1"));
         options.UnlabelledRatio = 3;
         options.ConfidenceThreshold = double.NaN;
-        Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("ConfidenceThreshold must be in [0, 1]"));
+        Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("ConfidenceThreshold must be a finite number in [0, 1]"));
         options.ConfidenceThreshold = 0.95;
         options.UnlabelledWeight = double.PositiveInfinity;
         Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("UnlabelledWeight must be a finite number"));
+        options.UnlabelledWeight = 1;
+        options.FrozenEncoderFraction = 1.5;
+        Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("FrozenEncoderFraction must be a finite number in [0, 1]"));
     }
 
     /// <summary>1,000 training images of which the first 100 keep their labels and 900 have none (−1), and 500 test images.</summary>
