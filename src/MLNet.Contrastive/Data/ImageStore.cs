@@ -121,15 +121,14 @@ public sealed class ImageStore
         return tensor(batch, device: device ?? CPU);
     }
 
-    /// <summary>The images at <paramref name="indices"/>, in that order, as a new store.</summary>
+    /// <summary>The images at <paramref name="indices"/>, in that order (repeats allowed), as a new store that shares these pixels.</summary>
     public ImageStore Subset(IReadOnlyList<int> indices)
     {
-        var size = ImageSize;
-        var subset = new byte[indices.Count * size];
-        for (var i = 0; i < indices.Count; i++)
-            Image(indices[i]).CopyTo(subset.AsSpan(i * size, size));
-        return new ImageStore(subset, Channels, Height, Width, Labels is null ? null : indices.Select(i => Labels[i]).ToArray(),
-            LabelNames, indices.Select(i => Sources[i]).ToArray(), Skipped, Pairs?.Subset(indices))
+        ArgumentNullException.ThrowIfNull(indices);
+        foreach (var i in indices)
+            if ((uint)i >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(indices), $"Image {i} is outside the store's {Count}.");
+        return new ImageStore(new RowPixels(pixels, indices, ImageSize), Channels, Height, Width, Labels is null ? null : indices.Select(i => Labels[i]).ToArray(),
+            LabelNames, indices.Select(i => Sources[i]).ToArray(), Skipped, Pairs?.Subset(indices), CacheFile)
         {
             LabelProbabilities = LabelProbabilities is { } p ? indices.SelectMany(i => p.AsSpan(i * (p.Length / Count), p.Length / Count).ToArray()).ToArray() : null,
         };

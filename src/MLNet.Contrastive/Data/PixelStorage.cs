@@ -63,6 +63,48 @@ internal sealed class FilePixels : PixelStorage
     }
 }
 
+/// <summary>
+/// Images of another storage by index — a subset, or images repeated (FixMatch's labelled rows) — without copying
+/// them: a copy of 79,200 rows of 96 × 96 RGB would need one array beyond .NET's 2 GiB.
+/// </summary>
+internal sealed class RowPixels : PixelStorage
+{
+    private readonly PixelStorage source;
+    private readonly int[] rows;
+    private readonly int imageSize;
+
+    /// <summary>Images <paramref name="rows"/> of <paramref name="source"/>, in that order (a view of a view reads its source directly).</summary>
+    public RowPixels(PixelStorage source, IReadOnlyList<int> rows, int imageSize)
+    {
+        (this.source, this.rows) = source is RowPixels view ? (view.source, rows.Select(row => view.rows[row]).ToArray()) : (source, rows.ToArray());
+        this.imageSize = imageSize;
+    }
+
+    public override long Length => (long)rows.Length * imageSize;
+
+    public override ReadOnlySpan<byte> Read(long offset, int length)
+    {
+        if (length == imageSize && offset % imageSize == 0 && offset >= 0 && offset < Length)
+            return source.Read((long)rows[offset / imageSize] * imageSize, imageSize);
+        var bytes = new byte[length];
+        CopyTo(offset, bytes);
+        return bytes;
+    }
+
+    public override void CopyTo(long offset, Span<byte> destination)
+    {
+        if (offset < 0 || offset + destination.Length > Length) throw new ArgumentOutOfRangeException(nameof(offset));
+        while (destination.Length > 0)
+        {
+            var within = (int)(offset % imageSize);
+            var count = Math.Min(imageSize - within, destination.Length);
+            source.CopyTo((long)rows[offset / imageSize] * imageSize + within, destination[..count]);
+            destination = destination[count..];
+            offset += count;
+        }
+    }
+}
+
 /// <summary>Sources named "name#i" for the i-th image of one file, without a string per image.</summary>
 internal sealed class NumberedSources(string name, int count) : IReadOnlyList<string>
 {

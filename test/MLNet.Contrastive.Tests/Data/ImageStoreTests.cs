@@ -1,3 +1,5 @@
+using MLNet.Contrastive.Data;
+
 namespace MLNet.Contrastive.Tests.Data;
 
 public class ImageStoreTests
@@ -16,6 +18,28 @@ public class ImageStoreTests
         Assert.That(subset.LabelProbabilities, Is.EqualTo(new[] { 0.1f, 0.1f, 0.8f, 0f, 0f, 1f }));
         Assert.That(subset.Labels, Is.EqualTo(new[] { 2, 2 }));
         Assert.That(store.WithLabels([0, 1, 2, 0], null).LabelProbabilities, Is.Null, "new hard labels replace the soft ones");
+    }
+
+    [Test]
+    public void ASubsetSharesThePixelsOfItsStoreInMemoryOrInTheCacheFile()
+    {
+        using var folder = TestData.NewFolder();
+        var inMemory = ImageStore.Load(TestData.TrainImages, TestData.TrainLabels);
+        var cached = ImageStore.Load(TestData.TrainImages, TestData.TrainLabels, new ImageLoadOptions { CacheFolder = folder.Path });
+        int[] rows = [5999, 3, 3, 0, 42, 3];
+        foreach (var store in new[] { inMemory, cached })
+        {
+            var allocated = GC.GetAllocatedBytesForCurrentThread();
+            var subset = store.Subset(rows);
+            Assert.That(GC.GetAllocatedBytesForCurrentThread() - allocated, Is.LessThan(rows.Length * store.ImageSize), "the images are not copied (bookkeeping only)");
+            for (var i = 0; i < rows.Length; i++)
+                Assert.That(subset.Image(i).ToArray(), Is.EqualTo(inMemory.Image(rows[i]).ToArray()), $"row {i} is image {rows[i]}");
+            Assert.That(subset.Images(1, 3).ToArray(), Is.EqualTo(rows[1..4].SelectMany(r => inMemory.Image(r).ToArray()).ToArray()), "several rows at once");
+            Assert.That(subset.Labels, Is.EqualTo(rows.Select(r => inMemory.Labels![r]).ToArray()));
+            var ofSubset = subset.Subset([4, 0]);
+            Assert.That(TestData.Same(ofSubset.Batch([0, 1]), inMemory.Batch([42, 5999])), Is.True, "a subset of a subset");
+            Assert.That(() => subset.Subset([6]), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("Image 6 is outside the store's 6"));
+        }
     }
 
     [Test]
