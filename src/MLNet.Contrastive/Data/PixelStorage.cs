@@ -6,8 +6,13 @@ internal abstract class PixelStorage
     /// <summary>Bytes held.</summary>
     public abstract long Length { get; }
 
-    /// <summary><paramref name="length"/> bytes from <paramref name="offset"/> (the array's own, or a copy read from the file).</summary>
-    public abstract ReadOnlySpan<byte> Read(long offset, int length);
+    /// <summary><paramref name="length"/> bytes from <paramref name="offset"/> (the array's own, or a copy).</summary>
+    public virtual ReadOnlySpan<byte> Read(long offset, int length)
+    {
+        var bytes = new byte[length];
+        CopyTo(offset, bytes);
+        return bytes;
+    }
 
     /// <summary>Copies <paramref name="destination"/>'s length of bytes from <paramref name="offset"/> into it.</summary>
     public abstract void CopyTo(long offset, Span<byte> destination);
@@ -42,13 +47,6 @@ internal sealed class FilePixels : PixelStorage
     }
 
     public override long Length { get; }
-
-    public override ReadOnlySpan<byte> Read(long offset, int length)
-    {
-        var bytes = new byte[length];
-        CopyTo(offset, bytes);
-        return bytes;
-    }
 
     public override void CopyTo(long offset, Span<byte> destination)
     {
@@ -86,9 +84,7 @@ internal sealed class RowPixels : PixelStorage
     {
         if (length == imageSize && offset % imageSize == 0 && offset >= 0 && offset < Length)
             return source.Read((long)rows[offset / imageSize] * imageSize, imageSize);
-        var bytes = new byte[length];
-        CopyTo(offset, bytes);
-        return bytes;
+        return base.Read(offset, length);
     }
 
     public override void CopyTo(long offset, Span<byte> destination)
