@@ -37,6 +37,11 @@ internal static class DemoCommand
             Description = "Also distil each fine-tuned network, and each trained from scratch, into a student over all training images, the unlabelled ones included (SimCLRv2's third step), for this many minutes at each fraction; 0 skips it.",
             DefaultValueFactory = _ => 0,
         };
+        var fixMatchMinutes = new Option<double>("--fixmatch-minutes")
+        {
+            Description = "Also fine-tune the pretrained encoder, and train it from scratch, with FixMatch (the training images outside each fraction train too, unlabelled) for this many minutes at each fraction; 0 skips it.",
+            DefaultValueFactory = _ => 0,
+        };
         var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 (grayscale) or 3 (RGB; e.g. the set build/make-rgb-set.py makes).", DefaultValueFactory = _ => 1 };
         var encoder = PretrainCommand.EncoderOption();
@@ -46,23 +51,29 @@ internal static class DemoCommand
         var command = new Command("demo", "Pretrain SimCLR on Fashion-MNIST and compare it with raw pixels and a random encoder.")
         {
             minutes, full, dataDir, imageSize, channels, encoder, batchSize, seed, threads, output, method, methodSettings, baselineMinutes,
-            distillMinutes,
+            distillMinutes, fixMatchMinutes,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             var loadOptions = new ImageLoadOptions { Height = parse.GetValue(imageSize), Width = parse.GetValue(imageSize), Channels = parse.GetValue(channels) };
             return Run(MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), parse.GetValue(minutes), parse.GetValue(full),
                 parse.GetValue(dataDir)!, loadOptions, EncoderOptions.For(loadOptions.Channels, loadOptions.Height, parse.GetValue(encoder) ?? EncoderPreset.Small),
-                parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output)!, parse.GetValue(baselineMinutes) ?? parse.GetValue(minutes) / 4, parse.GetValue(distillMinutes));
+                parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output)!, parse.GetValue(baselineMinutes) ?? parse.GetValue(minutes) / 4, parse.GetValue(distillMinutes),
+                parse.GetValue(fixMatchMinutes));
         }));
         return command;
     }
 
     private static int Run(Methods.MethodOptions methodOptions, double minutes, bool full, string dataDir, ImageLoadOptions loadOptions,
-        EncoderOptions encoder, int batchSize, int seed, int threads, string outDir, double baselineMinutes, double distillMinutes)
+        EncoderOptions encoder, int batchSize, int seed, int threads, string outDir, double baselineMinutes, double distillMinutes,
+        double fixMatchMinutes)
     {
         if (baselineMinutes < 0) throw new ArgumentOutOfRangeException(nameof(baselineMinutes), baselineMinutes, "--baseline-minutes must be 0 or more.");
         if (!(distillMinutes >= 0)) throw new ArgumentOutOfRangeException(nameof(distillMinutes), distillMinutes, "--distill-minutes must be 0 or more.");
+        if (!(fixMatchMinutes >= 0 && double.IsFinite(fixMatchMinutes)))
+            throw new ArgumentOutOfRangeException(nameof(fixMatchMinutes), fixMatchMinutes, "--fixmatch-minutes must be 0 or more.");
+        if (baselineMinutes == 0 && distillMinutes + fixMatchMinutes > 0)
+            throw new ArgumentException("--distill-minutes and --fixmatch-minutes add rows to the fine-tuning comparison, which --baseline-minutes 0 skips.");
         var (train, test) = full ? SampleData.LoadFolder(dataDir, loadOptions) : SampleData.LoadSample(loadOptions);
         var dataset = $"Fashion-MNIST {(full ? $"from {dataDir}" : "sample (embedded)")}: {train.Count:N0} training images, {test.Count:N0} test images, " +
                       $"{loadOptions.Width}×{loadOptions.Height} {(loadOptions.Channels == 1 ? "grayscale" : "RGB")}.";
@@ -102,7 +113,7 @@ internal static class DemoCommand
             var fineTuning = new FineTuningTrainer.Options { Minutes = baselineMinutes, Seed = seed, Threads = threads, Pretrained = PretrainedEncoder.From(result), Encoder = encoder.Clone() };
             void Curve(string name, string doing, FineTuningTrainer.Options settings) =>
                 report.LabelEfficiency.AddRange(LabelEfficiency.FineTuned(mlContext, name, train, test, fractions, settings, seed,
-                    (fraction, images) => Console.WriteLine($"{doing} on {fraction:P0} of the labels ({images:N0} images) for {baselineMinutes:0.##} min" +
+                    (fraction, images) => Console.WriteLine($"{doing} on {fraction:P0} of the labels ({images:N0} images) for {settings.Minutes:0.##} min" +
                         (settings.Distils ? $", then distilling for {distillMinutes:0.##} min on all {train.Count:N0} images…" : "…"))));
             var fromScratch = fineTuning.Clone();
             fromScratch.Pretrained = null;
@@ -113,6 +124,14 @@ internal static class DemoCommand
                 fineTuning.DistillationMinutes = fromScratch.DistillationMinutes = distillMinutes;
                 Curve($"Fine-tuned {method} encoder, distilled", $"Fine-tuning the {method} encoder", fineTuning);
                 Curve("From scratch, distilled", "Training the same encoder from scratch", fromScratch);
+                fineTuning.DistillationMinutes = fromScratch.DistillationMinutes = null;
+            }
+            if (fixMatchMinutes > 0)
+            {
+                fineTuning.FixMatch = fromScratch.FixMatch = true;
+                fineTuning.Minutes = fromScratch.Minutes = fixMatchMinutes;
+                Curve($"Fine-tuned {method} encoder, FixMatch", $"FixMatch from the {method} encoder", fineTuning);
+                Curve("From scratch, FixMatch", "FixMatch from scratch", fromScratch);
             }
         }
 
@@ -126,7 +145,8 @@ internal static class DemoCommand
         }
         table.Caption($"Test split: {test.Count:N0} images; probe = ML.NET LbfgsMaximumEntropy on a stratified fraction of {train.Count:N0} labelled " +
                       $"training embeddings" + (baselineMinutes > 0 ? $"; fine-tuned and from scratch: the encoder and a classifier trained on those labelled images, {baselineMinutes:0.##} min each" : "") +
-                      (distillMinutes > 0 ? $"; distilled: then a student trained {distillMinutes:0.##} min on the network's predictions for the other training images and those labels" : ""));
+                      (distillMinutes > 0 ? $"; distilled: then a student trained {distillMinutes:0.##} min on the network's predictions for the other training images and those labels" : "") +
+                      (fixMatchMinutes > 0 ? $"; FixMatch: {fixMatchMinutes:0.##} min on those labelled images and the other training images, unlabelled" : ""));
         AnsiConsole.Write(table);
 
         var clustering = new Table().AddColumn("Features").AddColumn(new TableColumn("Std·√D").RightAligned())
