@@ -43,6 +43,23 @@ public class ImageStoreTests
     }
 
     [Test]
+    public void ASubsetBeyondTwoGibibytesOfPixelsIsAView()
+    {
+        // FixMatch's repeated rows at 96 × 96 RGB: 80,000 × 27,648 bytes = 2.2 GB, once an int overflow in the copy's size.
+        var pixels = new byte[2 * 3 * 96 * 96];
+        pixels[^1] = 7;
+        var store = new ImageStore(pixels, 3, 96, 96, [0, 1], ["a", "b"], ["p#0", "p#1"], []);
+
+        var repeated = store.Subset([.. Enumerable.Repeat(0, 79_999), 1]);
+
+        Assert.That((long)repeated.Count * repeated.ImageSize, Is.GreaterThan(int.MaxValue));
+        Assert.That(repeated.Image(79_999)[^1], Is.EqualTo(7));
+        using var batch = repeated.Batch([79_999, 0]);
+        Assert.That(batch.shape, Is.EqualTo(new long[] { 2, 3, 96, 96 }));
+        Assert.That(batch[0, 2, 95, 95].item<float>(), Is.EqualTo(7 / 255f));
+    }
+
+    [Test]
     public void ClassProbabilitiesThatAreNotDistributionsAreRefusedByRow()
     {
         var store = TestData.SampleTrain(2);
