@@ -104,7 +104,7 @@ internal static class FineTuneCommand
             var metrics = stage.Evaluate(mlContext, testStore);
             var steps = stage.Training.Steps;
             Console.WriteLine($"Trained {steps} steps ({stage.Training.Epochs} full epochs) at " +
-                              $"{stage.Training.ViewsPerSecond:F0} images/s, peak memory {CommandRunner.PeakMemory()}.");
+                              $"{stage.Training.ViewsPerSecond:F0} views/s, peak memory {CommandRunner.PeakMemory()}.");
             Console.WriteLine($"Test ({testStore.Count:N0} images): accuracy {metrics.MicroAccuracy:P2}, macro accuracy {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F4}.");
             AnsiConsole.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
 

@@ -29,6 +29,12 @@ public abstract class PretrainingMethod : nn.Module
     /// <summary>How many augmented views of each image one step passes through the trained encoder (for views/s).</summary>
     public abstract int ViewsPerImage { get; }
 
+    /// <summary>
+    /// The views a step on <paramref name="images"/> images passes through the encoder (views/s counts them):
+    /// <see cref="ViewsPerImage"/> each, unless the batch's labels change it (FixMatch's unlabelled images take two).
+    /// </summary>
+    public virtual long ViewsInStep(int images, StepContext context) => (long)images * ViewsPerImage;
+
     /// <summary>Whether <see cref="Loss"/> needs the batch's labels (the supervised baseline); self-supervised methods do not.</summary>
     public virtual bool RequiresLabels => false;
 

@@ -102,6 +102,11 @@ public sealed class Supervised : PretrainingMethod
     /// <inheritdoc/>
     public override int ViewsPerImage => 1;
 
+    /// <inheritdoc/>
+    /// <remarks>An unlabelled image (label −1) gives two views: the weak one that pseudo-labels it and the strong one that learns.</remarks>
+    public override long ViewsInStep(int images, StepContext context) =>
+        context.Labels is { ndim: 1 } labels ? images + labels.lt(0).sum().item<long>() : images;
+
     /// <summary>
     /// Cross-entropy (with <see cref="SupervisedOptions.LabelSmoothing"/>) of the classifier's logits [B, classes] (a linear
     /// layer on the embedding [B, E]) on one crop-and-flip view of each image, against the labels: class indices [B], or a

@@ -84,14 +84,14 @@ public sealed class Pretrainer
     {
         using var session = Start(data);
         var info = session.Info;
-        var (batchSize, stepsPerEpoch, viewsPerImage) = (options.BatchSize, session.StepsPerEpoch, session.Method.ViewsPerImage);
+        var (batchSize, stepsPerEpoch) = (options.BatchSize, session.StepsPerEpoch);
         var monitor = options.MonitorEvery > 0 ? TrainingMonitor.For(options, data, session.Views) : null;
         var totalSteps = options.Minutes is null ? options.Epochs * stepsPerEpoch : (int?)null;
         var budget = options.Minutes is { } minutes ? TimeSpan.FromMinutes(minutes) : (TimeSpan?)null;
 
         var clock = Stopwatch.StartNew();
         var resumedSeconds = info.ElapsedSeconds;
-        var stepsThisRun = 0;
+        var viewsThisRun = 0L;
         double Elapsed() => resumedSeconds + clock.Elapsed.TotalSeconds;
         double Progress() => budget is { } b ? Elapsed() / b.TotalSeconds : (double)info.GlobalStep / totalSteps!.Value;
         bool Done() => budget is { } b ? Elapsed() >= b.TotalSeconds : info.GlobalStep >= totalSteps!.Value;
@@ -104,17 +104,19 @@ public sealed class Pretrainer
             var order = Permutation(data.Count, options.Seed, epoch);
             var epochClock = Stopwatch.StartNew();
             var epochLosses = new List<double>();
+            var epochViews = 0L;
             while (info.StepInEpoch < stepsPerEpoch && !Done())
             {
                 if (cancelled = cancellation.IsCancellationRequested || HostCancelled()) break;
                 Array.Copy(order, info.StepInEpoch * batchSize, indices, 0, batchSize);
-                var (loss, learningRate) = session.Step(indices, Math.Min(Progress(), 1), epoch);
+                var (loss, learningRate, views) = session.Step(indices, Math.Min(Progress(), 1), epoch);
                 info.StepInEpoch++;
                 info.GlobalStep++;
-                stepsThisRun++;
+                viewsThisRun += views;
+                epochViews += views;
                 epochLosses.Add(loss);
                 info.History.Steps.Add(new StepRecord(info.GlobalStep, epoch, loss, learningRate, Elapsed()));
-                var viewsPerSecond = stepsThisRun * batchSize * viewsPerImage / clock.Elapsed.TotalSeconds;
+                var viewsPerSecond = viewsThisRun / clock.Elapsed.TotalSeconds;
                 var remaining = Progress() is var p and > 0 ? TimeSpan.FromSeconds(Elapsed() * (1 - Math.Min(p, 1)) / p) : TimeSpan.Zero;
                 progress?.Report(new PretrainProgress(epoch, info.GlobalStep, stepsPerEpoch, Math.Min(Progress(), 1), loss,
                     learningRate, viewsPerSecond, TimeSpan.FromSeconds(Elapsed()), remaining));
@@ -124,7 +126,7 @@ public sealed class Pretrainer
             {
                 var seconds = epochClock.Elapsed.TotalSeconds;
                 info.History.Epochs.Add(new EpochRecord(epoch, epochLosses.Count, epochLosses.Average(), seconds,
-                    epochLosses.Count * batchSize * viewsPerImage / seconds));
+                    epochViews / seconds));
                 session.Log($"Epoch {epoch}: {epochLosses.Count} steps, mean loss {epochLosses.Average():F4}, {seconds:F1} s.");
             }
             if (info.StepInEpoch == stepsPerEpoch)
@@ -162,7 +164,7 @@ public sealed class Pretrainer
         var method = session.Method;
         method.eval();
         method.to(CPU);
-        var runViewsPerSecond = stepsThisRun * batchSize * viewsPerImage / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+        var runViewsPerSecond = viewsThisRun / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
         return new PretrainResult(method, info.History, info, runViewsPerSecond);
     }
 
@@ -324,7 +326,7 @@ internal sealed class TrainingSession : IDisposable
     /// step, or one with large views, then hands its freed memory back to the system (<see cref="NativeHeap.Trim"/>): what
     /// their tensors leave in malloc's heap would otherwise pile up.
     /// </summary>
-    public (double Loss, double LearningRate) Step(int[] indices, double progress, int epoch, Action<string>? mark = null)
+    public (double Loss, double LearningRate, long Views) Step(int[] indices, double progress, int epoch, Action<string>? mark = null)
     {
         var chunked = options.ChunkSize is { } chunk && chunk < indices.Length;
         var result = StepInScope(indices, progress, epoch, mark, chunked);
@@ -332,7 +334,7 @@ internal sealed class TrainingSession : IDisposable
         return result;
     }
 
-    private (double Loss, double LearningRate) StepInScope(int[] indices, double progress, int epoch, Action<string>? mark, bool chunked)
+    private (double Loss, double LearningRate, long Views) StepInScope(int[] indices, double progress, int epoch, Action<string>? mark, bool chunked)
     {
         if (++stepsSinceCollection == StepsPerCollection)
         {
@@ -366,7 +368,7 @@ internal sealed class TrainingSession : IDisposable
         optimizer.Step();
         Method.AfterStep(context);
         mark?.Invoke("optimizer");
-        return (loss, learningRate);
+        return (loss, learningRate, Method.ViewsInStep(indices.Length, context));
     }
 
     private static (Tensor Loss, Action Backward) Plain(Tensor loss) => (loss, () => loss.backward());

@@ -104,6 +104,9 @@ public class SupervisedTests
         using var strict = Network(options, recipe);
         using (var loss = StepLoss(strict, images, labels))
             Assert.That(loss.item<float>(), Is.EqualTo(supervised.item<float>()).Within(1e-5), "at τ = 1 no pseudo-label counts");
+        using var generator = new Generator(7);
+        Assert.That(network.ViewsInStep(6, new StepContext(generator, 0.5, 1, 1, labels)), Is.EqualTo(3 + 2 * 3),
+            "views/s counts a view of each labelled row and two of each unlabelled one");
     }
 
     /// <summary>The method on a small encoder, the same initial weights every call, in eval mode (no batch-norm coupling between rows).</summary>
