@@ -26,7 +26,7 @@ internal static class FineTuneCommand
         var test = new Option<string>("--test") { Description = "Labelled test images: class folders, or IDX images with --test-labels.", Required = true };
         var testLabels = new Option<string?>("--test-labels") { Description = "IDX labels for IDX --test images." };
         var fraction = new Option<double>("--label-fraction") { Description = "Fraction of training labels used (stratified, seeded), e.g. 0.01, 0.1, 1.", DefaultValueFactory = _ => 1.0 };
-        var epochs = new Option<int?>("--epochs") { Description = "Epochs over the labelled images (default 20 unless --minutes is given)." };
+        var epochs = new Option<int?>("--epochs") { Description = "Epochs over the labelled images (default 20, or as many as 500 steps take with few labelled images, unless --minutes is given)." };
         var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 128 };
         var learningRate = new Option<double>("--lr") { Description = "Peak learning rate of the classifier (AdamW).", DefaultValueFactory = _ => 1e-3 };
@@ -80,7 +80,7 @@ internal static class FineTuneCommand
             var mlContext = new MLContext(seedValue);
             var options = new FineTuningTrainer.Options
             {
-                InputColumnName = ModelFiles.ImagePathColumn, Pretrained = pretrained, Epochs = parse.GetValue(epochs) ?? 20, Minutes = parse.GetValue(minutes),
+                InputColumnName = ModelFiles.ImagePathColumn, Pretrained = pretrained, Epochs = parse.GetValue(epochs), Minutes = parse.GetValue(minutes),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), EncoderLearningRateFactor = parse.GetValue(encoderFactor),
                 FrozenEncoderFraction = parse.GetValue(frozen), DistillationEpochs = parse.GetValue(distillEpochs),
                 DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing),
@@ -93,7 +93,7 @@ internal static class FineTuneCommand
             var title = $"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {sample.Count:N0} labelled images " +
                         $"({labelFraction:P0} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes" +
                         (options.FixMatch ? $"; FixMatch on the other {trainStore.Count - sample.Count:N0}), " : "), ") +
-                        (options.Minutes is { } m ? $"{m:0.##} min" : $"{options.Epochs} epochs");
+                        (options.Minutes is { } m ? $"{m:0.##} min" : $"{options.EpochsFor(sample.Count, options.UsesUnlabelled ? trainStore.Count - sample.Count : 0)} epochs");
             using var stage = ConsoleProgress.Run(title, progress =>
             {
                 options.Progress = progress;

@@ -60,8 +60,30 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         /// <summary>1 (grayscale) or 3 (RGB); null: the pretrained encoder's input channels, else 1. Default null.</summary>
         public int? Channels { get; set; }
 
-        /// <summary>Epochs over the labelled rows; ignored when <see cref="Minutes"/> is set. Default 20.</summary>
-        public int Epochs { get; set; } = 20;
+        /// <summary>
+        /// Epochs over the labelled rows (with FixMatch, over its training rows); ignored when <see cref="Minutes"/> is set.
+        /// Null: 20, or as many as <see cref="DefaultMinimumSteps"/> steps take when the rows are few — 600 labelled images
+        /// at batch 128 are 4 steps an epoch, and 20 epochs of them stopped short of what fine-tuning reaches. Default null.
+        /// </summary>
+        public int? Epochs { get; set; }
+
+        /// <summary>The fewest steps a run with the default <see cref="Epochs"/> takes.</summary>
+        public const int DefaultMinimumSteps = 500;
+
+        /// <summary>
+        /// The epochs fine-tuning on <paramref name="labelled"/> labelled and <paramref name="unlabelled"/> unlabelled images
+        /// runs: <see cref="Epochs"/>, or the default for that many training rows (with FixMatch, the labelled ones repeated).
+        /// </summary>
+        public int EpochsFor(int labelled, int unlabelled = 0)
+        {
+            if (Epochs is { } epochs) return epochs;
+            var rows = FixMatch ? unlabelled + LabelledCopies(labelled, unlabelled) * labelled : labelled;
+            var stepsPerEpoch = Math.Max(1, rows / Math.Max(1, Math.Min(BatchSize, rows)));
+            return Math.Max(20, (DefaultMinimumSteps + stepsPerEpoch - 1) / stepsPerEpoch);
+        }
+
+        /// <summary>How often FixMatch's rows hold each labelled image: about <see cref="UnlabelledRatio"/> unlabelled images per labelled one.</summary>
+        internal int LabelledCopies(int labelled, int unlabelled) => Math.Max(1, (int)Math.Round((double)unlabelled / (UnlabelledRatio * labelled)));
 
         /// <summary>Wall-clock budget in minutes (validation excluded); overrides <see cref="Epochs"/>. Default null.</summary>
         public double? Minutes { get; set; }
@@ -179,6 +201,8 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         this.options = options?.Clone() ?? throw new ArgumentNullException(nameof(options));
         if (options.EarlyStoppingPatience <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), options.EarlyStoppingPatience, "EarlyStoppingPatience must be positive.");
+        if (options.Epochs is <= 0)
+            throw new ArgumentOutOfRangeException(nameof(options), options.Epochs, "Epochs must be positive, or null for the default.");
         if (options.DistillationEpochs < 0)
             throw new ArgumentOutOfRangeException(nameof(options), options.DistillationEpochs, "DistillationEpochs must be 0 (no distillation) or more.");
         if (options.DistillationMinutes is { } minutes && !(minutes > 0 && double.IsFinite(minutes)))
@@ -244,7 +268,7 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         var labelledRows = Enumerable.Range(0, train.Count).Where(i => train.Labels![i] >= 0).ToList();
         var labelled = options.UsesUnlabelled ? train.Subset(labelledRows) : train;
         var (result, network, best) = Train(options.FixMatch ? FixMatchRows(train, labelledRows) : labelled, options.Pretrained, classes,
-            options.Epochs, options.Minutes, validation);
+            options.EpochsFor(labelledRows.Count, train.Count - labelledRows.Count), options.Minutes, validation);
         if (options.Distils)
         {
             // The teacher's probabilities for the unlabelled images, the labels themselves for the labelled ones.
@@ -283,8 +307,7 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
     /// </summary>
     private ImageStore FixMatchRows(ImageStore train, List<int> labelledRows)
     {
-        var unlabelled = train.Count - labelledRows.Count;
-        var copies = Math.Max(1, (int)Math.Round((double)unlabelled / (options.UnlabelledRatio * labelledRows.Count)));
+        var copies = options.LabelledCopies(labelledRows.Count, train.Count - labelledRows.Count);
         return train.Subset([.. Enumerable.Range(0, train.Count), .. Enumerable.Repeat(labelledRows, copies - 1).SelectMany(rows => rows)]);
     }
 

@@ -230,12 +230,12 @@ public sealed class SelfSupervisedCatalog
     /// <param name="labelColumnName">The class column, a key type (MapValueToKey).</param>
     /// <param name="inputColumnName">The image column (MLImage) or image-path column (text).</param>
     /// <param name="pretrained">The encoder to start from, e.g. <c>PretrainedEncoder.Load("run")</c> or <c>PretrainedEncoder.From(stage.Pretraining)</c>.</param>
-    /// <param name="epochs">Epochs over the labelled rows, unless <paramref name="minutes"/> is given.</param>
+    /// <param name="epochs">Epochs over the labelled rows, unless <paramref name="minutes"/> is given; null: 20, or at least 500 steps with few labelled rows.</param>
     /// <param name="minutes">Wall-clock budget; overrides <paramref name="epochs"/>.</param>
     /// <param name="batchSize">Images per step.</param>
     /// <param name="seed">Seed for initialisation, shuffling and augmentation.</param>
     public FineTuningTrainer FineTune(string labelColumnName = "Label", string inputColumnName = "Image", PretrainedEncoder? pretrained = null,
-        int epochs = 20, double? minutes = null, int batchSize = 128, int seed = 0) =>
+        int? epochs = null, double? minutes = null, int batchSize = 128, int seed = 0) =>
         FineTune(new FineTuningTrainer.Options
         {
             LabelColumnName = labelColumnName, InputColumnName = inputColumnName, Pretrained = pretrained,

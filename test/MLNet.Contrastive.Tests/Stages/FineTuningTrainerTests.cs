@@ -180,6 +180,33 @@ public class FineTuningTrainerTests
         Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("FrozenEncoderFraction must be a finite number in [0, 1]"));
     }
 
+    /// <summary>
+    /// Without <see cref="FineTuningTrainer.Options.Epochs"/> a run takes 20 epochs, or 500 steps when its rows are few:
+    /// 600 labelled images at batch 128 are 4 steps an epoch (125 epochs), 60 at batch 60 one step (500 epochs).
+    /// </summary>
+    [Test]
+    public void DefaultEpochsRunAtLeastFiveHundredStepsWithFewLabelledImages()
+    {
+        var options = new FineTuningTrainer.Options();
+        Assert.That(options.EpochsFor(600), Is.EqualTo(125));
+        Assert.That(options.EpochsFor(60), Is.EqualTo(500));
+        Assert.That(options.EpochsFor(6_000), Is.EqualTo(20), "46 steps an epoch: 20 epochs are 920 steps");
+        options.FixMatch = true;
+        Assert.That(options.EpochsFor(600, 59_400), Is.EqualTo(20), "600 labelled images 33 times and the 59,400 others: 618 steps an epoch");
+        Assert.That(options.EpochsFor(10, 20), Is.EqualTo(500), "20 unlabelled and the 10 labelled ones once: 30 rows, one step");
+        options.Epochs = 7;
+        Assert.That(options.EpochsFor(60), Is.EqualTo(7));
+        options.Epochs = 0;
+        Assert.That(() => new FineTuningTrainer(new MLContext(0), options),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("Epochs must be positive, or null for the default"));
+
+        // The trainer runs that default: 8 labelled images at batch 8 are one step an epoch.
+        var eight = TestData.SampleTrain(8);
+        using var stage = new FineTuningTrainer(new MLContext(0), new FineTuningTrainer.Options { Encoder = Small, BatchSize = 8, Seed = 5, Threads = 2, Device = "cpu" })
+            .Fit(eight, eight.LabelNames!);
+        Assert.That((stage.Training.Steps, stage.Training.Epochs), Is.EqualTo((500, 500)));
+    }
+
     /// <summary>1,000 training images of which the first 100 keep their labels and 900 have none (−1), and 500 test images.</summary>
     private static (MLNet.Contrastive.Data.ImageStore Train, MLNet.Contrastive.Data.ImageStore Test) PartlyLabelled()
     {
