@@ -47,7 +47,7 @@ public sealed class Embeddings
     internal static Embeddings FromModule(nn.Module module, Func<Tensor, Tensor> forward, int dimension, ImageStore data, int batchSize = 512)
     {
         TorchRuntime.Initialize();
-        var values = new float[(long)data.Count * dimension];
+        var values = Allocate(data.Count, dimension, "Features");
         var device = module.parameters().First().device;
         module.eval();
         using var noGrad = no_grad();
@@ -61,10 +61,20 @@ public sealed class Embeddings
         return new Embeddings(values, data.Count, dimension, data.Labels);
     }
 
+    /// <summary>Room for <paramref name="count"/> rows of <paramref name="dimension"/> values, or a clear error where one .NET array cannot hold them.</summary>
+    internal static float[] Allocate(int count, int dimension, string what)
+    {
+        var values = (long)count * dimension;
+        if (values > Array.MaxLength)
+            throw new InvalidOperationException($"{what} of {count:N0} images are {values:N0} values ({dimension:N0} each), more than one .NET array holds " +
+                                                $"({Array.MaxLength:N0}); use fewer images or a smaller image size.");
+        return new float[values];
+    }
+
     /// <summary>Raw pixels scaled to [0, 1] as features (the baseline every encoder must beat).</summary>
     public static Embeddings FromPixels(ImageStore data)
     {
-        var values = new float[(long)data.Count * data.ImageSize];
+        var values = Allocate(data.Count, data.ImageSize, "Raw-pixel features");
         for (var i = 0; i < data.Count; i++)
         {
             var image = data.Image(i);

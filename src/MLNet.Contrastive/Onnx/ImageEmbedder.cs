@@ -107,7 +107,7 @@ public sealed class ImageEmbedder : IDisposable
     {
         if (data.Channels != inputDims[1] || data.Height != inputDims[2] || data.Width != inputDims[3])
             throw new ArgumentException($"The encoder takes {inputDims[1]}×{inputDims[2]}×{inputDims[3]} images; these are {data.Channels}×{data.Height}×{data.Width}.");
-        var values = new float[(long)data.Count * Dimension];
+        var values = Embeddings.Allocate(data.Count, Dimension, "Embeddings");
         var size = data.ImageSize;
         var batch = new float[options.BatchSize * size];
         using var runOptions = new RunOptions();

@@ -1,4 +1,5 @@
 using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Metrics;
 
 namespace MLNet.Contrastive.Tests.Data;
 
@@ -57,6 +58,9 @@ public class ImageStoreTests
         using var batch = repeated.Batch([79_999, 0]);
         Assert.That(batch.shape, Is.EqualTo(new long[] { 2, 3, 96, 96 }));
         Assert.That(batch[0, 2, 95, 95].item<float>(), Is.EqualTo(7 / 255f));
+        // Its raw pixels as features would be 2.2 billion floats: refused up front, not an OutOfMemoryException.
+        Assert.That(() => Embeddings.FromPixels(repeated), Throws.InvalidOperationException.With.Message.StartsWith(
+            "Raw-pixel features of 80,000 images are 2,211,840,000 values (27,648 each), more than one .NET array holds"));
     }
 
     [Test]
