@@ -25,6 +25,9 @@ internal static class FineTuneCommand
         var trainLabels = new Option<string?>("--train-labels") { Description = "IDX labels for IDX --train images." };
         var test = new Option<string>("--test") { Description = "Labelled test images: class folders, or IDX images with --test-labels.", Required = true };
         var testLabels = new Option<string?>("--test-labels") { Description = "IDX labels for IDX --test images." };
+        var validationImages = new Option<string?>("--validation") { Description = "Labelled validation images (class folders, or IDX with --validation-labels): the best epoch on them is kept, and training stops after --patience epochs without a better one." };
+        var validationLabels = new Option<string?>("--validation-labels") { Description = "IDX labels for IDX --validation images." };
+        var patience = new Option<int>("--patience") { Description = "With --validation: epochs without a better validation accuracy before training stops.", DefaultValueFactory = _ => 5 };
         var fraction = new Option<double>("--label-fraction") { Description = "Fraction of training labels used (stratified, seeded), e.g. 0.01, 0.1, 1.", DefaultValueFactory = _ => 1.0 };
         var epochs = new Option<int?>("--epochs") { Description = "Epochs over the labelled images (default 20, or as many as 500 steps take with few labelled images, unless --minutes is given)." };
         var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
@@ -47,7 +50,7 @@ internal static class FineTuneCommand
         var output = new Option<string>("--out") { Description = "Output folder: model.zip (image paths in, PredictedLabel out), network.onnx (class logits) and encoder.onnx (the fine-tuned encoder).", Required = true };
         var command = new Command("finetune", "Fine-tune a pretrained encoder with a classifier on labelled images (or train it from scratch).")
         {
-            model, train, trainLabels, test, testLabels, fraction, epochs, minutes, batchSize, learningRate, encoderFactor, frozen, distillEpochs,
+            model, train, trainLabels, test, testLabels, validationImages, validationLabels, patience, fraction, epochs, minutes, batchSize, learningRate, encoderFactor, frozen, distillEpochs,
             distillMinutes, strongViews, smoothing, fixMatch, threshold, imageSize, channels, encoder, seed, threads, device, output,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
@@ -58,6 +61,7 @@ internal static class FineTuneCommand
                 throw new ArgumentException("Give either --distill-epochs or --distill-minutes, not both.");
             if (parse.GetValue(threshold) is not null && !parse.GetValue(fixMatch))
                 throw new ArgumentException("--confidence-threshold is FixMatch's setting; give --fixmatch too.");
+            if (parse.GetValue(patience) <= 0) throw new ArgumentOutOfRangeException("--patience", parse.GetValue(patience), "--patience must be a positive number of epochs.");
             var labelFraction = parse.GetValue(fraction);
             if (labelFraction is <= 0 or > 1 || double.IsNaN(labelFraction))
                 throw new ArgumentOutOfRangeException("--label-fraction", labelFraction, "--label-fraction must be in (0, 1].");
@@ -72,6 +76,9 @@ internal static class FineTuneCommand
             };
             var trainStore = LabelledImages.Require(ImageStore.Load(parse.GetValue(train)!, parse.GetValue(trainLabels), load), "--train");
             var testStore = LabelledImages.InTrainingClasses(LabelledImages.Require(ImageStore.Load(parse.GetValue(test)!, parse.GetValue(testLabels), load), "--test"), trainStore);
+            var validationStore = parse.GetValue(validationImages) is { } validationPath
+                ? LabelledImages.InTrainingClasses(LabelledImages.Require(ImageStore.Load(validationPath, parse.GetValue(validationLabels), load), "--validation"), trainStore, "--validation")
+                : parse.GetValue(validationLabels) is null ? null : throw new ArgumentException("--validation-labels labels the --validation images; give --validation too.");
             var seedValue = parse.GetValue(seed);
             var texts = trainStore.Labels!.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToList();
             var sample = LinearEvaluation.StratifiedSample(texts, labelFraction, seedValue);
@@ -83,7 +90,7 @@ internal static class FineTuneCommand
                 InputColumnName = ModelFiles.ImagePathColumn, Pretrained = pretrained, Epochs = parse.GetValue(epochs), Minutes = parse.GetValue(minutes),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), EncoderLearningRateFactor = parse.GetValue(encoderFactor),
                 FrozenEncoderFraction = parse.GetValue(frozen), DistillationEpochs = parse.GetValue(distillEpochs),
-                DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing),
+                DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing), EarlyStoppingPatience = parse.GetValue(patience),
                 FixMatch = parse.GetValue(fixMatch), StrongViews = parse.GetValue(strongViews), Channels = load.Channels,
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(load.Channels, load.Height, preset) : null,
                 ImageHeight = load.Height, ImageWidth = load.Width, Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
@@ -99,12 +106,15 @@ internal static class FineTuneCommand
                 options.Progress = progress;
                 // FixMatch and distillation read every training image, those outside the sample unlabelled.
                 var images = options.UsesUnlabelled ? trainStore.KeepLabelsOf(sample) : trainStore.Subset(sample);
-                return new FineTuningTrainer(mlContext, options).Fit(images, trainStore.LabelNames!);
+                return new FineTuningTrainer(mlContext, options).Fit(images, trainStore.LabelNames!, validationStore);
             });
             var metrics = stage.Evaluate(mlContext, testStore);
             var steps = stage.Training.Steps;
             Console.WriteLine($"Trained {steps} steps ({stage.Training.Epochs} full epochs) at " +
                               $"{stage.Training.ViewsPerSecond:F0} views/s, peak memory {CommandRunner.PeakMemory()}.");
+            if (stage.BestEpoch is { } bestEpoch)
+                Console.WriteLine($"Validation ({validationStore!.Count:N0} images): best epoch {bestEpoch} of {stage.ValidationAccuracy.Count} measured, " +
+                                  $"accuracy {stage.ValidationAccuracy.First(a => a.Epoch == bestEpoch).Accuracy:P2}; its weights are the model's.");
             Console.WriteLine($"Test ({testStore.Count:N0} images): accuracy {metrics.MicroAccuracy:P2}, macro accuracy {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F4}.");
             AnsiConsole.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
 

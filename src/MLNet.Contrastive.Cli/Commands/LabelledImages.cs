@@ -10,12 +10,15 @@ internal static class LabelledImages
         store.Labels is not null ? store
             : throw new ArgumentException($"{option}: the images have no labels; use class sub-folders, or an IDX labels file ({option}-labels).");
 
-    /// <summary>Test labels re-indexed into the training classes (a folder's class indices depend on which folders exist).</summary>
-    public static ImageStore InTrainingClasses(ImageStore test, ImageStore train)
+    /// <summary>
+    /// Test (or validation) labels re-indexed into the training classes (a folder's class indices depend on which folders
+    /// exist); <paramref name="option"/> names the images in the error.
+    /// </summary>
+    public static ImageStore InTrainingClasses(ImageStore test, ImageStore train, string option = "--test")
     {
         var index = train.LabelNames!.Select((name, i) => (name, i)).ToDictionary(p => p.name, p => p.i);
         var labels = test.Labels!.Select(l => index.TryGetValue(test.LabelNames![l], out var i) ? i
-            : throw new ArgumentException($"--test: class '{test.LabelNames![l]}' does not occur in the training images.")).ToArray();
+            : throw new ArgumentException($"{option}: class '{test.LabelNames![l]}' does not occur in the training images.")).ToArray();
         return test.WithLabels(labels, train.LabelNames);
     }
 }
