@@ -42,6 +42,11 @@ internal static class DemoCommand
             Description = "Also fine-tune the pretrained encoder, and train it from scratch, with FixMatch (the training images outside each fraction train too, unlabelled) for this many minutes at each fraction; 0 skips it.",
             DefaultValueFactory = _ => 0,
         };
+        var labelSamples = new Option<int>("--label-samples")
+        {
+            Description = "At 1 % and 10 %, average every row over this many label samples (seeds --seed, --seed + 1, …; the same rows for every row of the table): one sample of 60 images is noisy.",
+            DefaultValueFactory = _ => 1,
+        };
         var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 (grayscale) or 3 (RGB; e.g. the set build/make-rgb-set.py makes).", DefaultValueFactory = _ => 1 };
         var encoder = PretrainCommand.EncoderOption();
@@ -51,7 +56,7 @@ internal static class DemoCommand
         var command = new Command("demo", "Pretrain SimCLR on Fashion-MNIST and compare it with raw pixels and a random encoder.")
         {
             minutes, full, dataDir, imageSize, channels, encoder, batchSize, seed, threads, output, method, methodSettings, baselineMinutes,
-            distillMinutes, fixMatchMinutes,
+            distillMinutes, fixMatchMinutes, labelSamples,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -59,15 +64,16 @@ internal static class DemoCommand
             return Run(MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), parse.GetValue(minutes), parse.GetValue(full),
                 parse.GetValue(dataDir)!, loadOptions, EncoderOptions.For(loadOptions.Channels, loadOptions.Height, parse.GetValue(encoder) ?? EncoderPreset.Small),
                 parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output)!, parse.GetValue(baselineMinutes) ?? parse.GetValue(minutes) / 4, parse.GetValue(distillMinutes),
-                parse.GetValue(fixMatchMinutes));
+                parse.GetValue(fixMatchMinutes), parse.GetValue(labelSamples));
         }));
         return command;
     }
 
     private static int Run(Methods.MethodOptions methodOptions, double minutes, bool full, string dataDir, ImageLoadOptions loadOptions,
         EncoderOptions encoder, int batchSize, int seed, int threads, string outDir, double baselineMinutes, double distillMinutes,
-        double fixMatchMinutes)
+        double fixMatchMinutes, int labelSamples)
     {
+        if (labelSamples < 1) throw new ArgumentOutOfRangeException(nameof(labelSamples), labelSamples, "--label-samples must be at least 1.");
         if (baselineMinutes < 0) throw new ArgumentOutOfRangeException(nameof(baselineMinutes), baselineMinutes, "--baseline-minutes must be 0 or more.");
         if (!(distillMinutes >= 0)) throw new ArgumentOutOfRangeException(nameof(distillMinutes), distillMinutes, "--distill-minutes must be 0 or more.");
         if (!(fixMatchMinutes >= 0 && double.IsFinite(fixMatchMinutes)))
@@ -93,7 +99,7 @@ internal static class DemoCommand
         void Evaluate(string name, Embeddings trainFeatures, Embeddings testFeatures)
         {
             Console.WriteLine($"Evaluating {name}…");
-            var (summary, curve) = FeatureEvaluation.Evaluate(mlContext, name, trainFeatures, testFeatures, fractions, seed);
+            var (summary, curve) = FeatureEvaluation.Evaluate(mlContext, name, trainFeatures, testFeatures, fractions, seed, labelSamples);
             report.LabelEfficiency.AddRange(curve);
             report.Features.Add(summary);
         }
@@ -114,7 +120,7 @@ internal static class DemoCommand
             void Curve(string name, string doing, FineTuningTrainer.Options settings) =>
                 report.LabelEfficiency.AddRange(LabelEfficiency.FineTuned(mlContext, name, train, test, fractions, settings, seed,
                     (fraction, images) => Console.WriteLine($"{doing} on {fraction:P0} of the labels ({images:N0} images) for {settings.Minutes:0.##} min" +
-                        (settings.Distils ? $", then distilling for {distillMinutes:0.##} min on all {train.Count:N0} images…" : "…"))));
+                        (settings.Distils ? $", then distilling for {distillMinutes:0.##} min on all {train.Count:N0} images…" : "…")), labelSamples));
             var fromScratch = fineTuning.Clone();
             fromScratch.Pretrained = null;
             Curve($"Fine-tuned {method} encoder", $"Fine-tuning the {method} encoder", fineTuning);
@@ -146,7 +152,8 @@ internal static class DemoCommand
         table.Caption($"Test split: {test.Count:N0} images; probe = ML.NET LbfgsMaximumEntropy on a stratified fraction of {train.Count:N0} labelled " +
                       $"training embeddings" + (baselineMinutes > 0 ? $"; fine-tuned and from scratch: the encoder and a classifier trained on those labelled images, {baselineMinutes:0.##} min each" : "") +
                       (distillMinutes > 0 ? $"; distilled: then a student trained {distillMinutes:0.##} min on the network's predictions for the other training images and those labels" : "") +
-                      (fixMatchMinutes > 0 ? $"; FixMatch: {fixMatchMinutes:0.##} min on those labelled images and the other training images, unlabelled" : ""));
+                      (fixMatchMinutes > 0 ? $"; FixMatch: {fixMatchMinutes:0.##} min on those labelled images and the other training images, unlabelled" : "") +
+                      (labelSamples > 1 ? $"; below 100 %, each cell is the mean over {labelSamples} label samples (seeds {seed}–{seed + labelSamples - 1})" : ""));
         AnsiConsole.Write(table);
 
         var clustering = new Table().AddColumn("Features").AddColumn(new TableColumn("Std·√D").RightAligned())

@@ -6,8 +6,11 @@ using MLNet.Contrastive.Metrics;
 
 namespace MLNet.Contrastive.Evaluation;
 
-/// <summary>Test accuracy of one kind of features when the probe saw <see cref="LabelFraction"/> of the training labels.</summary>
-public sealed record LabelEfficiencyPoint(string Features, double LabelFraction, int LabeledImages, double Accuracy);
+/// <summary>
+/// Test accuracy of one kind of features when the probe saw <see cref="LabelFraction"/> of the training labels: the
+/// mean over <see cref="Samples"/> label samples (one at 100 %, where every sample is every row).
+/// </summary>
+public sealed record LabelEfficiencyPoint(string Features, double LabelFraction, int LabeledImages, double Accuracy, int Samples = 1);
 
 /// <summary>
 /// The label-efficiency curve: linear-probe accuracy at growing fractions of the labels (stratified, seeded; the same
@@ -18,23 +21,34 @@ public static class LabelEfficiency
     /// <summary>1 %, 10 % and 100 % of the labels.</summary>
     public static IReadOnlyList<double> StandardFractions { get; } = [0.01, 0.1, 1.0];
 
-    /// <summary>The linear probe on <paramref name="train"/> at each fraction, scored on <paramref name="test"/>.</summary>
+    /// <summary>
+    /// The linear probe on <paramref name="train"/> at each fraction, scored on <paramref name="test"/>; below 100 % the
+    /// mean over <paramref name="samples"/> label samples, seeded <paramref name="seed"/>, <paramref name="seed"/> + 1, ….
+    /// </summary>
     public static IReadOnlyList<LabelEfficiencyPoint> Probe(MLContext mlContext, string features, Embeddings train, Embeddings test,
-        IReadOnlyList<double> fractions, int seed = 0) =>
+        IReadOnlyList<double> fractions, int seed = 0, int samples = 1) =>
         fractions.Select(fraction =>
         {
-            var result = LinearEvaluation.Evaluate(mlContext, train, test, fraction, seed);
-            return new LabelEfficiencyPoint(features, fraction, result.TrainingRows, result.Accuracy);
+            var results = SampleSeeds(fraction, seed, samples).Select(s => LinearEvaluation.Evaluate(mlContext, train, test, fraction, s)).ToList();
+            return new LabelEfficiencyPoint(features, fraction, results[0].TrainingRows, results.Average(r => r.Accuracy), results.Count);
         }).ToList();
+
+    /// <summary>The label samples' seeds at <paramref name="fraction"/>: one at 100 %, where every sample is every row.</summary>
+    private static IEnumerable<int> SampleSeeds(double fraction, int seed, int samples)
+    {
+        if (samples < 1) throw new ArgumentOutOfRangeException(nameof(samples), samples, "samples must be at least 1.");
+        return Enumerable.Range(seed, fraction >= 1 ? 1 : samples);
+    }
 
     /// <summary>
     /// For each fraction, fine-tunes with <paramref name="options"/> on the rows the probe would see — from
     /// <see cref="FineTuningTrainer.Options.Pretrained"/>, or from scratch when it is null (the supervised baseline with
     /// the same encoder, budget and views) — and scores the test images with the fitted stage's classifier. With
     /// FixMatch or distillation the other training images are its unlabelled ones. <paramref name="features"/> names the row.
+    /// Below 100 % the accuracy is the mean over <paramref name="samples"/> label samples, as for <see cref="Probe"/>.
     /// </summary>
     public static IReadOnlyList<LabelEfficiencyPoint> FineTuned(MLContext mlContext, string features, ImageStore train, ImageStore test,
-        IReadOnlyList<double> fractions, FineTuningTrainer.Options options, int seed = 0, Action<double, int>? starting = null)
+        IReadOnlyList<double> fractions, FineTuningTrainer.Options options, int seed = 0, Action<double, int>? starting = null, int samples = 1)
     {
         var labels = train.Labels ?? throw new ArgumentException("Fine-tuning needs labelled training images.", nameof(train));
         var names = train.LabelNames ?? Enumerable.Range(0, labels.Max() + 1).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToList();
@@ -42,11 +56,18 @@ public static class LabelEfficiency
         var texts = labels.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToList();
         return fractions.Select(fraction =>
         {
-            var sample = LinearEvaluation.StratifiedSample(texts, fraction, seed);
-            starting?.Invoke(fraction, sample.Count);
-            var images = options.UsesUnlabelled ? train.KeepLabelsOf(sample) : train.Subset(sample);
-            using var stage = new FineTuningTrainer(mlContext, options).Fit(images, names);
-            return new LabelEfficiencyPoint(features, fraction, sample.Count, stage.Evaluate(mlContext, test).MicroAccuracy);
+            var accuracies = new List<double>();
+            var count = 0;
+            foreach (var sampleSeed in SampleSeeds(fraction, seed, samples))
+            {
+                var sample = LinearEvaluation.StratifiedSample(texts, fraction, sampleSeed);
+                count = sample.Count;
+                starting?.Invoke(fraction, sample.Count);
+                var images = options.UsesUnlabelled ? train.KeepLabelsOf(sample) : train.Subset(sample);
+                using var stage = new FineTuningTrainer(mlContext, options).Fit(images, names);
+                accuracies.Add(stage.Evaluate(mlContext, test).MicroAccuracy);
+            }
+            return new LabelEfficiencyPoint(features, fraction, count, accuracies.Average(), accuracies.Count);
         }).ToList();
     }
 }

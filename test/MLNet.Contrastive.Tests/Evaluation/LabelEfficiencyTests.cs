@@ -38,4 +38,27 @@ public class LabelEfficiencyTests
         Assert.That(supervised.Select(p => p.Accuracy), Is.All.GreaterThan(0.3));
         Assert.That(supervised[1].Accuracy, Is.GreaterThan(supervised[0].Accuracy));
     }
+
+    /// <summary>
+    /// With several label samples a point below 100 % is the mean of the single-sample points of seeds s, s + 1, …; at
+    /// 100 % every sample is every row, so it is measured once.
+    /// </summary>
+    [Test]
+    public void SeveralLabelSamplesAverageTheSeedsBelowOneHundredPercent()
+    {
+        var data = TestData.SampleTrain(1200);
+        var (train, test) = (Embeddings.FromPixels(data.Subset(Enumerable.Range(0, 1000).ToArray())), Embeddings.FromPixels(data.Subset(Enumerable.Range(1000, 200).ToArray())));
+        var mlContext = new MLContext(0);
+        double[] fractions = [0.1, 1.0];
+
+        var averaged = LabelEfficiency.Probe(mlContext, "Raw pixels", train, test, fractions, seed: 4, samples: 3);
+        var single = Enumerable.Range(4, 3).Select(seed => LabelEfficiency.Probe(mlContext, "Raw pixels", train, test, fractions, seed)).ToList();
+
+        Assert.That(averaged[0].Accuracy, Is.EqualTo(single.Average(curve => curve[0].Accuracy)).Within(1e-12));
+        Assert.That(single.Select(curve => curve[0].Accuracy).Distinct().Count(), Is.GreaterThan(1), "the three samples differ");
+        Assert.That((averaged[0].Samples, averaged[1].Samples), Is.EqualTo((3, 1)));
+        Assert.That(averaged[1].Accuracy, Is.EqualTo(single[0][1].Accuracy).Within(1e-12));
+        Assert.That(() => LabelEfficiency.Probe(mlContext, "Raw pixels", train, test, fractions, samples: 0),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.StartsWith("samples must be at least 1."));
+    }
 }
