@@ -27,7 +27,7 @@ internal static class FineTuneCommand
         var testLabels = new Option<string?>("--test-labels") { Description = "IDX labels for IDX --test images." };
         var validationImages = new Option<string?>("--validation") { Description = "Labelled validation images (class folders, or IDX with --validation-labels): the best epoch on them is kept, and training stops after --patience epochs without a better one." };
         var validationLabels = new Option<string?>("--validation-labels") { Description = "IDX labels for IDX --validation images." };
-        var patience = new Option<int>("--patience") { Description = "With --validation: epochs without a better validation accuracy before training stops.", DefaultValueFactory = _ => 5 };
+        var patience = new Option<int?>("--patience") { Description = "With --validation: epochs without a better validation accuracy before training stops (default 5)." };
         var fraction = new Option<double>("--label-fraction") { Description = "Fraction of training labels used (stratified, seeded), e.g. 0.01, 0.1, 1.", DefaultValueFactory = _ => 1.0 };
         var epochs = new Option<int?>("--epochs") { Description = "Epochs over the labelled images (default 20, or as many as 500 steps take with few labelled images, unless --minutes is given)." };
         var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
@@ -61,7 +61,8 @@ internal static class FineTuneCommand
                 throw new ArgumentException("Give either --distill-epochs or --distill-minutes, not both.");
             if (parse.GetValue(threshold) is not null && !parse.GetValue(fixMatch))
                 throw new ArgumentException("--confidence-threshold is FixMatch's setting; give --fixmatch too.");
-            if (parse.GetValue(patience) <= 0) throw new ArgumentOutOfRangeException("--patience", parse.GetValue(patience), "--patience must be a positive number of epochs.");
+            if (parse.GetValue(patience) is { } epochsWithout && (epochsWithout <= 0 || parse.GetValue(validationImages) is null))
+                throw new ArgumentException(epochsWithout <= 0 ? "--patience must be a positive number of epochs." : "--patience is early stopping's setting; give --validation too.");
             var labelFraction = parse.GetValue(fraction);
             if (labelFraction is <= 0 or > 1 || double.IsNaN(labelFraction))
                 throw new ArgumentOutOfRangeException("--label-fraction", labelFraction, "--label-fraction must be in (0, 1].");
@@ -90,13 +91,14 @@ internal static class FineTuneCommand
                 InputColumnName = ModelFiles.ImagePathColumn, Pretrained = pretrained, Epochs = parse.GetValue(epochs), Minutes = parse.GetValue(minutes),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), EncoderLearningRateFactor = parse.GetValue(encoderFactor),
                 FrozenEncoderFraction = parse.GetValue(frozen), DistillationEpochs = parse.GetValue(distillEpochs),
-                DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing), EarlyStoppingPatience = parse.GetValue(patience),
+                DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing),
                 FixMatch = parse.GetValue(fixMatch), StrongViews = parse.GetValue(strongViews), Channels = load.Channels,
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(load.Channels, load.Height, preset) : null,
                 ImageHeight = load.Height, ImageWidth = load.Width, Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
                 OnnxPath = Path.Combine(outDir, ModelFiles.NetworkFile),
             };
             if (parse.GetValue(threshold) is { } tau) options.ConfidenceThreshold = tau;
+            if (parse.GetValue(patience) is { } epochsWithoutBetter) options.EarlyStoppingPatience = epochsWithoutBetter;
             var title = $"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {sample.Count:N0} labelled images " +
                         $"({labelFraction:P0} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes" +
                         (options.FixMatch ? $"; FixMatch on the other {trainStore.Count - sample.Count:N0}), " : "), ") +
