@@ -27,17 +27,22 @@ public static class LabelEfficiency
     /// </summary>
     public static IReadOnlyList<LabelEfficiencyPoint> Probe(MLContext mlContext, string features, Embeddings train, Embeddings test,
         IReadOnlyList<double> fractions, int seed = 0, int samples = 1) =>
-        fractions.Select(fraction =>
+        fractions.Select(fraction => MeanOverSamples(features, fraction, seed, samples, sampleSeed =>
         {
-            var results = SampleSeeds(fraction, seed, samples).Select(s => LinearEvaluation.Evaluate(mlContext, train, test, fraction, s)).ToList();
-            return new LabelEfficiencyPoint(features, fraction, results[0].TrainingRows, results.Average(r => r.Accuracy), results.Count);
-        }).ToList();
+            var result = LinearEvaluation.Evaluate(mlContext, train, test, fraction, sampleSeed);
+            return (result.TrainingRows, result.Accuracy);
+        })).ToList();
 
-    /// <summary>The label samples' seeds at <paramref name="fraction"/>: one at 100 %, where every sample is every row.</summary>
-    private static IEnumerable<int> SampleSeeds(double fraction, int seed, int samples)
+    /// <summary>
+    /// The point at <paramref name="fraction"/>: <paramref name="measure"/> (labelled rows and test accuracy for a label
+    /// sample's seed) averaged over seeds <paramref name="seed"/> … + <paramref name="samples"/> − 1, or measured once at
+    /// 100 %, where every sample is every row.
+    /// </summary>
+    private static LabelEfficiencyPoint MeanOverSamples(string features, double fraction, int seed, int samples, Func<int, (int Rows, double Accuracy)> measure)
     {
         if (samples < 1) throw new ArgumentOutOfRangeException(nameof(samples), samples, "samples must be at least 1.");
-        return Enumerable.Range(seed, fraction >= 1 ? 1 : samples);
+        var results = Enumerable.Range(seed, fraction >= 1 ? 1 : samples).Select(measure).ToList();
+        return new LabelEfficiencyPoint(features, fraction, results[0].Rows, results.Average(r => r.Accuracy), results.Count);
     }
 
     /// <summary>
@@ -54,20 +59,13 @@ public static class LabelEfficiency
         var names = train.LabelNames ?? Enumerable.Range(0, labels.Max() + 1).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToList();
         // The probe names classes by index when no names are given; sampling on the same texts picks the same rows.
         var texts = labels.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToList();
-        return fractions.Select(fraction =>
+        return fractions.Select(fraction => MeanOverSamples(features, fraction, seed, samples, sampleSeed =>
         {
-            var accuracies = new List<double>();
-            var count = 0;
-            foreach (var sampleSeed in SampleSeeds(fraction, seed, samples))
-            {
-                var sample = LinearEvaluation.StratifiedSample(texts, fraction, sampleSeed);
-                count = sample.Count;
-                starting?.Invoke(fraction, sample.Count);
-                var images = options.UsesUnlabelled ? train.KeepLabelsOf(sample) : train.Subset(sample);
-                using var stage = new FineTuningTrainer(mlContext, options).Fit(images, names);
-                accuracies.Add(stage.Evaluate(mlContext, test).MicroAccuracy);
-            }
-            return new LabelEfficiencyPoint(features, fraction, count, accuracies.Average(), accuracies.Count);
-        }).ToList();
+            var sample = LinearEvaluation.StratifiedSample(texts, fraction, sampleSeed);
+            starting?.Invoke(fraction, sample.Count);
+            var images = options.UsesUnlabelled ? train.KeepLabelsOf(sample) : train.Subset(sample);
+            using var stage = new FineTuningTrainer(mlContext, options).Fit(images, names);
+            return (sample.Count, stage.Evaluate(mlContext, test).MicroAccuracy);
+        })).ToList();
     }
 }
