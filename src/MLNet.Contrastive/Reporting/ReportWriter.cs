@@ -75,8 +75,11 @@ public static class ReportWriter
             "No monitors in this run (pretrain with --monitor-every).");
 
         html.Append("<h2>Representation</h2>");
-        Figure(html, "label-efficiency", "Label efficiency: test accuracy of the linear probe at 1 %, 10 % and 100 % of the labels " +
-            "(the same stratified rows for every kind of features)", report.LabelEfficiency.Count == 0 ? null : LabelEfficiencyPlot(report),
+        var samples = report.LabelEfficiency.Select(p => p.Samples).DefaultIfEmpty(1).Max();
+        Figure(html, "label-efficiency", "Label efficiency: test accuracy at 1 %, 10 % and 100 % of the labels of the linear probe on each " +
+            "kind of features, and of the networks fine-tuned or trained from scratch where the run has them (the same stratified rows " +
+            "for every curve)" + (samples > 1 ? $"; below 100 %, each point is the mean over {samples} label samples" : ""),
+            report.LabelEfficiency.Count == 0 ? null : LabelEfficiencyPlot(report),
             "No label-efficiency curve in this run (demo and the benchmark compute it).");
         Figure(html, "projection", $"First two principal components (PCA) of the embeddings of {report.EmbeddedImages}, coloured by class",
             report.Projection.Count == 0 ? null : Scatter(report.Projection));
