@@ -42,9 +42,15 @@ internal static class DemoCommand
             Description = "Also fine-tune the pretrained encoder, and train it from scratch, with FixMatch (the training images outside each fraction train too, unlabelled) for this many minutes at each fraction; 0 skips it.",
             DefaultValueFactory = _ => 0,
         };
+        var labelFractions = new Option<double[]>("--label-fractions")
+        {
+            Description = "The fractions of the training labels the table's columns use (stratified, seeded; at least one image a class), each in (0, 1], e.g. --label-fractions 0.001 0.01 0.1 1.",
+            AllowMultipleArgumentsPerToken = true,
+            DefaultValueFactory = _ => [.. LabelEfficiency.StandardFractions],
+        };
         var labelSamples = new Option<int?>("--label-samples")
         {
-            Description = "At 1 % and 10 %, average every row over this many label samples (seeds --seed, --seed + 1, …; the same rows for every row of the table). " +
+            Description = "Below 100 %, average every row over this many label samples (seeds --seed, --seed + 1, …; the same rows for every row of the table). " +
                           "Default: 3 on the sample, where one sample of 60 or 599 labelled images and 1,000 test images is noisy enough to reorder the rows; 1 with --full.",
         };
         var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
@@ -56,7 +62,7 @@ internal static class DemoCommand
         var command = new Command("demo", "Pretrain SimCLR on Fashion-MNIST and compare it with raw pixels and a random encoder.")
         {
             minutes, full, dataDir, imageSize, channels, encoder, batchSize, seed, threads, output, method, methodSettings, baselineMinutes,
-            distillMinutes, fixMatchMinutes, labelSamples,
+            distillMinutes, fixMatchMinutes, labelFractions, labelSamples,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -64,15 +70,17 @@ internal static class DemoCommand
             return Run(MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), parse.GetValue(minutes), parse.GetValue(full),
                 parse.GetValue(dataDir)!, loadOptions, EncoderOptions.For(loadOptions.Channels, loadOptions.Height, parse.GetValue(encoder) ?? EncoderPreset.Small),
                 parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output)!, parse.GetValue(baselineMinutes) ?? parse.GetValue(minutes) / 4, parse.GetValue(distillMinutes),
-                parse.GetValue(fixMatchMinutes), parse.GetValue(labelSamples) ?? (parse.GetValue(full) ? 1 : 3));
+                parse.GetValue(fixMatchMinutes), parse.GetValue(labelFractions)!, parse.GetValue(labelSamples) ?? (parse.GetValue(full) ? 1 : 3));
         }));
         return command;
     }
 
     private static int Run(Methods.MethodOptions methodOptions, double minutes, bool full, string dataDir, ImageLoadOptions loadOptions,
         EncoderOptions encoder, int batchSize, int seed, int threads, string outDir, double baselineMinutes, double distillMinutes,
-        double fixMatchMinutes, int labelSamples)
+        double fixMatchMinutes, double[] labelFractions, int labelSamples)
     {
+        if (labelFractions.Length == 0 || labelFractions.Any(f => !(f is > 0 and <= 1)))
+            throw new ArgumentOutOfRangeException(nameof(labelFractions), string.Join(" ", labelFractions), "--label-fractions must be one or more fractions in (0, 1].");
         if (labelSamples < 1) throw new ArgumentOutOfRangeException(nameof(labelSamples), labelSamples, "--label-samples must be at least 1.");
         if (baselineMinutes < 0) throw new ArgumentOutOfRangeException(nameof(baselineMinutes), baselineMinutes, "--baseline-minutes must be 0 or more.");
         if (!(distillMinutes >= 0)) throw new ArgumentOutOfRangeException(nameof(distillMinutes), distillMinutes, "--distill-minutes must be 0 or more.");
@@ -94,7 +102,7 @@ internal static class DemoCommand
             CheckpointPath = Path.Combine(outDir, PretrainOptions.CheckpointFileName),
             MonitorEvery = 1, MonitorData = test, OnMonitor = PretrainCommand.PrintMonitor,
         };
-        var fractions = LabelEfficiency.StandardFractions;
+        var fractions = labelFractions.Distinct().Order().ToList();
         var report = new RunReport { Title = $"Demo: {method} on Fashion-MNIST{(full ? "" : " (embedded sample)")}" };
         void Evaluate(string name, Embeddings trainFeatures, Embeddings testFeatures)
         {
@@ -119,7 +127,7 @@ internal static class DemoCommand
             var fineTuning = new FineTuningTrainer.Options { Minutes = baselineMinutes, Seed = seed, Threads = threads, Pretrained = PretrainedEncoder.From(result), Encoder = encoder.Clone() };
             void Curve(string name, string doing, FineTuningTrainer.Options settings) =>
                 report.LabelEfficiency.AddRange(LabelEfficiency.FineTuned(mlContext, name, train, test, fractions, settings, seed,
-                    (fraction, images) => Console.WriteLine($"{doing} on {fraction:P0} of the labels ({images:N0} images) for {settings.Minutes:0.##} min" +
+                    (fraction, images) => Console.WriteLine($"{doing} on {LabelEfficiency.Percent(fraction)} of the labels ({images:N0} images) for {settings.Minutes:0.##} min" +
                         (settings.Distils ? $", then distilling for {distillMinutes:0.##} min on all {train.Count:N0} images…" : "…")), labelSamples));
             var fromScratch = fineTuning.Clone();
             fromScratch.Pretrained = null;
@@ -142,7 +150,7 @@ internal static class DemoCommand
         }
 
         var table = new Table().AddColumn("Features");
-        foreach (var fraction in fractions) table.AddColumn(new TableColumn($"Probe, {fraction:P0} labels").RightAligned());
+        foreach (var fraction in fractions) table.AddColumn(new TableColumn($"Probe, {LabelEfficiency.Percent(fraction)} labels").RightAligned());
         table.AddColumn(new TableColumn("kNN (k=200, T=0.1)").RightAligned());
         foreach (var group in report.LabelEfficiency.GroupBy(p => p.Features))
         {

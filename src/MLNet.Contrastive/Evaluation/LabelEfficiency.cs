@@ -21,6 +21,9 @@ public static class LabelEfficiency
     /// <summary>1 %, 10 % and 100 % of the labels.</summary>
     public static IReadOnlyList<double> StandardFractions { get; } = [0.01, 0.1, 1.0];
 
+    /// <summary>A label fraction as a percentage for tables and captions: 0.001 → "0.1 %", 0.01 → "1 %".</summary>
+    public static string Percent(double fraction) => string.Create(CultureInfo.InvariantCulture, $"{100 * fraction:0.##} %");
+
     /// <summary>
     /// The linear probe on <paramref name="train"/> at each fraction, scored on <paramref name="test"/>; below 100 % the
     /// mean over <paramref name="samples"/> label samples, seeded <paramref name="seed"/>, <paramref name="seed"/> + 1, ….

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using MLNet.Contrastive.Runtime;
+using MLNet.Contrastive.Evaluation;
 using System.Text;
 using OxyPlot;
 using OxyPlot.Axes;
@@ -76,7 +77,9 @@ public static class ReportWriter
 
         html.Append("<h2>Representation</h2>");
         var samples = report.LabelEfficiency.Select(p => p.Samples).DefaultIfEmpty(1).Max();
-        Figure(html, "label-efficiency", "Label efficiency: test accuracy at 1 %, 10 % and 100 % of the labels of the linear probe on each " +
+        var fractions = report.LabelEfficiency.Select(p => p.LabelFraction).Distinct().Order().Select(LabelEfficiency.Percent).ToList();
+        var fractionList = fractions.Count < 2 ? string.Concat(fractions) : $"{string.Join(", ", fractions[..^1])} and {fractions[^1]}";
+        Figure(html, "label-efficiency", $"Label efficiency: test accuracy at {fractionList} of the labels of the linear probe on each " +
             "kind of features, and of the networks fine-tuned or trained from scratch where the run has them (the same stratified rows " +
             "for every curve)" + (samples > 1 ? $"; below 100 %, each point is the mean over {samples} label samples" : ""),
             report.LabelEfficiency.Count == 0 ? null : LabelEfficiencyPlot(report),

@@ -61,4 +61,11 @@ public class LabelEfficiencyTests
         Assert.That(() => LabelEfficiency.Probe(mlContext, "Raw pixels", train, test, fractions, samples: 0),
             Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.StartsWith("samples must be at least 1."));
     }
+
+    [TestCase(0.001, "0.1 %")]
+    [TestCase(0.01, "1 %")]
+    [TestCase(0.0025, "0.25 %")]
+    [TestCase(1.0, "100 %")]
+    public void FractionsReadAsPercentagesWithoutRoundingSmallOnesToZero(double fraction, string percent) =>
+        Assert.That(LabelEfficiency.Percent(fraction), Is.EqualTo(percent));
 }

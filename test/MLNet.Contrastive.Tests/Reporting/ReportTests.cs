@@ -103,6 +103,7 @@ public class ReportTests
         Assert.That(svgs, Has.Count.EqualTo(ReportWriter.FigureIds.Count - 1), "every figure but the image grid is an SVG plot");
         Assert.That(Regex.Matches(html, "<img src=\"data:image/png;base64,").Count, Is.EqualTo(2 * 9));
         Assert.That(html, Does.Contain("Supervised from scratch").And.Contain("T-shirt"));
+        Assert.That(html, Does.Contain("test accuracy at 10 % and 100 % of the labels"), "the run's own fractions");
         Assert.That(html, Does.Not.Contain("label samples"), "one label sample is not a mean");
         report.LabelEfficiency = [.. report.LabelEfficiency.Select(p => p.LabelFraction < 1 ? p with { Samples = 3 } : p)];
         Assert.That(ReportWriter.Html(report), Does.Contain("each point is the mean over 3 label samples"));
