@@ -100,7 +100,7 @@ internal static class FineTuneCommand
             if (parse.GetValue(threshold) is { } tau) options.ConfidenceThreshold = tau;
             if (parse.GetValue(patience) is { } epochsWithoutBetter) options.EarlyStoppingPatience = epochsWithoutBetter;
             var title = $"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {sample.Count:N0} labelled images " +
-                        $"({100.0 * sample.Count / trainStore.Count:0.##} % of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes" +
+                        $"({LabelEfficiency.Percent((double)sample.Count / trainStore.Count)} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes" +
                         (options.FixMatch ? $"; FixMatch on the other {trainStore.Count - sample.Count:N0}), " : "), ") +
                         (options.Minutes is { } m ? $"{m:0.##} min" : $"{options.EpochsFor(sample.Count, options.UsesUnlabelled ? trainStore.Count - sample.Count : 0)} epochs");
             using var stage = ConsoleProgress.Run(title, progress =>

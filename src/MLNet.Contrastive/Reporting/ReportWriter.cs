@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net;
-using MLNet.Contrastive.Runtime;
 using MLNet.Contrastive.Evaluation;
+using MLNet.Contrastive.Runtime;
 using System.Text;
 using OxyPlot;
 using OxyPlot.Axes;
