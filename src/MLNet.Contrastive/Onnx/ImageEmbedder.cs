@@ -59,10 +59,13 @@ public sealed class ImageEmbedder : IDisposable
         this.options = options ??= new ImageEmbedderOptions();
         if (options.BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "The batch size must be positive.");
         if (!File.Exists(onnxPath)) throw new FileNotFoundException($"{onnxPath}: ONNX model not found.", onnxPath);
+        OnnxWeights.CheckFinite(onnxPath);
         var log = options.Log ?? (line => Trace.TraceInformation(line));
         using var sessionOptions = NewSessionOptions(options.Threads);
         ExecutionProvider = "CPU";
-        if (options.UseCuda)
+        if (options.UseCuda && CudaProvider.Unavailable is { } reason)
+            log($"ImageEmbedder: the CUDA execution provider is not available ({reason}); running on the CPU.");
+        else if (options.UseCuda)
         {
             try
             {

@@ -16,6 +16,11 @@ internal sealed class OnnxGraphBuilder
     /// <summary>Adds a float32 constant and returns its name.</summary>
     public string Initializer(string name, float[] values, params long[] dims)
     {
+        // Finite weights of a diverged run can still overflow here (a batch norm folded into its convolution).
+        if (!values.All(float.IsFinite))
+            throw new InvalidDataException(
+                $"The {graph.Name}'s exported weights would hold NaN or infinite values (a {string.Join("×", dims)} constant): " +
+                "its weights are too large for float32 once batch norms are folded in, as a diverged training leaves them. Nothing was written; use an earlier checkpoint or train at a lower learning rate.");
         var tensor = new TensorProto { Name = Unique(name), DataType = (int)TensorProto.Types.DataType.Float };
         tensor.Dims.AddRange(dims);
         tensor.RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));

@@ -99,6 +99,7 @@ internal static class Checkpoint
         var views = info.Options.Augmentation ?? AugmentationOptions.ForImageSize(info.Height, info.Width);
         var method = info.Options.Method.CreateMethod(new ResNetEncoder(info.Encoder), new MethodSetup(views, 0, info.Options.Seed));
         Guard(path, () => method.load(reader));
+        FiniteWeights.Check(method, path);
         return (info, method);
     }
 

@@ -367,6 +367,10 @@ internal sealed class TrainingSession : IDisposable
                 $"The gradients became NaN or infinite at step {Info.GlobalStep + 1}; the step was not applied. Lower the learning rate (now {learningRate:G3}).");
         optimizer.Step();
         Method.AfterStep(context);
+        // Finite gradients can still overflow a weight at a huge learning rate; stop before anything saves it.
+        if (FiniteWeights.FirstNonFinite(Method) is { } name)
+            throw new InvalidOperationException(
+                $"The weights became NaN or infinite at step {Info.GlobalStep + 1} (first: '{name}'); the checkpoint keeps the last finite ones. Lower the learning rate (now {learningRate:G3}).");
         mark?.Invoke("optimizer");
         return (loss, learningRate, Method.ViewsInStep(indices.Length, context));
     }
@@ -374,17 +378,35 @@ internal sealed class TrainingSession : IDisposable
     private static (Tensor Loss, Action Backward) Plain(Tensor loss) => (loss, () => loss.backward());
 
     /// <summary>
-    /// Throws when a weight is NaN or infinite (finite gradients can still overflow at a huge learning rate). Called
-    /// before every checkpoint and at the end, so that neither holds such weights; within an epoch the next step's
-    /// loss check stops the run.
+    /// Throws when the weights are not fit to save: a weight or buffer NaN or infinite, or finite weights so large
+    /// (a diverged run) that the encoder's embedding of a few training images in eval mode is not finite. Called before
+    /// every checkpoint, so that the last one on disk is always usable.
     /// </summary>
     public void CheckWeights(int epoch)
     {
-        using var scope = NewDisposeScope();
-        if (!AllFinite(optimizer.Parameters))
+        if (FiniteWeights.FirstNonFinite(Method) is { } name)
             throw new InvalidOperationException(
-                $"The weights became NaN or infinite in epoch {epoch}; the checkpoint keeps the last finite ones. Lower the learning rate.");
+                $"The weights became NaN or infinite in epoch {epoch} (first: '{name}'); the checkpoint keeps the last finite ones. Lower the learning rate.");
+        using var pause = CollectionPause.Begin();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var training = Method.training;
+        Method.Encoder.eval();
+        try
+        {
+            var indices = Enumerable.Range(0, Math.Min(EmbeddingCheckImages, data.Count)).ToArray();
+            if (!Method.Encoder.Embed(data.Batch(indices, device)).isfinite().all().item<bool>())
+                throw new InvalidOperationException(
+                    $"The weights at the end of epoch {epoch} give NaN or infinite embeddings (the training diverged); the checkpoint keeps the last good ones. Lower the learning rate.");
+        }
+        finally
+        {
+            Method.Encoder.train(training);
+        }
     }
+
+    /// <summary>Training images the encoder embeds before a checkpoint is saved (<see cref="CheckWeights"/>).</summary>
+    private const int EmbeddingCheckImages = 8;
 
     private static bool AllFinite(IEnumerable<Tensor> tensors)
     {

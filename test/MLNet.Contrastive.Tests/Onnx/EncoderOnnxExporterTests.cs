@@ -117,6 +117,26 @@ public class EncoderOnnxExporterTests
     }
 
     [Test]
+    public void CudaProviderIsOnlyAskedForWhenItsLibrariesLoad()
+    {
+        var provider = CudaProvider.ProviderPath();
+        Assert.That(provider, Is.Not.Null, "the tests reference Microsoft.ML.OnnxRuntime.Gpu");
+        var needed = ElfVersions.NeededLibraries(provider!);
+        Assert.That(needed, Does.Contain("libcuda.so.1").And.Contain("libc.so.6").And.Some.StartsWith("libcudart.so."));
+        // Where a CUDA library is missing, the reason names it and ONNX Runtime is never asked to load the provider.
+        if (CudaProvider.Unavailable is { } reason)
+        {
+            Assert.That(needed.Any(name => reason.Contains(name)), Is.True, reason);
+            using var folder = TestData.NewFolder();
+            EncoderOnnxExporter.Export(new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }), folder["e.onnx"]);
+            var lines = new List<string>();
+            using var embedder = new ImageEmbedder(folder["e.onnx"], new ImageEmbedderOptions { UseCuda = true, Log = lines.Add });
+            Assert.That(embedder.ExecutionProvider, Is.EqualTo("CPU"));
+            Assert.That(lines[0], Is.EqualTo($"ImageEmbedder: the CUDA execution provider is not available ({reason}); running on the CPU."));
+        }
+    }
+
+    [Test]
     public void CudaRequestSaysWhichProviderRunsAndGivesTheSameNumbers()
     {
         var encoder = WarmedEncoder(EncoderOptions.For(1, 28));
@@ -131,13 +151,28 @@ public class EncoderOnnxExporterTests
         Assert.That(difference, Is.LessThanOrEqualTo(1e-4f));
     }
 
+    [Test]
+    public void AnOnnxFileWithNonFiniteWeightsIsRefusedByName()
+    {
+        using var folder = TestData.NewFolder();
+        var model = EncoderOnnxExporter.ToModel(new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }), new EncoderOnnxOptions());
+        var weight = model.Graph.Initializer.First(i => i.RawData.Length >= 8);
+        var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(weight.RawData.ToByteArray()).ToArray();
+        values[1] = float.NaN;
+        weight.RawData = Google.Protobuf.ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        File.WriteAllBytes(folder["nan.onnx"], Google.Protobuf.MessageExtensions.ToByteArray(model));
+        Assert.That(() => new ImageEmbedder(folder["nan.onnx"]),
+            Throws.TypeOf<InvalidDataException>().With.Message.EqualTo(
+                $"{folder["nan.onnx"]}: the ONNX model's weight '{weight.Name}' holds NaN or infinite values (the training that produced it diverged); it would score every image as NaN."));
+    }
+
     private static (int ExitCode, string Output) Python(string code)
     {
         var start = new ProcessStartInfo("/usr/bin/python3", ["-c", code]) { RedirectStandardOutput = true, RedirectStandardError = true };
         using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start /usr/bin/python3");
         var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
         process.WaitForExit();
-        if (output.Contains("No module named 'onnx'")) output += "\nInstall Debian's python3-onnx (apt-get install python3-onnx); .ci/run does.";
+        if (output.Contains("No module named 'onnx'")) output += "\nInstall Debian's python3-onnx (apt-get install python3-onnx), or run build/test, which does.";
         return (process.ExitCode, output);
     }
 }

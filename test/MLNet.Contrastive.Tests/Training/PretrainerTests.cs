@@ -186,19 +186,65 @@ public class PretrainerTests
     [Test]
     public void DivergedWeightsAreNeverCheckpointedNorExported()
     {
+        // The issue's repro: 1,000 images at batch 500 and learning rate 1e30. Step 2's loss and gradients are finite
+        // and its update leaves finite weights near 1e29, which no longer embed an image finitely (and overflow float32
+        // once batch norms are folded into an export): the end-of-epoch check refuses to checkpoint them.
         using var folder = TestData.NewFolder();
         var options = Options(epochs: 3, folder["run.bin"]);
-        options.LearningRate = 1e30;
-        Assert.That(() => new Pretrainer(options).Fit(TestData.SampleTrain(256)),
+        (options.BatchSize, options.LearningRate) = (500, 1e30);
+        Assert.That(() => new Pretrainer(options).Fit(TestData.SampleTrain(1000)),
             Throws.InvalidOperationException.With.Message.Contains("NaN or infinite").Or.Message.StartsWith("The loss became"));
         if (File.Exists(folder["run.bin"]))
-            Assert.That(Checkpoint.LoadEncoder(folder["run.bin"]).parameters().All(p => p.isfinite().all().item<bool>()), Is.True);
+        {
+            var saved = Checkpoint.LoadEncoder(folder["run.bin"]);
+            MLNet.Contrastive.Onnx.EncoderOnnxExporter.Export(saved, folder["saved.onnx"]);
+            Assert.That(() => MLNet.Contrastive.Onnx.OnnxWeights.CheckFinite(folder["saved.onnx"]), Throws.Nothing);
+        }
 
         var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
         using (var noGrad = TorchSharp.torch.no_grad()) encoder.parameters().First().fill_(float.PositiveInfinity);
         Assert.That(() => MLNet.Contrastive.Onnx.EncoderOnnxExporter.Export(encoder, folder["e.onnx"]),
             Throws.TypeOf<InvalidDataException>().With.Message.StartsWith("The encoder's weights contain NaN or infinite values"));
         Assert.That(File.Exists(folder["e.onnx"]), Is.False);
+    }
+
+    [Test]
+    public void FiniteWeightsThatOverflowWhenFoldedAreNotExported()
+    {
+        using var folder = TestData.NewFolder();
+        var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
+        using (var noGrad = TorchSharp.torch.no_grad())
+            foreach (var parameter in encoder.parameters()) parameter.fill_(1e30f);
+        Assert.That(FiniteWeights.FirstNonFinite(encoder), Is.Null, "every weight is finite");
+        Assert.That(() => MLNet.Contrastive.Onnx.EncoderOnnxExporter.Export(encoder, folder["e.onnx"]),
+            Throws.TypeOf<InvalidDataException>().With.Message.StartsWith("The encoder's exported weights would hold NaN or infinite values"));
+        Assert.That(File.Exists(folder["e.onnx"]), Is.False);
+    }
+
+    [Test]
+    public void NonFiniteBuffersAreFoundByName()
+    {
+        var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
+        var (name, buffer) = encoder.named_buffers().First(b => b.name.EndsWith("running_var"));
+        using (var noGrad = TorchSharp.torch.no_grad()) buffer[0] = float.NaN;
+        Assert.That(FiniteWeights.FirstNonFinite(encoder), Is.EqualTo(name));
+    }
+
+    [Test]
+    public void ACheckpointWithNonFiniteWeightsIsRefusedByName()
+    {
+        using var folder = TestData.NewFolder();
+        var data = TestData.SampleTrain(256);
+        var options = Options(epochs: 1, folder["run.bin"]);
+        new Pretrainer(options).Fit(data);
+        // Write the same run back with one weight infinite, through the checkpoint writer (digest and all).
+        using (var session = new Pretrainer(Options(epochs: 2, folder["run.bin"], resume: true)).Start(data))
+        {
+            using (var noGrad = TorchSharp.torch.no_grad()) session.Method.Encoder.parameters().First().fill_(float.PositiveInfinity);
+            session.SaveCheckpoint();
+        }
+        Assert.That(() => Checkpoint.LoadEncoder(folder["run.bin"]),
+            Throws.TypeOf<InvalidDataException>().With.Message.StartsWith($"{folder["run.bin"]} holds NaN or infinite weights (first: '"));
     }
 
     [Test]
