@@ -87,11 +87,15 @@ internal static class TestData
         }
     }
 
-    /// <summary>Runs docs/samples/ScoreInPlainMLNet (which references no MLNet.Contrastive) in its own process.</summary>
-    public static Dictionary<string, (string? Label, float[] Embedding)> ScoreWithPlainMlNetApp(string model, string images, string csv)
+    /// <summary>
+    /// Runs docs/samples/ScoreInPlainMLNet (which references no MLNet.Contrastive) in its own process: on this repository's
+    /// ML.NET, or with <paramref name="mlNet5"/> the same program built against ML.NET 5.0.1 (docs/samples/ScoreInPlainMLNet5).
+    /// </summary>
+    public static Dictionary<string, (string? Label, float[] Embedding)> ScoreWithPlainMlNetApp(string model, string images, string csv, bool mlNet5 = false)
     {
-        var project = Path.Combine(RepositoryRoot, "docs", "samples", "ScoreInPlainMLNet");
-        Assert.That(File.ReadAllText(Path.Combine(project, "ScoreInPlainMLNet.csproj")), Does.Not.Contain("ProjectReference"));
+        var app = mlNet5 ? "ScoreInPlainMLNet5" : "ScoreInPlainMLNet";
+        var project = Path.Combine(RepositoryRoot, "docs", "samples", app);
+        Assert.That(File.ReadAllText(Path.Combine(project, app + ".csproj")), Does.Not.Contain("ProjectReference"));
         var start = new System.Diagnostics.ProcessStartInfo("dotnet", ["run", "--project", project, "-c", "Release", "--", model, images, csv])
         {
             RedirectStandardOutput = true, RedirectStandardError = true,

@@ -34,8 +34,7 @@ internal static class CommandRunner
         {
             return body();
         }
-        catch (Exception e) when (e is ImageDataException or InvalidDataException or ArgumentException or FileNotFoundException
-                                      or DirectoryNotFoundException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception e) when (IsInputError(e))
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;
@@ -45,6 +44,31 @@ internal static class CommandRunner
             Console.Error.WriteLine($"Cancelled. {e.Message}{(resume is null ? "" : $" {resume}")}");
             return 130;
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="e"/> is the input's fault, said in one line: bad files and folders, and the argument and
+    /// invalid-operation errors this project throws on purpose (a diverged run, a batch larger than the data). The same
+    /// two types thrown inside .NET or a dependency (a query over an empty sequence, an index out of range) are bugs:
+    /// they reach the runtime with their stack trace.
+    /// </summary>
+    internal static bool IsInputError(Exception e) =>
+        e is ImageDataException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException
+        || (e is ArgumentException or InvalidOperationException && ThrownByThisProject(e));
+
+    private static readonly System.Reflection.Assembly[] OwnAssemblies = [typeof(CommandRunner).Assembly, typeof(ImageStore).Assembly];
+
+    /// <summary>The frame that threw, past .NET's own throw helpers (ArgumentNullException.ThrowIfNull and kin), is this project's.</summary>
+    private static bool ThrownByThisProject(Exception e)
+    {
+        foreach (var frame in new StackTrace(e).GetFrames())
+        {
+            var type = frame.GetMethod()?.DeclaringType;
+            if (type is null) return false;
+            if (typeof(Exception).IsAssignableFrom(type)) continue;
+            return OwnAssemblies.Contains(type.Assembly);
+        }
+        return false;
     }
 
     /// <summary>

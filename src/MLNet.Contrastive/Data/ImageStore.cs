@@ -93,7 +93,9 @@ public sealed class ImageStore
             pixels.CopyTo((long)indices[i] * size, buffer.AsSpan(i * size, size));
         }
         using var bytes = tensor(buffer, new long[] { indices.Length, Channels, Height, Width });
-        return bytes.to(ScalarType.Float32, device ?? CPU).div_(255f);
+        // The Scalar is held in a local so that it outlives the native call that reads it (see CollectionPause).
+        using var range = 255f.ToScalar();
+        return bytes.to(ScalarType.Float32, device ?? CPU).div_(range);
     }
 
     /// <summary>

@@ -25,9 +25,12 @@ public static class KnnClassifier
         k = Math.Min(k, train.Count);
         var classes = train.Labels.Max() + 1;
         using var scope = NewDisposeScope();
+        // Scalars held in locals outlive the native calls that read them (see CollectionPause).
+        using var epsilon = 1e-12.ToScalar();
+        using var temperatureScalar = temperature.ToScalar();
         // Normalised in place: at 27,648-d (96 px RGB pixels) each copy of the bank is 1.1 GB per 10,000 rows.
         var bank = tensor(train.Values, new long[] { train.Count, train.Dimension });
-        bank.div_(bank.norm(1, keepdim: true).clamp_min(1e-12));
+        bank.div_(bank.norm(1, keepdim: true).clamp_min(epsilon));
         var bankLabels = tensor(train.Labels.Select(l => (long)l).ToArray());
         var predictions = new int[test.Count];
         const int chunk = 512;
@@ -39,7 +42,7 @@ public static class KnnClassifier
             var query = F.normalize(tensor(test.Values.AsSpan(start * test.Dimension, rows * test.Dimension).ToArray(),
                 new long[] { rows, test.Dimension }), dim: 1);
             var (similarity, index) = query.mm(bank.t()).topk(k, dim: 1);
-            var weights = (similarity / temperature).exp();
+            var weights = similarity.div(temperatureScalar).exp();
             var votes = zeros(rows, classes).scatter_add_(1, bankLabels[index], weights);
             votes.argmax(1).to_type(ScalarType.Int32).data<int>().CopyTo(predictions, start);
         }

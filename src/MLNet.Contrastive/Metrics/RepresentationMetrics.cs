@@ -32,15 +32,18 @@ public static class RepresentationMetrics
         TorchRuntime.Initialize();
         using var pause = CollectionPause.Begin();
         using var scope = NewDisposeScope();
+        // Scalars held in locals outlive the native calls that read them (see CollectionPause).
+        using var two = 2.ToScalar();
+        using var minusTwo = (-2).ToScalar();
         var z = F.normalize(Matrix(embeddings), dim: 1);
         var std = z.std(0).mean().item<float>();
         var rank = EffectiveRank(embeddings);
         var sample = z[..Math.Min(maxPairsRows, embeddings.Count)];
-        var squared = cdist(sample, sample).pow(2);
+        var squared = cdist(sample, sample).pow(two);
         var offDiagonal = ones_like(squared).triu(1).to_type(ScalarType.Bool);
-        var uniformity = (-2 * squared.masked_select(offDiagonal)).exp().mean().log().item<float>();
+        var uniformity = squared.masked_select(offDiagonal).mul(minusTwo).exp().mean().log().item<float>();
         double? alignment = positives is null ? null
-            : (z - F.normalize(Matrix(positives), dim: 1)).pow(2).sum(1).mean().item<float>();
+            : (z - F.normalize(Matrix(positives), dim: 1)).pow(two).sum(1).mean().item<float>();
         return new CollapseSignals(std, 1 / Math.Sqrt(embeddings.Dimension), rank, uniformity, alignment);
     }
 
@@ -60,8 +63,10 @@ public static class RepresentationMetrics
             throw new ArgumentException("The embeddings contain NaN or infinite values; the effective rank needs finite ones.", nameof(embeddings));
         var gram = embeddings.Count < embeddings.Dimension ? x.mm(x.t()) : x.t().mm(x);
         // Rounding can leave the zero eigenvalues slightly negative.
-        var singular = linalg.eigvalsh(gram).clamp_min(0).sqrt();
-        var p = singular / singular.sum() + 1e-12;
+        using var zero = 0.ToScalar();
+        using var epsilon = 1e-12.ToScalar();
+        var singular = linalg.eigvalsh(gram).clamp_min(zero).sqrt();
+        var p = (singular / singular.sum()).add(epsilon);
         return (-(p * p.log()).sum()).exp().item<double>();
     }
 

@@ -236,7 +236,8 @@ public static class EncoderOnnxExporter
         var bias = conv.bias?.detach().cpu() ?? zeros(conv.out_channels);
         if (norm is not null)
         {
-            var factor = (norm.weight?.detach().cpu() ?? ones(norm.num_features)) / (norm.running_var!.cpu() + norm.eps).sqrt();
+            using var epsilon = norm.eps.ToScalar();
+            var factor = (norm.weight?.detach().cpu() ?? ones(norm.num_features)) / norm.running_var!.cpu().add(epsilon).sqrt();
             weight = weight * factor.view(-1, 1, 1, 1);
             bias = (bias - norm.running_mean!.cpu()) * factor + (norm.bias?.detach().cpu() ?? zeros(norm.num_features));
         }

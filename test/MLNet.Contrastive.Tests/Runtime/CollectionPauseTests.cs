@@ -44,4 +44,32 @@ public class CollectionPauseTests
         }
         Assert.That(GCSettings.LatencyMode, Is.Not.EqualTo(GCLatencyMode.NoGCRegion));
     }
+
+    [Test]
+    public void AnotherThreadsPauseEndingLeavesThisOneRunning()
+    {
+        using (CollectionPause.Begin())
+        {
+            // A pause on another thread that begins and ends inside this one (the region is one per process).
+            Task.Run(() => { using (CollectionPause.Begin()) { } }).Wait();
+            Assert.That(GCSettings.LatencyMode, Is.EqualTo(GCLatencyMode.NoGCRegion));
+        }
+        Assert.That(GCSettings.LatencyMode, Is.Not.EqualTo(GCLatencyMode.NoGCRegion));
+    }
+
+    [Test]
+    public void APauseBegunAfterTheRegionLapsedStartsItAgain()
+    {
+        using (CollectionPause.Begin())
+        {
+            var keep = new List<byte[]>();
+            for (var i = 0; i < 96; i++) keep.Add(new byte[1 << 20]);
+            Assert.That(GCSettings.LatencyMode, Is.Not.EqualTo(GCLatencyMode.NoGCRegion), "the budget ended the region");
+            keep.Clear();
+            using (CollectionPause.Begin())
+                Assert.That(GCSettings.LatencyMode, Is.EqualTo(GCLatencyMode.NoGCRegion));
+            Assert.That(GCSettings.LatencyMode, Is.EqualTo(GCLatencyMode.NoGCRegion), "the outer pause still holds it");
+        }
+        Assert.That(GCSettings.LatencyMode, Is.Not.EqualTo(GCLatencyMode.NoGCRegion));
+    }
 }

@@ -96,6 +96,10 @@ public class ImageEmbeddingEstimatorTests
         var sample = TestData.ScoreWithPlainMlNetApp(folder["model.zip"], folder.Path, folder["scores.csv"]);
         Assert.That(sample.Keys, Is.EqualTo(rows.Select(r => Path.GetFileName(r.ImagePath))));
         Assert.That(TestData.MaxDifference(scored, sample.Values.Select(v => v.Embedding).ToArray()), Is.LessThanOrEqualTo(1e-5f));
+        // So does an app still on ML.NET 5.0.1 (SkiaSharp 2.88, ONNX Runtime 1.31).
+        var mlNet5 = TestData.ScoreWithPlainMlNetApp(folder["model.zip"], folder.Path, folder["scores5.csv"], mlNet5: true);
+        Assert.That(mlNet5.Keys, Is.EqualTo(sample.Keys));
+        Assert.That(TestData.MaxDifference(scored, mlNet5.Values.Select(v => v.Embedding).ToArray()), Is.LessThanOrEqualTo(1e-5f));
     }
 
     private static float MaxDifference(float[][] rows, Embeddings other) =>
