@@ -36,7 +36,7 @@ internal static class PretrainCommand
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto.", DefaultValueFactory = _ => "auto" };
         var output = new Option<string>("--out") { Description = "Output folder: model.zip, encoder.onnx, checkpoint.bin, history.json, history.csv.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint.bin." };
-        var init = new Option<string?>("--init") { Description = "Start from a pretrained encoder (a pretraining run's folder or checkpoint.bin) instead of random weights; any method." };
+        var init = new Option<string?>("--init") { Description = "Start from a pretrained encoder instead of random weights, with any method: a pretraining run's folder or checkpoint.bin, or imagenet-resnet18 (ML.NET's ImageNet ResNet-18, RGB; it keeps its ImageNet stem, so give it images of 96 px or more)." };
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Skip unreadable images (counted) instead of failing." };
         var monitorEvery = new Option<int>("--monitor-every") { Description = "Run the kNN and collapse monitors every N epochs (kNN needs labels).", DefaultValueFactory = _ => 0 };
         var captions = new Option<string?>("--captions") { Description = "clip: a text file with one caption per image, in the images' order (`captions` makes one from labels)." };
@@ -155,7 +155,7 @@ internal static class PretrainCommand
     /// <summary>--encoder: a named encoder size (default small; with --init or --resume, the run's own shape).</summary>
     internal static Option<EncoderPreset?> EncoderOption() => new("--encoder")
     {
-        Description = "Encoder size: Small (stem 16, stages 32-64-128) or Base (stem 32, stages 64-128-256, two blocks each); docs/methods.md gives their cost. Default Small.",
+        Description = "Encoder size: Small (stem 16, stages 32-64-128), Base (stem 32, stages 64-128-256, two blocks each) or ResNet18 (torchvision's layout, 512-d); docs/methods.md gives their cost. Default Small.",
     };
 
     internal static void PrintMonitor(MonitorRecord m)

@@ -8,6 +8,13 @@ public enum EncoderPreset
 
     /// <summary>Stem 32, stages 64-128-256, two residual blocks each (2.76 M parameters, a CIFAR ResNet-18 without its last stage); D = 256, E = 1,536.</summary>
     Base,
+
+    /// <summary>
+    /// torchvision's ResNet-18: stem 64, stages 64-128-256-512 of two basic blocks, the first stage at the stem's
+    /// resolution (11.2 M parameters without torchvision's classifier); the embedding is the last stage's global average,
+    /// D = E = 512. ImageNet normalisation on RGB. <see cref="Onnx.ImageNetWeights"/> loads ML.NET's ImageNet weights into it.
+    /// </summary>
+    ResNet18,
 }
 
 /// <summary>Shape of a <see cref="ResNetEncoder"/>.</summary>
@@ -20,13 +27,37 @@ public sealed class EncoderOptions
     public int StemWidth { get; set; } = 16;
 
     /// <summary>
-    /// Output width of each residual stage, each a multiple of 16; every stage halves the resolution. The last width is the
+    /// Output width of each residual stage, each a multiple of 16; every stage halves the resolution (the first one only with
+    /// <see cref="FirstStageStride"/> 2). The last width is the
     /// <see cref="OutputDimension"/> D. Default (32, 64, 128): at 28×28, 28 → 14 → 7 → 4, D = 128.
     /// </summary>
     public int[] StageWidths { get; set; } = [32, 64, 128];
 
     /// <summary>Residual blocks per stage. Default 1.</summary>
     public int BlocksPerStage { get; set; } = 1;
+
+    /// <summary>
+    /// Residual blocks of each stage, one count per <see cref="StageWidths"/> entry, when the stages differ (ML.NET's
+    /// ImageNet ResNet-18 has 2-2-2-3); null gives every stage <see cref="BlocksPerStage"/>. Default null.
+    /// </summary>
+    public int[]? StageBlocks { get; set; }
+
+    /// <summary>The number of residual blocks in stage <paramref name="stage"/>.</summary>
+    public int BlocksIn(int stage) => StageBlocks?[stage] ?? BlocksPerStage;
+
+    /// <summary>Whether block <paramref name="block"/> (0-based, over all stages) is the last of its stage.</summary>
+    internal bool EndsStage(int block)
+    {
+        for (var (stage, end) = (0, 0); stage < StageWidths.Length; stage++)
+            if ((end += BlocksIn(stage)) - 1 == block) return true;
+        return false;
+    }
+
+    /// <summary>
+    /// Stride of the first stage's first block: 2 halves the resolution in every stage (this project's Small and Base
+    /// encoders); 1 keeps the stem's resolution in the first stage, as torchvision's ResNets do. Default 2.
+    /// </summary>
+    public int FirstStageStride { get; set; } = 2;
 
     /// <summary>
     /// Small-image stem (3×3 convolution, stride 1, no pooling; CIFAR-style) when true; ImageNet-style stem
@@ -54,6 +85,12 @@ public sealed class EncoderOptions
     /// <summary>Per-channel standard deviation divided inside the network. Default 0.5.</summary>
     public float[] Std { get; set; } = [0.5f];
 
+    /// <summary>ImageNet's per-channel mean of RGB pixels in [0, 1], which torchvision and timm weights assume.</summary>
+    public static IReadOnlyList<float> ImageNetMean { get; } = [0.485f, 0.456f, 0.406f];
+
+    /// <summary>ImageNet's per-channel standard deviation of RGB pixels in [0, 1].</summary>
+    public static IReadOnlyList<float> ImageNetStd { get; } = [0.229f, 0.224f, 0.225f];
+
     /// <summary>Stem and stage widths must be multiples of this.</summary>
     public const int ChannelMultiple = 16;
 
@@ -67,7 +104,7 @@ public sealed class EncoderOptions
     public EncoderOptions Clone()
     {
         var copy = (EncoderOptions)MemberwiseClone();
-        (copy.StageWidths, copy.Mean, copy.Std) = ([.. StageWidths], [.. Mean], [.. Std]);
+        (copy.StageWidths, copy.Mean, copy.Std, copy.StageBlocks) = ([.. StageWidths], [.. Mean], [.. Std], StageBlocks is null ? null : [.. StageBlocks]);
         return copy;
     }
 
@@ -85,7 +122,13 @@ public sealed class EncoderOptions
             Std = Enumerable.Repeat(0.5f, channels).ToArray(),
         };
         if (preset == EncoderPreset.Base) (options.StemWidth, options.StageWidths, options.BlocksPerStage) = (32, [64, 128, 256], 2);
-        else if (preset != EncoderPreset.Small) throw new ArgumentOutOfRangeException(nameof(preset), preset, "The encoder presets are Small and Base.");
+        else if (preset == EncoderPreset.ResNet18)
+        {
+            (options.StemWidth, options.StageWidths, options.BlocksPerStage, options.FirstStageStride) = (64, [64, 128, 256, 512], 2, 1);
+            (options.EmbeddingStages, options.EmbeddingGrid) = (1, 1);
+            if (channels == 3) (options.Mean, options.Std) = ([.. ImageNetMean], [.. ImageNetStd]);
+        }
+        else if (preset != EncoderPreset.Small) throw new ArgumentOutOfRangeException(nameof(preset), preset, "The encoder presets are Small, Base and ResNet18.");
         return options;
     }
 
@@ -102,7 +145,10 @@ public sealed class EncoderOptions
         if (EmbeddingStages < 1 || EmbeddingStages > StageWidths.Length)
             throw new ArgumentOutOfRangeException(nameof(EmbeddingStages), EmbeddingStages, $"Embedding stages must be between 1 and the number of stages ({StageWidths.Length}).");
         if (EmbeddingGrid is < 1 or > 4) throw new ArgumentOutOfRangeException(nameof(EmbeddingGrid), EmbeddingGrid, "The embedding grid must be 1 (global average) to 4.");
+        if (FirstStageStride is not (1 or 2)) throw new ArgumentOutOfRangeException(nameof(FirstStageStride), FirstStageStride, "The first stage's stride must be 1 or 2.");
         if (BlocksPerStage <= 0) throw new ArgumentOutOfRangeException(nameof(BlocksPerStage), BlocksPerStage, "Blocks per stage must be positive.");
+        if (StageBlocks is not null && (StageBlocks.Length != StageWidths.Length || StageBlocks.Any(b => b <= 0)))
+            throw new ArgumentException($"StageBlocks needs one positive count per stage ({StageWidths.Length}); got [{string.Join(", ", StageBlocks)}].", nameof(StageBlocks));
         if (Mean.Length != InputChannels || Std.Length != InputChannels)
             throw new ArgumentException($"Mean and Std need one value per input channel ({InputChannels}); got {Mean.Length} and {Std.Length}.");
         if (Std.Any(s => s <= 0)) throw new ArgumentOutOfRangeException(nameof(Std), "Std values must be positive.");

@@ -39,11 +39,12 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
                 ("pool", MaxPool2d(3, stride: 2, padding: 1)));
         blocks = new ModuleList<ResidualBlock>();
         var width = options.StemWidth;
-        foreach (var stageWidth in options.StageWidths)
-            for (var i = 0; i < options.BlocksPerStage; i++)
+        for (var stage = 0; stage < options.StageWidths.Length; stage++)
+            for (var i = 0; i < options.BlocksIn(stage); i++)
             {
-                blocks.Add(new ResidualBlock(width, stageWidth, stride: i == 0 ? 2 : 1));
-                width = stageWidth;
+                var stride = i > 0 ? 1 : stage == 0 ? options.FirstStageStride : 2;
+                blocks.Add(new ResidualBlock(width, options.StageWidths[stage], stride));
+                width = options.StageWidths[stage];
             }
         register_buffer("mean", mean, persistent: true);
         register_buffer("std", std, persistent: true);
@@ -99,7 +100,7 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
         foreach (var block in blocks)
         {
             x = block.forward(x);
-            if (++index % Options.BlocksPerStage == 0) stages.Add(x);
+            if (Options.EndsStage(index++)) stages.Add(x);
         }
         return stages;
     }

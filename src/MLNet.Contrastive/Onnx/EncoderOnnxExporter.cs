@@ -85,8 +85,8 @@ public static class EncoderOnnxExporter
         var index = 0;
         foreach (var block in encoder.Blocks)
         {
-            x = Residual(builder, block, $"blocks.{index++}", x);
-            if (index % encoder.Options.BlocksPerStage == 0) stages.Add(x);
+            x = Residual(builder, block, $"blocks.{index}", x);
+            if (encoder.Options.EndsStage(index++)) stages.Add(x);
         }
         long dimension;
         if (options.PooledOutput)
@@ -154,7 +154,9 @@ public static class EncoderOnnxExporter
         static long Half(long side) => (side - 1) / 2 + 1;
         var (height, width) = ((long)options.Height, (long)options.Width);
         if (!encoder.Options.SmallImageStem) (height, width) = (Half(Half(height)), Half(Half(width)));
-        return encoder.Options.StageWidths.Select(_ => (height, width) = (Half(height), Half(width))).ToList();
+        return encoder.Options.StageWidths.Select((_, stage) => stage == 0 && encoder.Options.FirstStageStride == 1
+            ? (height, width)
+            : (height, width) = (Half(height), Half(width))).ToList();
     }
 
     /// <summary>

@@ -34,10 +34,15 @@ public sealed class PretrainedEncoder
     /// <summary>The encoder itself (e.g. for <see cref="Onnx.EncoderOnnxExporter"/>); training from it copies its weights and leaves it unchanged.</summary>
     public ResNetEncoder Encoder { get; }
 
-    /// <summary>The encoder of a checkpoint, or of the run folder holding <see cref="PretrainOptions.CheckpointFileName"/> (what <c>pretrain --out</c> writes).</summary>
+    /// <summary>
+    /// The encoder of a checkpoint, or of the run folder holding <see cref="PretrainOptions.CheckpointFileName"/> (what
+    /// <c>pretrain --out</c> writes), or, for <see cref="Onnx.ImageNetWeights.ResNet18Name"/> ("imagenet-resnet18"), ML.NET's
+    /// ImageNet ResNet-18 (<see cref="ImageNetResNet18"/>).
+    /// </summary>
     public static PretrainedEncoder Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        if (path == Onnx.ImageNetWeights.ResNet18Name) return ImageNetResNet18();
         var file = Directory.Exists(path) ? Path.Combine(path, Checkpoint.FileName) : path;
         if (!File.Exists(file))
             throw new FileNotFoundException(Directory.Exists(path)
@@ -46,6 +51,14 @@ public sealed class PretrainedEncoder
         var info = Checkpoint.ReadInfo(file);
         return new PretrainedEncoder(Checkpoint.LoadEncoder(file), file, (info.Channels, info.Height, info.Width), info.GlobalStep);
     }
+
+    /// <summary>
+    /// ML.NET's ImageNet-pretrained ResNet-18 (<see cref="Onnx.ImageNetWeights.ResNet18"/>: the ONNX model of the
+    /// Microsoft.ML.DnnImageFeaturizer.ResNet18 package, which the application must reference), trained at 224 × 224 RGB.
+    /// </summary>
+    public static PretrainedEncoder ImageNetResNet18(string? onnxPath = null) =>
+        new(Onnx.ImageNetWeights.ResNet18(onnxPath), $"ML.NET's ImageNet ResNet-18 ({onnxPath ?? Onnx.ImageNetWeights.ResNet18File})",
+            (3, Onnx.ImageNetWeights.ImageSize, Onnx.ImageNetWeights.ImageSize));
 
     /// <summary>The encoder of a finished run (e.g. <c>ImageEmbeddingTransformer.Pretraining</c>), with the image shape it trained on.</summary>
     public static PretrainedEncoder From(PretrainResult run)

@@ -36,6 +36,7 @@ public class EncoderOnnxExporterTests
         yield return new TestCaseData(new EncoderOptions { SmallImageStem = false, StemWidth = 16, StageWidths = [32, 48], BlocksPerStage = 2 }).SetName("ImageNetStemTwoBlocksPerStage");
         yield return new TestCaseData(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32, 48], EmbeddingStages = 2, EmbeddingGrid = 3 }).SetName("SevenAndFourPixelStagesOnAThreeByThreeGrid");
         yield return new TestCaseData(new EncoderOptions { EmbeddingStages = 1, EmbeddingGrid = 1 }).SetName("LastStageGlobalAverage");
+        yield return new TestCaseData(new EncoderOptions { FirstStageStride = 1, StemWidth = 16, StageWidths = [16, 32, 48], EmbeddingStages = 2, EmbeddingGrid = 2 }).SetName("FirstStageAtTheStemsResolution");
     }
 
     [TestCaseSource(nameof(Encoders))]
