@@ -164,6 +164,13 @@ int Scoring()
         Console.WriteLine($"| `ImageEmbedder` (`encoder.onnx`, ONNX Runtime CPU, batch 256) on the decoded pixels | {batchRate:N0} ({batchRate / stageRate:F1}× the stage) | {oursProbe:P1} |");
         Console.WriteLine($"| ML.NET `DnnFeaturizeImage` ResNet18 (224 × 224 RGB, {resnetDimension}-d), row by row from {splitPaths.Count:N0} PNG paths | {resnetRate:N1} | {resnetProbe:P1} |");
         Console.WriteLine();
+        // --dnn-fractions 0.01,0.1: the same two probes on stratified label samples (seed 0) of the split's training rows.
+        foreach (var fraction in Arg("--dnn-fractions", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(f => double.Parse(f, System.Globalization.CultureInfo.InvariantCulture)))
+        {
+            var theirs = LinearEvaluation.Evaluate(mlContext, Rows(resnetFeatures, resnetDimension, 0, dnnTrain, splitTrain), Rows(resnetFeatures, resnetDimension, dnnTrain, dnnTest, splitTest), fraction).Accuracy;
+            var ours = LinearEvaluation.Evaluate(mlContext, embedder.Embed(splitTrain), embedder.Embed(splitTest), fraction).Accuracy;
+            Console.WriteLine($"| Probe at {LabelEfficiency.Percent(fraction)} of the split's labels | ML.NET `DnnFeaturizeImage` ResNet18 {theirs:P1} | this run's encoder {ours:P1} |");
+        }
         Console.WriteLine($"Split for the probe column: the first {dnnTrain:N0} training and {dnnTest:N0} test images, ML.NET LbfgsMaximumEntropy on each scorer's features. " +
                           $"Parity on the {count:N0} test images: max |stage − ImageEmbedder| = {Max((i, d) => Math.Abs(stage[i][d] - batched.Row(i)[d])):G3}, " +
                           $"max |ImageEmbedder (ONNX Runtime) − TorchSharp| = {Max((i, d) => Math.Abs(batched.Row(i)[d] - torch.Row(i)[d])):G3}.");

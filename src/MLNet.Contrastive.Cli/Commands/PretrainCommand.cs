@@ -108,8 +108,10 @@ internal static class PretrainCommand
                                   "its embeddings carry little information: lower the learning rate or change the method's settings.");
             var html = ReportCommand.Save(report, outDir);
             var last = result.History.Epochs.LastOrDefault();
-            Console.WriteLine($"Done: {result.Steps} steps, {result.Epochs} full epochs, last epoch's mean loss {last?.MeanLoss:F4}, " +
-                              $"{result.ViewsPerSecond:F0} views/s, peak memory {CommandRunner.PeakMemory()}.");
+            Console.WriteLine(result.Steps == 0
+                ? $"Done: no training (0 epochs); the run holds the weights of {options.Initialization?.Source} unchanged, peak memory {CommandRunner.PeakMemory()}."
+                : $"Done: {result.Steps} steps, {result.Epochs} full epochs, last epoch's mean loss {last?.MeanLoss:F4}, " +
+                  $"{result.ViewsPerSecond:F0} views/s, peak memory {CommandRunner.PeakMemory()}.");
             Console.WriteLine($"Wrote {ModelFiles.ModelFile} (ML.NET embedding stage, input column '{ModelFiles.ImagePathColumn}'), " +
                               $"{ModelFiles.EncoderFile}, {PretrainOptions.CheckpointFileName}, history.json, history.csv and {RunReport.FileName} to {outDir}; report: {html}.");
             return 0;

@@ -35,7 +35,10 @@ public sealed class PretrainOptions
     /// <summary>The method and its settings, e.g. <c>new ByolOptions()</c> (see <see cref="PretrainingMethods"/>). Default <see cref="SimClrOptions"/> with its defaults.</summary>
     public MethodOptions Method { get; set; } = new SimClrOptions();
 
-    /// <summary>Epochs to train; ignored when <see cref="Minutes"/> is set. Default 10.</summary>
+    /// <summary>
+    /// Epochs to train; ignored when <see cref="Minutes"/> is set. 0 with an <see cref="Initialization"/> trains nothing:
+    /// the run holds the initial weights unchanged (a run folder of imported weights). Default 10.
+    /// </summary>
     public int Epochs { get; set; } = 10;
 
     /// <summary>Wall-clock budget in minutes; when set, training stops when it is spent and the schedule follows time. Default null.</summary>
@@ -135,7 +138,8 @@ public sealed class PretrainOptions
     internal void Validate()
     {
         if (BatchSize < 2) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "The batch size must be at least 2 (contrastive losses need negatives).");
-        if (Minutes is null && Epochs <= 0) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "Epochs must be positive.");
+        if (Minutes is null && (Epochs < 0 || Epochs == 0 && Initialization is null))
+            throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "Epochs must be positive (0 only with an Initialization, whose weights the run then keeps unchanged).");
         if (Minutes is { } m && (!(m > 0) || !double.IsFinite(m))) throw new ArgumentOutOfRangeException(nameof(Minutes), Minutes, "The time budget must be a positive, finite number of minutes.");
         if (!(PeakLearningRate > 0) || !double.IsFinite(PeakLearningRate)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "The learning rate must be positive.");
         if (ChunkSize is <= 0) throw new ArgumentOutOfRangeException(nameof(ChunkSize), ChunkSize, "The chunk size must be positive (or null for one pass).");

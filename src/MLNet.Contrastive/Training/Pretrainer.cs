@@ -153,6 +153,8 @@ public sealed class Pretrainer
             session.CheckWeights(epoch);
             session.SaveCheckpoint();
         }
+        // No step at all (0 epochs from an initialization): the checkpoint holds the initial weights unchanged.
+        if (info.GlobalStep == 0 && !cancelled) session.SaveCheckpoint();
         // The budget check that ended the loop came after the last checkpoint's write; report the time it saw.
         info.ElapsedSeconds = Elapsed();
         // The checkpoint above holds every finished step, so a cancelled run resumes where it stopped.

@@ -248,6 +248,23 @@ public class PretrainerTests
     }
 
     [Test]
+    public void ZeroEpochsFromAnInitializationKeepsItsWeightsUnchanged()
+    {
+        using var folder = TestData.NewFolder();
+        var data = TestData.SampleTrain(256);
+        var initial = new Pretrainer(Options(epochs: 1)).Fit(data).Encoder;
+        var options = Options(epochs: 0, folder["run.bin"]);
+        (options.Encoder, options.Initialization) = (null, PretrainedEncoder.From(initial));
+        var result = new Pretrainer(options).Fit(data);
+        Assert.That(result.Steps, Is.Zero);
+        var saved = Checkpoint.LoadEncoder(folder["run.bin"]).state_dict();
+        foreach (var (name, weights) in initial.state_dict())
+            Assert.That(saved[name].eq(weights).all().item<bool>(), Is.True, name);
+        Assert.That(() => new Pretrainer(Options(epochs: 0)).Fit(data),
+            Throws.TypeOf<ArgumentOutOfRangeException>().With.Message.StartsWith("Epochs must be positive (0 only with an Initialization"));
+    }
+
+    [Test]
     public void BatchLargerThanTheDatasetIsRejected() =>
         Assert.That(() => new Pretrainer(Options(epochs: 1)).Fit(TestData.SampleTrain(100)),
             Throws.ArgumentException.With.Message.Contains("batch size 128 is larger than the dataset (100 images)"));
