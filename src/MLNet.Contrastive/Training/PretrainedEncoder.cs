@@ -36,13 +36,16 @@ public sealed class PretrainedEncoder
 
     /// <summary>
     /// The encoder of a checkpoint, or of the run folder holding <see cref="PretrainOptions.CheckpointFileName"/> (what
-    /// <c>pretrain --out</c> writes), or, for <see cref="Onnx.ImageNetWeights.ResNet18Name"/> ("imagenet-resnet18"), ML.NET's
-    /// ImageNet ResNet-18 (<see cref="ImageNetResNet18"/>).
+    /// <c>pretrain --out</c> writes), or a PyTorch ResNet state dict (.pt, .pth, .safetensors: <see cref="TorchvisionWeights"/>),
+    /// or, for <see cref="Onnx.ImageNetWeights.ResNet18Name"/> ("imagenet-resnet18"), ML.NET's ImageNet ResNet-18
+    /// (<see cref="ImageNetResNet18"/>).
     /// </summary>
     public static PretrainedEncoder Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (path == Onnx.ImageNetWeights.ResNet18Name) return ImageNetResNet18();
+        if (TorchvisionWeights.IsWeightsFile(path) && !Directory.Exists(path))
+            return new PretrainedEncoder(TorchvisionWeights.Load(path), $"{path} (PyTorch state dict)", null);
         var file = Directory.Exists(path) ? Path.Combine(path, Checkpoint.FileName) : path;
         if (!File.Exists(file))
             throw new FileNotFoundException(Directory.Exists(path)

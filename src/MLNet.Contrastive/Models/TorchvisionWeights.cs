@@ -1,0 +1,163 @@
+using TorchSharp;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Models;
+
+/// <summary>
+/// Loads a PyTorch ResNet state dict — torchvision's names (<c>conv1</c>, <c>bn1</c>, <c>layer1.0.conv1</c>,
+/// <c>layer2.0.downsample.0</c>, …), as torchvision, timm, lightly and solo-learn save them — into a
+/// <see cref="ResNetEncoder"/> of the same shape. Files: <c>torch.save</c>'s format (<c>.pt</c>, <c>.pth</c>) or
+/// <c>.safetensors</c>, read by TorchSharp.PyBridge. A prefix before the backbone's names (<c>backbone.</c>,
+/// <c>encoder.</c>, <c>module.</c>, …) is stripped; the classifier (<c>fc.</c>) and other heads are ignored. The shape
+/// is read from the weights: stem (7 × 7 ImageNet stem, or the 3 × 3 small-image stem of CIFAR recipes), widths and
+/// blocks per stage; basic blocks only (ResNet-18 and -34). Input normalisation: ImageNet's unless given.
+/// </summary>
+public static class TorchvisionWeights
+{
+    /// <summary>Whether <paramref name="path"/> names a PyTorch weights file by its extension (.pt, .pth, .safetensors).</summary>
+    public static bool IsWeightsFile(string path) =>
+        Path.GetExtension(path).ToLowerInvariant() is ".pt" or ".pth" or ".safetensors";
+
+    /// <summary>
+    /// The encoder of the ResNet in <paramref name="path"/>, in eval mode. <paramref name="mean"/> and
+    /// <paramref name="std"/> are the per-channel normalisation the weights expect on pixels in [0, 1] (default ImageNet's).
+    /// Throws <see cref="InvalidDataException"/> naming the file, with the missing and unexpected keys or the shape that differs.
+    /// </summary>
+    public static ResNetEncoder Load(string path, float[]? mean = null, float[]? std = null)
+    {
+        var state = Read(path);
+        const string anchor = "layer1.0.conv1.weight";
+        var anchored = state.Keys.Where(k => k.EndsWith(anchor, StringComparison.Ordinal)).ToList();
+        if (anchored.Count != 1)
+            throw new InvalidDataException(anchored.Count == 0
+                ? $"{path}: no ResNet backbone in it (no key ends with '{anchor}'; keys: {Sample(state.Keys)})."
+                : $"{path}: {anchored.Count} ResNet backbones in it ({string.Join(", ", anchored)}); keep one.");
+        var prefix = anchored[0][..^anchor.Length];
+        var weights = state.Where(p => p.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(p => p.Key[prefix.Length..], p => p.Value);
+        if (weights.Keys.Any(k => k.Contains(".conv3.", StringComparison.Ordinal)))
+            throw new InvalidDataException($"{path}: a bottleneck ResNet (ResNet-50 and larger: 'conv3' in its blocks); only basic-block ResNets (ResNet-18, ResNet-34) load for now.");
+
+        var options = Shape(path, weights, mean, std);
+        var encoder = new ResNetEncoder(options);
+        var names = Names(encoder);
+        var missing = names.Values.Where(n => !weights.ContainsKey(n)).ToList();
+        var unexpected = weights.Keys.Where(k => !names.ContainsValue(k) && !k.StartsWith("fc.", StringComparison.Ordinal) && !k.EndsWith("num_batches_tracked", StringComparison.Ordinal)).ToList();
+        if (missing.Count > 0 || unexpected.Count > 0)
+            throw new InvalidDataException($"{path}: not a torchvision-layout ResNet{(prefix.Length > 0 ? $" under '{prefix}'" : "")}: " +
+                $"missing keys [{string.Join(", ", missing)}], unexpected keys [{string.Join(", ", unexpected)}].");
+        using (var noGrad = no_grad())
+        {
+            var target = encoder.state_dict();
+            foreach (var (ours, theirs) in names)
+            {
+                var source = weights[theirs];
+                if (!source.shape.SequenceEqual(target[ours].shape))
+                    throw new InvalidDataException($"{path}: '{prefix}{theirs}' is [{string.Join(", ", source.shape)}]; this ResNet's layer takes [{string.Join(", ", target[ours].shape)}].");
+                target[ours].copy_(source.to(target[ours].dtype));
+            }
+        }
+        foreach (var tensor in state.Values) tensor.Dispose();
+        FiniteWeights.Check(encoder, path);
+        encoder.eval();
+        return encoder;
+    }
+
+    /// <summary>Every tensor of the file by name; a file that cannot be read is named with the reason.</summary>
+    private static Dictionary<string, Tensor> Read(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such weights file.", path);
+        try
+        {
+            var tensors = Path.GetExtension(path).Equals(".safetensors", StringComparison.OrdinalIgnoreCase)
+                ? (Dictionary<string, Tensor>)Reader("Safetensors", "LoadStateDict", [typeof(string), typeof(List<string>)]).Invoke(null, [path, null])!
+                : ((System.Collections.Hashtable)Reader("PyTorchUnpickler", "UnpickleStateDict", [typeof(string)]).Invoke(null, [path])!)
+                    .Cast<System.Collections.DictionaryEntry>().ToDictionary(e => (string)e.Key, e => (Tensor)e.Value!);
+            return tensors.Count > 0 ? tensors : throw new InvalidDataException($"{path}: the file holds no tensors.");
+        }
+        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is not OutOfMemoryException)
+        {
+            var cause = e.InnerException ?? e;
+            throw new InvalidDataException($"{path}: not a readable PyTorch state dict ({cause.Message.Split('\n')[0].TrimEnd('.')}). " +
+                "Save the weights with torch.save(model.state_dict(), …) or as safetensors.", cause);
+        }
+    }
+
+    /// <summary>
+    /// TorchSharp.PyBridge's readers that return the whole state dict (its public load_py and load_safetensors only copy
+    /// into a module's own names, and this encoder's differ from torchvision's): internal in 1.4.4, so found by name, and
+    /// named in the error should a later version rename them.
+    /// </summary>
+    private static System.Reflection.MethodInfo Reader(string type, string method, Type[] parameters) =>
+        typeof(PyBridgeModuleExtensions).Assembly.GetType($"TorchSharp.PyBridge.{type}")?.GetMethod(method,
+            System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static, parameters)
+        ?? throw new InvalidOperationException($"TorchSharp.PyBridge {typeof(PyBridgeModuleExtensions).Assembly.GetName().Version} has no {type}.{method}; this build expects 1.4.4.");
+
+    /// <summary>The encoder's shape read from the weights.</summary>
+    private static EncoderOptions Shape(string path, Dictionary<string, Tensor> weights, float[]? mean, float[]? std)
+    {
+        long[] Dims(string key) => weights.TryGetValue(key, out var t) ? t.shape : throw new InvalidDataException($"{path}: missing key '{key}'.");
+        var stem = Dims("conv1.weight");
+        var stages = Enumerable.Range(1, 8).TakeWhile(s => weights.ContainsKey($"layer{s}.0.conv1.weight")).ToList();
+        var blocks = stages.Select(s => Enumerable.Range(0, 64).TakeWhile(b => weights.ContainsKey($"layer{s}.{b}.conv1.weight")).Count()).ToArray();
+        var channels = (int)stem[1];
+        var options = new EncoderOptions
+        {
+            InputChannels = channels,
+            SmallImageStem = stem[2] == 3,
+            StemWidth = (int)stem[0],
+            StageWidths = [.. stages.Select(s => (int)Dims($"layer{s}.0.conv1.weight")[0])],
+            BlocksPerStage = blocks[0],
+            StageBlocks = blocks.Distinct().Count() == 1 ? null : blocks,
+            FirstStageStride = 1,
+            EmbeddingStages = 1,
+            EmbeddingGrid = 1,
+            Mean = mean ?? (channels == 3 ? [.. EncoderOptions.ImageNetMean] : [EncoderOptions.ImageNetMean.Average()]),
+            Std = std ?? (channels == 3 ? [.. EncoderOptions.ImageNetStd] : [EncoderOptions.ImageNetStd.Average()]),
+        };
+        if (stem[2] is not (3 or 7)) throw new InvalidDataException($"{path}: a {stem[2]}×{stem[3]} stem convolution; torchvision's is 7×7 and CIFAR recipes' 3×3.");
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+        return options;
+    }
+
+    /// <summary>This encoder's state-dict name → torchvision's, for every weight and statistic (not the normalisation).</summary>
+    internal static Dictionary<string, string> Names(ResNetEncoder encoder)
+    {
+        var names = new Dictionary<string, string>();
+        void Norm(string ours, string theirs)
+        {
+            foreach (var field in new[] { "weight", "bias", "running_mean", "running_var" }) names[$"{ours}.{field}"] = $"{theirs}.{field}";
+        }
+        names["stem.conv.weight"] = "conv1.weight";
+        Norm("stem.bn", "bn1");
+        var block = 0;
+        for (var stage = 0; stage < encoder.Options.StageWidths.Length; stage++)
+            for (var i = 0; i < encoder.Options.BlocksIn(stage); i++, block++)
+            {
+                var (ours, theirs) = ($"blocks.{block}", $"layer{stage + 1}.{i}");
+                names[$"{ours}.conv1.weight"] = $"{theirs}.conv1.weight";
+                Norm($"{ours}.bn1", $"{theirs}.bn1");
+                names[$"{ours}.conv2.weight"] = $"{theirs}.conv2.weight";
+                Norm($"{ours}.bn2", $"{theirs}.bn2");
+                if (encoder.Blocks.ElementAt(block).Shortcut is not null)
+                {
+                    names[$"{ours}.shortcut.conv.weight"] = $"{theirs}.downsample.0.weight";
+                    Norm($"{ours}.shortcut.bn", $"{theirs}.downsample.1");
+                }
+            }
+        var own = encoder.state_dict().Keys.Where(k => !k.EndsWith("num_batches_tracked", StringComparison.Ordinal) && k is not ("mean" or "std")).ToHashSet();
+        if (!own.SetEquals(names.Keys))
+            throw new InvalidOperationException($"The encoder's layout changed: unmapped [{string.Join(", ", own.Except(names.Keys))}], stale [{string.Join(", ", names.Keys.Except(own))}].");
+        return names;
+    }
+
+    private static string Sample(IEnumerable<string> keys) =>
+        string.Join(", ", keys.Take(6)) + (keys.Skip(6).Any() ? ", …" : "");
+}

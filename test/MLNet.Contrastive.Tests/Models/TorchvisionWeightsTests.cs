@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Onnx;
+using MLNet.Contrastive.Runtime;
+using MLNet.Contrastive.Training;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Tests.Models;
+
+/// <summary>Parity with Debian's python3-torchvision 0.14: its ResNets' state dicts load and give its outputs.</summary>
+public class TorchvisionWeightsTests
+{
+    private TestData.TempFolder folder = null!;
+
+    [OneTimeSetUp]
+    public void WriteReference()
+    {
+        TorchRuntime.Initialize();
+        folder = TestData.NewFolder();
+        var script = Path.Combine(TestData.RepositoryRoot, "test", "MLNet.Contrastive.Tests", "Models", "torchvision_reference.py");
+        using var process = Process.Start(new ProcessStartInfo("/usr/bin/python3", [script, folder.Path]) { RedirectStandardOutput = true, RedirectStandardError = true })
+            ?? throw new InvalidOperationException("cannot start /usr/bin/python3");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.That(process.ExitCode, Is.Zero, errors.Contains("No module named 'torch")
+            ? "Debian's python3-torchvision is missing: apt-get install python3-torchvision, or run build/test, which does.\n" + errors
+            : output.Result + errors);
+    }
+
+    [OneTimeTearDown]
+    public void Delete() => folder.Dispose();
+
+    [TestCase("resnet18", 64, TestName = "Resnet18WithItsClassifier")]
+    [TestCase("resnet34", 32, TestName = "Resnet34UnderABackbonePrefix")]
+    public void StateDictLoadsAndGivesTorchvisionsOutput(string name, int size)
+    {
+        var encoder = TorchvisionWeights.Load(folder[$"{name}.pt"]);
+        Assert.That(encoder.Options.StageWidths, Is.EqualTo(new[] { 64, 128, 256, 512 }));
+        Assert.That(encoder.Options.StageBlocks ?? Enumerable.Repeat(encoder.Options.BlocksPerStage, 4).ToArray(),
+            Is.EqualTo(name == "resnet18" ? new[] { 2, 2, 2, 2 } : new[] { 3, 4, 6, 3 }));
+        var input = Floats(folder[$"{name}-input.bin"]);
+        var expected = Floats(folder[$"{name}-output.bin"]);
+        float[] actual;
+        using (var pause = CollectionPause.Begin())
+        using (var noGrad = no_grad())
+        using (var images = tensor(input, new long[] { 2, 3, size, size }))
+        using (var output = encoder.forward(images)) actual = output.data<float>().ToArray();
+        Assert.That(actual, Has.Length.EqualTo(expected.Length));
+        var difference = actual.Zip(expected, (a, b) => Math.Abs(a - b)).Max();
+        TestContext.Out.WriteLine($"{name}: largest feature {expected.Max(Math.Abs)}, largest difference {difference}");
+        Assert.That(difference, Is.LessThanOrEqualTo(1e-4f));
+
+        // The torchvision layout exports like any encoder.
+        var onnx = folder[$"{name}.onnx"];
+        EncoderOnnxExporter.Export(encoder, onnx, new EncoderOnnxOptions { Height = size, Width = size });
+        using var embedder = new ImageEmbedder(onnx);
+        Assert.That(embedder.ExecutionProvider, Is.EqualTo("CPU"));
+    }
+
+    [Test]
+    public void AnInitializationByFileName()
+    {
+        var init = PretrainedEncoder.Load(folder["resnet18.pt"]);
+        Assert.That(init.Source, Is.EqualTo($"{folder["resnet18.pt"]} (PyTorch state dict)"));
+        Assert.That(init.EncoderOptions.Mean, Is.EqualTo(EncoderOptions.ImageNetMean));
+        Assert.That(init.EncoderOptions.SmallImageStem, Is.False);
+    }
+
+    [Test]
+    public void MissingUnexpectedAndMisshapenKeysAreNamed()
+    {
+        Assert.That(() => TorchvisionWeights.Load(folder["broken.pt"]), Throws.TypeOf<InvalidDataException>().With.Message.EqualTo(
+            $"{folder["broken.pt"]}: not a torchvision-layout ResNet: missing keys [layer1.0.bn1.weight], unexpected keys [extra.weight]."));
+        Assert.That(() => TorchvisionWeights.Load(folder["misshapen.pt"]), Throws.TypeOf<InvalidDataException>().With.Message.EqualTo(
+            $"{folder["misshapen.pt"]}: 'layer2.1.conv2.weight' is [128, 128, 1, 1]; this ResNet's layer takes [128, 128, 3, 3]."));
+        File.WriteAllText(folder["not-a-state-dict.pt"], "plain text");
+        Assert.That(() => TorchvisionWeights.Load(folder["not-a-state-dict.pt"]),
+            Throws.TypeOf<InvalidDataException>().With.Message.StartsWith($"{folder["not-a-state-dict.pt"]}: not a readable PyTorch state dict ("));
+    }
+
+    private static float[] Floats(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var values = new float[bytes.Length / sizeof(float)];
+        Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
+        return values;
+    }
+}

@@ -1,0 +1,44 @@
+"""Writes torchvision ResNets' state dicts and their outputs for TorchvisionWeightsTests (Debian's python3-torchvision).
+
+    /usr/bin/python3 torchvision_reference.py OUT_DIR
+
+For each of resnet18 (64 px, plain keys with its classifier) and resnet34 (32 px, keys under 'backbone.', no classifier):
+NAME.pt (torch.save of the state dict), NAME-input.bin (float32 [2, 3, S, S] in [0, 1]) and NAME-output.bin (float32
+[2, 512]: the global-average features in eval mode after ImageNet normalisation). Batch-norm statistics and affine
+parameters are drawn at random so that eval mode is not the identity. Also broken.pt (resnet18 with one key removed and
+one added) and misshapen.pt (one weight of the wrong shape).
+"""
+import sys
+import torch
+import torchvision
+
+out = sys.argv[1]
+torch.manual_seed(0)
+mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+for name, size, prefix in (('resnet18', 64, ''), ('resnet34', 32, 'backbone.')):
+    model = getattr(torchvision.models, name)(weights=None)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    state = {prefix + k: v for k, v in model.state_dict().items() if not (prefix and k.startswith('fc.'))}
+    torch.save(state, f'{out}/{name}.pt')
+    x = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+    model.fc = torch.nn.Identity()
+    with torch.no_grad():
+        y = model((x - mean) / std)
+    x.numpy().tofile(f'{out}/{name}-input.bin')
+    y.numpy().tofile(f'{out}/{name}-output.bin')
+    if name == 'resnet18':
+        broken = dict(state)
+        del broken['layer1.0.bn1.weight']
+        broken['extra.weight'] = torch.zeros(3)
+        torch.save(broken, f'{out}/broken.pt')
+        misshapen = dict(state)
+        misshapen['layer2.1.conv2.weight'] = torch.zeros(128, 128, 1, 1)
+        torch.save(misshapen, f'{out}/misshapen.pt')
+print('written')
