@@ -59,6 +59,16 @@ public class TorchvisionWeightsTests
     }
 
     [Test]
+    public void SafetensorsHoldTheSameWeights()
+    {
+        var fromPickle = TorchvisionWeights.Load(folder["resnet18.pt"]).state_dict();
+        var fromSafetensors = TorchvisionWeights.Load(folder["resnet18.safetensors"]).state_dict();
+        Assert.That(fromSafetensors.Keys, Is.EquivalentTo(fromPickle.Keys));
+        foreach (var (name, weights) in fromPickle)
+            Assert.That(fromSafetensors[name].eq(weights).all().item<bool>(), Is.True, name);
+    }
+
+    [Test]
     public void AnInitializationByFileName()
     {
         var init = PretrainedEncoder.Load(folder["resnet18.pt"]);

@@ -4,10 +4,12 @@
 
 For each of resnet18 (64 px, plain keys with its classifier) and resnet34 (32 px, keys under 'backbone.', no classifier):
 NAME.pt (torch.save of the state dict), NAME-input.bin (float32 [2, 3, S, S] in [0, 1]) and NAME-output.bin (float32
-[2, 512]: the global-average features in eval mode after ImageNet normalisation). Batch-norm statistics and affine
+[2, 512]: the global-average features in eval mode after ImageNet normalisation); resnet18 also as NAME.safetensors. Batch-norm statistics and affine
 parameters are drawn at random so that eval mode is not the identity. Also broken.pt (resnet18 with one key removed and
 one added) and misshapen.pt (one weight of the wrong shape).
 """
+import json
+import struct
 import sys
 import torch
 import torchvision
@@ -34,6 +36,18 @@ for name, size, prefix in (('resnet18', 64, ''), ('resnet34', 32, 'backbone.')):
     x.numpy().tofile(f'{out}/{name}-input.bin')
     y.numpy().tofile(f'{out}/{name}-output.bin')
     if name == 'resnet18':
+        # The same weights as safetensors (an 8-byte header length, the JSON header, the raw bytes), written by hand:
+        # Debian has no python3-safetensors.
+        header, blobs, offset = {}, [], 0
+        for key, value in state.items():
+            data = value.contiguous().numpy().tobytes()
+            dtype = {torch.float32: 'F32', torch.int64: 'I64'}[value.dtype]
+            header[key] = {'dtype': dtype, 'shape': list(value.shape), 'data_offsets': [offset, offset + len(data)]}
+            blobs.append(data)
+            offset += len(data)
+        text = json.dumps(header).encode()
+        with open(f'{out}/{name}.safetensors', 'wb') as f:
+            f.write(struct.pack('<Q', len(text)) + text + b''.join(blobs))
         broken = dict(state)
         del broken['layer1.0.bn1.weight']
         broken['extra.weight'] = torch.zeros(3)
