@@ -185,13 +185,10 @@ int Scoring()
 static List<string> WritePngs(ImageStore images, int count, string folder)
 {
     Directory.CreateDirectory(folder);
-    var plane = images.Height * images.Width;
     return Enumerable.Range(0, count).Select(i =>
     {
-        var pixels = images.Image(i);
-        var bgra = new byte[plane * 4];
-        for (var p = 0; p < plane; p++) (bgra[p * 4], bgra[p * 4 + 1], bgra[p * 4 + 2], bgra[p * 4 + 3]) = (pixels[p], pixels[p], pixels[p], (byte)255);
-        using var image = MLImage.CreateFromPixels(images.Width, images.Height, MLPixelFormat.Bgra32, bgra);
+        // Every channel (an RGB set's PNGs are RGB; a grayscale one's are grey).
+        using var image = MLImage.CreateFromPixels(images.Width, images.Height, MLPixelFormat.Bgra32, images.Bgra(i));
         var path = Path.Combine(folder, $"{i:D5}.png");
         image.Save(path);
         return path;
