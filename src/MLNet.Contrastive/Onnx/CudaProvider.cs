@@ -44,12 +44,5 @@ internal static class CudaProvider
     }
 
     /// <summary>The provider beside ONNX Runtime's native library, where the application's runtime looks for it.</summary>
-    internal static string? ProviderPath()
-    {
-        var folders = (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") as string ?? "")
-            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).ToList();
-        folders.Add(AppContext.BaseDirectory);
-        folders.Add(Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native"));
-        return folders.Select(f => Path.Combine(f, ProviderFile)).FirstOrDefault(File.Exists);
-    }
+    internal static string? ProviderPath() => TorchRuntime.FindNative(ProviderFile, AppContext.BaseDirectory);
 }

@@ -141,7 +141,7 @@ public static class EncoderOnnxExporter
     /// <summary>Throws when a weight is NaN or infinite (training diverged): such a model cannot be exported.</summary>
     internal static void CheckFinite(nn.Module module, string what)
     {
-        if (module.state_dict().Values.Any(t => t.is_floating_point() && !t.isfinite().all().item<bool>()))
+        if (FiniteWeights.FirstNonFinite(module) is not null)
             throw new InvalidDataException($"The {what}'s weights contain NaN or infinite values (its training diverged); it cannot be exported.");
     }
 

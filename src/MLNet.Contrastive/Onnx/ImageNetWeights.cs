@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using MLNet.Contrastive.Models;
 using Onnx;
 using TorchSharp;
@@ -123,7 +122,7 @@ public static class ImageNetWeights
     private static float[] Floats(TensorProto t, string path)
     {
         if (t.DataType != (int)TensorProto.Types.DataType.Float) throw new InvalidDataException($"{path}: '{t.Name}' is not float32.");
-        return t.RawData.Length > 0 ? MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray() : [.. t.FloatData];
+        return OnnxWeights.Floats(t).ToArray();
     }
 
     /// <summary>Copies a Conv's weight and its BatchNormalization's scale, bias, mean and variance, checking every shape.</summary>

@@ -26,14 +26,15 @@ internal static class OnnxWeights
         foreach (var initializer in model.Graph.Initializer)
         {
             if (initializer.DataType != (int)TensorProto.Types.DataType.Float) continue;
-            var finite = initializer.RawData.Length > 0
-                ? AllFinite(MemoryMarshal.Cast<byte, float>(initializer.RawData.Span))
-                : initializer.FloatData.All(float.IsFinite);
-            if (!finite)
+            if (!AllFinite(Floats(initializer)))
                 throw new InvalidDataException(
                     $"{path}: the ONNX model's weight '{initializer.Name}' holds NaN or infinite values (the training that produced it diverged); it would score every image as NaN.");
         }
     }
+
+    /// <summary>A float32 initializer's values, stored as raw bytes or as float_data.</summary>
+    internal static ReadOnlySpan<float> Floats(TensorProto initializer) =>
+        initializer.RawData.Length > 0 ? MemoryMarshal.Cast<byte, float>(initializer.RawData.Span) : initializer.FloatData.ToArray();
 
     private static bool AllFinite(ReadOnlySpan<float> values)
     {

@@ -84,6 +84,19 @@ internal static class ElfVersions
     /// </summary>
     public static IReadOnlyList<string> NeededLibraries(string path)
     {
+        try
+        {
+            return ReadNeededLibraries(path);
+        }
+        catch (Exception e) when (e is ArgumentOutOfRangeException or ArgumentException or IndexOutOfRangeException or EndOfStreamException)
+        {
+            // An offset or string index that points outside what was read: a damaged or truncated object.
+            throw new InvalidDataException($"{path}: not a well-formed ELF file ({e.Message.Split('\n')[0]}).", e);
+        }
+    }
+
+    private static IReadOnlyList<string> ReadNeededLibraries(string path)
+    {
         using var file = File.OpenRead(path);
         byte[] Read(long offset, long length)
         {

@@ -102,17 +102,22 @@ public static class TorchRuntime
         }
     }
 
-    private static string? FindOriginal()
+    private static string? FindOriginal() => FindNative(LibraryFile, Path.GetDirectoryName(typeof(torch).Assembly.Location));
+
+    /// <summary>
+    /// Where the runtime would find the native library <paramref name="file"/>: the application's native search folders,
+    /// then <paramref name="folder"/> (an assembly's or the application's) and its runtimes/linux-x64/native.
+    /// </summary>
+    internal static string? FindNative(string file, string? folder)
     {
         var folders = (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") as string ?? "")
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).ToList();
-        var torchFolder = Path.GetDirectoryName(typeof(torch).Assembly.Location);
-        if (!string.IsNullOrEmpty(torchFolder))
+        if (!string.IsNullOrEmpty(folder))
         {
-            folders.Add(torchFolder);
-            folders.Add(Path.Combine(torchFolder, "runtimes", "linux-x64", "native"));
+            folders.Add(folder);
+            folders.Add(Path.Combine(folder, "runtimes", "linux-x64", "native"));
         }
-        return folders.Select(f => Path.Combine(f, LibraryFile)).FirstOrDefault(File.Exists);
+        return folders.Select(f => Path.Combine(f, file)).FirstOrDefault(File.Exists);
     }
 
     private static bool SystemLibStdCxxHas(string version)

@@ -61,6 +61,28 @@ public class ElfVersionsTests
     }
 
     [Test]
+    public void NeededLibrariesAreReadAndADamagedObjectIsNamed()
+    {
+        var original = OriginalLibrary();
+        Assert.That(ElfVersions.NeededLibraries(original), Does.Contain("libtorch.so").And.Contain("libc.so.6"));
+        using var folder = TestData.NewFolder();
+        var bytes = File.ReadAllBytes(original);
+        File.WriteAllBytes(folder["cut.so"], bytes[..4096]);
+        Assert.That(() => ElfVersions.NeededLibraries(folder["cut.so"]),
+            Throws.TypeOf<InvalidDataException>().With.Message.StartsWith(folder["cut.so"] + ": not a well-formed ELF file"));
+        // Bytes of the section-header table replaced at random: a list or that error, never another exception.
+        var table = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(0x28));
+        var random = new Random(5);
+        for (var trial = 0; trial < 200; trial++)
+        {
+            var damaged = (byte[])bytes.Clone();
+            for (var i = 0; i < 8; i++) damaged[Math.Min(damaged.Length - 1, table + random.Next(64 * 40))] = (byte)random.Next(256);
+            File.WriteAllBytes(folder["damaged.so"], damaged);
+            Assert.That(() => { try { ElfVersions.NeededLibraries(folder["damaged.so"]); } catch (InvalidDataException) { } }, Throws.Nothing, $"trial {trial}");
+        }
+    }
+
+    [Test]
     public void NonElfInputIsRejected() =>
         Assert.That(() => ElfVersions.DefinedVersions(new byte[100]), Throws.TypeOf<InvalidDataException>());
 
