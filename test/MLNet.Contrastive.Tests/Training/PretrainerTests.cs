@@ -193,13 +193,8 @@ public class PretrainerTests
         var options = Options(epochs: 3, folder["run.bin"]);
         (options.BatchSize, options.LearningRate) = (500, 1e30);
         Assert.That(() => new Pretrainer(options).Fit(TestData.SampleTrain(1000)),
-            Throws.InvalidOperationException.With.Message.Contains("NaN or infinite").Or.Message.StartsWith("The loss became"));
-        if (File.Exists(folder["run.bin"]))
-        {
-            var saved = Checkpoint.LoadEncoder(folder["run.bin"]);
-            MLNet.Contrastive.Onnx.EncoderOnnxExporter.Export(saved, folder["saved.onnx"]);
-            Assert.That(() => MLNet.Contrastive.Onnx.OnnxWeights.CheckFinite(folder["saved.onnx"]), Throws.Nothing);
-        }
+            Throws.InvalidOperationException.With.Message.StartsWith("The weights at the end of epoch 1 give NaN or infinite embeddings"));
+        Assert.That(File.Exists(folder["run.bin"]), Is.False, "epoch 1's weights are not saved");
 
         var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
         using (var noGrad = TorchSharp.torch.no_grad()) encoder.parameters().First().fill_(float.PositiveInfinity);
