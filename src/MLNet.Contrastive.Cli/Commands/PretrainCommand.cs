@@ -157,7 +157,7 @@ internal static class PretrainCommand
     /// <summary>--encoder: a named encoder size (default small; with --init or --resume, the run's own shape).</summary>
     internal static Option<EncoderPreset?> EncoderOption() => new("--encoder")
     {
-        Description = "Encoder size: Small (stem 16, stages 32-64-128), Base (stem 32, stages 64-128-256, two blocks each) or ResNet18 (torchvision's layout, 512-d); docs/methods.md gives their cost. Default Small.",
+        Description = "Encoder: Small (stem 16, stages 32-64-128), Base (stem 32, stages 64-128-256, two blocks each), or torchvision's ResNet18, ResNet34 (512-d) or ResNet50 (bottlenecks, 2,048-d); docs/backbones.md gives their cost. Default Small.",
     };
 
     internal static void PrintMonitor(MonitorRecord m)

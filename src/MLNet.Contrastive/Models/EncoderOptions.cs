@@ -15,6 +15,15 @@ public enum EncoderPreset
     /// D = E = 512. ImageNet normalisation on RGB. <see cref="Onnx.ImageNetWeights"/> loads ML.NET's ImageNet weights into it.
     /// </summary>
     ResNet18,
+
+    /// <summary>torchvision's ResNet-34: as <see cref="ResNet18"/> with 3-4-6-3 basic blocks (21.3 M parameters); D = E = 512.</summary>
+    ResNet34,
+
+    /// <summary>
+    /// torchvision's ResNet-50: stem 64, stages 256-512-1024-2048 of 3-4-6-3 bottleneck blocks (23.5 M parameters
+    /// without the classifier); D = E = 2,048. ImageNet normalisation on RGB.
+    /// </summary>
+    ResNet50,
 }
 
 /// <summary>Shape of a <see cref="ResNetEncoder"/>.</summary>
@@ -52,6 +61,12 @@ public sealed class EncoderOptions
             if ((end += BlocksIn(stage)) - 1 == block) return true;
         return false;
     }
+
+    /// <summary>
+    /// Bottleneck blocks (1×1 → 3×3 → 1×1 at a quarter of the stage's width inside, as torchvision's ResNet-50) instead
+    /// of basic blocks (two 3×3 convolutions). Default false.
+    /// </summary>
+    public bool Bottleneck { get; set; }
 
     /// <summary>
     /// Stride of the first stage's first block: 2 halves the resolution in every stage (this project's Small and Base
@@ -122,13 +137,15 @@ public sealed class EncoderOptions
             Std = Enumerable.Repeat(0.5f, channels).ToArray(),
         };
         if (preset == EncoderPreset.Base) (options.StemWidth, options.StageWidths, options.BlocksPerStage) = (32, [64, 128, 256], 2);
-        else if (preset == EncoderPreset.ResNet18)
+        else if (preset is EncoderPreset.ResNet18 or EncoderPreset.ResNet34 or EncoderPreset.ResNet50)
         {
             (options.StemWidth, options.StageWidths, options.BlocksPerStage, options.FirstStageStride) = (64, [64, 128, 256, 512], 2, 1);
+            if (preset != EncoderPreset.ResNet18) options.StageBlocks = [3, 4, 6, 3];
+            if (preset == EncoderPreset.ResNet50) (options.Bottleneck, options.StageWidths) = (true, [256, 512, 1024, 2048]);
             (options.EmbeddingStages, options.EmbeddingGrid) = (1, 1);
             if (channels == 3) (options.Mean, options.Std) = ([.. ImageNetMean], [.. ImageNetStd]);
         }
-        else if (preset != EncoderPreset.Small) throw new ArgumentOutOfRangeException(nameof(preset), preset, "The encoder presets are Small, Base and ResNet18.");
+        else if (preset != EncoderPreset.Small) throw new ArgumentOutOfRangeException(nameof(preset), preset, "The encoder presets are Small, Base, ResNet18, ResNet34 and ResNet50.");
         return options;
     }
 
@@ -141,6 +158,9 @@ public sealed class EncoderOptions
         if (StageWidths.Prepend(StemWidth).FirstOrDefault(w => w % ChannelMultiple != 0) is var odd and > 0)
             throw new ArgumentOutOfRangeException(nameof(StageWidths), odd,
                 $"Encoder widths must be multiples of {ChannelMultiple}: libtorch 2.10's oneDNN convolutions give wrong results on some CPUs for other channel counts.");
+        if (Bottleneck && StageWidths.FirstOrDefault(w => w / ResidualBlock.Expansion % ChannelMultiple != 0) is var thin and > 0)
+            throw new ArgumentOutOfRangeException(nameof(StageWidths), thin,
+                $"A bottleneck stage's width must be a multiple of {ResidualBlock.Expansion * ChannelMultiple} (its inner width, a quarter of it, a multiple of {ChannelMultiple}).");
         if (StageWidths.Length == 0) throw new ArgumentException("The encoder needs at least one residual stage.", nameof(StageWidths));
         if (EmbeddingStages < 1 || EmbeddingStages > StageWidths.Length)
             throw new ArgumentOutOfRangeException(nameof(EmbeddingStages), EmbeddingStages, $"Embedding stages must be between 1 and the number of stages ({StageWidths.Length}).");

@@ -43,7 +43,7 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
             for (var i = 0; i < options.BlocksIn(stage); i++)
             {
                 var stride = i > 0 ? 1 : stage == 0 ? options.FirstStageStride : 2;
-                blocks.Add(new ResidualBlock(width, options.StageWidths[stage], stride));
+                blocks.Add(new ResidualBlock(width, options.StageWidths[stage], stride, options.Bottleneck));
                 width = options.StageWidths[stage];
             }
         register_buffer("mean", mean, persistent: true);
@@ -115,22 +115,42 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
 }
 
 /// <summary>
-/// conv3×3 → BN → ReLU → conv3×3 → BN, plus the input (through a 1×1 conv and BN when the shape changes), then ReLU.
-/// [N, in, H, W] → [N, out, H / stride, W / stride].
+/// torchvision's residual blocks. Basic (ResNet-18/34): conv3×3 → BN → ReLU → conv3×3 → BN. Bottleneck (ResNet-50 and
+/// larger): conv1×1 → BN → ReLU → conv3×3 (the stride) → BN → ReLU → conv1×1 → BN, at a quarter of the output width
+/// inside. Plus the input (through a 1×1 conv and BN when the shape changes), then ReLU.
+/// [N, in, H, W] → [N, out, H / stride, W / stride]. Field names are torchvision's (conv1, bn1, …, conv3, bn3).
 /// </summary>
 internal sealed class ResidualBlock : Module<Tensor, Tensor>
 {
+    /// <summary>A bottleneck block's output width ÷ its inner width (torchvision's <c>Bottleneck.expansion</c>).</summary>
+    internal const int Expansion = 4;
+
     private readonly Conv2d conv1, conv2;
     private readonly BatchNorm2d bn1, bn2;
+    private readonly Conv2d? conv3;
+    private readonly BatchNorm2d? bn3;
     private readonly Sequential? shortcut;
 
     /// <summary>A block from <paramref name="inChannels"/> to <paramref name="outChannels"/> channels, subsampling by <paramref name="stride"/>.</summary>
-    public ResidualBlock(int inChannels, int outChannels, int stride) : base(nameof(ResidualBlock))
+    public ResidualBlock(int inChannels, int outChannels, int stride, bool bottleneck = false) : base(nameof(ResidualBlock))
     {
-        conv1 = Conv2d(inChannels, outChannels, 3, stride: stride, padding: 1, bias: false);
-        bn1 = BatchNorm2d(outChannels);
-        conv2 = Conv2d(outChannels, outChannels, 3, padding: 1, bias: false);
-        bn2 = BatchNorm2d(outChannels);
+        if (bottleneck)
+        {
+            var inner = outChannels / Expansion;
+            conv1 = Conv2d(inChannels, inner, 1, bias: false);
+            bn1 = BatchNorm2d(inner);
+            conv2 = Conv2d(inner, inner, 3, stride: stride, padding: 1, bias: false);
+            bn2 = BatchNorm2d(inner);
+            conv3 = Conv2d(inner, outChannels, 1, bias: false);
+            bn3 = BatchNorm2d(outChannels);
+        }
+        else
+        {
+            conv1 = Conv2d(inChannels, outChannels, 3, stride: stride, padding: 1, bias: false);
+            bn1 = BatchNorm2d(outChannels);
+            conv2 = Conv2d(outChannels, outChannels, 3, padding: 1, bias: false);
+            bn2 = BatchNorm2d(outChannels);
+        }
         if (stride != 1 || inChannels != outChannels)
             shortcut = Sequential(
                 ("conv", Conv2d(inChannels, outChannels, 1, stride: stride, bias: false)),
@@ -138,8 +158,10 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    internal (Conv2d Conv, BatchNorm2d Norm) First => (conv1, bn1);
-    internal (Conv2d Conv, BatchNorm2d Norm) Second => (conv2, bn2);
+    /// <summary>The main path's convolutions with their batch norms, in order (two, or three in a bottleneck); ReLU between them.</summary>
+    internal IReadOnlyList<(Conv2d Conv, BatchNorm2d Norm)> Layers =>
+        conv3 is null ? [(conv1, bn1), (conv2, bn2)] : [(conv1, bn1), (conv2, bn2), (conv3, bn3!)];
+
     internal Sequential? Shortcut => shortcut;
 
     /// <summary>[N, in, H, W] → [N, out, H / stride, W / stride].</summary>
@@ -148,7 +170,9 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         // In place, as torchvision's ResNet does: batch norm's backward needs its input, not its output, so the
         // ReLUs and the addition may overwrite the output instead of keeping one more activation per layer.
-        var y = bn2.forward(conv2.forward(functional.relu(bn1.forward(conv1.forward(x)), inplace: true)));
+        var y = functional.relu(bn1.forward(conv1.forward(x)), inplace: true);
+        y = bn2.forward(conv2.forward(y));
+        if (conv3 is not null) y = bn3!.forward(conv3.forward(functional.relu(y, inplace: true)));
         y.add_(shortcut is null ? x : shortcut.forward(x));
         return functional.relu(y, inplace: true).MoveToOuterDisposeScope();
     }

@@ -11,7 +11,7 @@ namespace MLNet.Contrastive.Models;
 /// <c>.safetensors</c>, read by TorchSharp.PyBridge. A prefix before the backbone's names (<c>backbone.</c>,
 /// <c>encoder.</c>, <c>module.</c>, …) is stripped; the classifier (<c>fc.</c>) and other heads are ignored. The shape
 /// is read from the weights: stem (7 × 7 ImageNet stem, or the 3 × 3 small-image stem of CIFAR recipes), widths and
-/// blocks per stage; basic blocks only (ResNet-18 and -34). Input normalisation: ImageNet's unless given.
+/// blocks per stage, basic blocks (ResNet-18, -34) or bottlenecks (ResNet-50, -101, -152). Input normalisation: ImageNet's unless given.
 /// </summary>
 public static class TorchvisionWeights
 {
@@ -35,8 +35,6 @@ public static class TorchvisionWeights
                 : $"{path}: {anchored.Count} ResNet backbones in it ({string.Join(", ", anchored)}); keep one.");
         var prefix = anchored[0][..^anchor.Length];
         var weights = state.Where(p => p.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(p => p.Key[prefix.Length..], p => p.Value);
-        if (weights.Keys.Any(k => k.Contains(".conv3.", StringComparison.Ordinal)))
-            throw new InvalidDataException($"{path}: a bottleneck ResNet (ResNet-50 and larger: 'conv3' in its blocks); only basic-block ResNets (ResNet-18, ResNet-34) load for now.");
 
         var options = Shape(path, weights, mean, std);
         var encoder = new ResNetEncoder(options);
@@ -101,12 +99,15 @@ public static class TorchvisionWeights
         var stages = Enumerable.Range(1, 8).TakeWhile(s => weights.ContainsKey($"layer{s}.0.conv1.weight")).ToList();
         var blocks = stages.Select(s => Enumerable.Range(0, 64).TakeWhile(b => weights.ContainsKey($"layer{s}.{b}.conv1.weight")).Count()).ToArray();
         var channels = (int)stem[1];
+        var bottleneck = weights.ContainsKey("layer1.0.conv3.weight");
         var options = new EncoderOptions
         {
             InputChannels = channels,
             SmallImageStem = stem[2] == 3,
             StemWidth = (int)stem[0],
-            StageWidths = [.. stages.Select(s => (int)Dims($"layer{s}.0.conv1.weight")[0])],
+            // A stage's width is its blocks' output: conv2's in a basic block, conv3's in a bottleneck.
+            Bottleneck = bottleneck,
+            StageWidths = [.. stages.Select(s => (int)Dims($"layer{s}.0.conv{(bottleneck ? 3 : 2)}.weight")[0])],
             BlocksPerStage = blocks[0],
             StageBlocks = blocks.Distinct().Count() == 1 ? null : blocks,
             FirstStageStride = 1,
@@ -142,10 +143,12 @@ public static class TorchvisionWeights
             for (var i = 0; i < encoder.Options.BlocksIn(stage); i++, block++)
             {
                 var (ours, theirs) = ($"blocks.{block}", $"layer{stage + 1}.{i}");
-                names[$"{ours}.conv1.weight"] = $"{theirs}.conv1.weight";
-                Norm($"{ours}.bn1", $"{theirs}.bn1");
-                names[$"{ours}.conv2.weight"] = $"{theirs}.conv2.weight";
-                Norm($"{ours}.bn2", $"{theirs}.bn2");
+                var layers = encoder.Blocks.ElementAt(block).Layers.Count;
+                for (var layer = 1; layer <= layers; layer++)
+                {
+                    names[$"{ours}.conv{layer}.weight"] = $"{theirs}.conv{layer}.weight";
+                    Norm($"{ours}.bn{layer}", $"{theirs}.bn{layer}");
+                }
                 if (encoder.Blocks.ElementAt(block).Shortcut is not null)
                 {
                     names[$"{ours}.shortcut.conv.weight"] = $"{theirs}.downsample.0.weight";

@@ -184,9 +184,9 @@ public static class EncoderOnnxExporter
 
     private static string Residual(B builder, ResidualBlock block, string name, string input)
     {
-        var y = Conv(builder, block.First.Conv, block.First.Norm, input);
-        y = builder.Node("Relu", [y]);
-        y = Conv(builder, block.Second.Conv, block.Second.Norm, y);
+        var y = input;
+        for (var i = 0; i < block.Layers.Count; i++)
+            y = Conv(builder, block.Layers[i].Conv, block.Layers[i].Norm, i == 0 ? y : builder.Node("Relu", [y]));
         var skip = block.Shortcut is null ? input : Sequence(builder, block.Shortcut, $"{name}.shortcut", input);
         return builder.Node("Relu", [builder.Node("Add", [y, skip])]);
     }

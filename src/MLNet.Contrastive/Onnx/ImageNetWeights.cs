@@ -75,8 +75,7 @@ public static class ImageNetWeights
             Load(stem[0] as TorchSharp.Modules.Conv2d, stem[1] as TorchSharp.Modules.BatchNorm2d, stems[0], initializers, onnxPath, reverseInputChannels: true);
             foreach (var block in encoder.Blocks)
             {
-                Load(block.First.Conv, block.First.Norm, mains.Dequeue(), initializers, onnxPath);
-                Load(block.Second.Conv, block.Second.Norm, mains.Dequeue(), initializers, onnxPath);
+                foreach (var (conv, norm) in block.Layers) Load(conv, norm, mains.Dequeue(), initializers, onnxPath);
                 if (block.Shortcut?.children().ToList() is { } shortcut)
                     Load(shortcut[0] as TorchSharp.Modules.Conv2d, shortcut[1] as TorchSharp.Modules.BatchNorm2d, shortcuts.Dequeue(), initializers, onnxPath);
             }

@@ -2,9 +2,10 @@
 
     /usr/bin/python3 torchvision_reference.py OUT_DIR
 
-For each of resnet18 (64 px, plain keys with its classifier) and resnet34 (32 px, keys under 'backbone.', no classifier):
-NAME.pt (torch.save of the state dict), NAME-input.bin (float32 [2, 3, S, S] in [0, 1]) and NAME-output.bin (float32
-[2, 512]: the global-average features in eval mode after ImageNet normalisation); resnet18 also as NAME.safetensors. Batch-norm statistics and affine
+For each of resnet18 (64 px, plain keys with its classifier), resnet34 (32 px, keys under 'backbone.', no classifier)
+and resnet50 (64 px, bottleneck blocks, keys under 'encoder.'): NAME.pt (torch.save of the state dict), NAME-input.bin
+(float32 [2, 3, S, S] in [0, 1]) and NAME-output.bin (float32 [2, D], D = 512 or 2,048: the global-average features in
+eval mode after ImageNet normalisation); resnet18 also as NAME.safetensors. Batch-norm statistics and affine
 parameters are drawn at random so that eval mode is not the identity. Also broken.pt (resnet18 with one key removed and
 one added) and misshapen.pt (one weight of the wrong shape).
 """
@@ -18,7 +19,7 @@ out = sys.argv[1]
 torch.manual_seed(0)
 mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-for name, size, prefix in (('resnet18', 64, ''), ('resnet34', 32, 'backbone.')):
+for name, size, prefix in (('resnet18', 64, ''), ('resnet34', 32, 'backbone.'), ('resnet50', 64, 'encoder.')):
     model = getattr(torchvision.models, name)(weights=None)
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
