@@ -115,7 +115,7 @@ internal static class DemoCommand
         Evaluate($"Raw pixels ({train.ImageSize}-d)", Embeddings.FromPixels(train), Embeddings.FromPixels(test));
         Runtime.TorchRuntime.SetThreads(threads);
         manual_seed(seed);
-        var random = new ResNetEncoder(encoder.Clone());
+        var random = ImageEncoder.Create(encoder.Clone());
         Evaluate($"Random-init encoder ({random.EmbeddingDimension}-d)", Embeddings.FromEncoder(random, train), Embeddings.FromEncoder(random, test));
 
         var result = ConsoleProgress.Run($"Pretraining {method} for {minutes:0.#} min on {train.Count:N0} unlabeled images",

@@ -22,7 +22,7 @@ internal static class PretrainCommand
         var method = MethodSettings.MethodOption();
         var methodSettings = MethodSettings.SettingsOption();
         var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
-        var channels = new Option<int>("--channels") { Description = "1 (grayscale) or 3 (RGB).", DefaultValueFactory = _ => 1 };
+        var channels = DataShape.ChannelsOption();
         var encoder = EncoderOption();
         var epochs = new Option<int?>("--epochs") { Description = "Epochs to train (default 10 unless --minutes is given)." };
         var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
@@ -37,6 +37,7 @@ internal static class PretrainCommand
         var output = new Option<string>("--out") { Description = "Output folder: model.zip, encoder.onnx, checkpoint.bin, history.json, history.csv.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint.bin." };
         var init = new Option<string?>("--init") { Description = "Start from a pretrained encoder instead of random weights, with any method: a pretraining run's folder or checkpoint.bin, or imagenet-resnet18 (ML.NET's ImageNet ResNet-18, RGB; it keeps its ImageNet stem, so give it images of 96 px or more)." };
+        var normalization = NormalizationOption();
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Skip unreadable images (counted) instead of failing." };
         var monitorEvery = new Option<int>("--monitor-every") { Description = "Run the kNN and collapse monitors every N epochs (kNN needs labels).", DefaultValueFactory = _ => 0 };
         var captions = new Option<string?>("--captions") { Description = "clip: a text file with one caption per image, in the images' order (`captions` makes one from labels)." };
@@ -47,7 +48,7 @@ internal static class PretrainCommand
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
             data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, chunkSize, learningRate, scaling, optimizer,
-            seed, threads, device, output, resume, init, skipBad, maxPixels, monitorEvery, captions, pairedData, cache,
+            seed, threads, device, output, resume, init, normalization, skipBad, maxPixels, monitorEvery, captions, pairedData, cache,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -56,7 +57,8 @@ internal static class PretrainCommand
             var outDir = CommandRunner.OutputFolder(parse.GetValue(output)!);
             var loadOptions = new ImageLoadOptions
             {
-                Height = parse.GetValue(imageSize), Width = parse.GetValue(imageSize), Channels = parse.GetValue(channels),
+                Height = parse.GetValue(imageSize), Width = parse.GetValue(imageSize),
+                Channels = DataShape.Channels(parse.GetValue(channels), parse.GetValue(data)!, parse.GetValue(imageSize)),
                 SkipBadImages = parse.GetValue(skipBad), MaxPixels = parse.GetValue(maxPixels), CacheFolder = parse.GetValue(cache),
             };
             var options = new PretrainOptions
@@ -67,7 +69,7 @@ internal static class PretrainCommand
                 Seed = parse.GetValue(seed), Threads = parse.GetValue(threads),
                 Device = parse.GetValue(device)!, CheckpointPath = Path.Combine(outDir, PretrainOptions.CheckpointFileName), Resume = parse.GetValue(resume),
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,
-                Initialization = parse.GetValue(init) is { } initPath ? PretrainedEncoder.Load(initPath) : null,
+                Initialization = parse.GetValue(init) is { } initPath ? PretrainedEncoder.Load(initPath, ParseNormalization(parse.GetValue(normalization))) : null,
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(loadOptions.Channels, loadOptions.Height, preset) : null,
             };
 
@@ -93,6 +95,8 @@ internal static class PretrainCommand
                 Facts =
                 [
                     $"Data: {store.Count:N0} images ({store.Channels}×{store.Height}×{store.Width}) from {parse.GetValue(data)}.",
+                    $"Encoder: {result.Encoder.Options.Describe()}; {result.Encoder.parameters().Sum(p => p.numel()):N0} parameters; " +
+                    $"weights from {(result.InitializedFrom is { } from ? from : "a random initialisation")}.",
                     $"Method {options.Method.Name}, batch {options.BatchSize}, {result.Steps} steps ({result.Epochs} full epochs), " +
                     $"{result.ViewsPerSecond:F0} views/s on {options.Threads} threads, peak memory {CommandRunner.PeakMemory()}.",
                 ],
@@ -157,8 +161,30 @@ internal static class PretrainCommand
     /// <summary>--encoder: a named encoder size (default small; with --init or --resume, the run's own shape).</summary>
     internal static Option<EncoderPreset?> EncoderOption() => new("--encoder")
     {
-        Description = "Encoder: Small (stem 16, stages 32-64-128), Base (stem 32, stages 64-128-256, two blocks each), or torchvision's ResNet18, ResNet34 (512-d) or ResNet50 (bottlenecks, 2,048-d); docs/backbones.md gives their cost. Default Small.",
+        Description = "Encoder: Small (stem 16, stages 32-64-128), Base (stem 32, stages 64-128-256, two blocks each), torchvision's ResNet18, ResNet34 (512-d) or ResNet50 (bottlenecks, 2,048-d), or a Vision Transformer VitTiny (192-d) or VitSmall (384-d; patches of 4 px up to 32 px images, 8 up to 96, 16 above); docs/backbones.md gives their cost. Default Small.",
     };
+
+    /// <summary>--normalization: what a PyTorch state dict's weights expect of the pixels.</summary>
+    internal static Option<string?> NormalizationOption() => new("--normalization")
+    {
+        Description = "With --init <file>.pt|.pth|.safetensors: the input normalisation its weights expect on pixels in [0, 1] — imagenet (mean 0.485/0.456/0.406, " +
+                      "std 0.229/0.224/0.225), half (mean 0.5, std 0.5), or MEAN/STD with one comma-separated value per channel (e.g. 0.5,0.5,0.5/0.25,0.25,0.25). Default imagenet.",
+    };
+
+    /// <summary>The normalisation --normalization names; null for the default (ImageNet's).</summary>
+    internal static (float[] Mean, float[] Std)? ParseNormalization(string? text)
+    {
+        if (text is null || text.Equals("imagenet", StringComparison.OrdinalIgnoreCase)) return null;
+        if (text.Equals("half", StringComparison.OrdinalIgnoreCase)) return ([0.5f, 0.5f, 0.5f], [0.5f, 0.5f, 0.5f]);
+        var parts = text.Split('/');
+        float[] Values(string part) => part.Split(',').Select(v => float.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var f) && float.IsFinite(f)
+            ? f : throw new ArgumentException($"--normalization: '{v}' is not a number.")).ToArray();
+        if (parts.Length != 2) throw new ArgumentException($"--normalization: '{text}' is not imagenet, half or MEAN/STD (e.g. 0.5,0.5,0.5/0.25,0.25,0.25).");
+        var (mean, std) = (Values(parts[0]), Values(parts[1]));
+        if (mean.Length != std.Length) throw new ArgumentException($"--normalization: {mean.Length} means but {std.Length} standard deviations.");
+        if (std.Any(s => s <= 0)) throw new ArgumentException("--normalization: standard deviations must be positive.");
+        return (mean, std);
+    }
 
     internal static void PrintMonitor(MonitorRecord m)
     {

@@ -91,6 +91,25 @@ public static class IdxReader
         }
     }
 
+    /// <summary>An IDX images file's dimensions from its header alone (N, H, W, and C, 1 when absent): no data is read.</summary>
+    internal static (int Count, int Height, int Width, int Channels) Shape(string path)
+    {
+        if (!File.Exists(path)) throw new ImageDataException(path, "file not found.");
+        using var file = File.OpenRead(path);
+        var gzipped = file.ReadByte() == 0x1f && file.ReadByte() == 0x8b;
+        file.Position = 0;
+        using Stream stream = gzipped ? new GZipStream(file, CompressionMode.Decompress) : file;
+        var header = new byte[4 + 4 * 4];
+        int read;
+        try { read = stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false); }
+        catch (InvalidDataException e) { throw new ImageDataException(path, $"the gzip data is corrupt or truncated ({e.Message}).", e); }
+        var rank = read >= 4 ? header[3] : 0;
+        var (dims, _, _) = ParseHeader(header.AsSpan(0, Math.Min(read, 4 + 4 * rank)).ToArray(), path);
+        if (dims.Length is not (3 or 4))
+            throw new ImageDataException(path, $"an IDX image file has 3 dimensions (N, H, W) or 4 (N, H, W, C); this header has {dims.Length}.");
+        return (dims[0], dims[1], dims[2], dims.Length == 4 ? dims[3] : 1);
+    }
+
     private static byte[] ReadAll(Stream stream)
     {
         using var copy = new MemoryStream();

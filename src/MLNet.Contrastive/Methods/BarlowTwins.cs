@@ -18,7 +18,7 @@ public sealed class BarlowTwinsOptions : MethodOptions
     public double? Lambda { get; set; }
 
     /// <inheritdoc/>
-    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new BarlowTwins(encoder, this, setup);
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup) => new BarlowTwins(encoder, this, setup);
 
     /// <inheritdoc/>
     public override void Validate()
@@ -38,7 +38,7 @@ public sealed class BarlowTwins : TwoViewMethod
     private readonly double lambda;
 
     /// <summary>BarlowTwins around <paramref name="encoder"/>.</summary>
-    public BarlowTwins(ResNetEncoder encoder, BarlowTwinsOptions options, MethodSetup setup)
+    public BarlowTwins(ImageEncoder encoder, BarlowTwinsOptions options, MethodSetup setup)
         : base(nameof(BarlowTwins), encoder, options, setup, new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
     {
         lambda = options.Lambda ?? 1.0 / options.ProjectionDimension;

@@ -31,7 +31,7 @@ public sealed class ByolOptions : MethodOptions
     public double SecondViewSolarizeProbability { get; set; } = 0.2;
 
     /// <inheritdoc/>
-    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new Byol(encoder, this, setup);
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup) => new Byol(encoder, this, setup);
 
     /// <inheritdoc/>
     public override void Validate()
@@ -53,23 +53,23 @@ public sealed class ByolOptions : MethodOptions
 /// </summary>
 public sealed class Byol : PretrainingMethod
 {
-    private readonly ResNetEncoder encoder;
+    private readonly ImageEncoder encoder;
     private readonly ProjectionHead projector;
     private readonly ProjectionHead predictor;
-    private readonly ResNetEncoder targetEncoder;
+    private readonly ImageEncoder targetEncoder;
     private readonly ProjectionHead targetProjector;
     private readonly ViewAugmenter firstView, secondView;
     private readonly ByolOptions options;
     private readonly MomentumTarget target;
 
     /// <summary>BYOL around <paramref name="encoder"/>.</summary>
-    public Byol(ResNetEncoder encoder, ByolOptions options, MethodSetup setup) : base(nameof(Byol), encoder, options)
+    public Byol(ImageEncoder encoder, ByolOptions options, MethodSetup setup) : base(nameof(Byol), encoder, options)
     {
         this.encoder = encoder;
         this.options = options;
         projector = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
         predictor = new ProjectionHead(options.ProjectionDimension, options.PredictorHiddenDimension, options.ProjectionDimension);
-        targetEncoder = new ResNetEncoder(encoder.Options);
+        targetEncoder = ImageEncoder.Create(encoder.Options);
         targetProjector = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
         var blurs = setup.Views.BlurProbability > 0;
         var first = setup.Views.Clone();

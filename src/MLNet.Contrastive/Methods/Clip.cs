@@ -53,7 +53,7 @@ public sealed class ClipOptions : MethodOptions
     public int PairedWidth { get; set; }
 
     /// <inheritdoc/>
-    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup)
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup)
     {
         var resolved = (ClipOptions)Clone();
         switch (setup.Pairs)
@@ -107,7 +107,7 @@ public sealed class Clip : PretrainingMethod, IEmbeddingObjective
     private (long[] Image, long[] Paired) rowShapes = ([], []);
 
     /// <summary>The towers for <paramref name="options"/>, whose <see cref="ClipOptions.Pairing"/> must be resolved.</summary>
-    public Clip(ResNetEncoder encoder, ClipOptions options, AugmentationOptions views) : base(nameof(Clip), encoder, options)
+    public Clip(ImageEncoder encoder, ClipOptions options, AugmentationOptions views) : base(nameof(Clip), encoder, options)
     {
         this.options = options;
         Pairing = options.Pairing ?? throw new ArgumentException("ClipOptions.Pairing must be resolved before the towers are built.", nameof(options));
@@ -121,7 +121,7 @@ public sealed class Clip : PretrainingMethod, IEmbeddingObjective
             pairedShape.InputChannels = options.PairedChannels;
             pairedShape.Mean = [.. Enumerable.Repeat(pairedShape.Mean[0], options.PairedChannels)];
             pairedShape.Std = [.. Enumerable.Repeat(pairedShape.Std[0], options.PairedChannels)];
-            PairedEncoder = new ResNetEncoder(pairedShape);
+            PairedEncoder = ImageEncoder.Create(pairedShape);
             PairedProjection = nn.Sequential(("proj", nn.Linear(PairedEncoder.OutputDimension, options.EmbeddingDimension, hasBias: false)));
             pairedViews = new ViewAugmenter(AugmentationOptions.ForImageSize(options.PairedHeight, options.PairedWidth));
         }
@@ -146,7 +146,7 @@ public sealed class Clip : PretrainingMethod, IEmbeddingObjective
     public TextTower? TextTower { get; }
 
     /// <summary>The second images' encoder (image pairing); null for text pairing.</summary>
-    public ResNetEncoder? PairedEncoder { get; }
+    public ImageEncoder? PairedEncoder { get; }
 
     /// <summary>The second images' projection into the joint space (image pairing); null for text pairing.</summary>
     public Sequential? PairedProjection { get; }

@@ -16,7 +16,7 @@ public sealed class JigsawOptions : MethodOptions
     public int HiddenDimension { get; set; } = 512;
 
     /// <inheritdoc/>
-    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new Jigsaw(encoder, this, setup.Seed);
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup) => new Jigsaw(encoder, this, setup.Seed);
 
     /// <inheritdoc/>
     public override void Validate()
@@ -34,13 +34,13 @@ public sealed class JigsawOptions : MethodOptions
 /// </summary>
 public sealed class Jigsaw : PretrainingMethod
 {
-    private readonly ResNetEncoder encoder;
+    private readonly ImageEncoder encoder;
     private readonly ProjectionHead head;
     private readonly Tensor permutations;
     private readonly int[][] permutationList;
 
     /// <summary>Jigsaw puzzles around <paramref name="encoder"/>; the permutation set is drawn with <paramref name="seed"/>.</summary>
-    public Jigsaw(ResNetEncoder encoder, JigsawOptions options, int seed) : base(nameof(Jigsaw), encoder, options)
+    public Jigsaw(ImageEncoder encoder, JigsawOptions options, int seed) : base(nameof(Jigsaw), encoder, options)
     {
         this.encoder = encoder;
         var (permutationCount, hiddenDimension) = (options.Permutations, options.HiddenDimension);

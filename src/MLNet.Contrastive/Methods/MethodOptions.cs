@@ -17,7 +17,7 @@ public abstract class MethodOptions
     public string Name => PretrainingMethods.NameOf(GetType());
 
     /// <summary>Builds the method around <paramref name="encoder"/>, the encoder that is trained and exported.</summary>
-    public abstract PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup);
+    public abstract PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup);
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first setting out of range.</summary>
     public virtual void Validate() { }

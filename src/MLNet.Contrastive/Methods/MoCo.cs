@@ -32,7 +32,7 @@ public sealed class MoCoOptions : MethodOptions
     public int ProjectionDimension { get; set; } = 128;
 
     /// <inheritdoc/>
-    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new MoCo(encoder, this, setup);
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup) => new MoCo(encoder, this, setup);
 
     /// <inheritdoc/>
     public override void Validate()
@@ -56,9 +56,9 @@ public sealed class MoCoOptions : MethodOptions
 /// </summary>
 public sealed class MoCo : PretrainingMethod, IEmbeddingObjective
 {
-    private readonly ResNetEncoder encoder;
+    private readonly ImageEncoder encoder;
     private readonly ProjectionHead projection;
-    private readonly ResNetEncoder keyEncoder;
+    private readonly ImageEncoder keyEncoder;
     private readonly ProjectionHead keyProjection;
     private readonly Tensor queue;
     private readonly Tensor queuePosition;
@@ -68,12 +68,12 @@ public sealed class MoCo : PretrainingMethod, IEmbeddingObjective
     private Tensor? pendingKeys;
 
     /// <summary>MoCo around <paramref name="encoder"/>, with a queue of random unit vectors to start.</summary>
-    public MoCo(ResNetEncoder encoder, MoCoOptions options, MethodSetup setup) : base(nameof(MoCo), encoder, options)
+    public MoCo(ImageEncoder encoder, MoCoOptions options, MethodSetup setup) : base(nameof(MoCo), encoder, options)
     {
         this.encoder = encoder;
         this.options = options;
         projection = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
-        keyEncoder = new ResNetEncoder(encoder.Options);
+        keyEncoder = ImageEncoder.Create(encoder.Options);
         keyProjection = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
         queue = F.normalize(randn(options.QueueSize, options.ProjectionDimension), dim: 1);
         queuePosition = zeros(1, dtype: ScalarType.Int64);

@@ -23,7 +23,7 @@ public sealed class NceOptions : MethodOptions
     public int ProjectionDimension { get; set; } = 128;
 
     /// <inheritdoc/>
-    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new Nce(encoder, this, setup);
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup) => new Nce(encoder, this, setup);
 
     /// <inheritdoc/>
     public override void Validate()
@@ -42,14 +42,14 @@ public sealed class NceOptions : MethodOptions
 /// </summary>
 public sealed class Nce : PretrainingMethod, IEmbeddingObjective
 {
-    private readonly ResNetEncoder encoder;
+    private readonly ImageEncoder encoder;
     private readonly ProjectionHead projection;
     private readonly ViewAugmenter views;
     private readonly int noiseSamples;
     private readonly double temperature;
 
     /// <summary>Binary NCE around <paramref name="encoder"/>.</summary>
-    public Nce(ResNetEncoder encoder, NceOptions options, MethodSetup setup) : base(nameof(Nce), encoder, options)
+    public Nce(ImageEncoder encoder, NceOptions options, MethodSetup setup) : base(nameof(Nce), encoder, options)
     {
         this.encoder = encoder;
         projection = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);

@@ -14,14 +14,14 @@ namespace MLNet.Contrastive.Methods;
 public abstract class PretrainingMethod : nn.Module
 {
     /// <summary>Wraps <paramref name="encoder"/>; <paramref name="options"/> are the settings as resolved for the data (saved in checkpoints).</summary>
-    protected PretrainingMethod(string name, ResNetEncoder encoder, MethodOptions options) : base(name)
+    protected PretrainingMethod(string name, ImageEncoder encoder, MethodOptions options) : base(name)
     {
         Encoder = encoder;
         Options = options;
     }
 
     /// <summary>The encoder being pretrained; input [N, C, H, W] in [0, 1], output [N, D].</summary>
-    public ResNetEncoder Encoder { get; }
+    public ImageEncoder Encoder { get; }
 
     /// <summary>The method's settings, resolved for the data (e.g. the class count of <see cref="SupervisedOptions"/>).</summary>
     public MethodOptions Options { get; }

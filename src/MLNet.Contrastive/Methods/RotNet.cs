@@ -16,7 +16,7 @@ public sealed class RotationOptions : MethodOptions
     public int HiddenDimension { get; set; } = 512;
 
     /// <inheritdoc/>
-    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new RotNet(encoder, this);
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup) => new RotNet(encoder, this);
 
     /// <inheritdoc/>
     public override void Validate() => Positive(HiddenDimension, nameof(HiddenDimension));
@@ -29,12 +29,12 @@ public sealed class RotationOptions : MethodOptions
 /// </summary>
 public sealed class RotNet : PretrainingMethod
 {
-    private readonly ResNetEncoder encoder;
+    private readonly ImageEncoder encoder;
     private readonly ProjectionHead head;
     private readonly ViewAugmenter? light;
 
     /// <summary>Rotation prediction around <paramref name="encoder"/>.</summary>
-    public RotNet(ResNetEncoder encoder, RotationOptions options) : base(nameof(RotNet), encoder, options)
+    public RotNet(ImageEncoder encoder, RotationOptions options) : base(nameof(RotNet), encoder, options)
     {
         this.encoder = encoder;
         head = new ProjectionHead(encoder.OutputDimension, options.HiddenDimension, RotationPrediction.Rotations);

@@ -18,7 +18,7 @@ public sealed class SimClrOptions : MethodOptions
     public int ProjectionDimension { get; set; } = 128;
 
     /// <inheritdoc/>
-    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new SimClr(encoder, this, setup);
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup) => new SimClr(encoder, this, setup);
 
     /// <inheritdoc/>
     public override void Validate()
@@ -37,7 +37,7 @@ public sealed class SimClr : TwoViewMethod
     private readonly double temperature;
 
     /// <summary>SimClr around <paramref name="encoder"/>.</summary>
-    public SimClr(ResNetEncoder encoder, SimClrOptions options, MethodSetup setup)
+    public SimClr(ImageEncoder encoder, SimClrOptions options, MethodSetup setup)
         : base(nameof(SimClr), encoder, options, setup, new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
     {
         temperature = options.Temperature;

@@ -22,7 +22,7 @@ public sealed class SimSiamOptions : MethodOptions
     public bool FixedPredictorLearningRate { get; set; } = true;
 
     /// <inheritdoc/>
-    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new SimSiam(encoder, this, setup);
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup) => new SimSiam(encoder, this, setup);
 
     /// <inheritdoc/>
     public override void Validate()
@@ -42,14 +42,14 @@ public sealed class SimSiamOptions : MethodOptions
 /// </summary>
 public sealed class SimSiam : PretrainingMethod
 {
-    private readonly ResNetEncoder encoder;
+    private readonly ImageEncoder encoder;
     private readonly ProjectionHead projector;
     private readonly ProjectionHead predictor;
     private readonly ViewAugmenter views;
     private readonly SimSiamOptions options;
 
     /// <summary>SimSiam around <paramref name="encoder"/>.</summary>
-    public SimSiam(ResNetEncoder encoder, SimSiamOptions options, MethodSetup setup) : base(nameof(SimSiam), encoder, options)
+    public SimSiam(ImageEncoder encoder, SimSiamOptions options, MethodSetup setup) : base(nameof(SimSiam), encoder, options)
     {
         this.encoder = encoder;
         this.options = options;

@@ -43,7 +43,7 @@ public sealed class SupervisedOptions : MethodOptions
     public double ConfidenceThreshold { get; set; } = 0.95;
 
     /// <inheritdoc/>
-    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup)
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup)
     {
         var resolved = (SupervisedOptions)Clone();
         resolved.Classes = Classes > 0 ? Classes : setup.Classes;
@@ -72,7 +72,7 @@ public sealed class SupervisedOptions : MethodOptions
 /// </summary>
 public sealed class Supervised : PretrainingMethod
 {
-    private readonly ResNetEncoder encoder;
+    private readonly ImageEncoder encoder;
     private readonly Linear classifier;
     private readonly SupervisedOptions options;
     private readonly ViewAugmenter views;
@@ -84,7 +84,7 @@ public sealed class Supervised : PretrainingMethod
     /// <see cref="SupervisedOptions.StrongViews"/> on <paramref name="runViews"/> (the run's recipe, required then and for
     /// unlabelled rows).
     /// </summary>
-    public Supervised(ResNetEncoder encoder, SupervisedOptions options, AugmentationOptions? runViews = null) : base(nameof(Supervised), encoder, options)
+    public Supervised(ImageEncoder encoder, SupervisedOptions options, AugmentationOptions? runViews = null) : base(nameof(Supervised), encoder, options)
     {
         if (options.Classes < 2) throw new ArgumentException($"Supervised training needs labelled images of at least 2 classes (a labelled image folder or a labels file); the data has {options.Classes}.", nameof(options));
         this.encoder = encoder;

@@ -54,7 +54,7 @@ public sealed class SwavOptions : MethodOptions
     public int ProjectionDimension { get; set; } = 128;
 
     /// <inheritdoc/>
-    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new Swav(encoder, this, setup);
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup) => new Swav(encoder, this, setup);
 
     /// <inheritdoc/>
     public override void Validate()
@@ -83,7 +83,7 @@ public sealed class SwavOptions : MethodOptions
 /// </summary>
 public sealed class Swav : PretrainingMethod
 {
-    private readonly ResNetEncoder encoder;
+    private readonly ImageEncoder encoder;
     private readonly ProjectionHead projection;
     private readonly Linear prototypes;
     private readonly ViewAugmenter globalViews;
@@ -95,7 +95,7 @@ public sealed class Swav : PretrainingMethod
     private Tensor? pendingEmbeddings;
 
     /// <summary>SwAV around <paramref name="encoder"/>; the small crops follow the run's recipe at their own scale and size.</summary>
-    public Swav(ResNetEncoder encoder, SwavOptions options, MethodSetup setup) : base(nameof(Swav), encoder, options)
+    public Swav(ImageEncoder encoder, SwavOptions options, MethodSetup setup) : base(nameof(Swav), encoder, options)
     {
         this.encoder = encoder;
         this.options = options;

@@ -24,7 +24,7 @@ public sealed class TripletOptions : MethodOptions
     public int ProjectionDimension { get; set; } = 128;
 
     /// <inheritdoc/>
-    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new Triplet(encoder, this, setup);
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup) => new Triplet(encoder, this, setup);
 
     /// <inheritdoc/>
     public override void Validate()
@@ -44,7 +44,7 @@ public sealed class Triplet : TwoViewMethod
     private readonly TripletOptions options;
 
     /// <summary>Triplet around <paramref name="encoder"/>.</summary>
-    public Triplet(ResNetEncoder encoder, TripletOptions options, MethodSetup setup)
+    public Triplet(ImageEncoder encoder, TripletOptions options, MethodSetup setup)
         : base(nameof(Triplet), encoder, options, setup, new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
     {
         this.options = options;

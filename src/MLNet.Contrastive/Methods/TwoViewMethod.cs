@@ -15,7 +15,7 @@ public abstract class TwoViewMethod : PretrainingMethod, IEmbeddingObjective
     private readonly ViewAugmenter views;
 
     /// <summary>Registers <paramref name="head"/> as the method's "head" module.</summary>
-    protected TwoViewMethod(string name, ResNetEncoder encoder, MethodOptions options, MethodSetup setup, ProjectionHead head)
+    protected TwoViewMethod(string name, ImageEncoder encoder, MethodOptions options, MethodSetup setup, ProjectionHead head)
         : base(name, encoder, options)
     {
         this.head = head;

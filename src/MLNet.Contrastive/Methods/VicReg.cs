@@ -24,7 +24,7 @@ public sealed class VicRegOptions : MethodOptions
     public double CovarianceWeight { get; set; } = VicRegLoss.DefaultCovarianceWeight;
 
     /// <inheritdoc/>
-    public override PretrainingMethod CreateMethod(ResNetEncoder encoder, MethodSetup setup) => new VicReg(encoder, this, setup);
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup) => new VicReg(encoder, this, setup);
 
     /// <inheritdoc/>
     public override void Validate()
@@ -46,7 +46,7 @@ public sealed class VicReg : TwoViewMethod
     private readonly VicRegOptions options;
 
     /// <summary>VicReg around <paramref name="encoder"/>.</summary>
-    public VicReg(ResNetEncoder encoder, VicRegOptions options, MethodSetup setup)
+    public VicReg(ImageEncoder encoder, VicRegOptions options, MethodSetup setup)
         : base(nameof(VicReg), encoder, options, setup, new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension))
     {
         this.options = options;

@@ -34,10 +34,10 @@ public sealed class Embeddings
     public ReadOnlySpan<float> Row(int i) => Values.AsSpan(i * Dimension, Dimension);
 
     /// <summary>
-    /// The encoder's embedding (<see cref="ResNetEncoder.Embed"/>, [N, E]) of every image: eval mode, no gradients, in batches of <paramref name="batchSize"/>;
+    /// The encoder's embedding (<see cref="ImageEncoder.Embed"/>, [N, E]) of every image: eval mode, no gradients, in batches of <paramref name="batchSize"/>;
     /// <paramref name="views"/>, when given, transforms each batch [B, C, H, W] first (e.g. a random augmentation).
     /// </summary>
-    public static Embeddings FromEncoder(ResNetEncoder encoder, ImageStore data, int batchSize = 512, Func<Tensor, Tensor>? views = null) =>
+    public static Embeddings FromEncoder(ImageEncoder encoder, ImageStore data, int batchSize = 512, Func<Tensor, Tensor>? views = null) =>
         FromModule(encoder, batch => encoder.Embed(views is null ? batch : views(batch)), encoder.EmbeddingDimension, data, batchSize);
 
     /// <summary>

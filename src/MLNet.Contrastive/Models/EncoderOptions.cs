@@ -24,11 +24,58 @@ public enum EncoderPreset
     /// without the classifier); D = E = 2,048. ImageNet normalisation on RGB.
     /// </summary>
     ResNet50,
+
+    /// <summary>
+    /// ViT-Tiny (DeiT-Ti): 12 pre-norm blocks, width 192, 3 heads, MLP 768 (5.5 M parameters at patch 16); the
+    /// embedding is the class token after the last norm, D = E = 192. Patch size from the image size
+    /// (<see cref="EncoderOptions.DefaultPatchSize"/>).
+    /// </summary>
+    VitTiny,
+
+    /// <summary>ViT-Small (DeiT-S, DINO's ViT-S): 12 blocks, width 384, 6 heads, MLP 1,536 (21.7 M parameters at patch 16); D = E = 384.</summary>
+    VitSmall,
 }
 
-/// <summary>Shape of a <see cref="ResNetEncoder"/>.</summary>
+/// <summary>The kind of network an <see cref="EncoderOptions"/> describes.</summary>
+public enum EncoderArchitecture
+{
+    /// <summary>A residual CNN (<see cref="ResNetEncoder"/>): this project's Small and Base encoders and torchvision's ResNets.</summary>
+    ResNet,
+
+    /// <summary>A Vision Transformer (<see cref="VisionTransformer"/>).</summary>
+    VisionTransformer,
+}
+
+/// <summary>Shape of an <see cref="ImageEncoder"/>: a <see cref="ResNetEncoder"/> or a <see cref="VisionTransformer"/>.</summary>
 public sealed class EncoderOptions
 {
+    /// <summary>ResNet or Vision Transformer. Default ResNet; the ResNet settings below are ignored by a ViT and the ViT settings by a ResNet.</summary>
+    public EncoderArchitecture Architecture { get; set; }
+
+    /// <summary>ViT: side of the square patches, which must divide the image size. Default 16.</summary>
+    public int PatchSize { get; set; } = 16;
+
+    /// <summary>ViT: the image side its position embeddings are laid out for (other sides interpolate them). Default 224.</summary>
+    public int ImageSize { get; set; } = 224;
+
+    /// <summary>ViT: transformer blocks. Default 12.</summary>
+    public int Depth { get; set; } = 12;
+
+    /// <summary>ViT: token width, D. Default 192 (ViT-Tiny).</summary>
+    public int HiddenDimension { get; set; } = 192;
+
+    /// <summary>ViT: attention heads, which must divide <see cref="HiddenDimension"/>. Default 3.</summary>
+    public int Heads { get; set; } = 3;
+
+    /// <summary>ViT: hidden width of each block's MLP. Default 768 (4 × 192).</summary>
+    public int MlpDimension { get; set; } = 768;
+
+    /// <summary>
+    /// The patch size the ViT presets take at <paramref name="imageSize"/> px: 4 up to 32 px (64 tokens at 32 px, as
+    /// CIFAR ViT recipes), 8 up to 96 px, 16 above (ImageNet's ViT-*/16); 28 px images take 4 (7 × 7 tokens).
+    /// </summary>
+    public static int DefaultPatchSize(int imageSize) => imageSize <= 32 ? 4 : imageSize <= 96 ? 8 : 16;
+
     /// <summary>Input channels: 1 (grayscale) or 3 (RGB). Default 1.</summary>
     public int InputChannels { get; set; } = 1;
 
@@ -109,11 +156,30 @@ public sealed class EncoderOptions
     /// <summary>Stem and stage widths must be multiples of this.</summary>
     public const int ChannelMultiple = 16;
 
-    /// <summary>D, the width of the encoder's forward output (the last stage's global average), which projection heads take.</summary>
-    public int OutputDimension => StageWidths[^1];
+    /// <summary>D, the width of the encoder's forward output (a ResNet's last stage's global average, a ViT's class token), which projection heads take.</summary>
+    public int OutputDimension => Architecture == EncoderArchitecture.VisionTransformer ? HiddenDimension : StageWidths[^1];
 
-    /// <summary>E = G² × the widths of the last <see cref="EmbeddingStages"/> stages: the embedding's dimension (768 by default).</summary>
-    public int EmbeddingDimension => EmbeddingGrid * EmbeddingGrid * StageWidths.TakeLast(EmbeddingStages).Sum();
+    /// <summary>
+    /// E, the embedding's dimension: a ResNet's G² × the widths of the last <see cref="EmbeddingStages"/> stages (768 by
+    /// default); a ViT's class token, D.
+    /// </summary>
+    public int EmbeddingDimension => Architecture == EncoderArchitecture.VisionTransformer
+        ? HiddenDimension
+        : EmbeddingGrid * EmbeddingGrid * StageWidths.TakeLast(EmbeddingStages).Sum();
+
+    /// <summary>
+    /// One line that names the network and its input normalisation, as checkpoints' reports and exported models record it:
+    /// "ResNet: stem 64 (ImageNet 7×7 stem), stages 256-512-1024-2048 of 3-4-6-3 bottleneck blocks; 2048-d embedding; RGB normalised by mean 0.485/0.456/0.406, std 0.229/0.224/0.225".
+    /// </summary>
+    public string Describe()
+    {
+        static string Values(IEnumerable<float> values) => string.Join("/", values.Select(v => v.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)));
+        var network = Architecture == EncoderArchitecture.VisionTransformer
+            ? $"ViT: patch {PatchSize} (position embeddings for {ImageSize} px), {Depth} blocks of width {HiddenDimension}, {Heads} heads, MLP {MlpDimension}"
+            : $"ResNet: stem {StemWidth} ({(SmallImageStem ? "small-image 3×3 stem" : "ImageNet 7×7 stem")}), stages {string.Join("-", StageWidths)} of " +
+              $"{string.Join("-", Enumerable.Range(0, StageWidths.Length).Select(BlocksIn))} {(Bottleneck ? "bottleneck" : "basic")} blocks";
+        return $"{network}; {EmbeddingDimension}-d embedding; {(InputChannels == 3 ? "RGB" : "grayscale")} normalised by mean {Values(Mean)}, std {Values(Std)}";
+    }
 
     /// <summary>A copy with its own arrays.</summary>
     public EncoderOptions Clone()
@@ -136,7 +202,14 @@ public sealed class EncoderOptions
             Mean = Enumerable.Repeat(0.5f, channels).ToArray(),
             Std = Enumerable.Repeat(0.5f, channels).ToArray(),
         };
-        if (preset == EncoderPreset.Base) (options.StemWidth, options.StageWidths, options.BlocksPerStage) = (32, [64, 128, 256], 2);
+        if (preset is EncoderPreset.VitTiny or EncoderPreset.VitSmall)
+        {
+            (options.Architecture, options.ImageSize, options.PatchSize, options.Depth) = (EncoderArchitecture.VisionTransformer, size, DefaultPatchSize(size), 12);
+            (options.HiddenDimension, options.Heads) = preset == EncoderPreset.VitTiny ? (192, 3) : (384, 6);
+            options.MlpDimension = 4 * options.HiddenDimension;
+            if (channels == 3) (options.Mean, options.Std) = ([.. ImageNetMean], [.. ImageNetStd]);
+        }
+        else if (preset == EncoderPreset.Base) (options.StemWidth, options.StageWidths, options.BlocksPerStage) = (32, [64, 128, 256], 2);
         else if (preset is EncoderPreset.ResNet18 or EncoderPreset.ResNet34 or EncoderPreset.ResNet50)
         {
             (options.StemWidth, options.StageWidths, options.BlocksPerStage, options.FirstStageStride) = (64, [64, 128, 256, 512], 2, 1);
@@ -145,13 +218,26 @@ public sealed class EncoderOptions
             (options.EmbeddingStages, options.EmbeddingGrid) = (1, 1);
             if (channels == 3) (options.Mean, options.Std) = ([.. ImageNetMean], [.. ImageNetStd]);
         }
-        else if (preset != EncoderPreset.Small) throw new ArgumentOutOfRangeException(nameof(preset), preset, "The encoder presets are Small, Base, ResNet18, ResNet34 and ResNet50.");
+        else if (preset != EncoderPreset.Small) throw new ArgumentOutOfRangeException(nameof(preset), preset, "The encoder presets are Small, Base, ResNet18, ResNet34, ResNet50, VitTiny and VitSmall.");
         return options;
     }
 
     internal void Validate()
     {
         if (InputChannels is not (1 or 3)) throw new ArgumentOutOfRangeException(nameof(InputChannels), InputChannels, "Input channels must be 1 or 3.");
+        if (Mean.Length != InputChannels || Std.Length != InputChannels)
+            throw new ArgumentException($"Mean and Std need one value per input channel ({InputChannels}); got {Mean.Length} and {Std.Length}.");
+        if (Std.Any(s => s <= 0)) throw new ArgumentOutOfRangeException(nameof(Std), "Std values must be positive.");
+        if (Architecture == EncoderArchitecture.VisionTransformer)
+        {
+            if (PatchSize <= 0 || ImageSize <= 0 || ImageSize % PatchSize != 0)
+                throw new ArgumentOutOfRangeException(nameof(PatchSize), PatchSize, $"The patch size must divide the image size ({ImageSize}).");
+            if (Depth <= 0 || MlpDimension <= 0) throw new ArgumentOutOfRangeException(nameof(Depth), "Depth and MLP width must be positive.");
+            if (HiddenDimension <= 0 || Heads <= 0 || HiddenDimension % Heads != 0)
+                throw new ArgumentOutOfRangeException(nameof(Heads), Heads, $"The heads must divide the token width ({HiddenDimension}).");
+            return;
+        }
+        if (Architecture != EncoderArchitecture.ResNet) throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "The architectures are ResNet and VisionTransformer.");
         if (StemWidth <= 0 || StageWidths.Any(w => w <= 0)) throw new ArgumentOutOfRangeException(nameof(StageWidths), "Widths must be positive.");
         // libtorch 2.10's oneDNN convolution returns wrong float32 results on some AVX-512 CPUs when the input
         // channel count is not a multiple of 16 (seen for 20 and 24 channels at batch 256: errors above 1.0).
@@ -169,8 +255,5 @@ public sealed class EncoderOptions
         if (BlocksPerStage <= 0) throw new ArgumentOutOfRangeException(nameof(BlocksPerStage), BlocksPerStage, "Blocks per stage must be positive.");
         if (StageBlocks is not null && (StageBlocks.Length != StageWidths.Length || StageBlocks.Any(b => b <= 0)))
             throw new ArgumentException($"StageBlocks needs one positive count per stage ({StageWidths.Length}); got [{string.Join(", ", StageBlocks)}].", nameof(StageBlocks));
-        if (Mean.Length != InputChannels || Std.Length != InputChannels)
-            throw new ArgumentException($"Mean and Std need one value per input channel ({InputChannels}); got {Mean.Length} and {Std.Length}.");
-        if (Std.Any(s => s <= 0)) throw new ArgumentOutOfRangeException(nameof(Std), "Std values must be positive.");
     }
 }

@@ -13,7 +13,7 @@ namespace MLNet.Contrastive.Models;
 /// which probes, kNN, fine-tuning and the exported ONNX model use. Input [N, C, H, W] float32 in [0, 1].
 /// Built only from Conv2d, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d and additions, which the ONNX exporter handles.
 /// </summary>
-public sealed class ResNetEncoder : Module<Tensor, Tensor>
+public sealed class ResNetEncoder : ImageEncoder
 {
     private readonly Tensor mean;
     private readonly Tensor std;
@@ -21,10 +21,10 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
     private readonly ModuleList<ResidualBlock> blocks;
 
     /// <summary>A randomly initialised encoder of the given shape (validated).</summary>
-    public ResNetEncoder(EncoderOptions options) : base(nameof(ResNetEncoder))
+    public ResNetEncoder(EncoderOptions options) : base(nameof(ResNetEncoder), options)
     {
-        options.Validate();
-        Options = options;
+        if (options.Architecture != EncoderArchitecture.ResNet)
+            throw new ArgumentException($"A ResNet encoder cannot take {options.Architecture} options; use ImageEncoder.Create.", nameof(options));
         mean = tensor(options.Mean).view(1, -1, 1, 1);
         std = tensor(options.Std).view(1, -1, 1, 1);
         stem = options.SmallImageStem
@@ -51,17 +51,8 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>The encoder's shape.</summary>
-    public EncoderOptions Options { get; }
-
-    /// <summary>D, the width of <see cref="forward"/>'s output.</summary>
-    public int OutputDimension => Options.OutputDimension;
-
-    /// <summary>E, the width of <see cref="Embed"/>'s output.</summary>
-    public int EmbeddingDimension => Options.EmbeddingDimension;
-
-    internal Tensor NormalizationMean => mean;
-    internal Tensor NormalizationStd => std;
+    internal override Tensor NormalizationMean => mean;
+    internal override Tensor NormalizationStd => std;
     internal Sequential Stem => stem;
     internal IEnumerable<ResidualBlock> Blocks => blocks;
 
@@ -76,7 +67,7 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor>
     /// The embedding: each of the last <see cref="EncoderOptions.EmbeddingStages"/> stages averaged over a G × G grid
     /// (G = <see cref="EncoderOptions.EmbeddingGrid"/>), flattened channel-major and concatenated: [N, C, H, W] → [N, E].
     /// </summary>
-    public Tensor Embed(Tensor images)
+    public override Tensor Embed(Tensor images)
     {
         using var scope = NewDisposeScope();
         var grid = Options.EmbeddingGrid;

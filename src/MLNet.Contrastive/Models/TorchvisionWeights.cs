@@ -11,7 +11,11 @@ namespace MLNet.Contrastive.Models;
 /// <c>.safetensors</c>, read by TorchSharp.PyBridge. A prefix before the backbone's names (<c>backbone.</c>,
 /// <c>encoder.</c>, <c>module.</c>, …) is stripped; the classifier (<c>fc.</c>) and other heads are ignored. The shape
 /// is read from the weights: stem (7 × 7 ImageNet stem, or the 3 × 3 small-image stem of CIFAR recipes), widths and
-/// blocks per stage, basic blocks (ResNet-18, -34) or bottlenecks (ResNet-50, -101, -152). Input normalisation: ImageNet's unless given.
+/// blocks per stage, basic blocks (ResNet-18, -34) or bottlenecks (ResNet-50, -101, -152). Also a Vision Transformer's,
+/// in torchvision's names (<c>conv_proj</c>, <c>class_token</c>, <c>encoder.layers.encoder_layer_i.self_attention.in_proj_weight</c>,
+/// …) or timm's (<c>patch_embed.proj</c>, <c>cls_token</c>, <c>blocks.i.attn.qkv</c>, …) into a <see cref="VisionTransformer"/>:
+/// patch size, width, depth, MLP width and image size read from the weights, heads 64 wide unless given (as every ViT
+/// of torchvision, timm, DeiT and DINO). Input normalisation: ImageNet's unless given.
 /// </summary>
 public static class TorchvisionWeights
 {
@@ -24,9 +28,12 @@ public static class TorchvisionWeights
     /// <paramref name="std"/> are the per-channel normalisation the weights expect on pixels in [0, 1] (default ImageNet's).
     /// Throws <see cref="InvalidDataException"/> naming the file, with the missing and unexpected keys or the shape that differs.
     /// </summary>
-    public static ResNetEncoder Load(string path, float[]? mean = null, float[]? std = null)
+    public static ImageEncoder Load(string path, float[]? mean = null, float[]? std = null, int? heads = null)
     {
         var state = Read(path);
+        if (!state.Keys.Any(k => k.EndsWith("layer1.0.conv1.weight", StringComparison.Ordinal))
+            && state.Keys.Any(k => k.EndsWith(TorchvisionVitAnchor, StringComparison.Ordinal) || k.EndsWith(TimmVitAnchor, StringComparison.Ordinal)))
+            return LoadVit(path, state, mean, std, heads);
         const string anchor = "layer1.0.conv1.weight";
         var anchored = state.Keys.Where(k => k.EndsWith(anchor, StringComparison.Ordinal)).ToList();
         if (anchored.Count != 1)
@@ -44,14 +51,24 @@ public static class TorchvisionWeights
         if (missing.Count > 0 || unexpected.Count > 0)
             throw new InvalidDataException($"{path}: not a torchvision-layout ResNet{(prefix.Length > 0 ? $" under '{prefix}'" : "")}: " +
                 $"missing keys [{string.Join(", ", missing)}], unexpected keys [{string.Join(", ", unexpected)}].");
+        return CopyInto(encoder, names.Select(n => (n.Key, n.Value)), weights, state, path, prefix);
+    }
+
+    /// <summary>
+    /// Copies each (ours, theirs) tensor of the file into the encoder, checking its shape; frees the file's tensors,
+    /// checks that every weight is finite, and returns the encoder in eval mode.
+    /// </summary>
+    private static T CopyInto<T>(T encoder, IEnumerable<(string Ours, string Theirs)> pairs, Dictionary<string, Tensor> weights,
+        Dictionary<string, Tensor> state, string path, string prefix) where T : ImageEncoder
+    {
         using (var noGrad = no_grad())
         {
             var target = encoder.state_dict();
-            foreach (var (ours, theirs) in names)
+            foreach (var (ours, theirs) in pairs)
             {
                 var source = weights[theirs];
                 if (!source.shape.SequenceEqual(target[ours].shape))
-                    throw new InvalidDataException($"{path}: '{prefix}{theirs}' is [{string.Join(", ", source.shape)}]; this ResNet's layer takes [{string.Join(", ", target[ours].shape)}].");
+                    throw new InvalidDataException($"{path}: '{prefix}{theirs}' is [{string.Join(", ", source.shape)}]; this encoder's '{ours}' takes [{string.Join(", ", target[ours].shape)}].");
                 target[ours].copy_(source.to(target[ours].dtype));
             }
         }
@@ -59,6 +76,81 @@ public static class TorchvisionWeights
         FiniteWeights.Check(encoder, path);
         encoder.eval();
         return encoder;
+    }
+
+    private const string TorchvisionVitAnchor = "conv_proj.weight";
+    private const string TimmVitAnchor = "patch_embed.proj.weight";
+
+    /// <summary>A ViT state dict (torchvision's or timm's names) into a <see cref="VisionTransformer"/>; heads and classifiers ignored.</summary>
+    private static VisionTransformer LoadVit(string path, Dictionary<string, Tensor> state, float[]? mean, float[]? std, int? heads)
+    {
+        var anchored = state.Keys.Where(k => k.EndsWith(TimmVitAnchor, StringComparison.Ordinal) || k.EndsWith(TorchvisionVitAnchor, StringComparison.Ordinal)).ToList();
+        if (anchored.Count != 1)
+            throw new InvalidDataException($"{path}: {anchored.Count} Vision Transformers in it ({string.Join(", ", anchored)}); keep one.");
+        var torchvision = !anchored[0].EndsWith(TimmVitAnchor, StringComparison.Ordinal);
+        var prefix = anchored[0][..^(torchvision ? TorchvisionVitAnchor : TimmVitAnchor).Length];
+        var weights = state.Where(p => p.Key.StartsWith(prefix, StringComparison.Ordinal))
+            .ToDictionary(p => torchvision ? TimmName(p.Key[prefix.Length..]) : p.Key[prefix.Length..], p => p.Value);
+        long[] Dims(string key) => weights.TryGetValue(key, out var t) ? t.shape : throw new InvalidDataException($"{path}: missing key '{prefix}{key}'.");
+
+        var patch = Dims("patch_embed.proj.weight");
+        var tokens = Dims("pos_embed")[1] - 1;
+        var grid = (int)Math.Round(Math.Sqrt(tokens));
+        if (grid * grid != tokens) throw new InvalidDataException($"{path}: {tokens} position embeddings besides the class token; a square grid of patches has a square number.");
+        var (width, channels) = ((int)patch[0], (int)patch[1]);
+        var options = new EncoderOptions
+        {
+            Architecture = EncoderArchitecture.VisionTransformer,
+            InputChannels = channels,
+            PatchSize = (int)patch[2],
+            ImageSize = grid * (int)patch[2],
+            HiddenDimension = width,
+            Heads = heads ?? Math.Max(1, width / 64),
+            Depth = Enumerable.Range(0, 1024).TakeWhile(i => weights.ContainsKey($"blocks.{i}.attn.qkv.weight")).Count(),
+            MlpDimension = (int)Dims("blocks.0.mlp.fc1.weight")[0],
+            Mean = mean ?? (channels == 3 ? [.. EncoderOptions.ImageNetMean] : [EncoderOptions.ImageNetMean.Average()]),
+            Std = std ?? (channels == 3 ? [.. EncoderOptions.ImageNetStd] : [EncoderOptions.ImageNetStd.Average()]),
+        };
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+        var encoder = new VisionTransformer(options);
+        var target = encoder.state_dict();
+        var own = target.Keys.Where(k => k is not ("mean" or "std")).ToList();
+        var missing = own.Where(k => !weights.ContainsKey(k)).ToList();
+        var unexpected = weights.Keys.Where(k => !target.ContainsKey(k) && !k.StartsWith("head", StringComparison.Ordinal)).ToList();
+        if (missing.Count > 0 || unexpected.Count > 0)
+            throw new InvalidDataException($"{path}: not a {(torchvision ? "torchvision" : "timm")}-layout ViT{(prefix.Length > 0 ? $" under '{prefix}'" : "")}: " +
+                $"missing keys [{string.Join(", ", missing)}], unexpected keys [{string.Join(", ", unexpected)}].");
+        // A torchvision file's names were translated: its errors name the tensor by this encoder's (timm's) name.
+        return CopyInto(encoder, own.Select(k => (k, k)), weights, state, path, torchvision ? "" : prefix);
+    }
+
+    /// <summary>torchvision's ViT name → timm's (this project's): <c>encoder.layers.encoder_layer_3.mlp.0.weight</c> → <c>blocks.3.mlp.fc1.weight</c>.</summary>
+    internal static string TimmName(string name)
+    {
+        if (name == "class_token") return "cls_token";
+        if (name == "encoder.pos_embedding") return "pos_embed";
+        if (name.StartsWith("conv_proj.", StringComparison.Ordinal)) return "patch_embed.proj." + name["conv_proj.".Length..];
+        if (name.StartsWith("encoder.ln.", StringComparison.Ordinal)) return "norm." + name["encoder.ln.".Length..];
+        const string layer = "encoder.layers.encoder_layer_";
+        if (!name.StartsWith(layer, StringComparison.Ordinal)) return name;
+        var rest = name[layer.Length..];
+        var dot = rest.IndexOf('.');
+        var (index, field) = (rest[..dot], rest[(dot + 1)..]);
+        field = field switch
+        {
+            "self_attention.in_proj_weight" => "attn.qkv.weight",
+            "self_attention.in_proj_bias" => "attn.qkv.bias",
+            _ => field.Replace("self_attention.out_proj.", "attn.proj.").Replace("ln_1.", "norm1.").Replace("ln_2.", "norm2.")
+                .Replace("mlp.0.", "mlp.fc1.").Replace("mlp.3.", "mlp.fc2.").Replace("mlp.linear_1.", "mlp.fc1.").Replace("mlp.linear_2.", "mlp.fc2."),
+        };
+        return $"blocks.{index}.{field}";
     }
 
     /// <summary>Every tensor of the file by name; a file that cannot be read is named with the reason.</summary>

@@ -38,7 +38,7 @@ public static class ClipOnnxExporter
     internal static ModelProto ImageTower(Clip clip, EncoderOnnxOptions options, Tensor? prompts = null) =>
         Tower(clip, clip.Encoder, clip.ImageProjection, options, prompts);
 
-    private static ModelProto Tower(Clip clip, ResNetEncoder encoder, TorchSharp.Modules.Sequential projection, EncoderOnnxOptions options, Tensor? prompts)
+    private static ModelProto Tower(Clip clip, ImageEncoder encoder, TorchSharp.Modules.Sequential projection, EncoderOnnxOptions options, Tensor? prompts)
     {
         EncoderOnnxExporter.CheckFinite(clip, "CLIP model");
         var export = new EncoderOnnxOptions

@@ -41,10 +41,11 @@ public sealed class EncoderOnnxOptions
 }
 
 /// <summary>
-/// Exports a <see cref="ResNetEncoder"/>'s embedding (<see cref="ResNetEncoder.Embed"/>) to ONNX (opset 17, IR version 8):
+/// Exports an <see cref="ImageEncoder"/>'s embedding (<see cref="ImageEncoder.Embed"/>) to ONNX (opset 17, IR version 8).
+/// A ResNet (<see cref="ResNetEncoder"/>):
 /// the input scaling and normalisation, convolutions with their batch norms folded in, ReLU, max pooling, residual
 /// additions, each embedding stage averaged over its grid (AveragePool or GlobalAveragePool) and flattened, their
-/// concatenation, and optional L2 normalisation. Input [N, C, H, W] with a symbolic N, pixel values 0–255; output [N, E].
+/// concatenation; a ViT: <see cref="VisionTransformerGraph"/>; then optional L2 normalisation. Input [N, C, H, W] with a symbolic N, pixel values 0–255; output [N, E].
 /// </summary>
 public static class EncoderOnnxExporter
 {
@@ -55,14 +56,14 @@ public static class EncoderOnnxExporter
     private const float PixelRange = 255f;
 
     /// <summary>Writes the ONNX file (through a temporary file and a rename).</summary>
-    public static void Export(ResNetEncoder encoder, string path, EncoderOnnxOptions? options = null)
+    public static void Export(ImageEncoder encoder, string path, EncoderOnnxOptions? options = null)
     {
         var model = ToModel(encoder, options ?? new EncoderOnnxOptions());
         AtomicFile.WriteAllBytes(path, model.ToByteArray());
     }
 
     /// <summary>The ONNX model of the encoder in eval mode (batch norms use their running statistics).</summary>
-    public static ModelProto ToModel(ResNetEncoder encoder, EncoderOnnxOptions options)
+    public static ModelProto ToModel(ImageEncoder encoder, EncoderOnnxOptions options)
     {
         if (options.Height <= 0 || options.Width <= 0) throw new ArgumentOutOfRangeException(nameof(options), "Height and Width must be positive.");
         using var pause = CollectionPause.Begin();
@@ -80,6 +81,22 @@ public static class EncoderOnnxExporter
         var x = builder.Node("Mul", [options.InputName, builder.Initializer("scale", std.Select(s => 1 / (PixelRange * s)).ToArray(), 1, channels, 1, 1)]);
         x = builder.Node("Add", [x, builder.Initializer("shift", mean.Zip(std, (m, s) => -m / s).ToArray(), 1, channels, 1, 1)]);
 
+        long dimension;
+        if (encoder is VisionTransformer vit)
+        {
+            // Forward and the embedding are the same class token.
+            x = VisionTransformerGraph.ClassToken(builder, vit, x, options.Height, options.Width);
+            dimension = vit.OutputDimension;
+        }
+        else (x, dimension) = ResNet(builder, (ResNetEncoder)encoder, x, options);
+        if (options.Tail is { } tail) (x, dimension) = tail(builder, x, dimension);
+        Output(builder, x, dimension, options.OutputName, options.L2Normalize, options.FlatOutput);
+        return Model(graph, $"Image encoder ({encoder.Options.Describe()}): {channels}×{options.Height}×{options.Width} pixels (0–255) → {dimension}-d output");
+    }
+
+    /// <summary>A ResNet's stem, blocks and readout: [N, C, H, W] normalised pixels → its embedding, or its pooled output.</summary>
+    private static (string Value, long Dimension) ResNet(B builder, ResNetEncoder encoder, string x, EncoderOnnxOptions options)
+    {
         x = Sequence(builder, encoder.Stem, "stem", x);
         var stages = new List<string>();
         var index = 0;
@@ -88,24 +105,13 @@ public static class EncoderOnnxExporter
             x = Residual(builder, block, $"blocks.{index}", x);
             if (encoder.Options.EndsStage(index++)) stages.Add(x);
         }
-        long dimension;
         if (options.PooledOutput)
-        {
-            x = builder.Node("Flatten", [builder.Node("GlobalAveragePool", [stages[^1]])], null, B.Int("axis", 1));
-            dimension = encoder.OutputDimension;
-        }
-        else
-        {
-            var sizes = StageSizes(encoder, options);
-            var pooled = stages.Zip(sizes).TakeLast(encoder.Options.EmbeddingStages)
-                .Select(stage => builder.Node("Flatten", [GridAverage(builder, stage.First, stage.Second, encoder.Options.EmbeddingGrid)], null, B.Int("axis", 1)))
-                .ToList();
-            x = pooled.Count == 1 ? pooled[0] : builder.Node("Concat", [.. pooled], null, B.Int("axis", 1));
-            dimension = encoder.EmbeddingDimension;
-        }
-        if (options.Tail is { } tail) (x, dimension) = tail(builder, x, dimension);
-        Output(builder, x, dimension, options.OutputName, options.L2Normalize, options.FlatOutput);
-        return Model(graph, $"ResNet encoder: {channels}×{options.Height}×{options.Width} pixels (0–255) → {dimension}-d output");
+            return (builder.Node("Flatten", [builder.Node("GlobalAveragePool", [stages[^1]])], null, B.Int("axis", 1)), encoder.OutputDimension);
+        var sizes = StageSizes(encoder, options);
+        var pooled = stages.Zip(sizes).TakeLast(encoder.Options.EmbeddingStages)
+            .Select(stage => builder.Node("Flatten", [GridAverage(builder, stage.First, stage.Second, encoder.Options.EmbeddingGrid)], null, B.Int("axis", 1)))
+            .ToList();
+        return (pooled.Count == 1 ? pooled[0] : builder.Node("Concat", [.. pooled], null, B.Int("axis", 1)), encoder.EmbeddingDimension);
     }
 
     /// <summary>Names the graph's output: [N, E], or [N·E] rows one after another (<see cref="EncoderOnnxOptions.FlatOutput"/>), optionally L2-normalised first.</summary>

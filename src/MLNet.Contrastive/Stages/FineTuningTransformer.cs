@@ -38,7 +38,7 @@ public sealed class FineTuningTransformer : ChainStage, IDisposable
     public Supervised Network => network;
 
     /// <summary>The fine-tuned encoder, eval mode, CPU.</summary>
-    public ResNetEncoder Encoder => encoderStage.Encoder;
+    public ImageEncoder Encoder => encoderStage.Encoder;
 
     /// <summary>The exported fine-tuned network (pixels → class logits [N, K]) that ApplyOnnxModel applies.</summary>
     public string OnnxPath => encoderStage.OnnxPath;

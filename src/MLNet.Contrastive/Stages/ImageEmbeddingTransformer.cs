@@ -28,7 +28,7 @@ public sealed class ImageEmbeddingTransformer : ChainStage, IDisposable
     public PretrainResult Pretraining { get; }
 
     /// <summary>The pretrained encoder, eval mode, CPU.</summary>
-    public ResNetEncoder Encoder => Pretraining.Encoder;
+    public ImageEncoder Encoder => Pretraining.Encoder;
 
     /// <summary>
     /// The exported encoder, input [N, C, H, W] pixels 0–255, output [N, E] (for <c>ImageEmbedder</c> and other ONNX

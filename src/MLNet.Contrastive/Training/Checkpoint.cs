@@ -84,7 +84,7 @@ internal static class Checkpoint
     }
 
     /// <summary>The pretrained encoder, in eval mode, on the CPU.</summary>
-    public static ResNetEncoder LoadEncoder(string path)
+    public static ImageEncoder LoadEncoder(string path)
     {
         var (info, method) = LoadMethod(path);
         method.eval();
@@ -97,7 +97,7 @@ internal static class Checkpoint
         using var reader = Open(path);
         var info = ReadHeader(reader, path);
         var views = info.Options.Augmentation ?? AugmentationOptions.ForImageSize(info.Height, info.Width);
-        var method = info.Options.Method.CreateMethod(new ResNetEncoder(info.Encoder), new MethodSetup(views, 0, info.Options.Seed));
+        var method = info.Options.Method.CreateMethod(ImageEncoder.Create(info.Encoder), new MethodSetup(views, 0, info.Options.Seed));
         Guard(path, () => method.load(reader));
         FiniteWeights.Check(method, path);
         return (info, method);

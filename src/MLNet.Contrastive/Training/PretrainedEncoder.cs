@@ -11,7 +11,7 @@ namespace MLNet.Contrastive.Training;
 /// </summary>
 public sealed class PretrainedEncoder
 {
-    private PretrainedEncoder(ResNetEncoder encoder, string source, (int Channels, int Height, int Width)? imageShape, int? steps = null)
+    private PretrainedEncoder(ImageEncoder encoder, string source, (int Channels, int Height, int Width)? imageShape, int? steps = null)
     {
         Encoder = encoder;
         Source = source;
@@ -32,20 +32,25 @@ public sealed class PretrainedEncoder
     public int? Steps { get; }
 
     /// <summary>The encoder itself (e.g. for <see cref="Onnx.EncoderOnnxExporter"/>); training from it copies its weights and leaves it unchanged.</summary>
-    public ResNetEncoder Encoder { get; }
+    public ImageEncoder Encoder { get; }
 
     /// <summary>
     /// The encoder of a checkpoint, or of the run folder holding <see cref="PretrainOptions.CheckpointFileName"/> (what
     /// <c>pretrain --out</c> writes), or a PyTorch ResNet state dict (.pt, .pth, .safetensors: <see cref="TorchvisionWeights"/>),
     /// or, for <see cref="Onnx.ImageNetWeights.ResNet18Name"/> ("imagenet-resnet18"), ML.NET's ImageNet ResNet-18
-    /// (<see cref="ImageNetResNet18"/>).
+    /// (<see cref="ImageNetResNet18"/>). <paramref name="normalization"/>: the per-channel mean and standard deviation
+    /// (pixels in [0, 1]) that a PyTorch state dict's weights expect, ImageNet's when null (checkpoints and ML.NET's ResNet-18
+    /// carry their own, and refuse one).
     /// </summary>
-    public static PretrainedEncoder Load(string path)
+    public static PretrainedEncoder Load(string path, (float[] Mean, float[] Std)? normalization = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        var stateDict = TorchvisionWeights.IsWeightsFile(path) && !Directory.Exists(path);
+        if (normalization is not null && !stateDict)
+            throw new ArgumentException($"{path}: a normalisation is given only with a PyTorch state dict (.pt, .pth, .safetensors); checkpoints and ML.NET's ResNet-18 carry their own.", nameof(normalization));
         if (path == Onnx.ImageNetWeights.ResNet18Name) return ImageNetResNet18();
-        if (TorchvisionWeights.IsWeightsFile(path) && !Directory.Exists(path))
-            return new PretrainedEncoder(TorchvisionWeights.Load(path), $"{path} (PyTorch state dict)", null);
+        if (stateDict)
+            return new PretrainedEncoder(TorchvisionWeights.Load(path, normalization?.Mean, normalization?.Std), $"{path} (PyTorch state dict)", null);
         var file = Directory.Exists(path) ? Path.Combine(path, Checkpoint.FileName) : path;
         if (!File.Exists(file))
             throw new FileNotFoundException(Directory.Exists(path)
@@ -71,14 +76,14 @@ public sealed class PretrainedEncoder
     }
 
     /// <summary>An encoder in memory; its weights are read when training starts.</summary>
-    public static PretrainedEncoder From(ResNetEncoder encoder)
+    public static PretrainedEncoder From(ImageEncoder encoder)
     {
         ArgumentNullException.ThrowIfNull(encoder);
         return new PretrainedEncoder(encoder, "the given encoder", null);
     }
 
     /// <summary>Copies every weight and batch-norm statistic into <paramref name="target"/>, which must have the same shape.</summary>
-    internal void CopyTo(ResNetEncoder target)
+    internal void CopyTo(ImageEncoder target)
     {
         var source = Encoder.state_dict();
         var destination = target.state_dict();

@@ -25,7 +25,7 @@ public sealed class PretrainResult
     }
 
     /// <summary>The pretrained encoder, in eval mode, on the CPU.</summary>
-    public ResNetEncoder Encoder { get; }
+    public ImageEncoder Encoder { get; }
 
     /// <summary>The trained method: the encoder with the method's heads (e.g. both towers of <see cref="Clip"/>), in eval mode, on the CPU.</summary>
     public PretrainingMethod Method { get; }
@@ -41,6 +41,9 @@ public sealed class PretrainResult
 
     /// <summary>Optimizer steps done in all, resumed ones included.</summary>
     public int Steps => Info.GlobalStep;
+
+    /// <summary>Where the starting weights came from (<see cref="PretrainedEncoder.Source"/>); null for a random start.</summary>
+    public string? InitializedFrom => Info.InitializedFrom;
 
     /// <summary>Complete passes over the data (a time budget can stop the run mid-epoch).</summary>
     public int Epochs => Info.Epoch;
@@ -203,7 +206,7 @@ public sealed class Pretrainer
 
             manual_seed(options.Seed);
             var views = options.Augmentation ?? AugmentationOptions.ForImageSize(data.Height, data.Width);
-            var encoder = new ResNetEncoder(info.Encoder);
+            var encoder = ImageEncoder.Create(info.Encoder);
             // Before the method is built: moving-average targets start as copies of the encoder.
             if (!resume) options.Initialization?.CopyTo(encoder);
             var method = info.Options.Method.CreateMethod(encoder, new MethodSetup(views, data.LabelNames?.Count ?? 0, options.Seed, data.Pairs));

@@ -29,7 +29,7 @@ internal sealed class TrainingMonitor
     public static TrainingMonitor For(PretrainOptions options, ImageStore training, ViewAugmenter augmenter) =>
         new(options.MonitorData ?? training.Subset(Enumerable.Range(0, Math.Min(DefaultSampleSize, training.Count)).ToArray()), augmenter, options.Seed);
 
-    public MonitorRecord Measure(ResNetEncoder encoder, int epoch)
+    public MonitorRecord Measure(ImageEncoder encoder, int epoch)
     {
         var wasTraining = encoder.training;
         encoder.eval();
@@ -54,7 +54,7 @@ internal sealed class TrainingMonitor
     }
 
     /// <summary>Embeddings of one random view of every monitor image.</summary>
-    private Embeddings ViewEmbeddings(ResNetEncoder encoder, Generator generator) =>
+    private Embeddings ViewEmbeddings(ImageEncoder encoder, Generator generator) =>
         Embeddings.FromEncoder(encoder, images, views: batch => augmenter.Augment(batch, generator));
 
     private static Embeddings Rows(Embeddings e, int start, int count) =>

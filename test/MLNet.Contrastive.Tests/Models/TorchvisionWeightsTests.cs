@@ -75,6 +75,66 @@ public class TorchvisionWeightsTests
         Assert.That(onnxDifference, Is.LessThanOrEqualTo(tolerance));
     }
 
+    [TestCase("vit.pt", TestName = "VitInTorchvisionsNames")]
+    [TestCase("vit-timm.pt", TestName = "VitInTimmsNamesUnderAPrefix")]
+    public void VitStateDictLoadsAndGivesTorchvisionsOutput(string file)
+    {
+        var encoder = (VisionTransformer)TorchvisionWeights.Load(folder[file]);
+        Assert.That((encoder.Options.PatchSize, encoder.Options.ImageSize, encoder.Options.Depth, encoder.Options.HiddenDimension, encoder.Options.Heads, encoder.Options.MlpDimension),
+            Is.EqualTo((4, 32, 2, 128, 2, 256)));
+        var input = Floats(folder["vit-input.bin"]);
+        var expected = Floats(folder["vit-output.bin"]);
+        float[] actual;
+        using (var pause = CollectionPause.Begin())
+        using (var noGrad = no_grad())
+        using (var images = tensor(input, new long[] { 2, 3, 32, 32 }))
+        using (var output = encoder.forward(images)) actual = output.data<float>().ToArray();
+        var difference = actual.Zip(expected, (a, b) => Math.Abs(a - b)).Max();
+        TestContext.Out.WriteLine($"{file}: largest feature {expected.Max(Math.Abs)}, largest difference {difference}");
+        Assert.That(difference, Is.LessThanOrEqualTo(1e-4f));
+
+        var onnx = folder[$"{file}.onnx"];
+        EncoderOnnxExporter.Export(encoder, onnx, new EncoderOnnxOptions { Height = 32, Width = 32 });
+        using var session = new InferenceSession(onnx);
+        var pixels = new DenseTensor<float>(input.Select(v => v * 255f).ToArray(), [2, 3, 32, 32]);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.Single(), pixels)]);
+        var exported = results.Single().AsEnumerable<float>().ToArray();
+        var onnxDifference = exported.Zip(expected, (a, b) => Math.Abs(a - b)).Max();
+        TestContext.Out.WriteLine($"{file}: ONNX Runtime's largest difference from torchvision {onnxDifference}");
+        Assert.That(onnxDifference, Is.LessThanOrEqualTo(1e-4f));
+    }
+
+    [Test]
+    public void VitPositionsResampleToOtherImageSizes()
+    {
+        var encoder = (VisionTransformer)TorchvisionWeights.Load(folder["vit.pt"]);
+        using var noGrad = no_grad();
+        // The same grid is the weights' own embeddings; a 12 × 12 grid (48 px) keeps the class token's and interpolates the rest.
+        Assert.That(TestData.Same(encoder.Positions(8, 8), encoder.PositionEmbedding), Is.True);
+        using var resampled = encoder.Positions(12, 12);
+        Assert.That(resampled.shape, Is.EqualTo(new long[] { 1, 145, 128 }));
+        Assert.That(TestData.Same(resampled.narrow(1, 0, 1), encoder.PositionEmbedding.narrow(1, 0, 1)), Is.True);
+        using var images = rand(2, 3, 48, 48);
+        using var output = encoder.forward(images);
+        Assert.That(output.shape, Is.EqualTo(new long[] { 2, 128 }));
+        Assert.That(() => encoder.forward(rand(1, 3, 30, 30)), Throws.ArgumentException.With.Message.Contains("multiples of 4"));
+    }
+
+    [Test]
+    public void ANormalisationOtherThanImageNetsTravelsWithTheWeights()
+    {
+        var init = PretrainedEncoder.Load(folder["vit.pt"], ([0.5f, 0.5f, 0.5f], [0.25f, 0.25f, 0.25f]));
+        Assert.That((init.EncoderOptions.Mean, init.EncoderOptions.Std), Is.EqualTo((new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.25f, 0.25f, 0.25f })));
+        Assert.That(init.Encoder.NormalizationStd.data<float>().ToArray(), Is.EqualTo(new[] { 0.25f, 0.25f, 0.25f }));
+        Assert.That(init.EncoderOptions.Describe(), Does.StartWith("ViT: patch 4 (position embeddings for 32 px), 2 blocks of width 128, 2 heads, MLP 256; 128-d embedding; RGB normalised by mean 0.5/0.5/0.5, std 0.25/0.25/0.25"));
+        Assert.That(PretrainedEncoder.Load(folder["resnet50.pt"]).EncoderOptions.Describe(), Is.EqualTo(
+            "ResNet: stem 64 (ImageNet 7×7 stem), stages 256-512-1024-2048 of 3-4-6-3 bottleneck blocks; 2048-d embedding; RGB normalised by mean 0.485/0.456/0.406, std 0.229/0.224/0.225"));
+        Assert.That(() => PretrainedEncoder.Load(folder["vit.pt"], ([0.5f], [0.5f])),
+            Throws.TypeOf<InvalidDataException>().With.Message.Contains("Mean and Std need one value per input channel (3)"));
+        Assert.That(() => PretrainedEncoder.Load(ImageNetWeights.ResNet18Name, ([0.5f, 0.5f, 0.5f], [0.5f, 0.5f, 0.5f])),
+            Throws.ArgumentException.With.Message.Contains("a normalisation is given only with a PyTorch state dict"));
+    }
+
     [Test]
     public void SafetensorsHoldTheSameWeights()
     {
@@ -100,7 +160,7 @@ public class TorchvisionWeightsTests
         Assert.That(() => TorchvisionWeights.Load(folder["broken.pt"]), Throws.TypeOf<InvalidDataException>().With.Message.EqualTo(
             $"{folder["broken.pt"]}: not a torchvision-layout ResNet: missing keys [layer1.0.bn1.weight], unexpected keys [extra.weight]."));
         Assert.That(() => TorchvisionWeights.Load(folder["misshapen.pt"]), Throws.TypeOf<InvalidDataException>().With.Message.EqualTo(
-            $"{folder["misshapen.pt"]}: 'layer2.1.conv2.weight' is [128, 128, 1, 1]; this ResNet's layer takes [128, 128, 3, 3]."));
+            $"{folder["misshapen.pt"]}: 'layer2.1.conv2.weight' is [128, 128, 1, 1]; this encoder's 'blocks.3.conv2.weight' takes [128, 128, 3, 3]."));
         File.WriteAllText(folder["not-a-state-dict.pt"], "plain text");
         Assert.That(() => TorchvisionWeights.Load(folder["not-a-state-dict.pt"]),
             Throws.TypeOf<InvalidDataException>().With.Message.StartsWith($"{folder["not-a-state-dict.pt"]}: not a readable PyTorch state dict ("));

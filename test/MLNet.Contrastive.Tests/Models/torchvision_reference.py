@@ -8,6 +8,11 @@ and resnet50 (64 px, bottleneck blocks, keys under 'encoder.'): NAME.pt (torch.s
 eval mode after ImageNet normalisation); resnet18 also as NAME.safetensors. Batch-norm statistics and affine
 parameters are drawn at random so that eval mode is not the identity. Also broken.pt (resnet18 with one key removed and
 one added) and misshapen.pt (one weight of the wrong shape).
+
+And a Vision Transformer (torchvision's VisionTransformer: 32 px, patch 4, 2 layers, 2 heads of 64, width 128, MLP 256;
+LayerNorms and biases drawn at random): vit.pt (torchvision's names), vit-timm.pt (the same weights in timm's names, under
+'model.'), vit-input.bin (float32 [2, 3, 32, 32]) and vit-output.bin (float32 [2, 128]: the class token after the last
+norm, eval mode, after ImageNet normalisation).
 """
 import json
 import struct
@@ -56,4 +61,37 @@ for name, size, prefix in (('resnet18', 64, ''), ('resnet34', 32, 'backbone.'), 
         misshapen = dict(state)
         misshapen['layer2.1.conv2.weight'] = torch.zeros(128, 128, 1, 1)
         torch.save(misshapen, f'{out}/misshapen.pt')
+
+torch.manual_seed(2)
+vit = torchvision.models.VisionTransformer(image_size=32, patch_size=4, num_layers=2, num_heads=2, hidden_dim=128, mlp_dim=256)
+with torch.no_grad():
+    for name, value in vit.named_parameters():
+        if name.endswith('bias') or '.ln' in name or name.startswith('encoder.ln'):
+            value.uniform_(-0.3, 0.3) if name.endswith('bias') else value.uniform_(0.5, 1.5)
+    vit.class_token.normal_(0, 0.5)
+vit.eval()
+state = vit.state_dict()
+torch.save(state, f'{out}/vit.pt')
+
+
+def timm_name(key):
+    if key == 'class_token': return 'cls_token'
+    if key == 'encoder.pos_embedding': return 'pos_embed'
+    if key.startswith('conv_proj.'): return 'patch_embed.proj.' + key[len('conv_proj.'):]
+    if key.startswith('encoder.ln.'): return 'norm.' + key[len('encoder.ln.'):]
+    if key.startswith('heads.head.'): return 'head.' + key[len('heads.head.'):]
+    index, field = key[len('encoder.layers.encoder_layer_'):].split('.', 1)
+    field = {'self_attention.in_proj_weight': 'attn.qkv.weight', 'self_attention.in_proj_bias': 'attn.qkv.bias'}.get(field, field)
+    for a, b in (('self_attention.out_proj.', 'attn.proj.'), ('ln_1.', 'norm1.'), ('ln_2.', 'norm2.'), ('mlp.0.', 'mlp.fc1.'), ('mlp.3.', 'mlp.fc2.')):
+        field = field.replace(a, b)
+    return f'blocks.{index}.{field}'
+
+
+torch.save({'model.' + timm_name(k): v for k, v in state.items()}, f'{out}/vit-timm.pt')
+x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+vit.heads = torch.nn.Identity()
+with torch.no_grad():
+    y = vit((x - mean) / std)
+x.numpy().tofile(f'{out}/vit-input.bin')
+y.numpy().tofile(f'{out}/vit-output.bin')
 print('written')
