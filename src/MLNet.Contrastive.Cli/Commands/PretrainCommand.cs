@@ -38,6 +38,11 @@ internal static class PretrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint.bin." };
         var init = new Option<string?>("--init") { Description = "Start from a pretrained encoder instead of random weights, with any method: a pretraining run's folder or checkpoint.bin, or imagenet-resnet18 (ML.NET's ImageNet ResNet-18, RGB; it keeps its ImageNet stem, so give it images of 96 px or more)." };
         var normalization = NormalizationOption();
+        var teacher = new Option<string?>("--teacher")
+        {
+            Description = "distill: the frozen teacher — imagenet-resnet18 (ML.NET's ImageNet ResNet-18), a pretraining run's folder or checkpoint, or a PyTorch state dict " +
+                          "(.pt, .pth, .safetensors); the same as --method-option teacher=….",
+        };
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Skip unreadable images (counted) instead of failing." };
         var monitorEvery = new Option<int>("--monitor-every") { Description = "Run the kNN and collapse monitors every N epochs (kNN needs labels).", DefaultValueFactory = _ => 0 };
         var captions = new Option<string?>("--captions") { Description = "clip: a text file with one caption per image, in the images' order (`captions` makes one from labels)." };
@@ -48,7 +53,7 @@ internal static class PretrainCommand
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
             data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, chunkSize, learningRate, scaling, optimizer,
-            seed, threads, device, output, resume, init, normalization, skipBad, maxPixels, monitorEvery, captions, pairedData, cache,
+            seed, threads, device, output, resume, init, normalization, teacher, skipBad, maxPixels, monitorEvery, captions, pairedData, cache,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -61,9 +66,12 @@ internal static class PretrainCommand
                 Channels = DataShape.Channels(parse.GetValue(channels), parse.GetValue(data)!, parse.GetValue(imageSize)),
                 SkipBadImages = parse.GetValue(skipBad), MaxPixels = parse.GetValue(maxPixels), CacheFolder = parse.GetValue(cache),
             };
+            if (parse.GetValue(teacher) is not null && !string.Equals(parse.GetValue(method), "distill", StringComparison.OrdinalIgnoreCase))
+                throw new ArgumentException($"--teacher goes with --method distill, not {parse.GetValue(method)}.");
+            var settings = parse.GetValue(teacher) is { } teacherName ? [.. parse.GetValue(methodSettings)!, $"teacher={teacherName}"] : parse.GetValue(methodSettings)!;
             var options = new PretrainOptions
             {
-                Method = MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), Epochs = parse.GetValue(epochs) ?? 10, Minutes = parse.GetValue(minutes),
+                Method = MethodSettings.Create(parse.GetValue(method)!, settings), Epochs = parse.GetValue(epochs) ?? 10, Minutes = parse.GetValue(minutes),
                 BatchSize = parse.GetValue(batchSize), ChunkSize = parse.GetValue(chunkSize), LearningRate = parse.GetValue(learningRate),
                 LearningRateScaling = parse.GetValue(scaling), Optimizer = parse.GetValue(optimizer),
                 Seed = parse.GetValue(seed), Threads = parse.GetValue(threads),
@@ -97,6 +105,9 @@ internal static class PretrainCommand
                     $"Data: {store.Count:N0} images ({store.Channels}×{store.Height}×{store.Width}) from {parse.GetValue(data)}.",
                     $"Encoder: {result.Encoder.Options.Describe()}; {result.Encoder.parameters().Sum(p => p.numel()):N0} parameters; " +
                     $"weights from {(result.InitializedFrom is { } from ? from : "a random initialisation")}.",
+                    .. result.Options.Method is DistillationOptions distill
+                        ? [$"Teacher: {distill.Teacher} at {distill.TeacherImageSize} px ({distill.TeacherDimension}-d, {distill.Target} target, {distill.Loss} loss{(distill.Mixup ? ", mixup" : "")})."]
+                        : Array.Empty<string>(),
                     $"Method {options.Method.Name}, batch {options.BatchSize}, {result.Steps} steps ({result.Epochs} full epochs), " +
                     $"{result.ViewsPerSecond:F0} views/s on {options.Threads} threads, peak memory {CommandRunner.PeakMemory()}.",
                 ],

@@ -22,6 +22,7 @@ public static class PretrainingMethods
         ["swav"] = typeof(SwavOptions),
         ["clip"] = typeof(ClipOptions),
         ["supervised"] = typeof(SupervisedOptions),
+        ["distill"] = typeof(DistillationOptions),
     };
 
     /// <summary>Every registered name, in registry order.</summary>

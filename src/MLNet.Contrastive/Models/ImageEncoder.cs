@@ -38,6 +38,12 @@ public abstract class ImageEncoder : Module<Tensor, Tensor>
     /// <summary>The embedding: [N, C, H, W] → [N, E].</summary>
     public abstract Tensor Embed(Tensor images);
 
+    /// <summary>
+    /// The last feature map, before pooling: a ResNet's last stage [N, D, H', W'], a ViT's patch tokens after the last norm
+    /// laid out on their grid [N, D, H/P, W/P]. Distillation matches a student's map to a teacher's.
+    /// </summary>
+    internal abstract Tensor FeatureMap(Tensor images);
+
     /// <summary>Per-channel mean subtracted from pixels in [0, 1], [1, C, 1, 1].</summary>
     internal abstract Tensor NormalizationMean { get; }
 

@@ -77,6 +77,13 @@ public sealed class ResNetEncoder : ImageEncoder
         return (pooled.Length == 1 ? pooled[0] : cat(pooled, 1)).MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc/>
+    internal override Tensor FeatureMap(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        return StageOutputs(images)[^1].MoveToOuterDisposeScope();
+    }
+
     /// <summary>The output of each residual stage (its last block), [N, width, H', W'], in the caller's dispose scope.</summary>
     internal IReadOnlyList<Tensor> StageOutputs(Tensor images)
     {

@@ -91,6 +91,15 @@ public sealed class VisionTransformer : ImageEncoder
     /// <summary>The class token after the last norm, as <see cref="forward"/>: [N, C, H, W] → [N, D].</summary>
     public override Tensor Embed(Tensor images) => forward(images);
 
+    /// <inheritdoc/>
+    internal override Tensor FeatureMap(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var tokens = Tokens(images);
+        var (rows, columns) = (images.shape[2] / Options.PatchSize, images.shape[3] / Options.PatchSize);
+        return tokens.narrow(1, 1, rows * columns).transpose(1, 2).reshape(images.shape[0], Options.HiddenDimension, rows, columns).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Every token after the last norm, class token first: [N, C, H, W] → [N, 1 + (H/P)(W/P), D].</summary>
     internal Tensor Tokens(Tensor images)
     {

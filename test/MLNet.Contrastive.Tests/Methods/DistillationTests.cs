@@ -1,0 +1,82 @@
+using MLNet.Contrastive.Methods;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Objectives;
+using MLNet.Contrastive.Onnx;
+using MLNet.Contrastive.Runtime;
+using MLNet.Contrastive.Training;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Tests.Methods;
+
+/// <summary>Distillation from ML.NET's ImageNet ResNet-18 into a small student: the objective, the teacher's input, the run.</summary>
+public class DistillationTests
+{
+    [Test]
+    public void LossesMatchHandComputedValues()
+    {
+        using var student = tensor(new float[] { 1, 0, 0, 1 }, 2, 2);
+        using var teacher = tensor(new float[] { 1, 1, 0, 2 }, 2, 2);
+        // MSE: ((1−1)² + (0−1)² + (0−0)² + (1−2)²) / 4 = 0.5.
+        Assert.That(FeatureDistillationLoss.Compute(student, teacher).item<float>(), Is.EqualTo(0.5f).Within(1e-6));
+        // Cosine: 1 − (cos([1,0],[1,1]) + cos([0,1],[0,2])) / 2 = 1 − (1/√2 + 1) / 2.
+        Assert.That(FeatureDistillationLoss.Compute(student, teacher, DistillationLossKind.Cosine).item<float>(),
+            Is.EqualTo(1 - (1 / Math.Sqrt(2) + 1) / 2).Within(1e-6));
+        using var other = zeros(2, 3);
+        Assert.That(() => FeatureDistillationLoss.Compute(student, other), Throws.ArgumentException.With.Message.Contains("same shape"));
+    }
+
+    private static PretrainOptions Run(DistillationOptions method, int epochs, string? checkpoint = null) => new()
+    {
+        Method = method, Epochs = epochs, BatchSize = 64, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 3e-3, WarmupFraction = 0.1,
+        Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }, CheckpointPath = checkpoint,
+    };
+
+    [Test]
+    public void GreyStudentLearnsTheImageNetTeachersFeatureMapAndTheCheckpointRebuildsWithoutTheTeacher()
+    {
+        var data = TestData.SampleTrain(256);
+        using var folder = TestData.NewFolder();
+        var options = new DistillationOptions { Teacher = ImageNetWeights.ResNet18Name, TeacherImageSize = 64 };
+        var result = new Pretrainer(Run(options, epochs: 5, folder["run/checkpoint.bin"])).Fit(data);
+        var first = result.History.Epochs[0].MeanLoss;
+        var last = result.History.Epochs[^1].MeanLoss;
+        Assert.That(last, Is.LessThan(0.9 * first), $"mean loss went from {first:F4} to {last:F4}");
+
+        // The checkpoint records the teacher's width and size: loading it needs no teacher.
+        var info = Checkpoint.ReadInfo(folder["run/checkpoint.bin"]);
+        var resolved = (DistillationOptions)info.Options.Method;
+        Assert.That((resolved.TeacherDimension, resolved.TeacherImageSize), Is.EqualTo((512, 64)));
+        var (_, method) = Checkpoint.LoadMethod(folder["run/checkpoint.bin"]);
+        Assert.That(method.parameters().Sum(p => p.numel()), Is.EqualTo(result.Method.parameters().Sum(p => p.numel())), "the teacher is not part of the method");
+        Assert.That(method.state_dict().Keys.Any(k => k.Contains("teacher", StringComparison.OrdinalIgnoreCase)), Is.False);
+    }
+
+    [Test]
+    public void TheTeacherSeesTheViewResizedAndReplicatedToItsThreeChannels()
+    {
+        var options = (DistillationOptions)new DistillationOptions { Teacher = ImageNetWeights.ResNet18Name, TeacherImageSize = 64, Target = DistillationTarget.Global };
+        var method = (Distillation)options.CreateMethod(new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }),
+            new MethodSetup(MLNet.Contrastive.Augmentation.AugmentationOptions.SmallImages(), 0, 0));
+        var teacher = ImageNetWeights.ResNet18();
+        using var pause = CollectionPause.Begin();
+        using var noGrad = no_grad();
+        using var grey = rand(3, 1, 28, 28);
+        using var features = method.TeacherFeatures(grey);
+        using var rgb = nn.functional.interpolate(grey.expand(-1, 3, -1, -1), [64, 64], mode: InterpolationMode.Bilinear, align_corners: false);
+        using var expected = teacher.forward(rgb);
+        Assert.That(features.shape, Is.EqualTo(new long[] { 3, 512 }));
+        Assert.That((features - expected).abs().max().item<float>(), Is.LessThanOrEqualTo(1e-4f));
+    }
+
+    [Test]
+    public void AMissingOrOnnxTeacherIsNamed()
+    {
+        var student = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
+        var setup = new MethodSetup(MLNet.Contrastive.Augmentation.AugmentationOptions.SmallImages(), 0, 0);
+        Assert.That(() => new DistillationOptions().Validate(), Throws.ArgumentException.With.Message.Contains("Distillation needs a teacher"));
+        Assert.That(() => new DistillationOptions { Teacher = "/no/such/run" }.CreateMethod(student, setup),
+            Throws.InstanceOf<FileNotFoundException>().With.Message.Contains("/no/such/run"));
+        Assert.That(() => new DistillationOptions { Teacher = "teacher.onnx" }.CreateMethod(student, setup),
+            Throws.ArgumentException.With.Message.Contains("teacher.onnx: ONNX teachers are not supported yet"));
+    }
+}
