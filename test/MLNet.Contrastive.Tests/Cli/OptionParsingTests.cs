@@ -1,0 +1,54 @@
+using System.CommandLine;
+using MLNet.Contrastive.Cli.Commands;
+using MLNet.Contrastive.Methods;
+
+namespace MLNet.Contrastive.Tests.Cli;
+
+/// <summary>The command-line tool's own parsing: values the library then takes, and the errors a user sees.</summary>
+public class OptionParsingTests
+{
+    [Test]
+    public void NormalizationNamesAndValues()
+    {
+        Assert.That(PretrainCommand.ParseNormalization(null), Is.Null, "ImageNet's, the state dicts' default");
+        Assert.That(PretrainCommand.ParseNormalization("ImageNet"), Is.Null);
+        Assert.That(PretrainCommand.ParseNormalization("half"), Is.EqualTo((new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f })));
+        Assert.That(PretrainCommand.ParseNormalization("0.1,0.2,0.3/0.4,0.5,0.6"), Is.EqualTo((new[] { 0.1f, 0.2f, 0.3f }, new[] { 0.4f, 0.5f, 0.6f })));
+        Assert.That(PretrainCommand.ParseNormalization("0.5/0.25"), Is.EqualTo((new[] { 0.5f }, new[] { 0.25f })));
+        Assert.That(() => PretrainCommand.ParseNormalization("0.5,x/1,1"), Throws.ArgumentException.With.Message.EqualTo("--normalization: 'x' is not a number."));
+        Assert.That(() => PretrainCommand.ParseNormalization("0.5,0.5"), Throws.ArgumentException.With.Message.Contains("is not imagenet, half or MEAN/STD"));
+        Assert.That(() => PretrainCommand.ParseNormalization("0.5,0.5/1"), Throws.ArgumentException.With.Message.EqualTo("--normalization: 2 means but 1 standard deviations."));
+        Assert.That(() => PretrainCommand.ParseNormalization("0.5/0"), Throws.ArgumentException.With.Message.Contains("must be positive"));
+    }
+
+    [Test]
+    public void MethodSettingsSetAnyPropertyByNameAndNameTheUnknownOnes()
+    {
+        var distill = (DistillationOptions)MethodSettings.Create("distill", ["teacher=imagenet-resnet18", "teacher-image-size=96", "target=Global", "mixup=false"]);
+        Assert.That((distill.Teacher, distill.TeacherImageSize, distill.Target, distill.Mixup), Is.EqualTo(("imagenet-resnet18", 96, DistillationTarget.Global, false)));
+        Assert.That(() => MethodSettings.Create("distill", []), Throws.ArgumentException.With.Message.Contains("Distillation needs a teacher"));
+        Assert.That(() => MethodSettings.Create("simclr", ["teacher=x"]), Throws.ArgumentException.With.Message.Contains("method 'simclr' has no setting 'teacher'"));
+    }
+
+    [Test]
+    public void EncoderNamesParseWhateverTheirCase()
+    {
+        var option = PretrainCommand.EncoderOption();
+        var command = new RootCommand { option };
+        Assert.That(command.Parse(["--encoder", "resnet50"]).GetValue(option), Is.EqualTo(MLNet.Contrastive.Models.EncoderPreset.ResNet50));
+        Assert.That(command.Parse(["--encoder", "VITSMALL"]).GetValue(option), Is.EqualTo(MLNet.Contrastive.Models.EncoderPreset.VitSmall));
+        Assert.That(command.Parse(["--encoder", "resnet99"]).Errors, Is.Not.Empty);
+    }
+
+    [Test]
+    public void ChannelsComeFromTheDataUnlessGiven()
+    {
+        using var folder = TestData.NewFolder();
+        TestData.WriteImage(folder["rgb/a.png"], 300, 300, 1);
+        TestData.WriteImage(folder["grey/a.png"], 30, 30, 1, gray: true);
+        Assert.That(DataShape.Channels(null, folder["rgb"], 28), Is.EqualTo(3));
+        Assert.That(DataShape.Channels(null, folder["grey"], 28), Is.EqualTo(1));
+        Assert.That(DataShape.Channels(1, folder["rgb"], 28), Is.EqualTo(1), "--channels wins");
+        Assert.That(DataShape.Channels(null, TestData.TrainImages, 28), Is.EqualTo(1));
+    }
+}
