@@ -18,14 +18,34 @@ public enum DistillationTarget
     Global,
 }
 
+/// <summary>The units an ONNX teacher's input takes.</summary>
+public enum TeacherInput
+{
+    /// <summary>Pixels 0–255 for this project's own exports (the file's producer says so), ImageNet's normalisation for any other model.</summary>
+    Auto,
+
+    /// <summary>Pixel values 0–255, as ML.NET's ExtractPixels and this project's exported encoders take (normalisation inside the graph).</summary>
+    Pixels,
+
+    /// <summary>(x − ImageNet mean) / ImageNet std on RGB values in [0, 1], as models exported from torchvision or timm take.</summary>
+    ImageNet,
+
+    /// <summary>Values in [0, 1].</summary>
+    Unit,
+}
+
 /// <summary>Settings of <see cref="Distillation"/>.</summary>
 public sealed class DistillationOptions : MethodOptions
 {
     /// <summary>
     /// The frozen teacher: <c>imagenet-resnet18</c> (ML.NET's ImageNet ResNet-18), a pretraining run's folder or
-    /// checkpoint, or a PyTorch state dict (.pt, .pth, .safetensors of a torchvision or timm ResNet or ViT). Required.
+    /// checkpoint, a PyTorch state dict (.pt, .pth, .safetensors of a torchvision or timm ResNet or ViT), or an ONNX
+    /// image encoder (input [N, C, H, W] of fixed C, H, W; output [N, D]; run by ONNX Runtime). Required.
     /// </summary>
     public string Teacher { get; set; } = "";
+
+    /// <summary>The units an ONNX teacher's input takes. Default Auto.</summary>
+    public TeacherInput TeacherInput { get; set; }
 
     /// <summary>
     /// The side the views are resized to for the teacher (bilinear); 0 takes the teacher's own (its run's image size, 224 for
@@ -36,7 +56,10 @@ public sealed class DistillationOptions : MethodOptions
     /// <summary>The teacher's feature width; 0 reads it from the teacher (the checkpoint records it, so the teacher is not loaded to rebuild a run). Default 0.</summary>
     public int TeacherDimension { get; set; }
 
-    /// <summary>Spatial (token by token, the default, as LightlyTrain) or the pooled embedding. Default Spatial.</summary>
+    /// <summary>
+    /// Spatial (token by token, the default, as LightlyTrain) or the pooled embedding. An ONNX teacher gives only its
+    /// output, so its runs take Global (the run's settings record it).
+    /// </summary>
     public DistillationTarget Target { get; set; } = DistillationTarget.Spatial;
 
     /// <summary>Mse (LightlyTrain's) or Cosine. Default Mse.</summary>
@@ -49,33 +72,18 @@ public sealed class DistillationOptions : MethodOptions
     public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup)
     {
         var resolved = (DistillationOptions)Clone();
-        Lazy<(ImageEncoder Encoder, int ImageSize)> teacher = new(() => LoadTeacher(Teacher));
-        if (resolved.TeacherDimension == 0) resolved.TeacherDimension = teacher.Value.Encoder.OutputDimension;
+        Lazy<DistillationTeacher> teacher = new(() => DistillationTeacher.Load(Teacher, TeacherInput));
+        if (resolved.TeacherDimension == 0) resolved.TeacherDimension = teacher.Value.Dimension;
         if (resolved.TeacherImageSize == 0) resolved.TeacherImageSize = teacher.Value.ImageSize;
+        if (teacher.IsValueCreated && !teacher.Value.HasFeatureMap) resolved.Target = DistillationTarget.Global;
         return new Distillation(encoder, resolved, setup, teacher);
-    }
-
-    /// <summary>The teacher in eval mode, and the image side it was trained at.</summary>
-    internal static (ImageEncoder Encoder, int ImageSize) LoadTeacher(string teacher)
-    {
-        if (string.IsNullOrWhiteSpace(teacher))
-            throw new ArgumentException("Distillation needs a teacher: imagenet-resnet18, a pretraining run's folder or checkpoint, or a PyTorch state dict (--teacher).", nameof(Teacher));
-        if (Path.GetExtension(teacher).Equals(".onnx", StringComparison.OrdinalIgnoreCase))
-            throw new ArgumentException($"{teacher}: ONNX teachers are not supported yet; give its pretraining run's folder, a PyTorch state dict, or imagenet-resnet18.", nameof(Teacher));
-        var loaded = PretrainedEncoder.Load(teacher);
-        var encoder = loaded.Encoder;
-        encoder.eval();
-        foreach (var parameter in encoder.parameters()) parameter.requires_grad = false;
-        var size = loaded.ImageShape?.Height
-            ?? (encoder.Options.Architecture == EncoderArchitecture.VisionTransformer ? encoder.Options.ImageSize : Onnx.ImageNetWeights.ImageSize);
-        return (encoder, size);
     }
 
     /// <inheritdoc/>
     public override void Validate()
     {
         if (string.IsNullOrWhiteSpace(Teacher))
-            throw new ArgumentException("Distillation needs a teacher: imagenet-resnet18, a pretraining run's folder or checkpoint, or a PyTorch state dict (--teacher).", nameof(Teacher));
+            throw new ArgumentException("Distillation needs a teacher: imagenet-resnet18, a pretraining run's folder or checkpoint, a PyTorch state dict, or an ONNX encoder (--teacher).", nameof(Teacher));
         if (TeacherImageSize < 0) throw new ArgumentOutOfRangeException(nameof(TeacherImageSize), TeacherImageSize, "TeacherImageSize must be 0 (the teacher's own) or positive.");
         if (TeacherDimension < 0) throw new ArgumentOutOfRangeException(nameof(TeacherDimension), TeacherDimension, "TeacherDimension must be 0 (from the teacher) or positive.");
     }
@@ -95,11 +103,11 @@ public sealed class Distillation : PretrainingMethod
     private readonly ImageEncoder encoder;
     private readonly Linear head;
     private readonly ViewAugmenter views;
-    private readonly Lazy<(ImageEncoder Encoder, int ImageSize)> teacher;
+    private readonly Lazy<DistillationTeacher> teacher;
     private readonly DistillationOptions options;
 
     /// <summary>Distillation into <paramref name="encoder"/>; <paramref name="options"/> resolved (teacher width and size known).</summary>
-    internal Distillation(ImageEncoder encoder, DistillationOptions options, MethodSetup setup, Lazy<(ImageEncoder Encoder, int ImageSize)> teacher)
+    internal Distillation(ImageEncoder encoder, DistillationOptions options, MethodSetup setup, Lazy<DistillationTeacher> teacher)
         : base(nameof(Distillation), encoder, options)
     {
         this.encoder = encoder;
@@ -118,19 +126,16 @@ public sealed class Distillation : PretrainingMethod
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var (network, _) = teacher.Value;
+        var network = teacher.Value;
         var input = views;
-        if (input.shape[1] != network.Options.InputChannels)
-            input = network.Options.InputChannels == 3 && input.shape[1] == 1
+        if (input.shape[1] != network.Channels)
+            input = network.Channels == 3 && input.shape[1] == 1
                 ? input.expand(-1, 3, -1, -1)
-                : throw new InvalidOperationException($"The teacher takes {network.Options.InputChannels} channels; the images have {input.shape[1]}.");
+                : throw new InvalidOperationException($"The teacher takes {network.Channels} channels; the images have {input.shape[1]}.");
         var size = options.TeacherImageSize;
         if (input.shape[2] != size || input.shape[3] != size)
             input = nn.functional.interpolate(input, [size, size], mode: InterpolationMode.Bilinear, align_corners: false);
-        if (network.Options.Architecture == EncoderArchitecture.ResNet) input = ResNetEncoder.ChannelsLast(input);
-        var features = options.Target == DistillationTarget.Spatial
-            ? network.FeatureMap(input).flatten(2).transpose(1, 2).contiguous()
-            : network.forward(input);
+        var features = network.Features(input, options.Target == DistillationTarget.Spatial);
         if (features.shape[^1] != options.TeacherDimension)
             throw new InvalidOperationException($"The teacher {options.Teacher} gives {features.shape[^1]}-d features; this run was built for {options.TeacherDimension}.");
         return features.MoveToOuterDisposeScope();
@@ -170,5 +175,112 @@ public sealed class Distillation : PretrainingMethod
         var target = TeacherFeatures(view);
         context.Mark("teacher");
         return FeatureDistillationLoss.Compute(StudentFeatures(view, target), target, options.Loss).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>A frozen teacher: its input shape, its feature width, and its features of views already at its size.</summary>
+internal abstract class DistillationTeacher
+{
+    /// <summary>Channels of the teacher's input.</summary>
+    public abstract int Channels { get; }
+
+    /// <summary>The side the teacher was trained at (its default input size).</summary>
+    public abstract int ImageSize { get; }
+
+    /// <summary>Width of its features.</summary>
+    public abstract int Dimension { get; }
+
+    /// <summary>Whether it gives a feature map (spatial targets); an ONNX teacher gives only its output.</summary>
+    public abstract bool HasFeatureMap { get; }
+
+    /// <summary>Features of views [N, C, S, S] in [0, 1] at the teacher's channels and size: [N, h·w, D] spatial, or [N, D].</summary>
+    public abstract Tensor Features(Tensor views, bool spatial);
+
+    /// <summary>The teacher <paramref name="name"/> names, in eval mode with frozen weights.</summary>
+    public static DistillationTeacher Load(string name, TeacherInput input)
+    {
+        if (string.IsNullOrWhiteSpace(name))
+            throw new ArgumentException("Distillation needs a teacher: imagenet-resnet18, a pretraining run's folder or checkpoint, a PyTorch state dict, or an ONNX encoder (--teacher).", nameof(name));
+        if (Path.GetExtension(name).Equals(".onnx", StringComparison.OrdinalIgnoreCase)) return new OnnxTeacher(name, input);
+        var loaded = PretrainedEncoder.Load(name);
+        var size = loaded.ImageShape?.Height
+            ?? (loaded.Encoder.Options.Architecture == EncoderArchitecture.VisionTransformer ? loaded.Encoder.Options.ImageSize : Onnx.ImageNetWeights.ImageSize);
+        return new EncoderTeacher(loaded.Encoder, size);
+    }
+}
+
+/// <summary>A TorchSharp encoder as the teacher (ImageNet weights, a run, a state dict).</summary>
+internal sealed class EncoderTeacher : DistillationTeacher
+{
+    private readonly ImageEncoder encoder;
+
+    public EncoderTeacher(ImageEncoder encoder, int imageSize)
+    {
+        this.encoder = encoder;
+        ImageSize = imageSize;
+        encoder.eval();
+        foreach (var parameter in encoder.parameters()) parameter.requires_grad = false;
+    }
+
+    public override int Channels => encoder.Options.InputChannels;
+    public override int ImageSize { get; }
+    public override int Dimension => encoder.OutputDimension;
+    public override bool HasFeatureMap => true;
+
+    public override Tensor Features(Tensor views, bool spatial)
+    {
+        using var scope = NewDisposeScope();
+        var input = encoder.Options.Architecture == EncoderArchitecture.ResNet ? ResNetEncoder.ChannelsLast(views) : views;
+        var features = spatial ? encoder.FeatureMap(input).flatten(2).transpose(1, 2).contiguous() : encoder.forward(input);
+        return features.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>An ONNX image encoder as the teacher, run by ONNX Runtime on the CPU.</summary>
+internal sealed class OnnxTeacher : DistillationTeacher
+{
+    private readonly Onnx.ImageEmbedder embedder;
+    private readonly TeacherInput input;
+    private readonly Tensor imageNetMean = tensor(EncoderOptions.ImageNetMean.ToArray()).view(1, 3, 1, 1);
+    private readonly Tensor imageNetStd = tensor(EncoderOptions.ImageNetStd.ToArray()).view(1, 3, 1, 1);
+
+    public OnnxTeacher(string path, TeacherInput input)
+    {
+        embedder = new Onnx.ImageEmbedder(path, new Onnx.ImageEmbedderOptions { BatchSize = 64 });
+        var (channels, height, width) = embedder.InputShape;
+        if (height != width) throw new InvalidDataException($"{path}: the teacher takes {height}×{width} images; distillation needs a square input.");
+        if (channels is not (1 or 3)) throw new InvalidDataException($"{path}: the teacher takes {channels} channels; 1 or 3 are supported.");
+        this.input = input == TeacherInput.Auto
+            ? embedder.Producer == "MLNet.Contrastive" ? TeacherInput.Pixels : TeacherInput.ImageNet
+            : input;
+        if (this.input == TeacherInput.ImageNet && channels != 3)
+            throw new InvalidDataException($"{path}: ImageNet normalisation needs 3 input channels; the teacher takes {channels}. Give TeacherInput Pixels or Unit.");
+    }
+
+    /// <summary>The units the teacher's input was given in (Auto resolved).</summary>
+    public TeacherInput Input => input;
+
+    public override int Channels => embedder.InputShape.Channels;
+    public override int ImageSize => embedder.InputShape.Height;
+    public override int Dimension => embedder.Dimension;
+    public override bool HasFeatureMap => false;
+
+    public override Tensor Features(Tensor views, bool spatial)
+    {
+        if (spatial) throw new InvalidOperationException("An ONNX teacher gives only its output; distil its Global target.");
+        if (views.shape[2] != ImageSize || views.shape[3] != ImageSize)
+            throw new InvalidOperationException($"The ONNX teacher takes {ImageSize}×{ImageSize} images (its graph's size); the views are {views.shape[2]}×{views.shape[3]}.");
+        using var scope = NewDisposeScope();
+        // Held in a local: a Scalar must outlive the native call that reads it.
+        using var pixelRange = 255f.ToScalar();
+        var scaled = input switch
+        {
+            TeacherInput.Pixels => views.mul(pixelRange),
+            TeacherInput.ImageNet => views.sub(imageNetMean).div(imageNetStd),
+            _ => views,
+        };
+        var values = scaled.contiguous().cpu().data<float>().ToArray();
+        var rows = (int)views.shape[0];
+        return tensor(embedder.Run(values, rows), [rows, Dimension]).to(views.device).MoveToOuterDisposeScope();
     }
 }

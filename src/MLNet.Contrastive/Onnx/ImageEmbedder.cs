@@ -127,6 +127,33 @@ public sealed class ImageEmbedder : IDisposable
         return new Embeddings(values, data.Count, Dimension, data.Labels);
     }
 
+    /// <summary>
+    /// The model's output [rows, D] for <paramref name="inputs"/> already in its input's units and shape ([rows, C, H, W]
+    /// flattened): what a distillation teacher needs (views, not stored images). Runs in batches of the options' size.
+    /// </summary>
+    public float[] Run(ReadOnlyMemory<float> inputs, int rows)
+    {
+        var size = inputDims[1] * inputDims[2] * inputDims[3];
+        if (inputs.Length != (long)rows * size)
+            throw new ArgumentException($"{rows} inputs of {inputDims[1]}×{inputDims[2]}×{inputDims[3]} are {(long)rows * size} values; got {inputs.Length}.", nameof(inputs));
+        var values = new float[rows * Dimension];
+        using var runOptions = new RunOptions();
+        for (var start = 0; start < rows; start += options.BatchSize)
+        {
+            var count = Math.Min(options.BatchSize, rows - start);
+            // ONNX Runtime reads the memory in place; the copy keeps the caller's buffer free of pinning rules.
+            var batch = inputs.Slice(start * size, count * size).ToArray();
+            using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batch.AsMemory(),
+                [count, inputDims[1], inputDims[2], inputDims[3]]);
+            using var outputs = session.Run(runOptions, [inputName], [input], [outputName]);
+            outputs[0].GetTensorDataAsSpan<float>().CopyTo(values.AsSpan(start * Dimension, count * Dimension));
+        }
+        return values;
+    }
+
+    /// <summary>The ONNX model's producer (e.g. "MLNet.Contrastive" for this project's exports), as its file records it.</summary>
+    public string Producer => session.ModelMetadata.ProducerName;
+
     /// <summary>Releases the ONNX Runtime session.</summary>
     public void Dispose() => session.Dispose();
 

@@ -69,14 +69,42 @@ public class DistillationTests
     }
 
     [Test]
-    public void AMissingOrOnnxTeacherIsNamed()
+    public void AnOnnxTeachersFeaturesAreOnnxRuntimesOnTheResizedView()
+    {
+        // The teacher: a grey 28 px encoder exported by this project (its input is pixels 0–255).
+        TorchSharp.torch.manual_seed(5);
+        var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
+        encoder.eval();
+        using var folder = TestData.NewFolder();
+        EncoderOnnxExporter.Export(encoder, folder["teacher.onnx"]);
+        var options = new DistillationOptions { Teacher = folder["teacher.onnx"] };
+        var method = (Distillation)options.CreateMethod(new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }),
+            new MethodSetup(MLNet.Contrastive.Augmentation.AugmentationOptions.SmallImages(), 0, 0));
+        var resolved = (DistillationOptions)method.Options;
+        Assert.That((resolved.TeacherImageSize, resolved.TeacherDimension, resolved.Target), Is.EqualTo((28, encoder.EmbeddingDimension, DistillationTarget.Global)),
+            "the graph's size and width; an ONNX teacher gives its output only");
+
+        using var pause = CollectionPause.Begin();
+        using var noGrad = no_grad();
+        using var views = rand(4, 1, 32, 32);
+        using var features = method.TeacherFeatures(views);
+        using var resized = nn.functional.interpolate(views, [28, 28], mode: InterpolationMode.Bilinear, align_corners: false);
+        using var expected = encoder.Embed(resized);
+        Assert.That(features.shape, Is.EqualTo(expected.shape));
+        Assert.That((features - expected).abs().max().item<float>(), Is.LessThanOrEqualTo(1e-4f));
+    }
+
+    [Test]
+    public void AMissingOrBrokenTeacherIsNamed()
     {
         var student = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
         var setup = new MethodSetup(MLNet.Contrastive.Augmentation.AugmentationOptions.SmallImages(), 0, 0);
         Assert.That(() => new DistillationOptions().Validate(), Throws.ArgumentException.With.Message.Contains("Distillation needs a teacher"));
         Assert.That(() => new DistillationOptions { Teacher = "/no/such/run" }.CreateMethod(student, setup),
             Throws.InstanceOf<FileNotFoundException>().With.Message.Contains("/no/such/run"));
-        Assert.That(() => new DistillationOptions { Teacher = "teacher.onnx" }.CreateMethod(student, setup),
-            Throws.ArgumentException.With.Message.Contains("teacher.onnx: ONNX teachers are not supported yet"));
+        using var folder = TestData.NewFolder();
+        File.WriteAllText(folder["broken.onnx"], "not a model");
+        Assert.That(() => new DistillationOptions { Teacher = folder["broken.onnx"] }.CreateMethod(student, setup),
+            Throws.InstanceOf<InvalidDataException>().With.Message.Contains(folder["broken.onnx"]));
     }
 }
