@@ -34,28 +34,37 @@ public sealed class Embeddings
     public ReadOnlySpan<float> Row(int i) => Values.AsSpan(i * Dimension, Dimension);
 
     /// <summary>
-    /// The encoder's embedding (<see cref="ImageEncoder.Embed"/>, [N, E]) of every image: eval mode, no gradients, in batches of <paramref name="batchSize"/>;
+    /// The encoder's embedding (<see cref="ImageEncoder.Embed"/>, [N, E]) of every image: eval mode, no gradients, in batches of <paramref name="batchSize"/>
+    /// (default: 512 images, fewer for large images — see <see cref="DefaultBatch"/>);
     /// <paramref name="views"/>, when given, transforms each batch [B, C, H, W] first (e.g. a random augmentation).
     /// </summary>
-    public static Embeddings FromEncoder(ImageEncoder encoder, ImageStore data, int batchSize = 512, Func<Tensor, Tensor>? views = null) =>
+    public static Embeddings FromEncoder(ImageEncoder encoder, ImageStore data, int? batchSize = null, Func<Tensor, Tensor>? views = null) =>
         FromModule(encoder, batch => encoder.Embed(views is null ? batch : views(batch)), encoder.EmbeddingDimension, data, batchSize);
+
+    /// <summary>
+    /// Images per evaluation batch: 512, or as many as 16 M input values (2²⁴ bytes of 8-bit pixels) hold, at least 8 —
+    /// 111 at 224 × 224 RGB, where a batch of 512 through a ResNet-50 kept several gigabytes of activations alive at once.
+    /// </summary>
+    internal static int DefaultBatch(ImageStore data) => Math.Clamp((1 << 24) / Math.Max(1, data.ImageSize), 8, 512);
 
     /// <summary>
     /// <paramref name="forward"/>'s output [B, <paramref name="dimension"/>] for every batch of images [B, C, H, W] in [0, 1],
     /// with <paramref name="module"/> in eval mode, no gradients, in batches of <paramref name="batchSize"/>.
     /// </summary>
-    internal static Embeddings FromModule(nn.Module module, Func<Tensor, Tensor> forward, int dimension, ImageStore data, int batchSize = 512)
+    internal static Embeddings FromModule(nn.Module module, Func<Tensor, Tensor> forward, int dimension, ImageStore data, int? batchSize = null)
     {
+        var batch = batchSize ?? DefaultBatch(data);
+        if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batch, "The batch size must be positive.");
         TorchRuntime.Initialize();
         var values = Allocate(data.Count, dimension, "Features");
         var device = module.parameters().First().device;
         module.eval();
         using var noGrad = no_grad();
-        for (var start = 0; start < data.Count; start += batchSize)
+        for (var start = 0; start < data.Count; start += batch)
         {
             using var pause = CollectionPause.Begin();
             using var scope = NewDisposeScope();
-            var indices = Enumerable.Range(start, Math.Min(batchSize, data.Count - start)).ToArray();
+            var indices = Enumerable.Range(start, Math.Min(batch, data.Count - start)).ToArray();
             forward(data.Batch(indices, device)).cpu().data<float>().CopyTo(values, start * dimension);
         }
         return new Embeddings(values, data.Count, dimension, data.Labels);
