@@ -120,7 +120,7 @@ int Scoring()
     try
     {
         var testPaths = WritePngs(test, count, Path.Combine(folder, "test"));
-        var model = SavedModel.Load(mlContext, Path.Combine(run, "model.zip"), out var schema);
+        var model = SavedModel.Load(mlContext, new RunFolder(run).Model, out var schema);
         var column = SavedModel.PathColumn(run, schema, model, "Embedding");
         var view = SavedModel.PathView(mlContext, testPaths, column);
         model.Transform(SavedModel.PathView(mlContext, testPaths.Take(10), column)).GetColumn<VBuffer<float>>("Embedding").ToList();  // warm-up
@@ -129,12 +129,12 @@ int Scoring()
         var stageRate = count / clock.Elapsed.TotalSeconds;
 
         var decoded = ImageStore.FromDataView(mlContext, view, column, null, load);
-        using var embedder = new ImageEmbedder(Path.Combine(run, "encoder.onnx"), new ImageEmbedderOptions { BatchSize = 256, Threads = threads, Log = _ => { } });
+        using var embedder = new ImageEmbedder(new RunFolder(run).Encoder, new ImageEmbedderOptions { BatchSize = 256, Threads = threads, Log = _ => { } });
         embedder.Embed(decoded.Subset(Enumerable.Range(0, Math.Min(256, count)).ToArray()));  // warm-up
         clock.Restart();
         var batched = embedder.Embed(decoded);
         var batchRate = count / clock.Elapsed.TotalSeconds;
-        var torch = Embeddings.FromEncoder(Checkpoint.LoadEncoder(Path.Combine(run, "checkpoint.bin")), decoded);
+        var torch = Embeddings.FromEncoder(Checkpoint.LoadEncoder(new RunFolder(run).Checkpoint), decoded);
         float Max(Func<int, int, float> difference) =>
             Enumerable.Range(0, count).Max(i => Enumerable.Range(0, batched.Dimension).Max(d => difference(i, d)));
 

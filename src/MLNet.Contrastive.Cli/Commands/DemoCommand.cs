@@ -99,7 +99,7 @@ internal static class DemoCommand
         var options = new PretrainOptions
         {
             Method = methodOptions, Encoder = encoder, Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,
-            CheckpointPath = Path.Combine(outDir, PretrainOptions.CheckpointFileName),
+            CheckpointPath = new RunFolder(outDir).Checkpoint,
             MonitorEvery = 1, MonitorData = test, OnMonitor = PretrainCommand.PrintMonitor,
         };
         var fractions = labelFractions.Distinct().Order().ToList();

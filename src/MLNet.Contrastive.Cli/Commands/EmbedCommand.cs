@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Onnx;
+using MLNet.Contrastive.Training;
 
 namespace MLNet.Contrastive.Cli.Commands;
 
@@ -19,7 +20,7 @@ internal static class EmbedCommand
         var command = new Command("embed", "Write the embedding of every image to a CSV file.") { model, data, labels, output, batchSize, cuda };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
-            var files = ModelFiles.Resolve(parse.GetValue(model)!);
+            var files = RunFolder.FindModel(parse.GetValue(model)!);
             using var embedder = new ImageEmbedder(files.EncoderOnnx,
                 new ImageEmbedderOptions { BatchSize = parse.GetValue(batchSize), UseCuda = parse.GetValue(cuda), Log = Console.WriteLine });
             var (channels, height, width) = embedder.InputShape;

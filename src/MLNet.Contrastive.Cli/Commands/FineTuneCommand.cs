@@ -88,14 +88,14 @@ internal static class FineTuneCommand
             var mlContext = new MLContext(seedValue);
             var options = new FineTuningTrainer.Options
             {
-                InputColumnName = ModelFiles.ImagePathColumn, Pretrained = pretrained, Epochs = parse.GetValue(epochs), Minutes = parse.GetValue(minutes),
+                InputColumnName = RunFolder.ImagePathColumn, Pretrained = pretrained, Epochs = parse.GetValue(epochs), Minutes = parse.GetValue(minutes),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), EncoderLearningRateFactor = parse.GetValue(encoderFactor),
                 FrozenEncoderFraction = parse.GetValue(frozen), DistillationEpochs = parse.GetValue(distillEpochs),
                 DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing),
                 FixMatch = parse.GetValue(fixMatch), StrongViews = parse.GetValue(strongViews), Channels = load.Channels,
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(load.Channels, load.Height, preset) : null,
                 ImageHeight = load.Height, ImageWidth = load.Width, Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
-                OnnxPath = Path.Combine(outDir, ModelFiles.NetworkFile),
+                OnnxPath = new RunFolder(outDir).Network,
             };
             if (parse.GetValue(threshold) is { } tau) options.ConfidenceThreshold = tau;
             if (parse.GetValue(patience) is { } epochsWithoutBetter) options.EarlyStoppingPatience = epochsWithoutBetter;
@@ -121,15 +121,15 @@ internal static class FineTuneCommand
             AnsiConsole.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
 
             // Like ML.NET's multiclass pipelines: PredictedLabel back to the class names; no label column needed to score.
-            var paths = SavedModel.PathView(mlContext, [], ModelFiles.ImagePathColumn);
+            var paths = SavedModel.PathView(mlContext, [], RunFolder.ImagePathColumn);
             var names = mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(stage.Transform(paths));
-            var modelZip = Path.Combine(outDir, ModelFiles.ModelFile);
+            var modelZip = new RunFolder(outDir).Model;
             mlContext.Model.Save(new TransformerChain<ITransformer>([.. stage.Chain, names]), paths.Schema, modelZip);
             // The fine-tuned encoder on its own, for embed and other ONNX Runtime clients.
-            EncoderOnnxExporter.Export(stage.Encoder, Path.Combine(outDir, ModelFiles.EncoderFile), new EncoderOnnxOptions { Height = load.Height, Width = load.Width });
+            EncoderOnnxExporter.Export(stage.Encoder, new RunFolder(outDir).Encoder, new EncoderOnnxOptions { Height = load.Height, Width = load.Width });
             stage.Training.History.Save(outDir);
-            Console.WriteLine($"Wrote {modelZip} (image paths in '{ModelFiles.ImagePathColumn}', PredictedLabel and Score out), " +
-                              $"{ModelFiles.NetworkFile} (pixels → class logits), {ModelFiles.EncoderFile} (the fine-tuned encoder), history.json and history.csv to {outDir}.");
+            Console.WriteLine($"Wrote {modelZip} (image paths in '{RunFolder.ImagePathColumn}', PredictedLabel and Score out), " +
+                              $"{RunFolder.NetworkFile} (pixels → class logits), {RunFolder.EncoderFile} (the fine-tuned encoder), {RunFolder.HistoryFile} and {RunFolder.HistoryCsvFile} to {outDir}.");
             return 0;
         }));
         return command;

@@ -75,7 +75,7 @@ internal static class PretrainCommand
                 BatchSize = parse.GetValue(batchSize), ChunkSize = parse.GetValue(chunkSize), LearningRate = parse.GetValue(learningRate),
                 LearningRateScaling = parse.GetValue(scaling), Optimizer = parse.GetValue(optimizer),
                 Seed = parse.GetValue(seed), Threads = parse.GetValue(threads),
-                Device = parse.GetValue(device)!, CheckpointPath = Path.Combine(outDir, PretrainOptions.CheckpointFileName), Resume = parse.GetValue(resume),
+                Device = parse.GetValue(device)!, CheckpointPath = new RunFolder(outDir).Checkpoint, Resume = parse.GetValue(resume),
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,
                 Initialization = parse.GetValue(init) is { } initPath ? PretrainedEncoder.Load(initPath, ParseNormalization(parse.GetValue(normalization))) : null,
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(loadOptions.Channels, loadOptions.Height, preset) : null,
@@ -127,8 +127,8 @@ internal static class PretrainCommand
                 ? $"Done: no training (0 epochs); the run holds the weights of {options.Initialization?.Source} unchanged, peak memory {CommandRunner.PeakMemory()}."
                 : $"Done: {result.Steps} steps, {result.Epochs} full epochs, last epoch's mean loss {last?.MeanLoss:F4}, " +
                   $"{result.ViewsPerSecond:F0} views/s, peak memory {CommandRunner.PeakMemory()}.");
-            Console.WriteLine($"Wrote {ModelFiles.ModelFile} (ML.NET embedding stage, input column '{ModelFiles.ImagePathColumn}'), " +
-                              $"{ModelFiles.EncoderFile}, {PretrainOptions.CheckpointFileName}, history.json, history.csv and {RunReport.FileName} to {outDir}; report: {html}.");
+            Console.WriteLine($"Wrote {RunFolder.ModelFile} (ML.NET embedding stage, input column '{RunFolder.ImagePathColumn}'), " +
+                              $"{RunFolder.EncoderFile}, {RunFolder.CheckpointFile}, {RunFolder.HistoryFile}, {RunFolder.HistoryCsvFile} and {RunFolder.ReportFile} to {outDir}; report: {html}.");
             return 0;
         }, "To continue, run the same command with --resume."));
         return command;
@@ -159,14 +159,14 @@ internal static class PretrainCommand
     /// <summary>The CLIP run's towers as ONNX beside the embedding model: image_tower.onnx and text_tower.onnx (captions) or paired_image_tower.onnx (second images).</summary>
     private static void WriteTowers(Clip clip, ImageStore store, string outDir)
     {
-        ClipOnnxExporter.ExportImageTower(clip, Path.Combine(outDir, ModelFiles.ImageTowerFile),
+        ClipOnnxExporter.ExportImageTower(clip, new RunFolder(outDir)[RunFolder.ImageTowerFile],
             new EncoderOnnxOptions { OutputName = "ImageEmbedding", Height = store.Height, Width = store.Width });
         var options = (ClipOptions)clip.Options;
-        var second = clip.TextTower is not null ? ModelFiles.TextTowerFile : ModelFiles.PairedImageTowerFile;
-        if (clip.TextTower is not null) ClipOnnxExporter.ExportTextTower(clip, Path.Combine(outDir, second));
-        else ClipOnnxExporter.ExportPairedImageTower(clip, Path.Combine(outDir, second),
+        var second = clip.TextTower is not null ? RunFolder.TextTowerFile : RunFolder.PairedImageTowerFile;
+        if (clip.TextTower is not null) ClipOnnxExporter.ExportTextTower(clip, new RunFolder(outDir)[second]);
+        else ClipOnnxExporter.ExportPairedImageTower(clip, new RunFolder(outDir)[second],
             new EncoderOnnxOptions { OutputName = "ImageEmbedding", Height = options.PairedHeight, Width = options.PairedWidth });
-        Console.WriteLine($"Wrote {ModelFiles.ImageTowerFile} and {second} (joint space, unit length; learned logit scale {clip.LogitScale:F1}).");
+        Console.WriteLine($"Wrote {RunFolder.ImageTowerFile} and {second} (joint space, unit length; learned logit scale {clip.LogitScale:F1}).");
     }
 
     /// <summary>--encoder: a named encoder size (default small; with --init or --resume, the run's own shape).</summary>
@@ -207,12 +207,12 @@ internal static class PretrainCommand
     internal static void WriteEmbeddingModel(PretrainResult result, ImageStore store, string outDir)
     {
         var mlContext = new MLContext();
-        var paths = SavedModel.PathView(mlContext, [], ModelFiles.ImagePathColumn);
+        var paths = SavedModel.PathView(mlContext, [], RunFolder.ImagePathColumn);
         using var stage = ImageEmbeddingEstimator.CreateStage(mlContext, paths, result, new ImageEmbeddingEstimator.Options
         {
-            InputColumnName = ModelFiles.ImagePathColumn, ImageHeight = store.Height, ImageWidth = store.Width, Channels = store.Channels,
-            OnnxPath = Path.Combine(outDir, ModelFiles.EncoderFile),
+            InputColumnName = RunFolder.ImagePathColumn, ImageHeight = store.Height, ImageWidth = store.Width, Channels = store.Channels,
+            OnnxPath = new RunFolder(outDir).Encoder,
         });
-        mlContext.Model.Save(stage, paths.Schema, Path.Combine(outDir, ModelFiles.ModelFile));
+        mlContext.Model.Save(stage, paths.Schema, new RunFolder(outDir).Model);
     }
 }

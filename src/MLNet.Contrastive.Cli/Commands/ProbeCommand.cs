@@ -7,6 +7,7 @@ using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Onnx;
 using MLNet.Contrastive.Stages;
 using Spectre.Console;
+using MLNet.Contrastive.Training;
 
 namespace MLNet.Contrastive.Cli.Commands;
 
@@ -33,7 +34,7 @@ internal static class ProbeCommand
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
-            var files = ModelFiles.Resolve(parse.GetValue(model)!);
+            var files = RunFolder.FindModel(parse.GetValue(model)!);
             var mlContext = new MLContext(parse.GetValue(seed));
             using var embedder = new ImageEmbedder(files.EncoderOnnx, new ImageEmbedderOptions { Log = _ => { } });
             var (channels, height, width) = embedder.InputShape;
@@ -53,7 +54,7 @@ internal static class ProbeCommand
             Print(result, testStore.Count);
 
             var pipeline = new TransformerChain<ITransformer>(embedding, result.Probe);
-            var probeZip = parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(files.ModelZip))!, "probe.zip");
+            var probeZip = parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(files.ModelZip))!, RunFolder.ProbeFile);
             mlContext.Model.Save(pipeline, inputSchema, probeZip);
             Console.WriteLine($"Wrote {probeZip}: embedding stage + linear probe, image paths in, PredictedLabel out.");
             return 0;

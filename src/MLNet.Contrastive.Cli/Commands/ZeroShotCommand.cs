@@ -35,14 +35,14 @@ internal static class ZeroShotCommand
             var classes = CaptionsCommand.Parse(parse.GetValue(classNames)!);
             var templates = parse.GetValue(prompts)!;
             var mlContext = new MLContext(0);
-            var paths = SavedModel.PathView(mlContext, [], ModelFiles.ImagePathColumn);
+            var paths = SavedModel.PathView(mlContext, [], RunFolder.ImagePathColumn);
             using var stage = mlContext.SelfSupervised().ZeroShotClassify(new ZeroShotEstimator.Options
             {
-                Model = run, ClassNames = classes, PromptTemplates = templates, InputColumnName = ModelFiles.ImagePathColumn,
+                Model = run, ClassNames = classes, PromptTemplates = templates, InputColumnName = RunFolder.ImagePathColumn,
             }).Fit(paths);
-            var zip = parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(run.Source))!, "zeroshot.zip");
+            var zip = parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(run.Source))!, RunFolder.ZeroShotFile);
             mlContext.Model.Save(stage, paths.Schema, zip);
-            Console.WriteLine($"Wrote {zip}: {classes.Count} classes, prompts {string.Join(" | ", templates.Select(t => $"\"{t}\""))}; image paths in ('{ModelFiles.ImagePathColumn}'), Similarity, Score and PredictedLabel out.");
+            Console.WriteLine($"Wrote {zip}: {classes.Count} classes, prompts {string.Join(" | ", templates.Select(t => $"\"{t}\""))}; image paths in ('{RunFolder.ImagePathColumn}'), Similarity, Score and PredictedLabel out.");
 
             if (parse.GetValue(test) is { } testPath)
             {

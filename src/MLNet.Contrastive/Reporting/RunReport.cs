@@ -21,9 +21,6 @@ public sealed record NeighbourRow(LabeledImage Query, IReadOnlyList<LabeledImage
 /// </summary>
 public sealed class RunReport
 {
-    /// <summary>The report's file name in a run folder.</summary>
-    public const string FileName = "report.json";
-
     /// <summary>The page's title.</summary>
     public string Title { get; set; } = "Pretraining run";
 

@@ -45,8 +45,6 @@ internal sealed class CheckpointInfo
 /// </summary>
 internal static class Checkpoint
 {
-    public const string FileName = PretrainOptions.CheckpointFileName;
-
     // 2: each method's own settings, stored with the method's name. 3: a SHA-256 of the contents before the end marker.
     internal const int FormatVersion = 3;
     private const string Magic = "MLNet.Contrastive checkpoint";

@@ -113,10 +113,7 @@ public sealed class PretrainOptions
     [JsonIgnore]
     public Action<MonitorRecord>? OnMonitor { get; set; }
 
-    /// <summary>The checkpoint's file name in a run folder (what <c>pretrain --out</c> writes).</summary>
-    public const string CheckpointFileName = "checkpoint.bin";
-
-    /// <summary>Where the checkpoint is written (atomically) after every epoch and at the end; null writes none. Default null.</summary>
+    /// <summary>Where the checkpoint is written (atomically; <see cref="RunFolder.Checkpoint"/> in a run folder) after every epoch and at the end; null writes none. Default null.</summary>
     public string? CheckpointPath { get; set; }
 
     /// <summary>Continue from <see cref="CheckpointPath"/> when it exists. Default false.</summary>

@@ -24,12 +24,11 @@ public sealed class PretrainedClip
     /// <summary>Channels, height and width of the images the image tower was trained on.</summary>
     public (int Channels, int Height, int Width) ImageShape { get; }
 
-    /// <summary>The CLIP run of a checkpoint, or of the run folder holding <see cref="PretrainOptions.CheckpointFileName"/>.</summary>
+    /// <summary>The CLIP run of a checkpoint, or of the run folder holding <see cref="RunFolder.CheckpointFile"/>.</summary>
     public static PretrainedClip Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var file = Directory.Exists(path) ? Path.Combine(path, Checkpoint.FileName) : path;
-        if (!File.Exists(file)) throw new FileNotFoundException($"{path}: no such checkpoint or run folder.", file);
+        var file = RunFolder.FindCheckpoint(path);
         var (info, method) = Checkpoint.LoadMethod(file);
         if (method is not Clip clip)
             throw new ArgumentException($"{file}: the checkpoint is a '{info.Options.Method.Name}' run; zero-shot classification and the text tower need a 'clip' run.", nameof(path));

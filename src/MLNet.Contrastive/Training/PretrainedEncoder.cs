@@ -35,7 +35,7 @@ public sealed class PretrainedEncoder
     public ImageEncoder Encoder { get; }
 
     /// <summary>
-    /// The encoder of a checkpoint, or of the run folder holding <see cref="PretrainOptions.CheckpointFileName"/> (what
+    /// The encoder of a checkpoint, or of the run folder holding <see cref="RunFolder.CheckpointFile"/> (what
     /// <c>pretrain --out</c> writes), or a PyTorch ResNet state dict (.pt, .pth, .safetensors: <see cref="TorchvisionWeights"/>),
     /// or, for <see cref="Onnx.ImageNetWeights.ResNet18Name"/> ("imagenet-resnet18"), ML.NET's ImageNet ResNet-18
     /// (<see cref="ImageNetResNet18"/>). <paramref name="normalization"/>: the per-channel mean and standard deviation
@@ -51,11 +51,7 @@ public sealed class PretrainedEncoder
         if (path == Onnx.ImageNetWeights.ResNet18Name) return ImageNetResNet18();
         if (stateDict)
             return new PretrainedEncoder(TorchvisionWeights.Load(path, normalization?.Mean, normalization?.Std), $"{path} (PyTorch state dict)", null);
-        var file = Directory.Exists(path) ? Path.Combine(path, Checkpoint.FileName) : path;
-        if (!File.Exists(file))
-            throw new FileNotFoundException(Directory.Exists(path)
-                ? $"{path}: the folder holds no {Checkpoint.FileName}; give a pretraining run's folder or its checkpoint."
-                : $"{path}: no such checkpoint or run folder.", file);
+        var file = RunFolder.FindCheckpoint(path);
         var info = Checkpoint.ReadInfo(file);
         return new PretrainedEncoder(Checkpoint.LoadEncoder(file), file, (info.Channels, info.Height, info.Width), info.GlobalStep);
     }

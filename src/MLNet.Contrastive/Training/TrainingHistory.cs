@@ -39,20 +39,21 @@ public sealed class TrainingHistory
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
-    /// <summary>The history as JSON (history.json).</summary>
+    /// <summary>The history as JSON (<see cref="RunFolder.HistoryFile"/>).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
-    /// <summary>Writes history.json and history.csv into <paramref name="folder"/>, each atomically.</summary>
+    /// <summary>Writes the history's JSON and CSV files into the run folder <paramref name="folder"/>, each atomically.</summary>
     public void Save(string folder)
     {
-        AtomicFile.WriteAllText(Path.Combine(folder, "history.json"), ToJson());
-        AtomicFile.WriteAllText(Path.Combine(folder, "history.csv"), ToCsv());
+        var run = new RunFolder(folder);
+        AtomicFile.WriteAllText(run.History, ToJson());
+        AtomicFile.WriteAllText(run.HistoryCsv, ToCsv());
     }
 
     /// <summary>A history from JSON; an empty history for "null".</summary>
     public static TrainingHistory FromJson(string json) => JsonSerializer.Deserialize<TrainingHistory>(json) ?? new();
 
-    /// <summary>Reads a history.json, naming the file when it is damaged (not JSON, or a list missing or holding empty entries).</summary>
+    /// <summary>Reads a history's JSON file, naming the file when it is damaged (not JSON, or a list missing or holding empty entries).</summary>
     public static TrainingHistory Load(string path)
     {
         TrainingHistory? history;

@@ -34,7 +34,7 @@ public class KillAndResumeTests
     public void ARunKilledWhileTrainingResumesToTheUninterruptedLosses()
     {
         var run = folder["killed-training"];
-        var checkpoint = Path.Combine(run, PretrainOptions.CheckpointFileName);
+        var checkpoint = new RunFolder(run).Checkpoint;
         using (var process = Pretrain(run))
         {
             WaitFor(process, () => File.Exists(checkpoint));
@@ -54,7 +54,7 @@ public class KillAndResumeTests
     public void ARunKilledWhileWritingItsCheckpointResumesFromTheOneBefore()
     {
         var run = folder["killed-writing"];
-        var checkpoint = Path.Combine(run, PretrainOptions.CheckpointFileName);
+        var checkpoint = new RunFolder(run).Checkpoint;
         // The kill is sent once the temporary file holds 1 MiB of the checkpoint's ~5 MiB; it landed inside the
         // write when the temporary file is still there afterwards. A write can finish between two polls: try again.
         string? leftOver = null;
@@ -64,7 +64,7 @@ public class KillAndResumeTests
             if (Directory.Exists(run)) Directory.Delete(run, recursive: true);
             using var process = Pretrain(run);
             WaitFor(process, () => File.Exists(checkpoint));
-            var temporary = Path.Combine(run, $".{PretrainOptions.CheckpointFileName}.{process.Id}.tmp");
+            var temporary = Path.Combine(run, $".{RunFolder.CheckpointFile}.{process.Id}.tmp");
             WaitFor(process, () => Length(temporary) >= 1 << 20, pollMilliseconds: 0);
             Kill(process);
             if (File.Exists(temporary)) leftOver = temporary;
@@ -97,7 +97,7 @@ public class KillAndResumeTests
         }
     }
 
-    private static List<StepRecord> History(string run) => TrainingHistory.Load(Path.Combine(run, "history.json")).Steps;
+    private static List<StepRecord> History(string run) => TrainingHistory.Load(new RunFolder(run).History).Steps;
 
     /// <summary>The CLI built next to this test project (the test project references it, so it is built first).</summary>
     private Process Pretrain(string run, params string[] more)

@@ -18,14 +18,14 @@ public class PretrainedEncoderTests
         var data = TestData.SampleTrain(256);
         var pretraining = Run(new SimClrOptions());
         pretraining.Encoder = Small;
-        pretraining.CheckpointPath = folder[Checkpoint.FileName];
+        pretraining.CheckpointPath = folder[RunFolder.CheckpointFile];
         new Pretrainer(pretraining).Fit(data);
-        var pretrained = Checkpoint.LoadEncoder(folder[Checkpoint.FileName]).state_dict();
+        var pretrained = Checkpoint.LoadEncoder(folder[RunFolder.CheckpointFile]).state_dict();
 
         var continued = Run(new ByolOptions());
         continued.Initialization = PretrainedEncoder.Load(folder.Path);
         using var session = new Pretrainer(continued).Start(data);
-        Assert.That(session.Info.InitializedFrom, Is.EqualTo(folder[Checkpoint.FileName]));
+        Assert.That(session.Info.InitializedFrom, Is.EqualTo(folder[RunFolder.CheckpointFile]));
         Assert.That(session.Info.Encoder.StageWidths, Is.EqualTo(new[] { 16, 32 }), "the run takes the pretrained encoder's shape");
         foreach (var (name, tensor) in session.Method.Encoder.state_dict())
             Assert.That(TestData.Same(tensor.cpu(), pretrained[name]), Is.True, name);
@@ -33,7 +33,7 @@ public class PretrainedEncoderTests
         session.Step(Enumerable.Range(0, 64).ToArray(), 0.5, 1);
         var weight = "blocks.1.conv1.weight";
         Assert.That(TestData.Same(session.Method.Encoder.state_dict()[weight].cpu(), pretrained[weight]), Is.False, "training moves on from the copy");
-        Assert.That(TestData.Same(Checkpoint.LoadEncoder(folder[Checkpoint.FileName]).state_dict()[weight], pretrained[weight]), Is.True, "the run it came from is untouched");
+        Assert.That(TestData.Same(Checkpoint.LoadEncoder(folder[RunFolder.CheckpointFile]).state_dict()[weight], pretrained[weight]), Is.True, "the run it came from is untouched");
     }
 
     [Test]
