@@ -11,7 +11,7 @@ internal static class CaptionsCommand
         var data = new Option<string>("--data") { Description = "Labelled images: class folders, or IDX images with --labels.", Required = true };
         var labels = new Option<string?>("--labels") { Description = "IDX labels for IDX images." };
         var classNames = ClassNamesOption();
-        var seed = new Option<int>("--seed") { Description = "Seed of the sentence templates' draw.", DefaultValueFactory = _ => 0 };
+        var seed = CommonOptions.Seed("the sentence templates' draw");
         var output = new Option<string>("--out") { Description = "The text file to write, one caption per image.", Required = true };
         var command = new Command("captions", "Write a caption per labelled image from its class name, brightness and size (a captioned set for clip).")
         {

@@ -25,8 +25,8 @@ internal static class DemoCommand
         var full = new Option<bool>("--full") { Description = "Use the full Fashion-MNIST (60,000 + 10,000) instead of the embedded sample." };
         var dataDir = new Option<string>("--data-dir") { Description = "Folder with Fashion-MNIST's four IDX .gz files (for --full).", DefaultValueFactory = _ => SampleData.FullDatasetFolder };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 256 };
-        var seed = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 0 };
-        var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var seed = CommonOptions.Seed("the label samples, initialisation, shuffling and augmentation");
+        var threads = CommonOptions.Threads();
         var output = new Option<string>("--out") { Description = "Folder for the checkpoint, training history and report.", DefaultValueFactory = _ => "demo-run" };
         var baselineMinutes = new Option<double?>("--baseline-minutes")
         {
@@ -55,7 +55,7 @@ internal static class DemoCommand
         };
         var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 (grayscale) or 3 (RGB; e.g. the set build/make-rgb-set.py makes).", DefaultValueFactory = _ => 1 };
-        var encoder = PretrainCommand.EncoderOption();
+        var encoder = CommonOptions.Encoder();
         var method = MethodSettings.MethodOption();
         var methodSettings = MethodSettings.SettingsOption();
 

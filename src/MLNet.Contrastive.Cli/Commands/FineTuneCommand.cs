@@ -43,10 +43,10 @@ internal static class FineTuneCommand
         var threshold = new Option<double?>("--confidence-threshold") { Description = "FixMatch's confidence threshold for a pseudo-label (default 0.95)." };
         var imageSize = new Option<int>("--image-size") { Description = "Square image size when training from scratch (a pretrained run's own size otherwise).", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 or 3 when training from scratch (a pretrained run's own channels otherwise).", DefaultValueFactory = _ => 1 };
-        var encoder = new Option<EncoderPreset?>("--encoder") { Description = "Encoder when training from scratch: Small, Base, ResNet18, ResNet34 or ResNet50, as for pretrain (a pretrained run's own encoder otherwise). Default Small." };
-        var seed = new Option<int>("--seed") { Description = "Seed of the label sample, initialisation, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
-        var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var device = new Option<string>("--device") { Description = "cpu, cuda or auto.", DefaultValueFactory = _ => "auto" };
+        var encoder = CommonOptions.Encoder("When training from scratch (a pretrained run's own encoder otherwise)");
+        var seed = CommonOptions.Seed("the label sample, initialisation, shuffling and augmentation");
+        var threads = CommonOptions.Threads();
+        var device = CommonOptions.Device();
         var output = new Option<string>("--out") { Description = "Output folder: model.zip (image paths in, PredictedLabel out), network.onnx (class logits) and encoder.onnx (the fine-tuned encoder).", Required = true };
         var command = new Command("finetune", "Fine-tune a pretrained encoder with a classifier on labelled images (or train it from scratch).")
         {

@@ -23,7 +23,7 @@ internal static class PretrainCommand
         var methodSettings = MethodSettings.SettingsOption();
         var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
         var channels = DataShape.ChannelsOption();
-        var encoder = EncoderOption();
+        var encoder = CommonOptions.Encoder();
         var epochs = new Option<int?>("--epochs") { Description = "Epochs to train (default 10 unless --minutes is given)." };
         var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 256 };
@@ -31,13 +31,13 @@ internal static class PretrainCommand
         var scaling = new Option<LearningRateScaling>("--lr-scaling") { Description = "Default SGD/LARS learning rate: Linear (0.3·B/256) or Sqrt (0.075·√B, SimCLR's for large batches).", DefaultValueFactory = _ => LearningRateScaling.Linear };
         var chunkSize = new Option<int?>("--chunk-size") { Description = "Gradient caching: images per forward pass, for a --batch-size larger than memory holds (exact gradient; simclr, moco, nce, triplet, barlow, vicreg, clip)." };
         var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "AdamW, Sgd or Lars (LARS: SGD with layer-wise trust ratios).", DefaultValueFactory = _ => OptimizerKind.AdamW };
-        var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
-        var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch.", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var device = new Option<string>("--device") { Description = "cpu, cuda or auto.", DefaultValueFactory = _ => "auto" };
+        var seed = CommonOptions.Seed("initialisation, shuffling and augmentation");
+        var threads = CommonOptions.Threads();
+        var device = CommonOptions.Device();
         var output = new Option<string>("--out") { Description = "Output folder: model.zip, encoder.onnx, checkpoint.bin, history.json, history.csv.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint.bin." };
         var init = new Option<string?>("--init") { Description = "Start from a pretrained encoder instead of random weights, with any method: a pretraining run's folder or checkpoint.bin, or imagenet-resnet18 (ML.NET's ImageNet ResNet-18, RGB; it keeps its ImageNet stem, so give it images of 96 px or more)." };
-        var normalization = NormalizationOption();
+        var normalization = CommonOptions.Normalization();
         var teacher = new Option<string?>("--teacher")
         {
             Description = "distill: the frozen teacher — imagenet-resnet18 (ML.NET's ImageNet ResNet-18), a pretraining run's folder or checkpoint, or a PyTorch state dict " +
@@ -77,7 +77,7 @@ internal static class PretrainCommand
                 Seed = parse.GetValue(seed), Threads = parse.GetValue(threads),
                 Device = parse.GetValue(device)!, CheckpointPath = new RunFolder(outDir).Checkpoint, Resume = parse.GetValue(resume),
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,
-                Initialization = parse.GetValue(init) is { } initPath ? PretrainedEncoder.Load(initPath, ParseNormalization(parse.GetValue(normalization))) : null,
+                Initialization = parse.GetValue(init) is { } initPath ? PretrainedEncoder.Load(initPath, CommonOptions.ParseNormalization(parse.GetValue(normalization))) : null,
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(loadOptions.Channels, loadOptions.Height, preset) : null,
             };
 
@@ -167,34 +167,6 @@ internal static class PretrainCommand
         else ClipOnnxExporter.ExportPairedImageTower(clip, new RunFolder(outDir)[second],
             new EncoderOnnxOptions { OutputName = "ImageEmbedding", Height = options.PairedHeight, Width = options.PairedWidth });
         Console.WriteLine($"Wrote {RunFolder.ImageTowerFile} and {second} (joint space, unit length; learned logit scale {clip.LogitScale:F1}).");
-    }
-
-    /// <summary>--encoder: a named encoder size (default small; with --init or --resume, the run's own shape).</summary>
-    internal static Option<EncoderPreset?> EncoderOption() => new("--encoder")
-    {
-        Description = "Encoder: Small (stem 16, stages 32-64-128), Base (stem 32, stages 64-128-256, two blocks each), torchvision's ResNet18, ResNet34 (512-d) or ResNet50 (bottlenecks, 2,048-d), or a Vision Transformer VitTiny (192-d) or VitSmall (384-d; patches of 4 px up to 32 px images, 8 up to 96, 16 above); docs/backbones.md gives their cost. Default Small.",
-    };
-
-    /// <summary>--normalization: what a PyTorch state dict's weights expect of the pixels.</summary>
-    internal static Option<string?> NormalizationOption() => new("--normalization")
-    {
-        Description = "With --init <file>.pt|.pth|.safetensors: the input normalisation its weights expect on pixels in [0, 1] — imagenet (mean 0.485/0.456/0.406, " +
-                      "std 0.229/0.224/0.225), half (mean 0.5, std 0.5), or MEAN/STD with one comma-separated value per channel (e.g. 0.5,0.5,0.5/0.25,0.25,0.25). Default imagenet.",
-    };
-
-    /// <summary>The normalisation --normalization names; null for the default (ImageNet's).</summary>
-    internal static (float[] Mean, float[] Std)? ParseNormalization(string? text)
-    {
-        if (text is null || text.Equals("imagenet", StringComparison.OrdinalIgnoreCase)) return null;
-        if (text.Equals("half", StringComparison.OrdinalIgnoreCase)) return ([0.5f, 0.5f, 0.5f], [0.5f, 0.5f, 0.5f]);
-        var parts = text.Split('/');
-        float[] Values(string part) => part.Split(',').Select(v => float.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var f) && float.IsFinite(f)
-            ? f : throw new ArgumentException($"--normalization: '{v}' is not a number.")).ToArray();
-        if (parts.Length != 2) throw new ArgumentException($"--normalization: '{text}' is not imagenet, half or MEAN/STD (e.g. 0.5,0.5,0.5/0.25,0.25,0.25).");
-        var (mean, std) = (Values(parts[0]), Values(parts[1]));
-        if (mean.Length != std.Length) throw new ArgumentException($"--normalization: {mean.Length} means but {std.Length} standard deviations.");
-        if (std.Any(s => s <= 0)) throw new ArgumentException("--normalization: standard deviations must be positive.");
-        return (mean, std);
     }
 
     internal static void PrintMonitor(MonitorRecord m)

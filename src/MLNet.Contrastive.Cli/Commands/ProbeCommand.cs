@@ -25,7 +25,7 @@ internal static class ProbeCommand
         var test = new Option<string>("--test") { Description = "Labelled test images: class folders, or IDX images with --test-labels.", Required = true };
         var testLabels = new Option<string?>("--test-labels") { Description = "IDX labels for IDX --test images." };
         var fraction = new Option<double>("--label-fraction") { Description = "Fraction of training labels used (stratified, seeded), e.g. 0.01, 0.1, 1.", DefaultValueFactory = _ => 1.0 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the label-fraction sample.", DefaultValueFactory = _ => 0 };
+        var seed = CommonOptions.Seed("the label-fraction sample");
         var trainer = new Option<ProbeTrainer>("--trainer") { Description = "Lbfgs or Sdca.", DefaultValueFactory = _ => ProbeTrainer.Lbfgs };
         var output = new Option<string?>("--out") { Description = "Where to write the probe pipeline (default: probe.zip beside model.zip)." };
         var command = new Command("probe", "Train and evaluate a linear probe on a pretrained encoder's embeddings.")

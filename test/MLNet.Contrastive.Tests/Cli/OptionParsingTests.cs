@@ -10,15 +10,15 @@ public class OptionParsingTests
     [Test]
     public void NormalizationNamesAndValues()
     {
-        Assert.That(PretrainCommand.ParseNormalization(null), Is.Null, "ImageNet's, the state dicts' default");
-        Assert.That(PretrainCommand.ParseNormalization("ImageNet"), Is.Null);
-        Assert.That(PretrainCommand.ParseNormalization("half"), Is.EqualTo((new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f })));
-        Assert.That(PretrainCommand.ParseNormalization("0.1,0.2,0.3/0.4,0.5,0.6"), Is.EqualTo((new[] { 0.1f, 0.2f, 0.3f }, new[] { 0.4f, 0.5f, 0.6f })));
-        Assert.That(PretrainCommand.ParseNormalization("0.5/0.25"), Is.EqualTo((new[] { 0.5f }, new[] { 0.25f })));
-        Assert.That(() => PretrainCommand.ParseNormalization("0.5,x/1,1"), Throws.ArgumentException.With.Message.EqualTo("--normalization: 'x' is not a number."));
-        Assert.That(() => PretrainCommand.ParseNormalization("0.5,0.5"), Throws.ArgumentException.With.Message.Contains("is not imagenet, half or MEAN/STD"));
-        Assert.That(() => PretrainCommand.ParseNormalization("0.5,0.5/1"), Throws.ArgumentException.With.Message.EqualTo("--normalization: 2 means but 1 standard deviations."));
-        Assert.That(() => PretrainCommand.ParseNormalization("0.5/0"), Throws.ArgumentException.With.Message.Contains("must be positive"));
+        Assert.That(CommonOptions.ParseNormalization(null), Is.Null, "ImageNet's, the state dicts' default");
+        Assert.That(CommonOptions.ParseNormalization("ImageNet"), Is.Null);
+        Assert.That(CommonOptions.ParseNormalization("half"), Is.EqualTo((new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f })));
+        Assert.That(CommonOptions.ParseNormalization("0.1,0.2,0.3/0.4,0.5,0.6"), Is.EqualTo((new[] { 0.1f, 0.2f, 0.3f }, new[] { 0.4f, 0.5f, 0.6f })));
+        Assert.That(CommonOptions.ParseNormalization("0.5/0.25"), Is.EqualTo((new[] { 0.5f }, new[] { 0.25f })));
+        Assert.That(() => CommonOptions.ParseNormalization("0.5,x/1,1"), Throws.ArgumentException.With.Message.EqualTo("--normalization: 'x' is not a number."));
+        Assert.That(() => CommonOptions.ParseNormalization("0.5,0.5"), Throws.ArgumentException.With.Message.Contains("is not imagenet, half or MEAN/STD"));
+        Assert.That(() => CommonOptions.ParseNormalization("0.5,0.5/1"), Throws.ArgumentException.With.Message.EqualTo("--normalization: 2 means but 1 standard deviations."));
+        Assert.That(() => CommonOptions.ParseNormalization("0.5/0"), Throws.ArgumentException.With.Message.Contains("must be positive"));
     }
 
     [Test]
@@ -33,7 +33,7 @@ public class OptionParsingTests
     [Test]
     public void EncoderNamesParseWhateverTheirCase()
     {
-        var option = PretrainCommand.EncoderOption();
+        var option = CommonOptions.Encoder();
         var command = new RootCommand { option };
         Assert.That(command.Parse(["--encoder", "resnet50"]).GetValue(option), Is.EqualTo(MLNet.Contrastive.Models.EncoderPreset.ResNet50));
         Assert.That(command.Parse(["--encoder", "VITSMALL"]).GetValue(option), Is.EqualTo(MLNet.Contrastive.Models.EncoderPreset.VitSmall));
@@ -51,4 +51,29 @@ public class OptionParsingTests
         Assert.That(DataShape.Channels(1, folder["rgb"], 28), Is.EqualTo(1), "--channels wins");
         Assert.That(DataShape.Channels(null, TestData.TrainImages, 28), Is.EqualTo(1));
     }
+
+    [Test]
+    public void SharedOptionsAreDeclaredOnceAndMeanTheSameInEveryCommand()
+    {
+        var root = MLNet.Contrastive.Cli.Commands.Commands.Root();
+        var shared = root.Subcommands.SelectMany(c => c.Options.Select(o => (Command: c.Name, Option: o)))
+            .Where(p => p.Option.Name is "--threads" or "--device" or "--seed" or "--encoder").ToList();
+        Assert.That(shared.Select(p => p.Command).Distinct(), Is.SupersetOf(new[] { "pretrain", "demo", "finetune", "probe" }));
+        foreach (var group in shared.GroupBy(p => p.Option.Name))
+        {
+            var defaults = group.Select(p => Default(root.Subcommands.Single(c => c.Name == p.Command), p.Option)).Distinct().ToList();
+            Assert.That(defaults, Is.EqualTo(new[] { group.Key switch { "--threads" => Environment.ProcessorCount.ToString(System.Globalization.CultureInfo.InvariantCulture), "--device" => "auto", "--seed" => "0", _ => null } }), $"{group.Key} has one default in every command");
+            var descriptions = group.Select(p => p.Option.Description!).ToList();
+            if (group.Key == "--seed") Assert.That(descriptions, Has.All.StartsWith("Seed of ").And.All.EndsWith(". Default 0."));
+            else if (group.Key == "--encoder") Assert.That(descriptions, Has.All.Contains("Small (stem 16, stages 32-64-128)"));
+            else Assert.That(descriptions.Distinct().Count(), Is.EqualTo(1), $"{group.Key} has one description");
+        }
+    }
+
+    private static string? Default(Command command, Option option) => option switch
+    {
+        Option<int> number => command.Parse([]).GetValue(number).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        Option<string> text => command.Parse([]).GetValue(text),
+        _ => null,
+    };
 }

@@ -1,0 +1,45 @@
+using System.CommandLine;
+using MLNet.Contrastive.Models;
+
+namespace MLNet.Contrastive.Cli.Commands;
+
+/// <summary>The options several commands take, declared once: the same name, description and default everywhere.</summary>
+internal static class CommonOptions
+{
+    /// <summary>--seed; <paramref name="seeds"/> says what it seeds in this command.</summary>
+    public static Option<int> Seed(string seeds) => new("--seed") { Description = $"Seed of {seeds}. Default 0.", DefaultValueFactory = _ => 0 };
+
+    /// <summary>--threads: libtorch's CPU threads.</summary>
+    public static Option<int> Threads() => new("--threads") { Description = "CPU threads for libtorch. Default: one per processor.", DefaultValueFactory = _ => Environment.ProcessorCount };
+
+    /// <summary>--device: where TorchSharp trains.</summary>
+    public static Option<string> Device() => new("--device") { Description = "cpu, cuda or auto. Default auto.", DefaultValueFactory = _ => "auto" };
+
+    /// <summary>--encoder: a named encoder (default small); <paramref name="when"/> says when the command uses it.</summary>
+    public static Option<EncoderPreset?> Encoder(string? when = null) => new("--encoder")
+    {
+        Description = (when is null ? "" : $"{when}: ") + "Encoder: Small (stem 16, stages 32-64-128), Base (stem 32, stages 64-128-256, two blocks each), torchvision's ResNet18, ResNet34 (512-d) or ResNet50 (bottlenecks, 2,048-d), or a Vision Transformer VitTiny (192-d) or VitSmall (384-d; patches of 4 px up to 32 px images, 8 up to 96, 16 above); docs/backbones.md gives their cost. Default Small.",
+    };
+
+    /// <summary>--normalization: what a PyTorch state dict's weights expect of the pixels.</summary>
+    public static Option<string?> Normalization() => new("--normalization")
+    {
+        Description = "With --init <file>.pt|.pth|.safetensors: the input normalisation its weights expect on pixels in [0, 1] — imagenet (mean 0.485/0.456/0.406, " +
+                      "std 0.229/0.224/0.225), half (mean 0.5, std 0.5), or MEAN/STD with one comma-separated value per channel (e.g. 0.5,0.5,0.5/0.25,0.25,0.25). Default imagenet.",
+    };
+
+    /// <summary>The normalisation --normalization names; null for the default (ImageNet's).</summary>
+    public static (float[] Mean, float[] Std)? ParseNormalization(string? text)
+    {
+        if (text is null || text.Equals("imagenet", StringComparison.OrdinalIgnoreCase)) return null;
+        if (text.Equals("half", StringComparison.OrdinalIgnoreCase)) return ([0.5f, 0.5f, 0.5f], [0.5f, 0.5f, 0.5f]);
+        var parts = text.Split('/');
+        float[] Values(string part) => part.Split(',').Select(v => float.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var f) && float.IsFinite(f)
+            ? f : throw new ArgumentException($"--normalization: '{v}' is not a number.")).ToArray();
+        if (parts.Length != 2) throw new ArgumentException($"--normalization: '{text}' is not imagenet, half or MEAN/STD (e.g. 0.5,0.5,0.5/0.25,0.25,0.25).");
+        var (mean, std) = (Values(parts[0]), Values(parts[1]));
+        if (mean.Length != std.Length) throw new ArgumentException($"--normalization: {mean.Length} means but {std.Length} standard deviations.");
+        if (std.Any(s => s <= 0)) throw new ArgumentException("--normalization: standard deviations must be positive.");
+        return (mean, std);
+    }
+}
