@@ -41,7 +41,12 @@ internal static class PretrainCommand
         var teacher = new Option<string?>("--teacher")
         {
             Description = "distill: the frozen teacher — imagenet-resnet18 (ML.NET's ImageNet ResNet-18), a pretraining run's folder or checkpoint, or a PyTorch state dict " +
-                          "(.pt, .pth, .safetensors); the same as --method-option teacher=….",
+                          "(.pt, .pth, .safetensors), or an ONNX image encoder; the same as --method-option teacher=….",
+        };
+        var teacherCache = new Option<string?>("--teacher-cache")
+        {
+            Description = "distill: a folder for the teacher's features of K fixed views per image (--method-option cached-views=K, default 4), reused by later epochs and runs; " +
+                          "a cache written for another teacher, size, seed, recipe or data is refused. The same as --method-option teacher-cache=….",
         };
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Skip unreadable images (counted) instead of failing." };
         var monitorEvery = new Option<int>("--monitor-every") { Description = "Run the kNN and collapse monitors every N epochs (kNN needs labels).", DefaultValueFactory = _ => 0 };
@@ -53,7 +58,7 @@ internal static class PretrainCommand
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
             data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, chunkSize, learningRate, scaling, optimizer,
-            seed, threads, device, output, resume, init, normalization, teacher, skipBad, maxPixels, monitorEvery, captions, pairedData, cache,
+            seed, threads, device, output, resume, init, normalization, teacher, teacherCache, skipBad, maxPixels, monitorEvery, captions, pairedData, cache,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -66,9 +71,14 @@ internal static class PretrainCommand
                 Channels = DataShape.Channels(parse.GetValue(channels), parse.GetValue(data)!, parse.GetValue(imageSize)),
                 SkipBadImages = parse.GetValue(skipBad), MaxPixels = parse.GetValue(maxPixels), CacheFolder = parse.GetValue(cache),
             };
-            if (parse.GetValue(teacher) is not null && !string.Equals(parse.GetValue(method), "distill", StringComparison.OrdinalIgnoreCase))
-                throw new ArgumentException($"--teacher goes with --method distill, not {parse.GetValue(method)}.");
-            var settings = parse.GetValue(teacher) is { } teacherName ? [.. parse.GetValue(methodSettings)!, $"teacher={teacherName}"] : parse.GetValue(methodSettings)!;
+            List<string> settings = [.. parse.GetValue(methodSettings)!];
+            foreach (var (option, setting) in new[] { (teacher, "teacher"), (teacherCache, "teacher-cache") })
+            {
+                if (parse.GetValue(option) is not { } value) continue;
+                if (!string.Equals(parse.GetValue(method), "distill", StringComparison.OrdinalIgnoreCase))
+                    throw new ArgumentException($"{option.Name} goes with --method distill, not {parse.GetValue(method)}.");
+                settings.Add($"{setting}={value}");
+            }
             var options = new PretrainOptions
             {
                 Method = MethodSettings.Create(parse.GetValue(method)!, settings), Epochs = parse.GetValue(epochs) ?? 10, Minutes = parse.GetValue(minutes),

@@ -68,6 +68,18 @@ public sealed class DistillationOptions : MethodOptions
     /// <summary>Mix each view with another of the batch (λ ~ U(0, 1), one λ per step), as LightlyTrain's distillation does: more distinct inputs per image. Default true.</summary>
     public bool Mixup { get; set; } = true;
 
+    /// <summary>
+    /// A folder for the teacher's features of <see cref="CachedViews"/> fixed views of every image, filled as steps need them
+    /// and reused by later epochs and runs (<c>pretrain --teacher-cache</c>): after the first epochs the teacher no longer
+    /// runs. Each step takes one of an image's K views at random; views are not mixed (<see cref="Mixup"/> is off). A cache
+    /// written for another teacher file, teacher size, target, K, seed, view recipe or data is refused by name. Null: no
+    /// cache, a new view every step. Default null.
+    /// </summary>
+    public string? TeacherCache { get; set; }
+
+    /// <summary>Fixed views per image in the <see cref="TeacherCache"/> (K). Default 4.</summary>
+    public int CachedViews { get; set; } = 4;
+
     /// <inheritdoc/>
     public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup)
     {
@@ -76,6 +88,7 @@ public sealed class DistillationOptions : MethodOptions
         if (resolved.TeacherDimension == 0) resolved.TeacherDimension = teacher.Value.Dimension;
         if (resolved.TeacherImageSize == 0) resolved.TeacherImageSize = teacher.Value.ImageSize;
         if (teacher.IsValueCreated && !teacher.Value.HasFeatureMap) resolved.Target = DistillationTarget.Global;
+        if (resolved.TeacherCache is not null) resolved.Mixup = false;
         return new Distillation(encoder, resolved, setup, teacher);
     }
 
@@ -85,6 +98,8 @@ public sealed class DistillationOptions : MethodOptions
         if (string.IsNullOrWhiteSpace(Teacher))
             throw new ArgumentException("Distillation needs a teacher: imagenet-resnet18, a pretraining run's folder or checkpoint, a PyTorch state dict, or an ONNX encoder (--teacher).", nameof(Teacher));
         if (TeacherImageSize < 0) throw new ArgumentOutOfRangeException(nameof(TeacherImageSize), TeacherImageSize, "TeacherImageSize must be 0 (the teacher's own) or positive.");
+        if (CachedViews < 1) throw new ArgumentOutOfRangeException(nameof(CachedViews), CachedViews, "CachedViews must be at least 1.");
+        if (TeacherCache is not null && string.IsNullOrWhiteSpace(TeacherCache)) throw new ArgumentException("TeacherCache must name a folder, or be null for no cache.", nameof(TeacherCache));
         if (TeacherDimension < 0) throw new ArgumentOutOfRangeException(nameof(TeacherDimension), TeacherDimension, "TeacherDimension must be 0 (from the teacher) or positive.");
     }
 }
@@ -105,6 +120,8 @@ public sealed class Distillation : PretrainingMethod
     private readonly ViewAugmenter views;
     private readonly Lazy<DistillationTeacher> teacher;
     private readonly DistillationOptions options;
+    private readonly MethodSetup setup;
+    private TeacherFeatureCache? cache;
 
     /// <summary>Distillation into <paramref name="encoder"/>; <paramref name="options"/> resolved (teacher width and size known).</summary>
     internal Distillation(ImageEncoder encoder, DistillationOptions options, MethodSetup setup, Lazy<DistillationTeacher> teacher)
@@ -113,6 +130,7 @@ public sealed class Distillation : PretrainingMethod
         this.encoder = encoder;
         this.options = options;
         this.teacher = teacher;
+        this.setup = setup;
         views = new ViewAugmenter(setup.Views);
         head = nn.Linear(encoder.OutputDimension, options.TeacherDimension);
         RegisterComponents();
@@ -120,6 +138,9 @@ public sealed class Distillation : PretrainingMethod
 
     /// <inheritdoc/>
     public override int ViewsPerImage => 1;
+
+    /// <summary>Views the teacher has embedded in this process (a cached view costs none).</summary>
+    internal long TeacherViews { get; private set; }
 
     /// <summary>The teacher's features of views [N, C, H, W] in [0, 1]: [N, h·w, Dt] spatial or [N, Dt] global, without gradients.</summary>
     internal Tensor TeacherFeatures(Tensor views)
@@ -136,6 +157,7 @@ public sealed class Distillation : PretrainingMethod
         if (input.shape[2] != size || input.shape[3] != size)
             input = nn.functional.interpolate(input, [size, size], mode: InterpolationMode.Bilinear, align_corners: false);
         var features = network.Features(input, options.Target == DistillationTarget.Spatial);
+        TeacherViews += views.shape[0];
         if (features.shape[^1] != options.TeacherDimension)
             throw new InvalidOperationException($"The teacher {options.Teacher} gives {features.shape[^1]}-d features; this run was built for {options.TeacherDimension}.");
         return features.MoveToOuterDisposeScope();
@@ -161,6 +183,11 @@ public sealed class Distillation : PretrainingMethod
     public override Tensor Loss(Tensor images, StepContext context)
     {
         using var scope = NewDisposeScope();
+        if (options.TeacherCache is not null)
+        {
+            var (cachedView, cachedTarget) = CachedViewAndTarget(images, context);
+            return FeatureDistillationLoss.Compute(StudentFeatures(cachedView, cachedTarget), cachedTarget, options.Loss).MoveToOuterDisposeScope();
+        }
         var view = views.Augment(images, context.Generator);
         if (options.Mixup && view.shape[0] > 1)
         {
@@ -175,6 +202,78 @@ public sealed class Distillation : PretrainingMethod
         var target = TeacherFeatures(view);
         context.Mark("teacher");
         return FeatureDistillationLoss.Compute(StudentFeatures(view, target), target, options.Loss).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// One of the K fixed views of each image (the view seeded by the run's seed, the image's index and the view's number)
+    /// and the teacher's features of it, from the cache where they are there, else computed and stored.
+    /// </summary>
+    private (Tensor View, Tensor Target) CachedViewAndTarget(Tensor images, StepContext context)
+    {
+        var indices = context.Indices ?? throw new InvalidOperationException("A teacher cache needs the batch's image indices (StepContext.Indices).");
+        cache ??= new TeacherFeatureCache(options.TeacherCache!, CacheKey());
+        var b = indices.Length;
+        var chosen = randint(0, options.CachedViews, [b], generator: context.Generator, dtype: ScalarType.Int64).data<long>().ToArray();
+        var rows = new Tensor[b];
+        for (var i = 0; i < b; i++)
+        {
+            using var generator = new Generator(ViewSeed(setup.Seed, indices[i], (int)chosen[i]));
+            rows[i] = views.Augment(images.narrow(0, i, 1), generator);
+        }
+        var view = cat(rows, 0);
+        context.Mark("views");
+
+        using var pixels = images.contiguous().cpu();
+        var values = pixels.data<float>().ToArray();
+        var perImage = values.Length / b;
+        var hashes = new ulong[b];
+        for (var i = 0; i < b; i++)
+        {
+            hashes[i] = TeacherFeatureCache.PixelHash(values.AsSpan(i * perImage, perImage));
+            cache.CheckImage(indices[i], hashes[i]);
+        }
+        var missing = Enumerable.Range(0, b).Where(i => !cache.Has(indices[i], (int)chosen[i])).ToArray();
+        if (missing.Length > 0)
+        {
+            using var rowsToCompute = tensor(missing.Select(i => (long)i).ToArray());
+            var computed = TeacherFeatures(view.index_select(0, rowsToCompute.to(view.device)));
+            var flat = computed.contiguous().cpu().data<float>().ToArray();
+            var length = flat.Length / missing.Length;
+            for (var j = 0; j < missing.Length; j++)
+                cache.Write(indices[missing[j]], (int)chosen[missing[j]], flat, j * length, length, hashes[missing[j]]);
+        }
+        context.Mark("teacher");
+        var featureLength = (int)cache.FeatureLength;
+        var target = new float[b * featureLength];
+        for (var i = 0; i < b; i++) cache.Read(indices[i], (int)chosen[i], target, i * featureLength);
+        long[] shape = options.Target == DistillationTarget.Global
+            ? [b, options.TeacherDimension]
+            : [b, featureLength / options.TeacherDimension, options.TeacherDimension];
+        return (view, tensor(target, shape).to(view.device));
+    }
+
+    /// <summary>The seed of view <paramref name="view"/> of image <paramref name="image"/> (SplitMix64 of the three).</summary>
+    internal static ulong ViewSeed(int seed, int image, int view)
+    {
+        var z = (ulong)(uint)seed * 0x9E3779B97F4A7C15UL ^ ((ulong)(uint)image << 20) ^ (uint)view;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    private TeacherCacheKey CacheKey()
+    {
+        var shape = setup.ImageShape ?? throw new InvalidOperationException("A teacher cache needs the training images' shape (MethodSetup.ImageShape).");
+        return new TeacherCacheKey(options.Teacher, TeacherCacheKey.HashOf(DistillationTeacher.FileOf(options.Teacher)), options.TeacherInput.ToString(),
+            options.TeacherImageSize, options.Target.ToString(), options.CachedViews, setup.Seed,
+            System.Text.Json.JsonSerializer.Serialize(setup.Views), setup.Images, [shape.Channels, shape.Height, shape.Width]);
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) cache?.Dispose();
+        base.Dispose(disposing);
     }
 }
 
@@ -195,6 +294,13 @@ internal abstract class DistillationTeacher
 
     /// <summary>Features of views [N, C, S, S] in [0, 1] at the teacher's channels and size: [N, h·w, D] spatial, or [N, D].</summary>
     public abstract Tensor Features(Tensor views, bool spatial);
+
+    /// <summary>The file the teacher <paramref name="name"/> is read from (ML.NET's ResNet-18 model, a run's checkpoint, the file itself).</summary>
+    public static string FileOf(string name) =>
+        name == Onnx.ImageNetWeights.ResNet18Name ? Onnx.ImageNetWeights.ResNet18Path()
+        : Directory.Exists(name) ? RunFolder.FindCheckpoint(name)
+        : File.Exists(name) ? name
+        : throw new FileNotFoundException($"{name}: no such teacher (imagenet-resnet18, a run folder, a checkpoint, a state dict or an ONNX file).", name);
 
     /// <summary>The teacher <paramref name="name"/> names, in eval mode with frozen weights.</summary>
     public static DistillationTeacher Load(string name, TeacherInput input)

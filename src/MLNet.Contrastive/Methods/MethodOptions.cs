@@ -45,4 +45,7 @@ public abstract class MethodOptions
 /// <param name="Classes">Distinct labels in the training data; 0 when it is unlabeled.</param>
 /// <param name="Seed">The run's seed.</param>
 /// <param name="Pairs">The images' captions or second images (CLIP-style training); null when unpaired or when rebuilding from a checkpoint.</param>
-public sealed record MethodSetup(AugmentationOptions Views, int Classes, int Seed, Data.PairedInput? Pairs = null);
+/// <param name="Images">Images in the training data; 0 when rebuilding from a checkpoint.</param>
+/// <param name="ImageShape">Channels, height and width of the training images; null when rebuilding from a checkpoint.</param>
+public sealed record MethodSetup(AugmentationOptions Views, int Classes, int Seed, Data.PairedInput? Pairs = null, int Images = 0,
+    (int Channels, int Height, int Width)? ImageShape = null);

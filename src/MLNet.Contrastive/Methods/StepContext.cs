@@ -10,7 +10,7 @@ public sealed class StepContext
     private readonly Action<string>? mark;
 
     /// <summary>Creates the context of one step.</summary>
-    public StepContext(Generator generator, double progress, int epoch, int step, Tensor? labels = null, Action<string>? mark = null, Tensor? pairs = null)
+    public StepContext(Generator generator, double progress, int epoch, int step, Tensor? labels = null, Action<string>? mark = null, Tensor? pairs = null, int[]? indices = null)
     {
         Generator = generator;
         Progress = progress;
@@ -18,6 +18,7 @@ public sealed class StepContext
         Step = step;
         Labels = labels;
         Pairs = pairs;
+        Indices = indices;
         this.mark = mark;
     }
 
@@ -41,6 +42,9 @@ public sealed class StepContext
 
     /// <summary>The batch's captions' features [B, T] or second images [B, C, H, W], given to methods that require pairs; null otherwise.</summary>
     public Tensor? Pairs { get; }
+
+    /// <summary>The batch's rows in the training data (row i of the batch is image Indices[i]); null where a step is not drawn from it.</summary>
+    public int[]? Indices { get; }
 
     /// <summary>Tells a profiler that the named phase of the step has just ended (views, encoder, loss); free when nobody listens.</summary>
     public void Mark(string phase) => mark?.Invoke(phase);

@@ -209,7 +209,7 @@ public sealed class Pretrainer
             var encoder = ImageEncoder.Create(info.Encoder);
             // Before the method is built: moving-average targets start as copies of the encoder.
             if (!resume) options.Initialization?.CopyTo(encoder);
-            var method = info.Options.Method.CreateMethod(encoder, new MethodSetup(views, data.LabelNames?.Count ?? 0, options.Seed, data.Pairs));
+            var method = info.Options.Method.CreateMethod(encoder, new MethodSetup(views, data.LabelNames?.Count ?? 0, options.Seed, data.Pairs, data.Count, (data.Channels, data.Height, data.Width)));
             info.Options.Method = method.Options;
             if (method.RequiresPairs && data.Pairs is null)
                 throw new ArgumentException($"The {options.Method.Name} run needs a caption or a second image for every image (ImageStore.WithPairs; the CLI's --captions or --paired-data); these images have none.");
@@ -354,7 +354,7 @@ internal sealed class TrainingSession : IDisposable
         var batch = data.Batch(indices, device);
         var labels = Method.RequiresLabels ? data.BatchLabels(indices, device) : null;
         var pairs = Method.RequiresPairs ? data.Pairs!.Batch(indices, device) : null;
-        var context = new StepContext(generator, progress, epoch, Info.GlobalStep + 1, labels, mark, pairs);
+        var context = new StepContext(generator, progress, epoch, Info.GlobalStep + 1, labels, mark, pairs, indices);
         var (lossTensor, backward) = chunked
             ? GradientCache.Loss(Method, batch, context, options.ChunkSize!.Value)
             : Plain(Method.Loss(batch, context));

@@ -107,4 +107,55 @@ public class DistillationTests
         Assert.That(() => new DistillationOptions { Teacher = folder["broken.onnx"] }.CreateMethod(student, setup),
             Throws.InstanceOf<InvalidDataException>().With.Message.Contains(folder["broken.onnx"]));
     }
+
+    /// <summary>A grey 28 px encoder exported by this project: a fast ONNX teacher.</summary>
+    private static string ExportTeacher(TestData.TempFolder folder, string name, int seed)
+    {
+        TorchSharp.torch.manual_seed(seed);
+        var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
+        encoder.eval();
+        EncoderOnnxExporter.Export(encoder, folder[name]);
+        return folder[name];
+    }
+
+    [Test]
+    public void TheTeacherCacheIsFilledOnceThenReusedByLaterEpochsAndRunsWithTheSameNumbers()
+    {
+        using var folder = TestData.NewFolder();
+        var data = TestData.SampleTrain(128);
+        var options = new DistillationOptions { Teacher = ExportTeacher(folder, "teacher.onnx", 5), TeacherCache = folder["cache"], CachedViews = 1 };
+        var first = new Pretrainer(Run(options, epochs: 2)).Fit(data);
+        Assert.That(((Distillation)first.Method).TeacherViews, Is.EqualTo(128), "the first epoch embeds each image's one view; the second reads them all");
+        Assert.That(((DistillationOptions)first.Method.Options).Mixup, Is.False, "cached views are not mixed");
+
+        // A second run of the same settings reads every target from the cache: the same views and targets, so the same losses.
+        var second = new Pretrainer(Run(options, epochs: 2)).Fit(data);
+        Assert.That(((Distillation)second.Method).TeacherViews, Is.Zero);
+        Assert.That(second.History.Steps.Select(s => s.Loss), Is.EqualTo(first.History.Steps.Select(s => s.Loss)).Within(1e-6));
+    }
+
+    [Test]
+    public void AStaleTeacherCacheIsRefusedByName()
+    {
+        using var folder = TestData.NewFolder();
+        var data = TestData.SampleTrain(64);
+        var options = new DistillationOptions { Teacher = ExportTeacher(folder, "teacher.onnx", 5), TeacherCache = folder["cache"], CachedViews = 2 };
+        new Pretrainer(Run(options, epochs: 1)).Fit(data);
+
+        // Another teacher file under the same name: its hash differs.
+        ExportTeacher(folder, "teacher.onnx", 6);
+        Assert.That(() => new Pretrainer(Run(options, epochs: 1)).Fit(data), Throws.InstanceOf<InvalidDataException>()
+            .With.Message.StartsWith($"{folder["cache"]}: the teacher cache was written for TeacherSha256 "));
+        ExportTeacher(folder, "teacher.onnx", 5);
+        var moreViews = (DistillationOptions)options.Clone();
+        moreViews.CachedViews = 3;
+        Assert.That(() => new Pretrainer(Run(moreViews, epochs: 1)).Fit(data), Throws.InstanceOf<InvalidDataException>()
+            .With.Message.Contains("written for Views 2; this run has 3"));
+
+        // The same number of images, but other pixels.
+        var other = TestData.SampleTrain(128).Subset(Enumerable.Range(64, 64).ToArray());
+        Assert.That(() => new Pretrainer(Run(options, epochs: 1)).Fit(other), Throws.InstanceOf<InvalidDataException>()
+            .With.Message.Contains("is not the image the teacher cache was written for"));
+        Assert.That(() => new DistillationOptions { Teacher = "x", CachedViews = 0 }.Validate(), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("CachedViews"));
+    }
 }
