@@ -18,20 +18,20 @@ internal static class DataViewReader
 
         var labelTexts = labelColumnName is null ? null : ReadText(mlContext, data, labelColumnName);
         if (imageColumn.Type is TextDataViewType)
-            return ImageStore.FromFiles(ReadText(mlContext, data, imageColumnName), labelTexts, options);
+            return ImageDecoding.FromFiles(ReadText(mlContext, data, imageColumnName), labelTexts, options);
         if (imageColumn.Type is not ImageDataViewType)
             throw new ArgumentOutOfRangeException(nameof(imageColumnName),
                 $"Schema mismatch for input column '{imageColumnName}': expected image or text (an image path), got {imageColumn.Type}");
 
         var taken = data.Schema.Select(c => c.Name).ToHashSet();
-        var pixelsColumn = ColumnNames.Unused(ImageStore.PixelsColumn, taken);
+        var pixelsColumn = ColumnNames.Unused(ImageDecoding.PixelsColumn, taken);
         var chain = ImagePreprocessing.Chain(mlContext, imageColumnName, pixelsColumn, options.Height, options.Width,
             options.Channels, asFloat: false, taken).Chain.Fit(data);
         using var pixels = new MemoryStream();
-        ImageStore.CopyPixels(chain.Transform(data), pixels, pixelsColumn);
+        ImageDecoding.CopyPixels(chain.Transform(data), pixels, pixelsColumn);
         var count = (int)(pixels.Length / (options.Channels * options.Height * options.Width));
         if (count == 0) throw new ArgumentException($"The data view's column '{imageColumnName}' holds no images (empty dataset).", nameof(data));
-        var (labels, names) = ImageStore.IndexLabels(labelTexts);
+        var (labels, names) = ImageDecoding.IndexLabels(labelTexts);
         return new ImageStore(pixels.ToArray(), options.Channels, options.Height, options.Width, labels, names,
             Enumerable.Range(0, count).Select(i => $"{imageColumnName}#{i}").ToArray(), []);
     }

@@ -22,7 +22,7 @@ public static class IdxReader
     {
         options ??= new ImageLoadOptions();
         options.Validate();
-        return ImageStore.Decode(Plan(ReadAll(images), imagesName, labels is null ? null : ReadAll(labels), labelsName), options);
+        return ImageDecoding.Decode(Plan(ReadAll(images), imagesName, labels is null ? null : ReadAll(labels), labelsName), options);
     }
 
     private static ImagePlan Plan(byte[] imageFile, string imagesPath, byte[]? labelFile, string? labelsPath)

@@ -52,7 +52,7 @@ internal static class ImageCache
         var plan = source.Open();
         AtomicFile.Write(path, stream =>
         {
-            var decoded = ImageStore.Preprocess(plan, options, stream, long.MaxValue);
+            var decoded = ImageDecoding.Preprocess(plan, options, stream, long.MaxValue);
             var pixelBytes = stream.Position;
             var index = JsonSerializer.SerializeToUtf8Bytes(new CacheIndex
             {

@@ -18,7 +18,7 @@ internal sealed record ImagePlan(int Count, Func<int, Microsoft.ML.Data.MLImage>
     /// <summary>Image files (with their class names when labelled), decoded by <see cref="ImageDecoder"/>; labels index the kept images' classes.</summary>
     public static ImagePlan ForFiles(IReadOnlyList<string> paths, IReadOnlyList<string>? labelTexts, ImageLoadOptions options) =>
         new(paths.Count, i => ImageDecoder.Decode(paths[i], options.MaxPixels), kept => kept.Select(i => paths[i]).ToArray(),
-            kept => ImageStore.IndexLabels(labelTexts is null ? null : kept.Select(i => labelTexts[i]).ToList()), paths[0]);
+            kept => ImageDecoding.IndexLabels(labelTexts is null ? null : kept.Select(i => labelTexts[i]).ToList()), paths[0]);
 }
 
 /// <summary>What decoding yields besides the pixels.</summary>

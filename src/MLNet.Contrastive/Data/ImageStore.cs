@@ -13,7 +13,6 @@ namespace MLNet.Contrastive.Data;
 /// </summary>
 public sealed class ImageStore
 {
-    private const int ChunkSize = 1024;
     private readonly PixelStorage pixels;
 
     internal ImageStore(byte[] pixels, int channels, int height, int width, int[]? labels,
@@ -36,6 +35,14 @@ public sealed class ImageStore
         Sources = sources;
         Skipped = skipped;
         Pairs = pairs;
+    }
+
+    /// <summary>A copy of <paramref name="source"/> over <paramref name="pixels"/> (its own when null): the With… methods set what changes.</summary>
+    private ImageStore(ImageStore source, PixelStorage? pixels = null)
+        : this(pixels ?? source.pixels, source.Channels, source.Height, source.Width, source.Labels, source.LabelNames, source.Sources, source.Skipped,
+            source.Pairs, source.CacheFile)
+    {
+        LabelProbabilities = source.LabelProbabilities;
     }
 
     /// <summary>Image <paramref name="index"/>'s pixels, [C, H, W] row-major.</summary>
@@ -66,19 +73,19 @@ public sealed class ImageStore
     public int ImageSize => Channels * Height * Width;
 
     /// <summary>Class index per image into <see cref="LabelNames"/>; null when unlabeled.</summary>
-    public int[]? Labels { get; }
+    public int[]? Labels { get; private init; }
 
     /// <summary>Class names; index i names class i.</summary>
-    public IReadOnlyList<string>? LabelNames { get; }
+    public IReadOnlyList<string>? LabelNames { get; private init; }
 
     /// <summary>Where each image came from: a file path, or "file#index" for IDX and data views.</summary>
-    public IReadOnlyList<string> Sources { get; }
+    public IReadOnlyList<string> Sources { get; private init; }
 
     /// <summary>One message per image skipped under <see cref="ImageLoadOptions.SkipBadImages"/>.</summary>
     public IReadOnlyList<string> Skipped { get; }
 
     /// <summary>The caption or second image of each image, for paired (CLIP-style) training; null when unpaired.</summary>
-    public PairedInput? Pairs { get; }
+    public PairedInput? Pairs { get; private init; }
 
     /// <summary>
     /// A float32 batch of shape [B, C, H, W] with values in [0, 1] for the given image indices.
@@ -129,9 +136,11 @@ public sealed class ImageStore
         ArgumentNullException.ThrowIfNull(indices);
         foreach (var i in indices)
             if ((uint)i >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(indices), $"Image {i} is outside the store's {Count}.");
-        return new ImageStore(new RowPixels(pixels, indices, ImageSize), Channels, Height, Width, Labels is null ? null : indices.Select(i => Labels[i]).ToArray(),
-            LabelNames, indices.Select(i => Sources[i]).ToArray(), Skipped, Pairs?.Subset(indices), CacheFile)
+        return new ImageStore(this, new RowPixels(pixels, indices, ImageSize))
         {
+            Labels = Labels is null ? null : indices.Select(i => Labels[i]).ToArray(),
+            Sources = indices.Select(i => Sources[i]).ToArray(),
+            Pairs = Pairs?.Subset(indices),
             LabelProbabilities = LabelProbabilities is { } p ? indices.SelectMany(i => p.AsSpan(i * (p.Length / Count), p.Length / Count).ToArray()).ToArray() : null,
         };
     }
@@ -154,7 +163,7 @@ public sealed class ImageStore
     public ImageStore WithLabels(int[] labels, IReadOnlyList<string>? labelNames)
     {
         if (labels.Length != Count) throw new ArgumentException($"Expected {Count} labels, got {labels.Length}.", nameof(labels));
-        return new ImageStore(pixels, Channels, Height, Width, labels, labelNames, Sources, Skipped, Pairs, CacheFile);
+        return new ImageStore(this) { Labels = labels, LabelNames = labelNames, LabelProbabilities = null };
     }
 
     /// <summary>The same images, labelled only at <paramref name="rows"/>: the others' labels become −1 (unlabelled images, for distillation).</summary>
@@ -191,7 +200,7 @@ public sealed class ImageStore
             if (Math.Abs(sum - 1) > 1e-3)
                 throw new ArgumentException($"Row {i} of the class probabilities sums to {sum:G4}, not 1.", nameof(probabilities));
         }
-        return new ImageStore(pixels, Channels, Height, Width, labels, labelNames, Sources, Skipped, Pairs, CacheFile) { LabelProbabilities = probabilities };
+        return new ImageStore(this) { Labels = labels, LabelNames = labelNames, LabelProbabilities = probabilities };
     }
 
     /// <summary>The same images, each paired with the row of <paramref name="pairs"/> at its index (a caption or a second image).</summary>
@@ -200,7 +209,7 @@ public sealed class ImageStore
         ArgumentNullException.ThrowIfNull(pairs);
         if (pairs.Count != Count)
             throw new ArgumentException($"Expected one paired {pairs.Kind} per image ({Count:N0}), got {pairs.Count:N0}.", nameof(pairs));
-        return new ImageStore(pixels, Channels, Height, Width, Labels, LabelNames, Sources, Skipped, pairs, CacheFile);
+        return new ImageStore(this) { Pairs = pairs };
     }
 
     /// <summary>
@@ -220,7 +229,7 @@ public sealed class ImageStore
         }
         else if (File.Exists(path)) source = IdxReader.Source(path, labelsPath);
         else throw new ImageDataException(path, "no such file or folder.");
-        return options.CacheFolder is { } folder ? ImageCache.Load(folder, source, options) : Decode(source.Open(), options);
+        return options.CacheFolder is { } folder ? ImageCache.Load(folder, source, options) : ImageDecoding.Decode(source.Open(), options);
     }
 
     /// <summary>
@@ -230,149 +239,4 @@ public sealed class ImageStore
     public static ImageStore FromDataView(MLContext mlContext, IDataView data, string imageColumnName,
         string? labelColumnName = null, ImageLoadOptions? options = null) =>
         DataViewReader.Read(mlContext, data, imageColumnName, labelColumnName, options ?? new ImageLoadOptions());
-
-    /// <summary>
-    /// Decodes image files (with their class names, if any) through <see cref="ImageDecoder"/> and the pre-processing chain;
-    /// unreadable files fail with their problem, or are skipped and counted under <see cref="ImageLoadOptions.SkipBadImages"/>.
-    /// </summary>
-    internal static ImageStore FromFiles(IReadOnlyList<string> paths, IReadOnlyList<string>? labelTexts, ImageLoadOptions options)
-    {
-        if (paths.Count == 0) throw new ArgumentException("No image files were given (empty dataset).", nameof(paths));
-        return Decode(ImagePlan.ForFiles(paths, labelTexts, options), options);
-    }
-
-    /// <summary>Decodes every image of <paramref name="plan"/> into a store in memory.</summary>
-    internal static ImageStore Decode(ImagePlan plan, ImageLoadOptions options)
-    {
-        // Sized for every image up front: a growing stream would double its buffer and copy it again at the end.
-        var expected = (long)plan.Count * options.Channels * options.Height * options.Width;
-        using var pixels = new MemoryStream((int)Math.Min(expected, Array.MaxLength));
-        var decoded = Preprocess(plan, options, pixels, Array.MaxLength);
-        var store = pixels.Length == pixels.Capacity ? pixels.GetBuffer() : pixels.ToArray();
-        return new ImageStore(store, options.Channels, options.Height, options.Width, decoded.Labels, decoded.LabelNames, decoded.Sources, decoded.Skipped);
-    }
-
-    /// <summary>Class indices into the ordinally sorted distinct class names.</summary>
-    internal static (int[]? Labels, List<string>? Names) IndexLabels(IReadOnlyList<string>? texts)
-    {
-        if (texts is null) return (null, null);
-        var names = texts.Distinct().Order(StringComparer.Ordinal).ToList();
-        var indexOf = names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i);
-        return (texts.Select(t => indexOf[t]).ToArray(), names);
-    }
-
-    /// <summary>
-    /// Decodes the images of <paramref name="plan"/> and runs them through <see cref="ImagePreprocessing.Chain"/> in
-    /// chunks of 1,024, as many chunks at a time as there are processors, writing their pixels [N, C, H, W] to
-    /// <paramref name="output"/> in order (each image is disposed once its pixels are copied); at most
-    /// <paramref name="maxBytes"/> bytes. Returns what the store needs besides the pixels.
-    /// </summary>
-    internal static DecodedImages Preprocess(ImagePlan plan, ImageLoadOptions options, Stream output, long maxBytes)
-    {
-        var imageSize = (long)options.Channels * options.Height * options.Width;
-        var kept = new List<int>(plan.Count);
-        var skipped = new List<string>();
-        using var chains = new ThreadLocal<(MLContext Context, ITransformer? Chain)>(() => (new MLContext(), null), trackAllValues: false);
-        var chunks = Enumerable.Range(0, (plan.Count + ChunkSize - 1) / ChunkSize)
-            .AsParallel().AsOrdered().WithDegreeOfParallelism(Environment.ProcessorCount).WithMergeOptions(ParallelMergeOptions.NotBuffered)
-            .Select(c => PreprocessChunk(plan, c * ChunkSize, Math.Min(ChunkSize, plan.Count - c * ChunkSize), options, chains));
-        long written = 0;
-        try
-        {
-            foreach (var chunk in chunks)
-            {
-                if (written + chunk.Pixels.Length > maxBytes)
-                    throw new ArgumentException(
-                        $"{written / imageSize + chunk.Kept.Count:N0} images of {options.Channels}×{options.Height}×{options.Width} do not fit in one store in memory ({maxBytes:N0} bytes); use a smaller image size, fewer images, or ImageLoadOptions.CacheFolder.");
-                output.Write(chunk.Pixels);
-                written += chunk.Pixels.Length;
-                kept.AddRange(chunk.Kept);
-                skipped.AddRange(chunk.Skipped);
-            }
-        }
-        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
-        {
-            // A reader's own error (the file and its problem) rather than PLINQ's wrapper.
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
-        }
-        if (kept.Count == 0) throw new ImageDataException(plan.FirstItem, $"none of the {plan.Count} images could be read; the first problem: {skipped[0]}");
-        var (labels, names) = plan.Labels(kept);
-        return new DecodedImages(kept.Count, plan.Sources(kept), labels, names, skipped);
-    }
-
-    private static (byte[] Pixels, List<int> Kept, List<string> Skipped) PreprocessChunk(ImagePlan plan, int start, int count, ImageLoadOptions options,
-        ThreadLocal<(MLContext Context, ITransformer? Chain)> chains)
-    {
-        var images = new List<MLImage>(count);
-        var kept = new List<int>(count);
-        var skipped = new List<string>();
-        try
-        {
-            for (var i = start; i < start + count; i++)
-            {
-                try { images.Add(plan.Decode(i)); }
-                catch (ImageDataException e) when (options.SkipBadImages)
-                {
-                    skipped.Add(e.Message);
-                    continue;
-                }
-                kept.Add(i);
-            }
-            if (images.Count == 0) return ([], kept, skipped);
-            var (mlContext, chain) = chains.Value;
-            var view = mlContext.Data.LoadFromEnumerable(images.Select(image => new ImageRow { Image = image }));
-            if (chain is null)
-            {
-                chain = ImagePreprocessing.Chain(mlContext, nameof(ImageRow.Image), PixelsColumn, options.Height, options.Width,
-                    options.Channels, asFloat: false, new HashSet<string> { nameof(ImageRow.Image), PixelsColumn }).Chain.Fit(view);
-                chains.Value = (mlContext, chain);
-            }
-            using var pixels = new MemoryStream((int)Math.Min((long)images.Count * options.Channels * options.Height * options.Width, Array.MaxLength));
-            CopyPixels(chain.Transform(view), pixels, PixelsColumn);
-            return (pixels.Length == pixels.Capacity ? pixels.GetBuffer() : pixels.ToArray(), kept, skipped);
-        }
-        finally
-        {
-            foreach (var image in images) image.Dispose();
-        }
-    }
-
-    internal const string PixelsColumn = "Pixels";
-
-    /// <summary>Appends the byte vectors of <paramref name="pixelsColumn"/> to <paramref name="output"/>, row by row.</summary>
-    internal static void CopyPixels(IDataView transformed, Stream output, string pixelsColumn)
-    {
-        var column = transformed.Schema[pixelsColumn];
-        using var cursor = transformed.GetRowCursor(new[] { column });
-        var getter = cursor.GetGetter<VBuffer<byte>>(column);
-        var row = default(VBuffer<byte>);
-        while (cursor.MoveNext())
-        {
-            getter(ref row);
-            if (row.IsDense) output.Write(row.GetValues());
-            else output.Write(row.DenseValues().ToArray());
-        }
-    }
-
-    private sealed class ImageRow
-    {
-        [AnySizeImage]
-        public MLImage? Image { get; set; }
-    }
-
-    /// <summary>
-    /// Maps an MLImage member to an image column of unknown size (ML.NET's ImageType attribute insists on one
-    /// size; the rows here have mixed sizes until the chain resizes them).
-    /// </summary>
-    [AttributeUsage(AttributeTargets.Property)]
-    private sealed class AnySizeImageAttribute : DataViewTypeAttribute
-    {
-        public override void Register() => DataViewTypeManager.Register(new ImageDataViewType(), typeof(MLImage), this);
-
-        public override bool Equals(DataViewTypeAttribute other) => other is AnySizeImageAttribute;
-
-        public override bool Equals(object? obj) => obj is AnySizeImageAttribute;
-
-        public override int GetHashCode() => typeof(AnySizeImageAttribute).GetHashCode();
-    }
 }

@@ -14,7 +14,7 @@ namespace MLNet.Contrastive.Models;
 /// position embeddings are interpolated (bicubic, as timm's <c>resample_abs_pos_embed</c>).
 /// State-dict names are timm's (<c>patch_embed.proj</c>, <c>cls_token</c>, <c>pos_embed</c>, <c>blocks.i.norm1</c>,
 /// <c>blocks.i.attn.qkv</c>, <c>blocks.i.attn.proj</c>, <c>blocks.i.norm2</c>, <c>blocks.i.mlp.fc1</c>, <c>blocks.i.mlp.fc2</c>,
-/// <c>norm</c>); <see cref="VitWeights"/> maps torchvision's onto them.
+/// <c>norm</c>); <see cref="TorchvisionWeights"/> maps torchvision's onto them.
 /// </summary>
 public sealed class VisionTransformer : ImageEncoder
 {

@@ -19,6 +19,10 @@ public class ImageStoreTests
         Assert.That(subset.LabelProbabilities, Is.EqualTo(new[] { 0.1f, 0.1f, 0.8f, 0f, 0f, 1f }));
         Assert.That(subset.Labels, Is.EqualTo(new[] { 2, 2 }));
         Assert.That(store.WithLabels([0, 1, 2, 0], null).LabelProbabilities, Is.Null, "new hard labels replace the soft ones");
+        var paired = store.WithPairs(new ImagePairs(TestData.SampleTrain(4)));
+        Assert.That((paired.LabelProbabilities, paired.Labels, paired.LabelNames), Is.EqualTo((probabilities, store.Labels, store.LabelNames)),
+            "pairing keeps the soft labels");
+        Assert.That(paired.Subset([1]).Pairs!.Count, Is.EqualTo(1));
     }
 
     [Test]
