@@ -25,6 +25,7 @@ public static class PretrainingMethods
         ["distill"] = typeof(DistillationOptions),
         ["dcl"] = typeof(DclOptions),
         ["dclw"] = typeof(DclwOptions),
+        ["nnclr"] = typeof(NnclrOptions),
     };
 
     /// <summary>Every registered name, in registry order.</summary>
