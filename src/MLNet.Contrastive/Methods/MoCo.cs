@@ -50,7 +50,7 @@ public sealed class MoCoOptions : MethodOptions
 /// MoCo v2 (He et al. 2020, Chen et al. 2020): queries from the encoder → projection head, keys from a momentum copy
 /// of both, InfoNCE of each query against its key and a FIFO queue of K earlier keys — negatives beyond the batch,
 /// which lets a small batch see as many negatives as a large one. Symmetrised over the two views; both views' keys
-/// enter the queue after the step. The queue and its write position are buffers, so checkpoints carry them. Each
+/// enter the queue after the step. The queue and its write position are buffers (<see cref="EmbeddingQueue"/>), so checkpoints carry them. Each
 /// query's loss involves only its own key and the queue, so gradient caching applies to the query side: the keys are
 /// computed with the views, without a graph, and the queries chunk by chunk.
 /// </summary>
@@ -60,8 +60,7 @@ public sealed class MoCo : PretrainingMethod, IEmbeddingObjective
     private readonly ProjectionHead projection;
     private readonly ImageEncoder keyEncoder;
     private readonly ProjectionHead keyProjection;
-    private readonly Tensor queue;
-    private readonly Tensor queuePosition;
+    private readonly EmbeddingQueue keyQueue;
     private readonly ViewAugmenter views;
     private readonly MoCoOptions options;
     private readonly MomentumTarget keySide;
@@ -75,20 +74,18 @@ public sealed class MoCo : PretrainingMethod, IEmbeddingObjective
         projection = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
         keyEncoder = ImageEncoder.Create(encoder.Options);
         keyProjection = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
-        queue = F.normalize(randn(options.QueueSize, options.ProjectionDimension), dim: 1);
-        queuePosition = zeros(1, dtype: ScalarType.Int64);
+        // Random unit keys to start (no fill count): the queue counts as full from the first step, as in MoCo.
+        keyQueue = new EmbeddingQueue(this, F.normalize(randn(options.QueueSize, options.ProjectionDimension), dim: 1), "queue", "queue_position");
         views = new ViewAugmenter(setup.Views);
-        register_buffer("queue", queue, persistent: true);
-        register_buffer("queue_position", queuePosition, persistent: true);
         RegisterComponents();
         keySide = new MomentumTarget((encoder, keyEncoder), (projection, keyProjection));
     }
 
     /// <summary>The queue of keys [K, D], oldest first from <see cref="QueuePosition"/>.</summary>
-    public Tensor Queue => queue;
+    public Tensor Queue => keyQueue.Rows;
 
     /// <summary>Where the next keys are written (the oldest key).</summary>
-    public long QueuePosition => queuePosition.item<long>();
+    public long QueuePosition => keyQueue.Position;
 
     /// <inheritdoc/>
     public override int ViewsPerImage => 2;
@@ -116,7 +113,8 @@ public sealed class MoCo : PretrainingMethod, IEmbeddingObjective
     {
         var keys = pendingKeys ?? throw new InvalidOperationException("MoCo's objective needs the keys of the step's views; call Views first.");
         var n = (int)queries.shape[0] / 2;
-        return (MoCoLoss.Compute(queries[..n], keys[n..], queue, options.Temperature) + MoCoLoss.Compute(queries[n..], keys[..n], queue, options.Temperature)) / 2;
+        var negatives = keyQueue.Rows;
+        return (MoCoLoss.Compute(queries[..n], keys[n..], negatives, options.Temperature) + MoCoLoss.Compute(queries[n..], keys[..n], negatives, options.Temperature)) / 2;
     }
 
     /// <summary>Moves the key encoder towards the encoder, then enqueues this step's keys over the oldest ones.</summary>
@@ -130,16 +128,7 @@ public sealed class MoCo : PretrainingMethod, IEmbeddingObjective
     }
 
     /// <summary>Writes <paramref name="keys"/> [n, D] (n ≤ K) over the n oldest keys, wrapping around the end of the queue.</summary>
-    internal void Enqueue(Tensor keys)
-    {
-        using var noGrad = no_grad();
-        using var scope = NewDisposeScope();
-        var count = keys.shape[0];
-        var start = QueuePosition;
-        var slots = (arange(count, dtype: ScalarType.Int64) + start).remainder(options.QueueSize).to(queue.device);
-        queue.index_copy_(0, slots, keys.to(queue.device));
-        queuePosition.fill_((start + count) % options.QueueSize);
-    }
+    internal void Enqueue(Tensor keys) => keyQueue.Enqueue(keys);
 
     /// <summary>Only the query side is trained; the key side follows by moving average.</summary>
     public override IEnumerable<ParameterGroup> ParameterGroups() =>

@@ -23,6 +23,9 @@ public static class PretrainingMethods
         ["clip"] = typeof(ClipOptions),
         ["supervised"] = typeof(SupervisedOptions),
         ["distill"] = typeof(DistillationOptions),
+        ["dcl"] = typeof(DclOptions),
+        ["dclw"] = typeof(DclwOptions),
+        ["nnclr"] = typeof(NnclrOptions),
     };
 
     /// <summary>Every registered name, in registry order.</summary>

@@ -79,7 +79,7 @@ public sealed class SwavOptions : MethodOptions
 /// SwAV (Caron et al. 2020): encoder → projection head → L2-normalised embedding → scores against K L2-normalised
 /// prototypes; each global view's codes (Sinkhorn-Knopp over the batch, optionally with a queue of earlier embeddings)
 /// are predicted from every other view's scores. Multi-crop adds small crops at their own size, which only predict.
-/// The queue and its fill count are buffers, so checkpoints carry them.
+/// The queue, its write position and its fill count are buffers (<see cref="EmbeddingQueue"/>), so checkpoints carry them.
 /// </summary>
 public sealed class Swav : PretrainingMethod
 {
@@ -90,8 +90,7 @@ public sealed class Swav : PretrainingMethod
     private readonly AugmentationOptions? localRecipe;
     private ViewAugmenter? localViews;
     private readonly SwavOptions options;
-    private readonly Tensor queue;
-    private readonly Tensor queued;
+    private readonly EmbeddingQueue embeddingQueue;
     private Tensor? pendingEmbeddings;
 
     /// <summary>SwAV around <paramref name="encoder"/>; the small crops follow the run's recipe at their own scale and size.</summary>
@@ -107,10 +106,8 @@ public sealed class Swav : PretrainingMethod
             localRecipe = setup.Views.Clone();
             (localRecipe.CropScaleMin, localRecipe.CropScaleMax) = (options.LocalCropScaleMin, options.LocalCropScaleMax);
         }
-        queue = zeros(2, options.QueueLength, options.ProjectionDimension);
-        queued = zeros(1, dtype: ScalarType.Int64);
-        register_buffer("queue", queue, persistent: true);
-        register_buffer("queued", queued, persistent: true);
+        // One queue per global view, written together.
+        embeddingQueue = new EmbeddingQueue(this, zeros(2, options.QueueLength, options.ProjectionDimension), "queue", "queue_position", "queued");
         RegisterComponents();
     }
 
@@ -153,11 +150,11 @@ public sealed class Swav : PretrainingMethod
         var codes = new List<Tensor>();
         using (no_grad())
         {
-            var useQueue = options.QueueLength > 0 && context.Progress >= options.QueueStartFraction && queued.item<long>() >= options.QueueLength;
+            var useQueue = options.QueueLength > 0 && context.Progress >= options.QueueStartFraction && embeddingQueue.IsFull;
             for (var i = 0; i < 2; i++)
             {
                 var batchScores = scores[i].detach();
-                if (useQueue) batchScores = cat(new[] { queue[i].to(batchScores.device).mm(prototypes.weight!.t()), batchScores }, 0);
+                if (useQueue) batchScores = cat(new[] { embeddingQueue.Rows[i].to(batchScores.device).mm(prototypes.weight!.t()), batchScores }, 0);
                 codes.Add(SwavLoss.SinkhornKnopp(batchScores, options.Epsilon, options.SinkhornIterations).narrow(0, batchScores.shape[0] - n, n));
             }
         }
@@ -173,22 +170,11 @@ public sealed class Swav : PretrainingMethod
         if (context.Progress < options.FreezePrototypesFraction) prototypes.weight!.grad?.zero_();
     }
 
-    /// <summary>Puts this step's global-view embeddings at the front of their queues, dropping the oldest.</summary>
+    /// <summary>Writes this step's global-view embeddings over the oldest in their queues.</summary>
     public override void AfterStep(StepContext context)
     {
         if (pendingEmbeddings is null) return;
-        using (no_grad())
-        using (NewDisposeScope())
-        {
-            var n = pendingEmbeddings.shape[0] / 2;
-            for (var i = 0; i < 2; i++)
-            {
-                var kept = queue[i, ..(int)(options.QueueLength - n)].clone();
-                queue[i, (int)n..].copy_(kept);
-                queue[i, ..(int)n].copy_(pendingEmbeddings[(int)(i * n)..(int)((i + 1) * n)].to(queue.device));
-            }
-            queued.fill_(Math.Min(options.QueueLength, queued.item<long>() + n));
-        }
+        using (NewDisposeScope()) embeddingQueue.Enqueue(pendingEmbeddings.view(2, -1, pendingEmbeddings.shape[1]));
         pendingEmbeddings.Dispose();
         pendingEmbeddings = null;
     }

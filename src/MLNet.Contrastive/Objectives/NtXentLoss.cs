@@ -21,15 +21,23 @@ public static class NtXentLoss
     public static Tensor Compute(Tensor z1, Tensor z2, double temperature = DefaultTemperature)
     {
         Check(z1, z2, temperature);
-        var n = z1.shape[0];
-
         using var scope = NewDisposeScope();
+        var (logits, positives) = Logits(z1, z2, temperature);
+        return F.cross_entropy(logits, positives).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The family's shared similarities: the 2N × 2N cosine similarities of the L2-normalised views [z1; z2] divided by
+    /// τ, each row's own column set to −∞ (an embedding is never its own negative), and each row's positive column [2N]
+    /// (row i of z1 pairs with row i of z2). <see cref="DecoupledContrastiveLoss"/> builds on the same logits.
+    /// </summary>
+    internal static (Tensor Logits, Tensor Positives) Logits(Tensor z1, Tensor z2, double temperature)
+    {
+        var n = z1.shape[0];
         var z = F.normalize(cat(new[] { z1, z2 }, 0), dim: 1);
-        var logits = z.mm(z.t()) / temperature;
-        // An embedding is never its own negative.
-        logits = logits.masked_fill(eye(2 * n, dtype: ScalarType.Bool, device: z.device), double.NegativeInfinity);
-        var targets = cat(new[] { arange(n, 2 * n, device: z.device), arange(0, n, device: z.device) });
-        return F.cross_entropy(logits, targets).MoveToOuterDisposeScope();
+        var logits = (z.mm(z.t()) / temperature).masked_fill(eye(2 * n, dtype: ScalarType.Bool, device: z.device), double.NegativeInfinity);
+        var positives = cat(new[] { arange(n, 2 * n, device: z.device), arange(0, n, device: z.device) });
+        return (logits, positives);
     }
 
     /// <summary>
@@ -78,7 +86,7 @@ public static class NtXentLoss
         return ((loss / m).to_type(z1.dtype).MoveToOuterDisposeScope(), gradients[0].MoveToOuterDisposeScope(), gradients[1].MoveToOuterDisposeScope());
     }
 
-    private static void Check(Tensor z1, Tensor z2, double temperature)
+    internal static void Check(Tensor z1, Tensor z2, double temperature)
     {
         if (z1.ndim != 2 || !z1.shape.SequenceEqual(z2.shape))
             throw new ArgumentException($"z1 and z2 must both be [N, D]; got [{string.Join(", ", z1.shape)}] and [{string.Join(", ", z2.shape)}].");

@@ -151,6 +151,25 @@ public sealed class SelfSupervisedCatalog
     /// <summary>SwAV with every setting.</summary>
     public ImageEmbeddingEstimator Swav(ImageEmbeddingEstimator.Options options) => Named<SwavOptions>(options);
 
+    /// <summary>DCL: SimCLR with the positive pair left out of NT-Xent's denominator; <paramref name="weighted"/> trains DCLW (positives weighted, σ 0.5).</summary>
+    public ImageEmbeddingEstimator Dcl(string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256,
+        double temperature = DecoupledContrastiveLoss.DefaultTemperature, bool weighted = false, int seed = 0) =>
+        Pretrain(weighted ? new DclwOptions { Temperature = temperature } : new DclOptions { Temperature = temperature },
+            outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
+
+    /// <summary>DCL with every setting (a <see cref="DclwOptions"/> method trains DCLW).</summary>
+    public ImageEmbeddingEstimator Dcl(ImageEmbeddingEstimator.Options options) => Named<DclOptions>(options);
+
+    /// <summary>NNCLR: SimCLR with each view's nearest neighbour in a support set of <paramref name="supportSize"/> earlier projections as the positive.</summary>
+    public ImageEmbeddingEstimator Nnclr(string outputColumnName = "Embedding", string inputColumnName = "Image",
+        int imageHeight = 28, int imageWidth = 28, int channels = 1, int epochs = 10, double? minutes = null, int batchSize = 256,
+        int supportSize = 4096, double temperature = NnclrLoss.DefaultTemperature, int seed = 0) =>
+        Pretrain(new NnclrOptions { SupportSize = supportSize, Temperature = temperature }, outputColumnName, inputColumnName, imageHeight, imageWidth, channels, epochs, minutes, batchSize, seed);
+
+    /// <summary>NNCLR with every setting.</summary>
+    public ImageEmbeddingEstimator Nnclr(ImageEmbeddingEstimator.Options options) => Named<NnclrOptions>(options);
+
     /// <summary>
     /// CLIP-style paired training: the images of <paramref name="inputColumnName"/> with the captions (text) or second
     /// images (MLImage) of <paramref name="pairedColumnName"/>, two towers and CLIP's symmetric InfoNCE; outputs the image

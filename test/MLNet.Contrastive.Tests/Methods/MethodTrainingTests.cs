@@ -31,6 +31,9 @@ public class MethodTrainingTests
         yield return new TestCaseData(new BarlowTwinsOptions()).SetArgDisplayNames("barlow");
         yield return new TestCaseData(new VicRegOptions()).SetArgDisplayNames("vicreg");
         yield return new TestCaseData(new SwavOptions { Prototypes = 30, LocalCrops = 2 }).SetArgDisplayNames("swav");
+        yield return new TestCaseData(new DclOptions()).SetArgDisplayNames("dcl");
+        yield return new TestCaseData(new DclwOptions()).SetArgDisplayNames("dclw");
+        yield return new TestCaseData(new NnclrOptions { SupportSize = 256 }).SetArgDisplayNames("nnclr");
     }
 
     /// <summary>
@@ -57,7 +60,7 @@ public class MethodTrainingTests
     [Test]
     public void EveryRegisteredMethodHasAName() =>
         Assert.That(PretrainingMethods.Names, Is.EquivalentTo(new[]
-            { "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "rotation", "jigsaw", "triplet", "nce", "swav", "clip", "supervised", "distill" }));
+            { "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "rotation", "jigsaw", "triplet", "nce", "swav", "clip", "supervised", "distill", "dcl", "dclw", "nnclr" }));
 
     [Test]
     public void SupervisedTrainingOnUnlabeledImagesIsRejected()
@@ -81,6 +84,9 @@ public class MethodTrainingTests
         yield return new TestCaseData(new SwavOptions { Prototypes = 20, Temperature = 0.2, Epsilon = 0.03, LocalCrops = 2, LocalCropSize = 12, QueueLength = 64 });
         yield return new TestCaseData(new NceOptions { NoiseSamples = 5, Temperature = 0.5 });
         yield return new TestCaseData(new SupervisedOptions());
+        yield return new TestCaseData(new DclOptions { Temperature = 0.3, ProjectionDimension = 48 });
+        yield return new TestCaseData(new DclwOptions { Temperature = 0.2, Sigma = 0.3 });
+        yield return new TestCaseData(new NnclrOptions { Temperature = 0.2, SupportSize = 96, PredictorHiddenDimension = 64 });
     }
 
     /// <summary>Each method's own settings come back from its checkpoint, and the checkpoint rebuilds the method (supervised: with the data's class count).</summary>

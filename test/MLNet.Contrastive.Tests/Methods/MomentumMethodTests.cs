@@ -111,7 +111,7 @@ public class MomentumMethodTests
             Throws.ArgumentException.With.Message.Contains("queue (64 keys) must hold at least one step's keys (2 × batch = 128)"));
     }
 
-    private sealed class Progress(Action<PretrainProgress> report) : IProgress<PretrainProgress>
+    internal sealed class Progress(Action<PretrainProgress> report) : IProgress<PretrainProgress>
     {
         public void Report(PretrainProgress value) => report(value);
     }

@@ -28,6 +28,8 @@ public class GradientCacheTests
     [TestCase("triplet")]
     [TestCase("barlow")]
     [TestCase("vicreg")]
+    [TestCase("dclw")]
+    [TestCase("nnclr")]
     public void CachedGradientsEqualTheWholeBatchs(string name)
     {
         // float64 and eval-mode batch norm: each row's embedding is then independent of the rows beside it, so chunking
