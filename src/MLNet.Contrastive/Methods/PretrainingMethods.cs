@@ -23,6 +23,7 @@ public static class PretrainingMethods
         ["clip"] = typeof(ClipOptions),
         ["supervised"] = typeof(SupervisedOptions),
         ["distill"] = typeof(DistillationOptions),
+        ["dino"] = typeof(DinoOptions),
     };
 
     /// <summary>Every registered name, in registry order.</summary>

@@ -57,7 +57,7 @@ public class MethodTrainingTests
     [Test]
     public void EveryRegisteredMethodHasAName() =>
         Assert.That(PretrainingMethods.Names, Is.EquivalentTo(new[]
-            { "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "rotation", "jigsaw", "triplet", "nce", "swav", "clip", "supervised", "distill" }));
+            { "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "rotation", "jigsaw", "triplet", "nce", "swav", "clip", "supervised", "distill", "dino" }));
 
     [Test]
     public void SupervisedTrainingOnUnlabeledImagesIsRejected()
@@ -81,6 +81,7 @@ public class MethodTrainingTests
         yield return new TestCaseData(new SwavOptions { Prototypes = 20, Temperature = 0.2, Epsilon = 0.03, LocalCrops = 2, LocalCropSize = 12, QueueLength = 64 });
         yield return new TestCaseData(new NceOptions { NoiseSamples = 5, Temperature = 0.5 });
         yield return new TestCaseData(new SupervisedOptions());
+        yield return new TestCaseData(new DinoOptions { Prototypes = 64, HiddenDimension = 64, BottleneckDimension = 32, TeacherTemperature = 0.05, LocalCrops = 2, LocalCropSize = 12 });
     }
 
     /// <summary>Each method's own settings come back from its checkpoint, and the checkpoint rebuilds the method (supervised: with the data's class count).</summary>
