@@ -24,6 +24,7 @@ public static class PretrainingMethods
         ["supervised"] = typeof(SupervisedOptions),
         ["distill"] = typeof(DistillationOptions),
         ["dino"] = typeof(DinoOptions),
+        ["mae"] = typeof(MaeOptions),
     };
 
     /// <summary>Every registered name, in registry order.</summary>

@@ -57,7 +57,7 @@ public class MethodTrainingTests
     [Test]
     public void EveryRegisteredMethodHasAName() =>
         Assert.That(PretrainingMethods.Names, Is.EquivalentTo(new[]
-            { "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "rotation", "jigsaw", "triplet", "nce", "swav", "clip", "supervised", "distill", "dino" }));
+            { "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "rotation", "jigsaw", "triplet", "nce", "swav", "clip", "supervised", "distill", "dino", "mae" }));
 
     [Test]
     public void SupervisedTrainingOnUnlabeledImagesIsRejected()
