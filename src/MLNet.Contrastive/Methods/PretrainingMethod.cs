@@ -50,6 +50,12 @@ public abstract class PretrainingMethod : nn.Module
     /// <summary>After the optimizer step (e.g. moving-average targets, queues, prototype normalisation). Default: nothing.</summary>
     public virtual void AfterStep(StepContext context) { }
 
+    /// <summary>
+    /// The method's own signals of the last step (e.g. DINO's teacher entropy), by name; the training history records them
+    /// with the step (<see cref="Training.StepRecord.Monitors"/>). Default: null, none.
+    /// </summary>
+    public virtual IReadOnlyDictionary<string, double>? StepMonitors => null;
+
     /// <summary>The parameters the optimizer trains, by group. Default: every parameter, one group; targets updated by moving average must be left out.</summary>
     public virtual IEnumerable<ParameterGroup> ParameterGroups() => [new ParameterGroup(parameters().ToList())];
 

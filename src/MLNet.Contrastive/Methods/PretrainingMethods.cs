@@ -26,6 +26,8 @@ public static class PretrainingMethods
         ["dcl"] = typeof(DclOptions),
         ["dclw"] = typeof(DclwOptions),
         ["nnclr"] = typeof(NnclrOptions),
+        ["dino"] = typeof(DinoOptions),
+        ["mae"] = typeof(MaeOptions),
     };
 
     /// <summary>Every registered name, in registry order.</summary>

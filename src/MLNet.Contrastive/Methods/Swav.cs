@@ -86,9 +86,7 @@ public sealed class Swav : PretrainingMethod
     private readonly ImageEncoder encoder;
     private readonly ProjectionHead projection;
     private readonly Linear prototypes;
-    private readonly ViewAugmenter globalViews;
-    private readonly AugmentationOptions? localRecipe;
-    private ViewAugmenter? localViews;
+    private readonly MultiCrop crops;
     private readonly SwavOptions options;
     private readonly EmbeddingQueue embeddingQueue;
     private Tensor? pendingEmbeddings;
@@ -100,26 +98,14 @@ public sealed class Swav : PretrainingMethod
         this.options = options;
         projection = new ProjectionHead(encoder.OutputDimension, options.ProjectionHiddenDimension, options.ProjectionDimension);
         prototypes = nn.Linear(options.ProjectionDimension, options.Prototypes, hasBias: false);
-        globalViews = new ViewAugmenter(setup.Views);
-        if (options.LocalCrops > 0)
-        {
-            localRecipe = setup.Views.Clone();
-            (localRecipe.CropScaleMin, localRecipe.CropScaleMax) = (options.LocalCropScaleMin, options.LocalCropScaleMax);
-        }
+        crops = new MultiCrop(setup.Views, options.LocalCrops, options.LocalCropSize, options.LocalCropScaleMin, options.LocalCropScaleMax);
         // One queue per global view, written together.
         embeddingQueue = new EmbeddingQueue(this, zeros(2, options.QueueLength, options.ProjectionDimension), "queue", "queue_position", "queued");
         RegisterComponents();
     }
 
-    private static AugmentationOptions ResizedTo(AugmentationOptions recipe, int side)
-    {
-        var resized = recipe.Clone();
-        resized.OutputSize = side;
-        return resized;
-    }
-
     /// <summary>The small crops' side for images of side <paramref name="imageSide"/>: the setting, or 4/7 of the side.</summary>
-    internal int LocalCropSize(long imageSide) => options.LocalCropSize ?? (int)Math.Max(8, Math.Round(imageSide * 4.0 / 7));
+    internal int LocalCropSize(long imageSide) => crops.LocalCropSize(imageSide);
 
     /// <summary>The prototypes [K, P] (rows L2-normalised at the start of every step).</summary>
     public Tensor Prototypes => prototypes.weight!;
@@ -135,16 +121,9 @@ public sealed class Swav : PretrainingMethod
             throw new ArgumentException($"SwAV's queue ({options.QueueLength} embeddings) must hold at least one batch ({n}); raise QueueLength or lower the batch size.");
         using var scope = NewDisposeScope();
         using (no_grad()) prototypes.weight!.copy_(F.normalize(prototypes.weight!, dim: 1));
-        var global = cat(new[] { globalViews.Augment(images, context.Generator), globalViews.Augment(images, context.Generator) }, 0);
-        var crops = new List<Tensor> { global };
-        if (localRecipe is not null)
-        {
-            // The crop size follows the images, which the first step shows.
-            localViews ??= new ViewAugmenter(ResizedTo(localRecipe, LocalCropSize(images.shape[2])));
-            crops.Add(cat(Enumerable.Range(0, options.LocalCrops).Select(_ => localViews.Augment(images, context.Generator)).ToArray(), 0));
-        }
+        var views = crops.Crops(images, context.Generator);
         context.Mark("views");
-        var embeddings = crops.Select(c => F.normalize(projection.forward(encoder.forward(c)), dim: 1)).ToList();
+        var embeddings = views.Select(c => F.normalize(projection.forward(encoder.forward(c)), dim: 1)).ToList();
         context.Mark("encoder");
         var scores = embeddings.SelectMany(z => prototypes.forward(z).split(n)).ToList();
         var codes = new List<Tensor>();

@@ -64,7 +64,7 @@ public sealed class VisionTransformer : ImageEncoder
     /// N(0, 0.02²) cut at ±2σ, timm's initialisation (drawn and clamped: TorchSharp 0.107's trunc_normal_ left values
     /// outside that range and gave non-finite outputs here).
     /// </summary>
-    private static void TruncatedNormal(Tensor tensor)
+    internal static void TruncatedNormal(Tensor tensor)
     {
         const double std = 0.02;
         using var low = (-2 * std).ToScalar();
@@ -111,6 +111,28 @@ public sealed class VisionTransformer : ImageEncoder
         x = cat([cls_token.expand(x.shape[0], -1, -1), x], 1) + Positions(height / patch, width / patch);
         foreach (var block in blocks) x = block.forward(x);
         return norm.forward(x);
+    }
+
+    /// <summary>
+    /// MAE's encoder pass (facebookresearch/mae <c>forward_encoder</c>): only the visible patches, [N, C, H, W] with
+    /// <paramref name="keepIndices"/> [N, L_keep] (int64, patch indices in row-major order) → the class token and the kept
+    /// patches' tokens after the last norm, [N, 1 + L_keep, D], in the order of <paramref name="keepIndices"/>.
+    /// </summary>
+    public Tensor EncodeVisible(Tensor images, Tensor keepIndices)
+    {
+        using var scope = NewDisposeScope();
+        var (height, width) = (images.shape[2], images.shape[3]);
+        var patch = Options.PatchSize;
+        if (height % patch != 0 || width % patch != 0)
+            throw new ArgumentException($"Images of {height}×{width} px do not split into {patch}×{patch} patches; give the ViT sides that are multiples of {patch}.", nameof(images));
+        if (keepIndices.ndim != 2 || keepIndices.shape[0] != images.shape[0])
+            throw new ArgumentException($"The kept patches must be [N = {images.shape[0]}, L_keep]; got [{string.Join(", ", keepIndices.shape)}].", nameof(keepIndices));
+        var positions = Positions(height / patch, width / patch);
+        var x = patch_embed.forward((images - mean) / std).flatten(2).transpose(1, 2) + positions.narrow(1, 1, positions.shape[1] - 1);
+        x = x.gather(1, keepIndices.unsqueeze(-1).expand(-1, -1, x.shape[2]));
+        x = cat([(cls_token + positions.narrow(1, 0, 1)).expand(x.shape[0], -1, -1), x], 1);
+        foreach (var block in blocks) x = block.forward(x);
+        return norm.forward(x).MoveToOuterDisposeScope();
     }
 
     /// <summary>The position embeddings for a rows × columns grid of patches, [1, 1 + rows·columns, D].</summary>

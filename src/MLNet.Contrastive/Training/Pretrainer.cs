@@ -118,7 +118,7 @@ public sealed class Pretrainer
                 viewsThisRun += views;
                 epochViews += views;
                 epochLosses.Add(loss);
-                info.History.Steps.Add(new StepRecord(info.GlobalStep, epoch, loss, learningRate, Elapsed()));
+                info.History.Steps.Add(new StepRecord(info.GlobalStep, epoch, loss, learningRate, Elapsed(), session.Method.StepMonitors?.ToDictionary()));
                 var viewsPerSecond = viewsThisRun / clock.Elapsed.TotalSeconds;
                 var remaining = Progress() is var p and > 0 ? TimeSpan.FromSeconds(Elapsed() * (1 - Math.Min(p, 1)) / p) : TimeSpan.Zero;
                 progress?.Report(new PretrainProgress(epoch, info.GlobalStep, stepsPerEpoch, Math.Min(Progress(), 1), loss,

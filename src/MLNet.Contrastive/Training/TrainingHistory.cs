@@ -1,12 +1,14 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using MLNet.Contrastive.Runtime;
 
 namespace MLNet.Contrastive.Training;
 
-/// <summary>One optimisation step.</summary>
-public sealed record StepRecord(int Step, int Epoch, double Loss, double LearningRate, double ElapsedSeconds);
+/// <summary>One optimisation step; <paramref name="Monitors"/> holds the method's own signals of the step (<see cref="Methods.PretrainingMethod.StepMonitors"/>), null when it has none.</summary>
+public sealed record StepRecord(int Step, int Epoch, double Loss, double LearningRate, double ElapsedSeconds,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Dictionary<string, double>? Monitors = null);
 
 /// <summary>One finished epoch (possibly partial when a time budget ends it).</summary>
 public sealed record EpochRecord(int Epoch, int Steps, double MeanLoss, double Seconds, double ViewsPerSecond);

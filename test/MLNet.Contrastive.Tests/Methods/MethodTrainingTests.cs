@@ -60,7 +60,7 @@ public class MethodTrainingTests
     [Test]
     public void EveryRegisteredMethodHasAName() =>
         Assert.That(PretrainingMethods.Names, Is.EquivalentTo(new[]
-            { "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "rotation", "jigsaw", "triplet", "nce", "swav", "clip", "supervised", "distill", "dcl", "dclw", "nnclr" }));
+            { "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "rotation", "jigsaw", "triplet", "nce", "swav", "clip", "supervised", "distill", "dcl", "dclw", "nnclr", "dino", "mae" }));
 
     [Test]
     public void SupervisedTrainingOnUnlabeledImagesIsRejected()
@@ -87,6 +87,7 @@ public class MethodTrainingTests
         yield return new TestCaseData(new DclOptions { Temperature = 0.3, ProjectionDimension = 48 });
         yield return new TestCaseData(new DclwOptions { Temperature = 0.2, Sigma = 0.3 });
         yield return new TestCaseData(new NnclrOptions { Temperature = 0.2, SupportSize = 96, PredictorHiddenDimension = 64 });
+        yield return new TestCaseData(new DinoOptions { Prototypes = 64, HiddenDimension = 64, BottleneckDimension = 32, TeacherTemperature = 0.05, LocalCrops = 2, LocalCropSize = 12 });
     }
 
     /// <summary>Each method's own settings come back from its checkpoint, and the checkpoint rebuilds the method (supervised: with the data's class count).</summary>

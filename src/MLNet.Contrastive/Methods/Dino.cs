@@ -1,0 +1,174 @@
+using MLNet.Contrastive.Augmentation;
+using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Objectives;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.Contrastive.Methods;
+
+/// <summary>
+/// Settings of <see cref="Dino"/>: DINO's recipe (facebookresearch/dino <c>main_dino.py</c>) with the head narrowed for
+/// small images on a CPU (DINO: hidden 2048, K = 65,536 prototypes; here 512 and 1,024) and 4 small crops instead of 8.
+/// </summary>
+public sealed class DinoOptions : MethodOptions
+{
+    /// <summary>K, the prototypes of the head's last layer (the softmax's width). Default 1024.</summary>
+    public int Prototypes { get; set; } = 1024;
+
+    /// <summary>Hidden width of the head's MLP. Default 512.</summary>
+    public int HiddenDimension { get; set; } = 512;
+
+    /// <summary>Width of the L2-normalised bottleneck before the prototypes. Default 256, as DINO.</summary>
+    public int BottleneckDimension { get; set; } = 256;
+
+    /// <summary>τ_s, the student's softmax temperature. Default 0.1.</summary>
+    public double StudentTemperature { get; set; } = 0.1;
+
+    /// <summary>τ_t after the warm-up (the teacher's sharpening). Default 0.07.</summary>
+    public double TeacherTemperature { get; set; } = 0.07;
+
+    /// <summary>τ_t at the start; it rises linearly to <see cref="TeacherTemperature"/> over the warm-up. Default 0.04.</summary>
+    public double WarmupTeacherTemperature { get; set; } = 0.04;
+
+    /// <summary>Fraction of training over which τ_t warms up (DINO: 30 of 100–300 epochs). Default 0.3.</summary>
+    public double TeacherTemperatureWarmupFraction { get; set; } = 0.3;
+
+    /// <summary>m, the momentum of the centre of the teacher's outputs. Default 0.9.</summary>
+    public double CenterMomentum { get; set; } = 0.9;
+
+    /// <summary>τ_base of the teacher's moving average; τ rises to 1 along a cosine over training. Default 0.996.</summary>
+    public double BaseMomentum { get; set; } = 0.996;
+
+    /// <summary>Fraction of training with the head's last layer frozen (DINO freezes it for the first epoch). Default 0.01.</summary>
+    public double FreezeLastLayerFraction { get; set; } = 0.01;
+
+    /// <summary>Lower end of the global crops' area fraction (DINO: 0.4; the upper end is the run's recipe's). Default 0.4.</summary>
+    public double GlobalCropScaleMin { get; set; } = 0.4;
+
+    /// <summary>Multi-crop: small crops per image besides the two global views; 0 trains on the two views only. Default 4.</summary>
+    public int LocalCrops { get; set; } = 4;
+
+    /// <summary>Side of the small crops in pixels; null is 4/7 of the image side (DINO's 96 of 224), a multiple of a ViT's patch. Default null.</summary>
+    public int? LocalCropSize { get; set; }
+
+    /// <summary>Lower end of the small crops' area fraction. Default 0.05, as DINO.</summary>
+    public double LocalCropScaleMin { get; set; } = 0.05;
+
+    /// <summary>Upper end of the small crops' area fraction. Default 0.4, as DINO.</summary>
+    public double LocalCropScaleMax { get; set; } = 0.4;
+
+    /// <inheritdoc/>
+    public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup) => new Dino(encoder, this, setup);
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        Range(Prototypes, 2, 1 << 20, nameof(Prototypes));
+        Positive(HiddenDimension, nameof(HiddenDimension));
+        Positive(BottleneckDimension, nameof(BottleneckDimension));
+        Positive(StudentTemperature, nameof(StudentTemperature));
+        Positive(TeacherTemperature, nameof(TeacherTemperature));
+        Positive(WarmupTeacherTemperature, nameof(WarmupTeacherTemperature));
+        Range(TeacherTemperatureWarmupFraction, 0, 1, nameof(TeacherTemperatureWarmupFraction));
+        Range(CenterMomentum, 0, 1, nameof(CenterMomentum));
+        Range(BaseMomentum, 0, 1, nameof(BaseMomentum));
+        Range(FreezeLastLayerFraction, 0, 1, nameof(FreezeLastLayerFraction));
+        Range(GlobalCropScaleMin, 1e-3, 1, nameof(GlobalCropScaleMin));
+        Range(LocalCrops, 0, 16, nameof(LocalCrops));
+        if (LocalCropSize is { } size) Positive(size, nameof(LocalCropSize));
+        Range(LocalCropScaleMin, 1e-3, 1, nameof(LocalCropScaleMin));
+        Range(LocalCropScaleMax, LocalCropScaleMin, 1, nameof(LocalCropScaleMax));
+    }
+
+    /// <summary>τ_t at <paramref name="progress"/>: linear from <see cref="WarmupTeacherTemperature"/> to <see cref="TeacherTemperature"/> over the warm-up, then constant.</summary>
+    public double TeacherTemperatureAt(double progress) =>
+        progress >= TeacherTemperatureWarmupFraction
+            ? TeacherTemperature
+            : WarmupTeacherTemperature + (TeacherTemperature - WarmupTeacherTemperature) * progress / TeacherTemperatureWarmupFraction;
+}
+
+/// <summary>
+/// DINO (Caron et al. 2021): self-distillation with no labels. The student (encoder → <see cref="DinoHead"/>) sees every
+/// crop, the teacher (its moving average, τ cosine from 0.996 to 1) only the two global ones; the student predicts the
+/// teacher's centred, sharpened softmax of each global crop from every other crop (<see cref="DinoLoss"/>). Works with
+/// ResNets and ViTs (a ViT's small crops get interpolated position embeddings). The centre is a buffer, so checkpoints
+/// carry it; each step's teacher entropy and student–teacher KL are recorded in the history (<see cref="StepMonitors"/>).
+/// </summary>
+public sealed class Dino : PretrainingMethod
+{
+    private readonly ImageEncoder encoder;
+    private readonly DinoHead head;
+    private readonly ImageEncoder teacherEncoder;
+    private readonly DinoHead teacherHead;
+    private readonly MultiCrop crops;
+    private readonly DinoOptions options;
+    private readonly Tensor center;
+    private readonly MomentumTarget teacher;
+    private Dictionary<string, double>? monitors;
+
+    /// <summary>DINO around <paramref name="encoder"/>; the crops follow the run's recipe.</summary>
+    public Dino(ImageEncoder encoder, DinoOptions options, MethodSetup setup) : base(nameof(Dino), encoder, options)
+    {
+        this.encoder = encoder;
+        this.options = options;
+        head = new DinoHead(encoder.OutputDimension, options.HiddenDimension, options.BottleneckDimension, options.Prototypes);
+        teacherEncoder = ImageEncoder.Create(encoder.Options);
+        teacherHead = new DinoHead(encoder.OutputDimension, options.HiddenDimension, options.BottleneckDimension, options.Prototypes);
+        var global = setup.Views.Clone();
+        global.CropScaleMin = Math.Min(options.GlobalCropScaleMin, global.CropScaleMax);
+        var patch = encoder is VisionTransformer ? encoder.Options.PatchSize : 1;
+        crops = new MultiCrop(global, options.LocalCrops, options.LocalCropSize, options.LocalCropScaleMin, options.LocalCropScaleMax, patch);
+        center = zeros(1, options.Prototypes);
+        register_buffer("center", center, persistent: true);
+        RegisterComponents();
+        teacher = new MomentumTarget((encoder, teacherEncoder), (head, teacherHead));
+    }
+
+    /// <summary>The centre [1, K] subtracted from the teacher's outputs.</summary>
+    public Tensor Center => center;
+
+    /// <summary>The current τ of the teacher's moving average.</summary>
+    public double Momentum { get; private set; }
+
+    /// <inheritdoc/>
+    public override int ViewsPerImage => crops.Views;
+
+    /// <summary>The last step's "TeacherEntropy" (0: collapsed to one prototype; log K: uniform), "KlDivergence" (student from teacher) and "TeacherTemperature".</summary>
+    public override IReadOnlyDictionary<string, double>? StepMonitors => monitors;
+
+    /// <inheritdoc/>
+    public override Tensor Loss(Tensor images, StepContext context)
+    {
+        using var scope = NewDisposeScope();
+        var n = images.shape[0];
+        var views = crops.Crops(images, context.Generator);
+        context.Mark("views");
+        var student = views.SelectMany(v => head.forward(encoder.forward(v)).split(n)).ToList();
+        List<Tensor> targets;
+        using (no_grad()) targets = teacherHead.forward(teacherEncoder.forward(views[0])).split(n).ToList();
+        context.Mark("encoder");
+        var temperature = options.TeacherTemperatureAt(context.Progress);
+        var (loss, updated) = DinoLoss.Compute(student, targets, center, options.StudentTemperature, temperature, options.CenterMomentum);
+        var (entropy, kl) = DinoLoss.Monitors(student, targets, center, options.StudentTemperature, temperature);
+        monitors = new() { ["TeacherEntropy"] = entropy, ["KlDivergence"] = kl, ["TeacherTemperature"] = temperature };
+        // The teacher side takes no gradient, so the loss's graph does not hold the centre.
+        using (no_grad()) center.copy_(updated);
+        return loss.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Keeps the head's last layer still for the first <see cref="DinoOptions.FreezeLastLayerFraction"/> of training.</summary>
+    public override void AfterBackward(StepContext context)
+    {
+        if (context.Progress < options.FreezeLastLayerFraction) head.LastLayer.grad?.zero_();
+    }
+
+    /// <summary>Moves the teacher towards the student with τ from the cosine schedule.</summary>
+    public override void AfterStep(StepContext context)
+    {
+        Momentum = MomentumTarget.Tau(options.BaseMomentum, context.Progress);
+        teacher.Update(Momentum);
+    }
+
+    /// <summary>The student's encoder and head; the teacher is not trained.</summary>
+    public override IEnumerable<ParameterGroup> ParameterGroups() => [new ParameterGroup(encoder.parameters().Concat(head.parameters()).ToList())];
+}
