@@ -63,7 +63,7 @@ public sealed class Mae : PretrainingMethod
     public Mae(ImageEncoder encoder, MaeOptions options, MethodSetup setup) : base(nameof(Mae), encoder, options)
     {
         this.encoder = encoder as VisionTransformer
-            ?? throw new ArgumentException($"MAE encodes only the visible patches, so it needs a Vision Transformer encoder (vit-tiny, vit-small); got a {encoder.Options.Architecture} encoder.", nameof(encoder));
+            ?? throw new ArgumentException($"MAE encodes only the visible patches, so it needs a Vision Transformer encoder (VitTiny, VitSmall); got a {encoder.Options.Architecture} encoder.", nameof(encoder));
         this.options = options;
         var (patch, channels) = (encoder.Options.PatchSize, encoder.Options.InputChannels);
         var grid = encoder.Options.ImageSize / patch;
