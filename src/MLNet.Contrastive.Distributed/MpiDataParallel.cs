@@ -10,7 +10,7 @@ namespace MLNet.Contrastive.Distributed;
 /// larger), never one call per parameter — PyTorch DDP's flat-bucket idea (torch/csrc/distributed/c10d/reducer.cpp),
 /// without its overlap of communication with backward. Set it as <see cref="PretrainOptions.DataParallel"/>.
 /// </summary>
-public sealed class MpiDataParallel : IDataParallel
+public sealed class MpiDataParallel : IDataParallel, IDisposable
 {
     private readonly MpiWorld world;
 
@@ -36,6 +36,9 @@ public sealed class MpiDataParallel : IDataParallel
 
     /// <summary>The MPI world the ranks share.</summary>
     public MpiWorld World => world;
+
+    /// <summary>Finalizes MPI (<see cref="MpiWorld.Dispose"/>): every rank calls it at the end of the job.</summary>
+    public void Dispose() => world.Dispose();
 
     /// <inheritdoc/>
     public void Broadcast(IReadOnlyList<Tensor> tensors) => Exchange(tensors, average: false);

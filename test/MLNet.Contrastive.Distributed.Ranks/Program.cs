@@ -6,6 +6,7 @@ using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Training;
 
 // collectives <out>: each rank writes rank<r>.txt with the results of collectives on values that depend on its rank.
+// allreduce-time <out> <floats> <repeats>: rank 0 writes the time of each in-place allreduce of that many floats.
 // train <out> <images> <labels> <steps> <batch> [--distributed]: a short supervised run whose per-sample loss does not
 // couple the batch (a ViT's layer norm, a linear classifier, views without randomness), so N ranks at batch B/N train
 // the same objective as one process at batch B; writes rank<r>.txt with the losses and rank<r>.bin with the weights.
@@ -32,6 +33,21 @@ if (mode == "collectives")
         $"size {world.Size}", $"allreduce {string.Join(' ', sums)}", $"allgather {string.Join(' ', gathered)}",
         $"broadcast {string.Join(' ', broadcast)}", $"large-wrong {large.Count(v => v != expected)} of {large.Length}",
     ]);
+    return 0;
+}
+if (mode == "allreduce-time")
+{
+    using var world = MpiWorld.Start();
+    var (values, repeats) = (new float[int.Parse(args[2])], int.Parse(args[3]));
+    var times = new List<double>();
+    for (var i = 0; i <= repeats; i++)
+    {
+        world.Barrier();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        world.AllReduceSum(values);
+        if (i > 0) times.Add(clock.Elapsed.TotalMilliseconds); // the first call sets up the shared-memory buffers
+    }
+    if (world.Rank == 0) File.WriteAllLines(Path.Combine(output, "allreduce-ms.txt"), times.Select(t => t.ToString("F2")));
     return 0;
 }
 if (mode == "train")
@@ -62,7 +78,7 @@ if (mode == "train")
     using (var writer = new BinaryWriter(file))
         foreach (var (_, weights) in result.Method.state_dict().Where(p => p.Value.dtype == TorchSharp.torch.ScalarType.Float32))
             foreach (var value in weights.data<float>()) writer.Write(value);
-    (parallel?.World)?.Dispose();
+    parallel?.Dispose();
     return 0;
 }
 Console.Error.WriteLine($"Unknown mode '{mode}': collectives or train.");

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using MLNet.Contrastive.Distributed;
+using MLNet.Contrastive.Training;
 
 namespace MLNet.Contrastive.Tests.Distributed;
 
@@ -60,6 +61,24 @@ public class MpiTests
     }
 
     [Test]
+    public void Pretrain_distributed_on_two_ranks_trains_the_global_batch_and_rank_0_alone_reports()
+    {
+        using var folder = TestData.NewFolder();
+        var configuration = new DirectoryInfo(TestContext.CurrentContext.TestDirectory).Parent!.Name;
+        var cli = Path.Combine(TestData.RepositoryRoot, "src", "MLNet.Contrastive.Cli", "bin", configuration, "net10.0", "mlnet-contrastive.dll");
+        var (exitCode, output) = Run(2, cli, ["pretrain", "--data", TestData.TrainImages, "--epochs", "1", "--batch-size", "1000", "--threads", "1",
+            "--out", folder.Path, "--distributed"]);
+        Assert.That(exitCode, Is.Zero, output);
+        Assert.That(output, Does.Contain("Data-parallel over 2 MPI ranks: 500 images per rank per step."));
+        Assert.That(output.Split("Done: ").Length - 1, Is.EqualTo(1), "rank 0 alone prints the summary: " + output);
+        // 6,000 images at a global batch of 1,000: 6 steps, each counting both ranks' views.
+        var history = TrainingHistory.Load(new RunFolder(folder.Path).History);
+        Assert.That(history.Steps, Has.Count.EqualTo(6));
+        Assert.That(new RunFolder(folder.Path).Checkpoint, Does.Exist);
+        Assert.That(new RunFolder(folder.Path).Encoder, Does.Exist);
+    }
+
+    [Test]
     public void A_process_not_launched_by_mpiexec_is_told_how_to_launch()
     {
         Assume.That(Environment.GetEnvironmentVariable("PMI_SIZE"), Is.Null);
@@ -85,10 +104,15 @@ public class MpiTests
 
     private static (int ExitCode, string Output) Run(int ranks, params string[] args)
     {
-        Assert.That(Mpiexec, Does.Exist, "The distributed tests need MPICH: apt-get install -y mpich");
         var configuration = new DirectoryInfo(TestContext.CurrentContext.TestDirectory).Parent!.Name;
-        var program = Path.Combine(TestData.RepositoryRoot, "test", "MLNet.Contrastive.Distributed.Ranks", "bin", configuration, "net10.0",
-            "MLNet.Contrastive.Distributed.Ranks.dll");
+        return Run(ranks, Path.Combine(TestData.RepositoryRoot, "test", "MLNet.Contrastive.Distributed.Ranks", "bin", configuration, "net10.0",
+            "MLNet.Contrastive.Distributed.Ranks.dll"), args);
+    }
+
+    /// <summary>Runs the .NET program <paramref name="program"/> on <paramref name="ranks"/> MPI ranks (0: a plain process), killed past 3 minutes.</summary>
+    private static (int ExitCode, string Output) Run(int ranks, string program, string[] args)
+    {
+        Assert.That(Mpiexec, Does.Exist, "The distributed tests need MPICH: apt-get install -y mpich");
         Assert.That(program, Does.Exist);
         var start = ranks == 0
             ? new ProcessStartInfo("dotnet", [program, .. args])
