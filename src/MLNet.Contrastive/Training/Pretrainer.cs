@@ -216,6 +216,12 @@ public sealed class Pretrainer
                     $"{options.CheckpointPath}: the checkpoint was trained at batch size {info.Options.BatchSize}; resume with that batch size, not {options.BatchSize}.");
             if (options.Resume && !resume)
                 channel.Info(MessageSensitivity.None, "{0}", $"No checkpoint at {options.CheckpointPath}: starting a new run.");
+            // Batches are sliced from the global order, so another number of ranks continues the same run.
+            var ranks = options.DataParallel?.WorldSize ?? 1;
+            if (resume && info.Ranks != ranks)
+                channel.Info(MessageSensitivity.None, "{0}", $"{options.CheckpointPath} was written by {info.Ranks} process{(info.Ranks == 1 ? "" : "es")}; " +
+                    $"continuing on {ranks}, {options.BatchSize / ranks} images of each global batch of {options.BatchSize} per process.");
+            info.Ranks = ranks;
 
             manual_seed(options.Seed);
             var views = options.Augmentation ?? AugmentationOptions.ForImageSize(data.Height, data.Width);

@@ -64,18 +64,45 @@ public class MpiTests
     public void Pretrain_distributed_on_two_ranks_trains_the_global_batch_and_rank_0_alone_reports()
     {
         using var folder = TestData.NewFolder();
-        var configuration = new DirectoryInfo(TestContext.CurrentContext.TestDirectory).Parent!.Name;
-        var cli = Path.Combine(TestData.RepositoryRoot, "src", "MLNet.Contrastive.Cli", "bin", configuration, "net10.0", "mlnet-contrastive.dll");
-        var (exitCode, output) = Run(2, cli, ["pretrain", "--data", TestData.TrainImages, "--epochs", "1", "--batch-size", "1000", "--threads", "1",
-            "--out", folder.Path, "--distributed"]);
-        Assert.That(exitCode, Is.Zero, output);
+        var output = Pretrain(2, folder.Path, "--epochs", "1", "--batch-size", "1000");
         Assert.That(output, Does.Contain("Data-parallel over 2 MPI ranks: 500 images per rank per step."));
         Assert.That(output.Split("Done: ").Length - 1, Is.EqualTo(1), "rank 0 alone prints the summary: " + output);
-        // 6,000 images at a global batch of 1,000: 6 steps, each counting both ranks' views.
-        var history = TrainingHistory.Load(new RunFolder(folder.Path).History);
-        Assert.That(history.Steps, Has.Count.EqualTo(6));
+        // 6,000 images at a global batch of 1,000: 6 steps.
+        Assert.That(TrainingHistory.Load(new RunFolder(folder.Path).History).Steps, Has.Count.EqualTo(6));
         Assert.That(new RunFolder(folder.Path).Checkpoint, Does.Exist);
         Assert.That(new RunFolder(folder.Path).Encoder, Does.Exist);
+    }
+
+    [Test]
+    public void A_time_budget_stops_every_rank_at_the_same_step()
+    {
+        // Ranks that stopped at different steps would leave one waiting in an allreduce: the launch would time out.
+        using var folder = TestData.NewFolder();
+        var output = Pretrain(2, folder.Path, "--minutes", "0.05", "--batch-size", "200");
+        Assert.That(output, Does.Contain("Done: "));
+        Assert.That(TrainingHistory.Load(new RunFolder(folder.Path).History).Steps, Is.Not.Empty);
+    }
+
+    [Test]
+    public void A_run_of_two_ranks_resumes_on_three()
+    {
+        // Batches are sliced from the global order, so another world size continues the same run.
+        using var folder = TestData.NewFolder();
+        Pretrain(2, folder.Path, "--epochs", "1", "--batch-size", "1200");
+        var output = Pretrain(3, folder.Path, "--epochs", "2", "--batch-size", "1200", "--resume");
+        Assert.That(output, Does.Contain("5 steps done").And.Contain("Data-parallel over 3 MPI ranks: 400 images per rank per step."));
+        var steps = TrainingHistory.Load(new RunFolder(folder.Path).History).Steps;
+        Assert.That(steps.Select(s => s.Step), Is.EqualTo(Enumerable.Range(1, 10)));
+    }
+
+    /// <summary>`pretrain --distributed` of the CLI on the sample's 6,000 images, 1 thread per rank; asserts success and returns the output.</summary>
+    private static string Pretrain(int ranks, string run, params string[] more)
+    {
+        var configuration = new DirectoryInfo(TestContext.CurrentContext.TestDirectory).Parent!.Name;
+        var cli = Path.Combine(TestData.RepositoryRoot, "src", "MLNet.Contrastive.Cli", "bin", configuration, "net10.0", "mlnet-contrastive.dll");
+        var (exitCode, output) = Run(ranks, cli, ["pretrain", "--data", TestData.TrainImages, "--threads", "1", "--out", run, "--distributed", .. more]);
+        Assert.That(exitCode, Is.Zero, output);
+        return output;
     }
 
     [Test]
