@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MLNet.Contrastive.Data;
+using MLNet.Contrastive.Distributed;
 using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Onnx;
 using MLNet.Contrastive.Models;
@@ -53,17 +54,28 @@ internal static class PretrainCommand
         var captions = new Option<string?>("--captions") { Description = "clip: a text file with one caption per image, in the images' order (`captions` makes one from labels)." };
         var cache = new Option<string?>("--cache") { Description = "Folder for a decoded-image cache: decode once, then read batches from it on later runs (any method), for datasets larger than memory." };
         var pairedData = new Option<string?>("--paired-data") { Description = "clip: a second image of each image (folder or IDX, same order), e.g. another camera; read at --image-size and --channels." };
+        var distributed = new Option<bool>("--distributed")
+        {
+            Description = "Data-parallel training over the ranks of `mpiexec -n N mlnet-contrastive pretrain … --distributed` (MPICH): --batch-size is the " +
+                          "global batch, each rank trains on B/N of it, gradients are averaged every step, rank 0 alone writes the output folder.",
+        };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Reject images whose header declares more pixels than this.", DefaultValueFactory = _ => 50_000_000 };
 
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
             data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, chunkSize, learningRate, scaling, optimizer,
-            seed, threads, device, output, resume, init, normalization, teacher, teacherCache, skipBad, maxPixels, monitorEvery, captions, pairedData, cache,
+            seed, threads, device, output, resume, init, normalization, teacher, teacherCache, skipBad, maxPixels, monitorEvery, captions, pairedData, cache, distributed,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             if (parse.GetValue(epochs) is not null && parse.GetValue(minutes) is not null)
                 throw new ArgumentException("Give either --epochs or --minutes, not both.");
+            // Finalized on success only: a rank that fails exits without MPI_Finalize, and mpiexec then ends the whole job
+            // (finalizing would wait for ranks that are waiting for it).
+            var parallel = parse.GetValue(distributed) ? MpiDataParallel.Start() : null;
+            // The ranks hold the same weights: rank 0 alone prints and writes the run folder.
+            var writer = parallel is null || parallel.Rank == 0;
+            if (!writer) Console.SetOut(TextWriter.Null);
             var outDir = CommandRunner.OutputFolder(parse.GetValue(output)!);
             var loadOptions = new ImageLoadOptions
             {
@@ -89,6 +101,7 @@ internal static class PretrainCommand
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,
                 Initialization = parse.GetValue(init) is { } initPath ? PretrainedEncoder.Load(initPath, CommonOptions.ParseNormalization(parse.GetValue(normalization))) : null,
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(loadOptions.Channels, loadOptions.Height, preset) : null,
+                DataParallel = parallel,
             };
 
             var loading = System.Diagnostics.Stopwatch.StartNew();
@@ -103,7 +116,13 @@ internal static class PretrainCommand
             {
                 Console.WriteLine($"Resuming from {options.CheckpointPath}: {PretrainedEncoder.Load(options.CheckpointPath).Steps} steps done.");
             }
+            if (parallel is not null) Console.WriteLine($"Data-parallel over {parallel.WorldSize} MPI ranks: {options.BatchSize / parallel.WorldSize} images per rank per step.");
             var result = ConsoleProgress.Run($"Pretraining {options.Method.Name}", progress => new Pretrainer(options).Fit(store, progress, CommandRunner.Interrupted));
+            if (!writer)
+            {
+                parallel!.Dispose();
+                return 0;
+            }
             result.History.Save(outDir);
             WriteEmbeddingModel(result, store, outDir);
             if (result.Method is Clip clip) WriteTowers(clip, store, outDir);
@@ -119,7 +138,7 @@ internal static class PretrainCommand
                         ? [$"Teacher: {distill.Teacher} at {distill.TeacherImageSize} px ({distill.TeacherDimension}-d, {distill.Target} target, {distill.Loss} loss{(distill.Mixup ? ", mixup" : "")})."]
                         : Array.Empty<string>(),
                     $"Method {options.Method.Name}, batch {options.BatchSize}, {result.Steps} steps ({result.Epochs} full epochs), " +
-                    $"{result.ViewsPerSecond:F0} views/s on {options.Threads} threads, peak memory {CommandRunner.PeakMemory()}.",
+                    $"{result.ViewsPerSecond:F0} views/s on {options.Threads} threads{(parallel is null ? "" : $" × {parallel.WorldSize} ranks")}, peak memory {CommandRunner.PeakMemory()}.",
                 ],
                 History = result.History,
             };
@@ -139,6 +158,7 @@ internal static class PretrainCommand
                   $"{result.ViewsPerSecond:F0} views/s, peak memory {CommandRunner.PeakMemory()}.");
             Console.WriteLine($"Wrote {RunFolder.ModelFile} (ML.NET embedding stage, input column '{RunFolder.ImagePathColumn}'), " +
                               $"{RunFolder.EncoderFile}, {RunFolder.CheckpointFile}, {RunFolder.HistoryFile}, {RunFolder.HistoryCsvFile} and {RunFolder.ReportFile} to {outDir}; report: {html}.");
+            parallel?.Dispose();
             return 0;
         }, "To continue, run the same command with --resume."));
         return command;

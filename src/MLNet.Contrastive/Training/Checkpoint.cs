@@ -36,6 +36,8 @@ internal sealed class CheckpointInfo
     public TrainingHistory History { get; set; } = new();
     /// <summary>Where the starting weights came from (<see cref="PretrainOptions.Initialization"/>); null for a random start.</summary>
     public string? InitializedFrom { get; set; }
+    /// <summary>Processes that trained the last steps (<see cref="PretrainOptions.DataParallel"/>); 1 in checkpoints from before it.</summary>
+    public int Ranks { get; set; } = 1;
 }
 
 /// <summary>

@@ -119,6 +119,13 @@ public sealed class PretrainOptions
     /// <summary>Continue from <see cref="CheckpointPath"/> when it exists. Default false.</summary>
     public bool Resume { get; set; }
 
+    /// <summary>
+    /// Data-parallel training over several processes (MLNet.Contrastive.Distributed's MPI ranks): <see cref="BatchSize"/>
+    /// is the global batch, each rank trains on its slice and only rank 0 writes the checkpoint. Default null (this process alone).
+    /// </summary>
+    [JsonIgnore]
+    public IDataParallel? DataParallel { get; set; }
+
     internal double PeakLearningRate => LearningRate ?? (Optimizer == OptimizerKind.AdamW ? 2e-3
         : LearningRateScaling == LearningRateScaling.Sqrt ? 0.075 * Math.Sqrt(BatchSize) : 0.3 * BatchSize / 256.0);
 
@@ -151,6 +158,12 @@ public sealed class PretrainOptions
         if (MonitorEvery < 0) throw new ArgumentOutOfRangeException(nameof(MonitorEvery), MonitorEvery, "MonitorEvery must be 0 (off) or positive.");
         if (Initialization is not null && Encoder is not null)
             throw new ArgumentException($"Give either an encoder shape or an initialization ({Initialization.Source}), not both: the initialization fixes the shape.", nameof(Encoder));
+        if (DataParallel is { WorldSize: var ranks, Rank: var rank })
+        {
+            if (ranks < 1 || rank < 0 || rank >= ranks) throw new ArgumentException($"Rank {rank} of {ranks} is not a rank of the group.", nameof(DataParallel));
+            if (BatchSize % ranks != 0)
+                throw new ArgumentException($"The global batch size {BatchSize} does not split evenly over {ranks} ranks; use a multiple of {ranks}.", nameof(BatchSize));
+        }
         if (Resume && CheckpointPath is null) throw new ArgumentException("Resume needs a CheckpointPath.", nameof(Resume));
     }
 }

@@ -96,10 +96,22 @@ public sealed class Pretrainer
         var resumedSeconds = info.ElapsedSeconds;
         var viewsThisRun = 0L;
         double Elapsed() => resumedSeconds + clock.Elapsed.TotalSeconds;
-        double Progress() => budget is { } b ? Elapsed() / b.TotalSeconds : (double)info.GlobalStep / totalSteps!.Value;
-        bool Done() => budget is { } b ? Elapsed() >= b.TotalSeconds : info.GlobalStep >= totalSteps!.Value;
+        // Data-parallel ranks must stop, cancel and schedule the learning rate together, or one would wait forever in a
+        // collective the others left: every Done() agrees on the mean of their clocks and on whether any was cancelled.
+        var parallel = options.DataParallel;
+        var (agreedSeconds, anyCancelled) = (resumedSeconds, false);
+        double Clock() => parallel is null ? Elapsed() : agreedSeconds;
+        bool Cancelled() => parallel is null ? cancellation.IsCancellationRequested || HostCancelled() : anyCancelled;
+        double Progress() => budget is { } b ? Clock() / b.TotalSeconds : (double)info.GlobalStep / totalSteps!.Value;
+        bool Done()
+        {
+            if (parallel is not null) (agreedSeconds, anyCancelled) = session.Agree(Elapsed(), cancellation.IsCancellationRequested || HostCancelled());
+            return budget is { } b ? Clock() >= b.TotalSeconds : info.GlobalStep >= totalSteps!.Value;
+        }
 
-        var indices = new int[batchSize];
+        // Each rank trains on its contiguous slice of every global batch.
+        var (rank, ranks) = (parallel?.Rank ?? 0, parallel?.WorldSize ?? 1);
+        var indices = new int[batchSize / ranks];
         var (cancelled, stopped) = (false, false);
         while (!Done() && !cancelled && !stopped)
         {
@@ -110,9 +122,10 @@ public sealed class Pretrainer
             var epochViews = 0L;
             while (info.StepInEpoch < stepsPerEpoch && !Done())
             {
-                if (cancelled = cancellation.IsCancellationRequested || HostCancelled()) break;
-                Array.Copy(order, info.StepInEpoch * batchSize, indices, 0, batchSize);
-                var (loss, learningRate, views) = session.Step(indices, Math.Min(Progress(), 1), epoch);
+                if (cancelled = Cancelled()) break;
+                Array.Copy(order, info.StepInEpoch * batchSize + rank * indices.Length, indices, 0, indices.Length);
+                var (loss, learningRate, rankViews) = session.Step(indices, Math.Min(Progress(), 1), epoch);
+                var views = rankViews * ranks;
                 info.StepInEpoch++;
                 info.GlobalStep++;
                 viewsThisRun += views;
@@ -120,7 +133,7 @@ public sealed class Pretrainer
                 epochLosses.Add(loss);
                 info.History.Steps.Add(new StepRecord(info.GlobalStep, epoch, loss, learningRate, Elapsed(), session.Method.StepMonitors?.ToDictionary()));
                 var viewsPerSecond = viewsThisRun / clock.Elapsed.TotalSeconds;
-                var remaining = Progress() is var p and > 0 ? TimeSpan.FromSeconds(Elapsed() * (1 - Math.Min(p, 1)) / p) : TimeSpan.Zero;
+                var remaining = Progress() is var p and > 0 ? TimeSpan.FromSeconds(Clock() * (1 - Math.Min(p, 1)) / p) : TimeSpan.Zero;
                 progress?.Report(new PretrainProgress(epoch, info.GlobalStep, stepsPerEpoch, Math.Min(Progress(), 1), loss,
                     learningRate, viewsPerSecond, TimeSpan.FromSeconds(Elapsed()), remaining));
             }
@@ -203,6 +216,12 @@ public sealed class Pretrainer
                     $"{options.CheckpointPath}: the checkpoint was trained at batch size {info.Options.BatchSize}; resume with that batch size, not {options.BatchSize}.");
             if (options.Resume && !resume)
                 channel.Info(MessageSensitivity.None, "{0}", $"No checkpoint at {options.CheckpointPath}: starting a new run.");
+            // Batches are sliced from the global order, so another number of ranks continues the same run.
+            var ranks = options.DataParallel?.WorldSize ?? 1;
+            if (resume && info.Ranks != ranks)
+                channel.Info(MessageSensitivity.None, "{0}", $"{options.CheckpointPath} was written by {info.Ranks} process{(info.Ranks == 1 ? "" : "es")}; " +
+                    $"continuing on {ranks}, {options.BatchSize / ranks} images of each global batch of {options.BatchSize} per process.");
+            info.Ranks = ranks;
 
             manual_seed(options.Seed);
             var views = options.Augmentation ?? AugmentationOptions.ForImageSize(data.Height, data.Width);
@@ -220,12 +239,18 @@ public sealed class Pretrainer
                     nameof(PretrainOptions.ChunkSize));
             method.to(device);
             var optimizer = new TrainingOptimizer(method.ParameterGroups(), options);
-            var generator = new Generator((ulong)options.Seed);
+            var parallel = options.DataParallel;
+            var rank = parallel?.Rank ?? 0;
+            var generator = new Generator(RankSeed(options.Seed, rank, 0));
             if (resume)
             {
                 Checkpoint.LoadTrainingState(options.CheckpointPath!, method, optimizer, generator);
+                // The checkpoint holds rank 0's generator; the other ranks draw their own views from here on.
+                if (rank > 0) generator.manual_seed(unchecked((long)RankSeed(options.Seed, rank, info.GlobalStep)));
                 channel.Info(MessageSensitivity.None, "{0}", $"Resuming from {options.CheckpointPath} at epoch {info.Epoch + 1}, step {info.GlobalStep + 1}.");
             }
+            // Every rank starts from rank 0's weights and buffers (integer buffers, such as batch norm's counts, agree already).
+            parallel?.Broadcast(method.state_dict().Values.Where(t => t.dtype == ScalarType.Float32).ToList());
             method.train();
             return new TrainingSession(options, data, method, optimizer, generator, info, device, channel, new ViewAugmenter(views));
         }
@@ -259,6 +284,9 @@ public sealed class Pretrainer
             InitializedFrom = initialization?.Source,
         };
     }
+
+    /// <summary>The seed of a rank's view generator: the run's seed on rank 0 (so one process trains as before), distinct on the others.</summary>
+    private static ulong RankSeed(int seed, int rank, int step) => rank == 0 ? (ulong)seed : unchecked((ulong)seed + (ulong)rank * 0x9E3779B97F4A7C15UL + (ulong)step);
 
     /// <summary>The epoch's image order, a pure function of seed and epoch so that a resumed run sees the same batches.</summary>
     internal static int[] Permutation(int count, int seed, int epoch)
@@ -366,6 +394,7 @@ internal sealed class TrainingSession : IDisposable
         optimizer.ZeroGrad();
         backward();
         mark?.Invoke("backward");
+        if (options.DataParallel is { } parallel) loss = Average(parallel, loss);
         Method.AfterBackward(context);
         if (!AllFinite(optimizer.Parameters.Where(p => p.grad is not null).Select(p => p.grad!)))
             throw new InvalidOperationException(
@@ -378,6 +407,30 @@ internal sealed class TrainingSession : IDisposable
                 $"The weights became NaN or infinite at step {Info.GlobalStep + 1} (first: '{name}'); the checkpoint keeps the last finite ones. Lower the learning rate (now {learningRate:G3}).");
         mark?.Invoke("optimizer");
         return (loss, learningRate, Method.ViewsInStep(indices.Length, context));
+    }
+
+    /// <summary>
+    /// Averages the gradients over the data-parallel ranks in one exchange, with the loss riding along so that every rank
+    /// reports the global batch's; returns that loss. A gradient that is null stays null (the same parameters have none on every rank).
+    /// </summary>
+    private float Average(IDataParallel parallel, float loss)
+    {
+        var lossValue = tensor(new[] { loss }, device: device);
+        parallel.Average([.. optimizer.Parameters.Where(p => p.grad is not null).Select(p => p.grad!), lossValue]);
+        return lossValue.item<float>();
+    }
+
+    /// <summary>
+    /// The ranks' mean clock and whether any rank was cancelled, in one exchange: every rank stops at the same step and
+    /// sees the same schedule position.
+    /// </summary>
+    public (double Seconds, bool AnyCancelled) Agree(double seconds, bool cancelled)
+    {
+        using var scope = NewDisposeScope();
+        var values = tensor(new[] { (float)seconds, cancelled ? 1f : 0f });
+        options.DataParallel!.Average([values]);
+        var agreed = values.data<float>().ToArray();
+        return (agreed[0], agreed[1] > 0);
     }
 
     private static (Tensor Loss, Action Backward) Plain(Tensor loss) => (loss, () => loss.backward());
@@ -430,7 +483,8 @@ internal sealed class TrainingSession : IDisposable
 
     public void SaveCheckpoint()
     {
-        if (options.CheckpointPath is not null) Checkpoint.Save(options.CheckpointPath, Info, Method, optimizer, generator);
+        // Data-parallel ranks hold the same weights: rank 0 alone writes them.
+        if (options.CheckpointPath is not null && (options.DataParallel?.Rank ?? 0) == 0) Checkpoint.Save(options.CheckpointPath, Info, Method, optimizer, generator);
     }
 
     public void Log(string message) => channel.Info(MessageSensitivity.None, "{0}", message);
