@@ -140,6 +140,8 @@ public class ImageEmbeddingEstimatorTests
     [TestCase("moco")]
     [TestCase("barlow")]
     [TestCase("vicreg")]
+    [TestCase("dclw")]
+    [TestCase("nnclr")]
     public void EveryMethodProducesTheSameKindOfEmbeddingStage(string method)
     {
         using var folder = TestData.NewFolder();
@@ -156,6 +158,8 @@ public class ImageEmbeddingEstimatorTests
             "jigsaw" => catalog.Jigsaw(options),
             "triplet" => catalog.Triplet(options),
             "nce" => catalog.Nce(options),
+            "dclw" => catalog.Dcl(options),
+            "nnclr" => catalog.Nnclr(options),
             _ => catalog.Pretrain(options),
         };
         using var stage = estimator.Fit(data);
