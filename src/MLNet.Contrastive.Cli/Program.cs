@@ -16,5 +16,6 @@ root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(ScoreCommand.Create());
 root.Subcommands.Add(ExportOnnxCommand.Create());
 root.Subcommands.Add(ReportCommand.Create());
+root.Subcommands.Add(ClusterCommand.Create());
 root.Subcommands.Add(MethodSettings.ListCommand());
 return root.Parse(args).Invoke();

@@ -38,17 +38,32 @@ public sealed class ClusterFixture
         redis.BeginOutputReadLine();
         WaitForPort(port, TimeSpan.FromSeconds(20));
 
+        WriteImages(Images, ImageCount);
+        using var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
+        EncoderOnnxExporter.Export(encoder, Encoder);
+    }
+
+    /// <summary>The first <paramref name="count"/> images of the bundled Fashion-MNIST sample as PNG files.</summary>
+    public static void WriteImages(string folder, int count)
+    {
+        Directory.CreateDirectory(folder);
         var sample = ImageStore.Load(Path.Combine(TestContext.CurrentContext.TestDirectory, "Sample", "train-images-idx3-ubyte.gz"));
-        for (var i = 0; i < ImageCount; i++)
+        for (var i = 0; i < count; i++)
         {
             var grey = sample.Image(i);
             var bgra = new byte[grey.Length * 4];
             for (var p = 0; p < grey.Length; p++) (bgra[4 * p], bgra[4 * p + 1], bgra[4 * p + 2], bgra[4 * p + 3]) = (grey[p], grey[p], grey[p], 255);
             using var image = MLImage.CreateFromPixels(28, 28, MLPixelFormat.Bgra32, bgra);
-            image.Save(Path.Combine(Images, $"img{i:D4}.png"));
+            image.Save(Path.Combine(folder, $"img{i:D4}.png"));
         }
-        using var encoder = new ResNetEncoder(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
-        EncoderOnnxExporter.Export(encoder, Encoder);
+    }
+
+    /// <summary>A loopback port nothing listens on now.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     [OneTimeTearDown]
@@ -61,13 +76,6 @@ public sealed class ClusterFixture
         }
         redis?.Dispose();
         if (Directory.Exists(Folder)) Directory.Delete(Folder, recursive: true);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static void WaitForPort(int port, TimeSpan timeout)

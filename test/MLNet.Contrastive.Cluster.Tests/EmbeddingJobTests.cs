@@ -21,17 +21,17 @@ public class EmbeddingJobTests
         return cluster;
     }
 
-    /// <summary>The single-process embeddings of the fixture's images, by path.</summary>
-    private static Dictionary<string, float[]> Reference()
+    /// <summary>The single-process embeddings of a folder's images, by path.</summary>
+    internal static Dictionary<string, float[]> Reference(string folder)
     {
         using var embedder = new ImageEmbedder(ClusterFixture.Encoder, new ImageEmbedderOptions { Log = _ => { } });
-        var store = ImageStore.Load(ClusterFixture.Images);
+        var store = ImageStore.Load(folder);
         var embeddings = embedder.Embed(store);
         return Enumerable.Range(0, store.Count).ToDictionary(i => Path.GetFullPath(store.Sources[i]), i => embeddings.Row(i).ToArray());
     }
 
     /// <summary>Every row of the job's shard files, as the manifest lists them.</summary>
-    private static (List<EmbeddingRow> Rows, JsonDocument Manifest) ReadOutput(string output)
+    internal static (List<EmbeddingRow> Rows, JsonDocument Manifest) ReadOutput(string output)
     {
         var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, ShardLayout.ManifestFile)));
         var rows = manifest.RootElement.GetProperty("shards").EnumerateArray()
@@ -39,9 +39,10 @@ public class EmbeddingJobTests
         return (rows, manifest);
     }
 
-    private static void AssertEachImageOnceAndEqual(List<EmbeddingRow> rows)
+    /// <summary>Each image of <paramref name="folder"/> (default: the fixture's) in exactly one row, equal to the single-process embedder.</summary>
+    internal static void AssertEachImageOnceAndEqual(List<EmbeddingRow> rows, string? folder = null)
     {
-        var reference = Reference();
+        var reference = Reference(folder ?? ClusterFixture.Images);
         Assert.That(rows.Select(r => r.Path), Is.Unique, "no image is written twice");
         Assert.That(rows.Select(r => r.Path), Is.EquivalentTo(reference.Keys), "every image is written");
         var largest = rows.Max(r => r.Embedding.Zip(reference[r.Path], (a, b) => Math.Abs(a - b)).Max());
