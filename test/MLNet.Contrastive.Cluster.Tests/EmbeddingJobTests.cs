@@ -10,10 +10,12 @@ public class EmbeddingJobTests
 {
     private static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(4);
 
-    private static async Task<InProcessTestCluster> StartCluster(short silos)
+    /// <summary>A cluster of <paramref name="silos"/>; clusters given the same <paramref name="serviceId"/> share the stored state.</summary>
+    private static async Task<InProcessTestCluster> StartCluster(short silos, string? serviceId = null)
     {
         ClusterHosting.RedriveInterval = TimeSpan.FromSeconds(2);
         var builder = new InProcessTestClusterBuilder(silos);
+        if (serviceId is not null) builder.Options.ServiceId = serviceId;
         builder.ConfigureSilo((_, silo) => silo.AddContrastiveJobs(ClusterFixture.Redis, threads: 1));
         var cluster = builder.Build();
         using var start = new CancellationTokenSource(TimeSpan.FromMinutes(2));
@@ -96,6 +98,35 @@ public class EmbeddingJobTests
         Assert.That(status.State, Is.EqualTo(JobState.Completed), status.ToString());
         Assert.That((status.Shards, status.Rows), Is.EqualTo((30, ClusterFixture.ImageCount)));
         AssertEachImageOnceAndEqual(ReadOutput(output).Rows);
+    }
+
+    [Test]
+    public async Task TheWholeClusterStoppedMidJobResumesFromItsStoredState()
+    {
+        var serviceId = "restart-" + Guid.NewGuid().ToString("N")[..8];
+        var output = Path.Combine(ClusterFixture.Folder, "out-restart");
+        using var timeout = new CancellationTokenSource(JobTimeout);
+        string id;
+        JobStatus before;
+        await using (var cluster = await StartCluster(2, serviceId))
+        {
+            var jobs = new EmbeddingJobs(cluster.Client);
+            id = await jobs.SubmitAsync(new EmbeddingJobOptions { Model = ClusterFixture.Encoder, Data = ClusterFixture.Images, Output = output, ShardSize = 5, BatchSize = 5 });
+            while ((await jobs.StatusAsync(id)).ShardsDone < 3) await Task.Delay(10, timeout.Token);
+            foreach (var silo in cluster.Silos.ToList()) await cluster.KillSiloAsync(silo);
+        }
+        await using (var cluster = await StartCluster(2, serviceId))
+        {
+            var jobs = new EmbeddingJobs(cluster.Client);
+            before = await jobs.StatusAsync(id);
+            TestContext.Progress.WriteLine($"after the restart: {before}");
+            var status = await jobs.WaitAsync(id, s => TestContext.Progress.WriteLine(s), cancellation: timeout.Token);
+
+            Assert.That(before.State, Is.EqualTo(JobState.Running), "the job was stopped mid-way");
+            Assert.That(before.ShardsDone, Is.GreaterThanOrEqualTo(3), "the shards written before the stop are remembered");
+            Assert.That((status.State, status.Rows), Is.EqualTo((JobState.Completed, (long)ClusterFixture.ImageCount)), status.ToString());
+            AssertEachImageOnceAndEqual(ReadOutput(output).Rows);
+        }
     }
 
     [Test]
