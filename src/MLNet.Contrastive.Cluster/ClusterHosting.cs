@@ -72,8 +72,10 @@ public static class ClusterHosting
     public static IClientBuilder UseContrastiveCluster(this IClientBuilder client, string redis, string clusterId = DefaultClusterId)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(redis);
+        // The client only submits and polls: a call through a lost silo's gateway should fail fast and be retried, not wait 30 s.
         return client.UseRedisClustering(o => o.ConfigurationOptions = Redis(redis))
-            .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId));
+            .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId))
+            .Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
     }
 
     private static ConfigurationOptions Redis(string endpoint)

@@ -59,6 +59,8 @@ public sealed class JobStatus
     [Id(7)] public string? Error { get; set; }
     /// <summary>The manifest, once the job completed.</summary>
     [Id(8)] public string? Manifest { get; set; }
+    /// <summary>From the job's start to its end (or to now while it runs), as the job grain measures it.</summary>
+    [Id(9)] public TimeSpan Elapsed { get; set; }
 
     /// <summary>Whether the job will not change any more.</summary>
     public bool Finished => State is JobState.Completed or JobState.Cancelled or JobState.Failed;
@@ -95,6 +97,8 @@ public sealed class ScoredBatch
     [Id(2)] public int Dimension { get; set; }
     /// <summary>One line per unreadable image.</summary>
     [Id(3)] public List<string> Unreadable { get; set; } = [];
+    /// <summary>Seconds the scorer spent decoding and embedding (its thread's busy time, not the wait for it).</summary>
+    [Id(4)] public double Seconds { get; set; }
 }
 
 /// <summary>The job: its spec and progress in persistent storage; drives its shards and re-drives stalled ones.</summary>

@@ -16,6 +16,10 @@ public sealed class JobRecord
     [Id(2)] public Dictionary<int, ShardReport> Shards { get; set; } = [];
     /// <summary>Why the job failed.</summary>
     [Id(3)] public string? Error { get; set; }
+    /// <summary>When the job was started (UTC).</summary>
+    [Id(4)] public DateTime Started { get; set; }
+    /// <summary>When it completed, failed or was cancelled (UTC); null while it runs.</summary>
+    [Id(5)] public DateTime? Finished { get; set; }
 }
 
 /// <summary>
@@ -41,7 +45,7 @@ internal sealed class EmbeddingJobGrain(
     public async Task Start(JobSpec spec)
     {
         if (record.State.Spec is not null) return;
-        record.State = new JobRecord { Spec = spec, State = JobState.Running };
+        record.State = new JobRecord { Spec = spec, State = JobState.Running, Started = DateTime.UtcNow };
         await record.WriteStateAsync();
         await this.RegisterOrUpdateReminder(ReminderName, ClusterHosting.ReminderPeriod, ClusterHosting.ReminderPeriod);
         StartTimer();
@@ -62,6 +66,7 @@ internal sealed class EmbeddingJobGrain(
             Unreadable = record.State.Shards.Values.Sum(s => s.Unreadable.Count),
             Error = record.State.Error,
             Manifest = record.State.State == JobState.Completed ? Path.Combine(spec!.OutputFolder, ShardLayout.ManifestFile) : null,
+            Elapsed = spec is null ? TimeSpan.Zero : (record.State.Finished ?? DateTime.UtcNow) - record.State.Started,
         });
     }
 
@@ -133,6 +138,7 @@ internal sealed class EmbeddingJobGrain(
     {
         record.State.State = state;
         record.State.Error = error;
+        record.State.Finished = DateTime.UtcNow;
         await record.WriteStateAsync();
         inFlight.Clear();
         timer?.Dispose();

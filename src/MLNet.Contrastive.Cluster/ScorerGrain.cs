@@ -27,6 +27,7 @@ internal sealed class ScorerGrain(ScorerThrottle throttle) : Grain, IScorerGrain
     public async Task<ScoredBatch> Score(string modelPath, List<string> paths, int batchSize)
     {
         await throttle.Slots.WaitAsync();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             if (embedder is null || loadedModel != modelPath || loadedBatch != batchSize)
@@ -35,7 +36,9 @@ internal sealed class ScorerGrain(ScorerThrottle throttle) : Grain, IScorerGrain
                 embedder = new ImageEmbedder(modelPath, new ImageEmbedderOptions { BatchSize = batchSize, Threads = 1, Log = _ => { } });
                 (loadedModel, loadedBatch) = (modelPath, batchSize);
             }
-            return Embed(embedder, paths);
+            var batch = Embed(embedder, paths);
+            batch.Seconds = clock.Elapsed.TotalSeconds;
+            return batch;
         }
         finally
         {

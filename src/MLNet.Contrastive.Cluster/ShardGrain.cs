@@ -50,6 +50,7 @@ internal sealed class ShardGrain(
                     result.Paths.AddRange(batch.Paths);
                     result.Unreadable.AddRange(batch.Unreadable);
                     values.AddRange(batch.Values);
+                    result.Seconds += batch.Seconds;
                     result.Dimension = batch.Dimension;
                 }
                 result.Values = [.. values];
@@ -57,6 +58,8 @@ internal sealed class ShardGrain(
                 await Task.Run(() => ShardOutput.Write(Path.Combine(spec.OutputFolder, file), result));
                 progress.State.Written = new ShardReport { Shard = shard, File = file, Rows = result.Paths.Count, Unreadable = result.Unreadable };
                 await progress.WriteStateAsync();
+                log.LogInformation("Job {Job}: shard {Shard} wrote {Rows} rows to {File} (attempt {Attempt}; scoring {Seconds:F2} s)",
+                    jobId, shard, result.Paths.Count, file, progress.State.Attempts, result.Seconds);
             }
             await job.ShardCompleted(progress.State.Written);
             DeactivateOnIdle();
