@@ -85,13 +85,16 @@ public class EmbeddingJobTests
         var jobs = new EmbeddingJobs(cluster.Client);
         var id = await jobs.SubmitAsync(new EmbeddingJobOptions
         {
-            Model = ClusterFixture.Encoder, Data = ClusterFixture.Images, Output = output, Format = "csv", ShardSize = 10, BatchSize = 5,
+            // One image a scorer call: slow enough that the kill lands while shards are in flight.
+            Model = ClusterFixture.Encoder, Data = ClusterFixture.Images, Output = output, Format = "csv", ShardSize = 10, BatchSize = 1,
         });
         using var timeout = new CancellationTokenSource(JobTimeout);
         while ((await jobs.StatusAsync(id)).ShardsDone < 3) await Task.Delay(20, timeout.Token);
         // A secondary silo: the test cluster's membership table lives in the first.
         await cluster.KillSiloAsync(cluster.Silos[^1]);
-        TestContext.Progress.WriteLine($"killed a silo: {await jobs.StatusAsync(id)}");
+        var atKill = await jobs.StatusAsync(id);
+        TestContext.Progress.WriteLine($"killed a silo: {atKill}");
+        Assert.That(atKill.State, Is.EqualTo(JobState.Running), "the silo was killed mid-job");
 
         var status = await jobs.WaitAsync(id, s => TestContext.Progress.WriteLine(s), cancellation: timeout.Token);
 
@@ -111,7 +114,7 @@ public class EmbeddingJobTests
         await using (var cluster = await StartCluster(2, serviceId))
         {
             var jobs = new EmbeddingJobs(cluster.Client);
-            id = await jobs.SubmitAsync(new EmbeddingJobOptions { Model = ClusterFixture.Encoder, Data = ClusterFixture.Images, Output = output, ShardSize = 5, BatchSize = 5 });
+            id = await jobs.SubmitAsync(new EmbeddingJobOptions { Model = ClusterFixture.Encoder, Data = ClusterFixture.Images, Output = output, ShardSize = 5, BatchSize = 1 });
             while ((await jobs.StatusAsync(id)).ShardsDone < 3) await Task.Delay(10, timeout.Token);
             foreach (var silo in cluster.Silos.ToList()) await cluster.KillSiloAsync(silo);
         }
