@@ -64,16 +64,18 @@ internal static class ClusterCommand
         format.AcceptOnlyFromAmong("parquet", "csv");
         var shardSize = new Option<int>("--shard-size") { Description = "Images per shard (the work redone when a silo is lost).", DefaultValueFactory = _ => 1024 };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per ONNX Runtime call.", DefaultValueFactory = _ => 256 };
+        var shardsPerSilo = new Option<int>("--shards-per-silo") { Description = "Shards in flight per active silo.", DefaultValueFactory = _ => 2 };
         var job = new Option<string?>("--job") { Description = "Job id (default: a new one)." };
         var wait = new Option<bool>("--wait") { Description = "Follow the job; exit 0 when it completes, 1 when it fails or is cancelled." };
         var command = new Command("submit", "Submit an embedding job (the model is checked here: one that does not load is refused).")
-            { redis, clusterId, model, data, output, format, shardSize, batchSize, job, wait };
+            { redis, clusterId, model, data, output, format, shardSize, batchSize, shardsPerSilo, job, wait };
         command.SetAction(parse => CommandRunner.Run(() => WithClient(parse.GetValue(redis)!, parse.GetValue(clusterId)!, async jobs =>
         {
             var id = await jobs.SubmitAsync(new EmbeddingJobOptions
             {
                 Model = parse.GetValue(model)!, Data = parse.GetValue(data)!, Output = parse.GetValue(output)!, Format = parse.GetValue(format)!,
-                ShardSize = parse.GetValue(shardSize), BatchSize = parse.GetValue(batchSize), JobId = parse.GetValue(job),
+                ShardSize = parse.GetValue(shardSize), BatchSize = parse.GetValue(batchSize), ShardsPerSilo = parse.GetValue(shardsPerSilo),
+                JobId = parse.GetValue(job),
             });
             Console.WriteLine($"Submitted {id}.");
             if (!parse.GetValue(wait)) return 0;
