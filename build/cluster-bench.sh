@@ -2,7 +2,7 @@
 # Throughput of the cluster job against the single process, in interleaved rounds on the same images and encoder:
 # 1 silo (1 thread, core 0), the single process (1 ONNX Runtime thread, core 0; it also checks the last cluster output:
 # rows = images, no duplicates, none missing, max |difference|), 2 silos (1 thread each, cores 0 and 1).
-# Usage: build/cluster-bench.sh IMAGE_FOLDER ENCODER_ONNX [ROUNDS]   (needs redis-server and taskset; build -c Release first)
+# Usage: [SHARDS_PER_SILO=2] build/cluster-bench.sh IMAGE_FOLDER ENCODER_ONNX [ROUNDS]   (needs redis-server and taskset; build -c Release first)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DATA=$(realpath "$1"); MODEL=$(realpath "$2"); ROUNDS=${3:-2}
@@ -19,7 +19,7 @@ cluster() { # $1 = silos, $2 = round
   done
   sleep 10
   rm -rf "$WORK/out"
-  timeout 900 $CLI cluster submit --redis 127.0.0.1:$PORT --cluster-id $id --model "$MODEL" --data "$DATA" --out "$WORK/out" --wait |
+  timeout 900 $CLI cluster submit --redis 127.0.0.1:$PORT --cluster-id $id --model "$MODEL" --data "$DATA" --out "$WORK/out" --shards-per-silo ${SHARDS_PER_SILO:-2} --wait |
     tail -1 | sed "s/^/round $2, $1 silo(s): /"
   # Each silo's scoring thread: seconds busy, from the shards' log lines.
   for s in $(seq 1 "$1"); do
