@@ -23,6 +23,7 @@ internal sealed class ShardGrain(
     [PersistentState("shard", ClusterHosting.StorageName)] IPersistentState<ShardProgress> progress,
     ILogger<ShardGrain> log) : Grain, IShardGrain
 {
+    private const int MaxAttempts = 3;
     private Task? running;
 
     public Task Run(string jobId, int shard, JobSpec spec)
@@ -64,8 +65,14 @@ internal sealed class ShardGrain(
             await job.ShardCompleted(progress.State.Written);
             DeactivateOnIdle();
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or FileNotFoundException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
         {
+            // A file system hiccup on a shared mount may pass: the job re-drives the shard; the third failure is final.
+            if (progress.State.Attempts < MaxAttempts)
+            {
+                log.LogWarning(e, "Shard {Shard} of job {Job} failed (attempt {Attempt} of {Max}); it will be re-driven", shard, jobId, progress.State.Attempts, MaxAttempts);
+                return;
+            }
             log.LogError(e, "Shard {Shard} of job {Job} failed", shard, jobId);
             await job.ShardFailed(shard, $"shard {shard}: {e.Message}");
         }

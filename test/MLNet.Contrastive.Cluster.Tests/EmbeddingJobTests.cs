@@ -133,6 +133,24 @@ public class EmbeddingJobTests
     }
 
     [Test]
+    public async Task AShardThatFailsThreeTimesFailsTheJobWithItsMessage()
+    {
+        await using var cluster = await StartCluster(2);
+        var output = Path.Combine(ClusterFixture.Folder, "out-failing");
+        var jobs = new EmbeddingJobs(cluster.Client);
+        var id = await jobs.SubmitAsync(new EmbeddingJobOptions { Model = ClusterFixture.Encoder, Data = ClusterFixture.Images, Output = output, ShardSize = 5, BatchSize = 1 });
+        // The last shard is started long after this: its input list is gone when it reads it, on every attempt.
+        File.Delete(ShardLayout.InputList(output, 59));
+        using var timeout = new CancellationTokenSource(JobTimeout);
+
+        var status = await jobs.WaitAsync(id, cancellation: timeout.Token);
+
+        Assert.That(status.State, Is.EqualTo(JobState.Failed), status.ToString());
+        Assert.That(status.Error, Does.StartWith("shard 59: ").And.Contain("shard-00059.txt"));
+        Assert.That(Path.Combine(output, ShardLayout.ManifestFile), Does.Not.Exist);
+    }
+
+    [Test]
     public async Task AModelThatDoesNotLoadIsRefusedAtSubmit()
     {
         var broken = Path.Combine(ClusterFixture.Folder, "broken.onnx");
