@@ -45,9 +45,7 @@ public sealed class EmbeddingJobs(IGrainFactory grains)
         if (options.BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "The batch size must be positive.");
         if (options.ShardsPerSilo <= 0) throw new ArgumentOutOfRangeException(nameof(options), options.ShardsPerSilo, "Shards per silo must be positive.");
         ArgumentException.ThrowIfNullOrWhiteSpace(options.Output, nameof(options.Output));
-        var model = ResolveModel(options.Model);
-        // Refused here, with the loader's message, rather than failing on every silo.
-        using (new ImageEmbedder(model, new ImageEmbedderOptions { Threads = 1, Log = _ => { } })) { }
+        var model = CheckModel(options.Model);
         var images = ListImages(options.Data);
         var output = Path.GetFullPath(options.Output);
         var shards = (images.Count + options.ShardSize - 1) / options.ShardSize;
@@ -94,6 +92,17 @@ public sealed class EmbeddingJobs(IGrainFactory grains)
             if (status.Finished || status.State == JobState.Unknown) return status;
             await Task.Delay(poll ?? TimeSpan.FromSeconds(1), cancellation);
         }
+    }
+
+    /// <summary>
+    /// The encoder's full path (see <see cref="ResolveModel"/>) once ONNX Runtime has loaded it: a model that does not load
+    /// is refused here, with the loader's message, rather than failing on every silo.
+    /// </summary>
+    public static string CheckModel(string model)
+    {
+        var path = ResolveModel(model);
+        using (new ImageEmbedder(path, new ImageEmbedderOptions { Threads = 1, Log = _ => { } })) { }
+        return path;
     }
 
     /// <summary>An encoder.onnx path, or the encoder.onnx inside (or beside a model.zip in) a run folder.</summary>

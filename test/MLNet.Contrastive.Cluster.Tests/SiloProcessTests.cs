@@ -48,6 +48,21 @@ public class SiloProcessTests
     }
 
     [Test]
+    public void SubmitRefusesABrokenModelBeforeConnecting()
+    {
+        var broken = Path.Combine(ClusterFixture.Folder, "cli-broken.onnx");
+        File.WriteAllText(broken, "not an ONNX model");
+        var lines = new List<string>();
+        // Port 1: nothing listens there, so the refusal cannot have come from a cluster.
+        using var submit = Start(lines, "cluster", "submit", "--redis", "127.0.0.1:1", "--model", broken, "--data", ClusterFixture.Images,
+            "--out", Path.Combine(ClusterFixture.Folder, "cli-broken-out"));
+        Assert.That(submit.WaitForExit(TimeSpan.FromMinutes(1)), Is.True, "submit did not exit in a minute");
+        submit.WaitForExit();
+        Assert.That(submit.ExitCode, Is.EqualTo(1));
+        lock (lines) Assert.That(lines, Has.Some.StartsWith("error: ").And.Some.Contains("cli-broken.onnx: not a loadable ONNX model"));
+    }
+
+    [Test]
     public void ASiloProcessKilledMidJobLosesNoImageAndDuplicatesNone()
     {
         Assert.That(Cli, Does.Exist);

@@ -69,22 +69,27 @@ internal static class ClusterCommand
         var wait = new Option<bool>("--wait") { Description = "Follow the job; exit 0 when it completes, 1 when it fails or is cancelled." };
         var command = new Command("submit", "Submit an embedding job (the model is checked here: one that does not load is refused).")
             { redis, clusterId, model, data, output, format, shardSize, batchSize, shardsPerSilo, job, wait };
-        command.SetAction(parse => CommandRunner.Run(() => WithClient(parse.GetValue(redis)!, parse.GetValue(clusterId)!, async jobs =>
+        command.SetAction(parse => CommandRunner.Run(() =>
         {
-            var id = await jobs.SubmitAsync(new EmbeddingJobOptions
+            // Before connecting: a broken model is refused even when the cluster cannot be reached.
+            EmbeddingJobs.CheckModel(parse.GetValue(model)!);
+            return WithClient(parse.GetValue(redis)!, parse.GetValue(clusterId)!, async jobs =>
             {
-                Model = parse.GetValue(model)!, Data = parse.GetValue(data)!, Output = parse.GetValue(output)!, Format = parse.GetValue(format)!,
-                ShardSize = parse.GetValue(shardSize), BatchSize = parse.GetValue(batchSize), ShardsPerSilo = parse.GetValue(shardsPerSilo),
-                JobId = parse.GetValue(job),
+                var id = await jobs.SubmitAsync(new EmbeddingJobOptions
+                {
+                    Model = parse.GetValue(model)!, Data = parse.GetValue(data)!, Output = parse.GetValue(output)!, Format = parse.GetValue(format)!,
+                    ShardSize = parse.GetValue(shardSize), BatchSize = parse.GetValue(batchSize), ShardsPerSilo = parse.GetValue(shardsPerSilo),
+                    JobId = parse.GetValue(job),
+                });
+                Console.WriteLine($"Submitted {id}.");
+                if (!parse.GetValue(wait)) return 0;
+                var status = await jobs.WaitAsync(id, s => Console.WriteLine(s), cancellation: CommandRunner.Interrupted);
+                // The job's own clock: from its start to its last shard, whatever the polling interval.
+                if (status.State == JobState.Completed)
+                    Console.WriteLine($"{status.Rows:N0} embeddings in {status.Elapsed.TotalSeconds:F2} s ({status.Rows / status.Elapsed.TotalSeconds:F0} images/s).");
+                return status.State == JobState.Completed ? 0 : 1;
             });
-            Console.WriteLine($"Submitted {id}.");
-            if (!parse.GetValue(wait)) return 0;
-            var status = await jobs.WaitAsync(id, s => Console.WriteLine(s), cancellation: CommandRunner.Interrupted);
-            // The job's own clock: from its start to its last shard, whatever the polling interval.
-            if (status.State == JobState.Completed)
-                Console.WriteLine($"{status.Rows:N0} embeddings in {status.Elapsed.TotalSeconds:F2} s ({status.Rows / status.Elapsed.TotalSeconds:F0} images/s).");
-            return status.State == JobState.Completed ? 0 : 1;
-        })));
+        }));
         return command;
     }
 
