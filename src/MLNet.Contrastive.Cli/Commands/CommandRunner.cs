@@ -56,7 +56,8 @@ internal static class CommandRunner
         e is ImageDataException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException
         || (e is ArgumentException or InvalidOperationException && ThrownByThisProject(e));
 
-    private static readonly System.Reflection.Assembly[] OwnAssemblies = [typeof(CommandRunner).Assembly, typeof(ImageStore).Assembly];
+    private static readonly System.Reflection.Assembly[] OwnAssemblies =
+        [typeof(CommandRunner).Assembly, typeof(ImageStore).Assembly, typeof(MLNet.Contrastive.Cluster.EmbeddingJobs).Assembly];
 
     /// <summary>The frame that threw, past .NET's own throw helpers (ArgumentNullException.ThrowIfNull and kin), is this project's.</summary>
     private static bool ThrownByThisProject(Exception e)

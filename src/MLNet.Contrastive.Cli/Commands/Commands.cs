@@ -19,6 +19,7 @@ internal static class Commands
         root.Subcommands.Add(ScoreCommand.Create());
         root.Subcommands.Add(ExportOnnxCommand.Create());
         root.Subcommands.Add(ReportCommand.Create());
+        root.Subcommands.Add(ClusterCommand.Create());
         root.Subcommands.Add(MethodSettings.ListCommand());
         return root;
     }

@@ -233,6 +233,21 @@ public sealed class ImageStore
     }
 
     /// <summary>
+    /// Decodes a list of image files (PNG, JPEG, BMP), with a class name for each when <paramref name="labels"/> is given,
+    /// in the order given; an unreadable file fails with its problem, or is skipped and listed in <see cref="Skipped"/>
+    /// under <see cref="ImageLoadOptions.SkipBadImages"/>.
+    /// </summary>
+    public static ImageStore FromFiles(IReadOnlyList<string> paths, IReadOnlyList<string>? labels = null, ImageLoadOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        if (labels is not null && labels.Count != paths.Count)
+            throw new ArgumentException($"Expected one label per image ({paths.Count:N0}), got {labels.Count:N0}.", nameof(labels));
+        options ??= new ImageLoadOptions();
+        options.Validate();
+        return ImageDecoding.FromFiles(paths, labels, options);
+    }
+
+    /// <summary>
     /// Reads an <see cref="IDataView"/> whose <paramref name="imageColumnName"/> holds images (MLImage) or
     /// image file paths (text); <paramref name="labelColumnName"/>, when given, is read as text class names.
     /// </summary>
