@@ -16,5 +16,8 @@ root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(ScoreCommand.Create());
 root.Subcommands.Add(ExportOnnxCommand.Create());
 root.Subcommands.Add(ReportCommand.Create());
+root.Subcommands.Add(SelectCommand.Create());
+root.Subcommands.Add(DuplicatesCommand.Create());
+root.Subcommands.Add(SimilarCommand.Create());
 root.Subcommands.Add(MethodSettings.ListCommand());
 return root.Parse(args).Invoke();
