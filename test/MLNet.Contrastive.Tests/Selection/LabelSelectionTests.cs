@@ -106,3 +106,31 @@ public class LabelSelectionTests
         Assert.That(LabelSelection.ParseStrategy("K-Center"), Is.EqualTo(SelectionStrategy.KCenter));
     }
 }
+
+/// <summary>The select command's reading of an earlier round (--labelled).</summary>
+public class SelectCommandTests
+{
+    [Test]
+    public void LabelledFilesNameIdxRowsByNumberAndFolderImagesByPath()
+    {
+        using var folder = TestData.NewFolder();
+        var idx = TestData.TrainImages;
+        var store = TestData.SampleTrain(50);
+        var numbers = Path.Combine(folder.Path, "round1.txt");
+        File.WriteAllLines(numbers, ["3", "", "17", "3"]);
+        Assert.That(MLNet.Contrastive.Cli.Commands.SelectCommand.ReadLabelled(numbers, store, idx), Is.EqualTo(new[] { 3, 17 }));
+        File.WriteAllLines(numbers, ["50"]);
+        Assert.That(() => MLNet.Contrastive.Cli.Commands.SelectCommand.ReadLabelled(numbers, store, idx),
+            Throws.ArgumentException.With.Message.Contains("'50' is not an image number below 50"));
+
+        var images = Path.Combine(folder.Path, "images");
+        for (var i = 0; i < 3; i++) TestData.WriteImage(Path.Combine(images, $"im{i}.png"), 8, 8, i, gray: true);
+        var files = MLNet.Contrastive.Data.ImageStore.Load(images, null, new MLNet.Contrastive.Data.ImageLoadOptions { Channels = 1, Height = 8, Width = 8 });
+        var paths = Path.Combine(folder.Path, "round1-paths.txt");
+        File.WriteAllLines(paths, [files.Sources[2], "im0.png"]);
+        Assert.That(MLNet.Contrastive.Cli.Commands.SelectCommand.ReadLabelled(paths, files, images), Is.EqualTo(new[] { 2, 0 }));
+        File.WriteAllLines(paths, ["other.png"]);
+        Assert.That(() => MLNet.Contrastive.Cli.Commands.SelectCommand.ReadLabelled(paths, files, images),
+            Throws.ArgumentException.With.Message.Contains("'other.png' is not one of the images"));
+    }
+}
