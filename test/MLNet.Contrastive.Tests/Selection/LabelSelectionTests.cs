@@ -97,6 +97,14 @@ public class LabelSelectionTests
     }
 
     [Test]
+    public void TheCatalogSelectsAsTheLibraryDoes()
+    {
+        var catalog = MLNet.Contrastive.Stages.MLContextExtensions.SelfSupervised(new Microsoft.ML.MLContext());
+        Assert.That(catalog.SelectForLabeling(Pixels.Value, 8, SelectionStrategy.KCenter, EarlierRound, seed: 2),
+            Is.EqualTo(Select(Pixels.Value, SelectionStrategy.KCenter, 8, seed: 2, labelled: EarlierRound)));
+    }
+
+    [Test]
     public void BadInputIsNamed()
     {
         Assert.That(() => Select(Pixels.Value, SelectionStrategy.Random, 0), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("Budget"));
