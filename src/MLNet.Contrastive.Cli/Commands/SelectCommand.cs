@@ -40,6 +40,7 @@ internal static class SelectCommand
             var chosen = LabelSelection.Select(embeddings, new LabelSelectionOptions
             {
                 Strategy = chosenStrategy, Budget = parse.GetValue(budget), Labelled = earlier, Seed = parse.GetValue(seed), Delta = parse.GetValue(delta),
+                Log = Console.WriteLine,
             });
             var seconds = clock.Elapsed.TotalSeconds;
             File.WriteAllLines(path, chosen.Select(i => EmbeddedImages.Name(images, dataPath, i)));

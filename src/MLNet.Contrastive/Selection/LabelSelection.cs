@@ -50,6 +50,9 @@ public sealed class LabelSelectionOptions
     /// <summary>ProbCover without <see cref="Delta"/>: the k-means clusters purity is measured against (the paper uses the number of classes). Default 10.</summary>
     public int PurityClusters { get; set; } = 10;
 
+    /// <summary>Receives a line on what the strategy found (ProbCover: δ, the graph's edges, the coverage reached). Default none.</summary>
+    public Action<string>? Log { get; set; }
+
     internal LabelSelectionOptions Clone() => (LabelSelectionOptions)MemberwiseClone();
 }
 

@@ -46,6 +46,9 @@ internal static class ProbCoverSelection
                 for (var f = offsets[y]; f < offsets[y + 1]; f++) degree[targets[f]]--;
             }
         }
+        input.Options.Log?.Invoke($"ProbCover: δ = {delta:F3}{(input.Options.Delta is null ? $" (purity {input.Options.Purity:P0} over {input.Options.PurityClusters} k-means clusters)" : "")}, " +
+                                  $"{targets.Length:N0} edges ({(double)targets.Length / n:F1} per image), coverage {covered.Count(c => c) / (double)n:P1}" +
+                                  (chosen.Count < input.Budget ? $"; everything covered after {chosen.Count}, the rest at random." : "."));
         if (chosen.Count < input.Budget)
         {
             var rest = Enumerable.Range(0, n).Where(i => !taken[i]).ToArray();
