@@ -12,7 +12,7 @@ using SkiaSharp;
 ///   Bench selection --data-dir D --run R [--pool N] [--budgets 10,20,50,100] [--seeds 5] [--strategies random,kmeans,…]
 ///       linear-probe accuracy (mean ± sd over seeds) with the labelled rows chosen by each strategy from the first N
 ///       training images' embeddings, and each strategy's selection time;
-///   Bench duplicates --data-dir D --run R [--planted 300]
+///   Bench duplicates --data-dir D --run R [--planted 300] [--thresholds 0.9,…] [--pixel-threshold 0.97]
 ///       precision and recall of planted exact, resized and JPEG re-encoded copies among the training images, by threshold;
 ///   Bench index --data-dir D --run R [--queries 1000]
 ///       the USearch index's recall@10 against exact search, build and query time.
@@ -81,12 +81,14 @@ internal static class SelectionBench
         var embeddings = embedder.Embed(store);
         var embedSeconds = clock.Elapsed.TotalSeconds;
         var plantedRows = pairs.SelectMany(p => new[] { p.Original, p.Copy }).ToHashSet();
+        var pixelThreshold = double.Parse(arg("--pixel-threshold", "0"));
+        if (pixelThreshold > 0) Console.WriteLine($"Pairs confirmed by a pixel correlation ≥ {pixelThreshold}.");
         Console.WriteLine("| Threshold | recall (exact / resized / JPEG) | precision | groups | images in groups | seconds |");
         Console.WriteLine("|---:|---|---:|---:|---:|---:|");
         foreach (var threshold in arg("--thresholds", "0.9,0.95,0.97,0.98,0.99").Split(',').Select(double.Parse))
         {
             clock.Restart();
-            var groups = NearDuplicates.Find(embeddings, threshold);
+            var groups = pixelThreshold > 0 ? NearDuplicates.Find(embeddings, store, threshold, pixelThreshold) : NearDuplicates.Find(embeddings, threshold);
             var seconds = clock.Elapsed.TotalSeconds;
             var groupOf = groups.SelectMany((g, i) => g.Select(r => (r, i))).ToDictionary(x => x.r, x => x.i);
             bool Found((int Original, int Copy, string Kind) p) => groupOf.TryGetValue(p.Original, out var a) && groupOf.TryGetValue(p.Copy, out var b) && a == b;

@@ -19,18 +19,25 @@ internal static class DuplicatesCommand
         {
             Description = "Cosine similarity of two embeddings at or above which the images count as near-identical.", DefaultValueFactory = _ => NearDuplicates.DefaultThreshold,
         };
+        var pixelThreshold = new Option<double>("--pixel-threshold")
+        {
+            Description = "Also require this correlation of the two images' pixels (at the encoder's input size); 0 compares embeddings only.",
+            DefaultValueFactory = _ => NearDuplicates.DefaultPixelThreshold,
+        };
         var output = new Option<string>("--out") { Description = "File to write: one group per line, its images tab-separated; an HTML page goes beside it.", DefaultValueFactory = _ => "duplicates.txt" };
         var batchSize = EmbeddedImages.BatchSizeOption();
         var cuda = EmbeddedImages.CudaOption();
-        var command = new Command("duplicates", "List groups of near-identical images.") { model, data, threshold, output, batchSize, cuda };
+        var command = new Command("duplicates", "List groups of near-identical images.") { model, data, threshold, pixelThreshold, output, batchSize, cuda };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             var (path, dataPath) = (parse.GetValue(output)!, parse.GetValue(data)!);
             using var embedded = EmbeddedImages.Open(parse, model, batchSize, cuda);
             var (images, embeddings) = embedded.Load(dataPath);
             var clock = Stopwatch.StartNew();
-            var groups = NearDuplicates.Find(embeddings, parse.GetValue(threshold));
-            var fact = $"{groups.Count:N0} groups holding {groups.Sum(g => g.Length):N0} of {images.Count:N0} images at cosine similarity ≥ {parse.GetValue(threshold)} " +
+            var pixels = parse.GetValue(pixelThreshold);
+            var groups = pixels > 0 ? NearDuplicates.Find(embeddings, images, parse.GetValue(threshold), pixels) : NearDuplicates.Find(embeddings, parse.GetValue(threshold));
+            var fact = $"{groups.Count:N0} groups holding {groups.Sum(g => g.Length):N0} of {images.Count:N0} images at cosine similarity ≥ {parse.GetValue(threshold)}" +
+                       (pixels > 0 ? $" and pixel correlation ≥ {pixels}" : "") + " " +
                        $"({clock.Elapsed.TotalSeconds:F1} s).";
             File.WriteAllLines(path, groups.Select(g => string.Join('\t', g.Select(i => EmbeddedImages.Name(images, dataPath, i)))));
             var html = Path.ChangeExtension(path, ".html");

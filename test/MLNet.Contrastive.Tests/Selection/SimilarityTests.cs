@@ -64,6 +64,22 @@ public class SimilarityTests
     }
 
     [Test]
+    public void PixelsConfirmWhatTheEmbeddingsSuggest()
+    {
+        var store = TestData.SampleTrain(4);
+        var pixels = store.Images(0, 4).ToArray();
+        // Image 2: image 0 with a little noise (a re-encoded copy); image 1 stays a different image.
+        var random = new Random(0);
+        for (var p = 0; p < 784; p++) pixels[2 * 784 + p] = (byte)Math.Clamp(pixels[p] + random.Next(-3, 4), 0, 255);
+        var images = new MLNet.Contrastive.Data.ImageStore(pixels, 1, 28, 28, null, null, ["a", "b", "c", "d"], []);
+        // An encoder blind to the difference: the same embedding for the first three (the fourth keeps the mean at zero).
+        var same = new Embeddings([1, 0, 1, 0, 1, 0, -3, 0], 4, 2, null);
+        Assert.That(NearDuplicates.Find(same, threshold: 0.95), Is.EqualTo(new[] { new[] { 0, 1, 2 } }));
+        Assert.That(NearDuplicates.Find(same, images, threshold: 0.95), Is.EqualTo(new[] { new[] { 0, 2 } }));
+        Assert.That(NearDuplicates.PixelCorrelation(images.Image(0), images.Image(0)), Is.EqualTo(1.0).Within(1e-12));
+    }
+
+    [Test]
     public void TheIndexFindsWhatExactSearchFindsAndSurvivesASaveAndOpen()
     {
         var rows = Images(3000);
