@@ -10,7 +10,7 @@ namespace MLNet.Contrastive.Selection;
 /// </summary>
 public static class NearDuplicates
 {
-    /// <summary>The default cosine-similarity threshold of <see cref="Find"/>.</summary>
+    /// <summary>The default cosine-similarity threshold of <see cref="Find(Embeddings, double)"/>.</summary>
     public const double DefaultThreshold = 0.95;
 
     /// <summary>
