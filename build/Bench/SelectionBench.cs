@@ -9,7 +9,7 @@ using SkiaSharp;
 
 /// <summary>
 /// The selection, duplicate and index figures of docs/selection.md, each printed as Markdown:
-///   Bench selection --data-dir D --run R [--pool N] [--budgets 10,20,50,100] [--seeds 5] [--strategies random,kmeans,…]
+///   Bench selection --data-dir D --run R [--pool N] [--budgets 10,20,50,100] [--seeds 5] [--strategies random,kmeans,…] [--delta δ]
 ///       linear-probe accuracy (mean ± sd over seeds) with the labelled rows chosen by each strategy from the first N
 ///       training images' embeddings, and each strategy's selection time;
 ///   Bench duplicates --data-dir D --run R [--planted 300] [--thresholds 0.9,…] [--pixel-threshold 0.97]
@@ -27,6 +27,7 @@ internal static class SelectionBench
         var testFeatures = embedder.Embed(test);
         var budgets = arg("--budgets", "10,20,50,100").Split(',').Select(int.Parse).ToList();
         var seeds = int.Parse(arg("--seeds", "5"));
+        var settings = new LabelSelectionOptions { Delta = arg("--delta", "") is { Length: > 0 } delta ? double.Parse(delta) : null };
         var strategies = arg("--strategies", "random,kmeans,typiclust,probcover,kcenter").Split(',').Select(s => LabelSelection.ParseStrategy(s)).ToList();
         Console.WriteLine($"| Strategy | {string.Join(" | ", budgets.Select(b => $"{b} labels"))} | seconds per selection (at {budgets[^1]}) |");
         Console.WriteLine($"|---|{string.Concat(budgets.Select(_ => "---:|"))}---:|");
@@ -38,7 +39,7 @@ internal static class SelectionBench
             {
                 var accuracies = new List<double>();
                 var clock = Stopwatch.StartNew();
-                LabelEfficiency.ProbeSelected(mlContext, strategy.ToString(), trainFeatures, testFeatures, budget, strategy, seed: 0, samples: seeds, accuracies);
+                LabelEfficiency.ProbeSelected(mlContext, strategy.ToString(), trainFeatures, testFeatures, budget, strategy, seed: 0, samples: seeds, accuracies, settings);
                 seconds = clock.Elapsed.TotalSeconds / seeds;
                 var mean = accuracies.Average();
                 var sd = Math.Sqrt(accuracies.Sum(a => (a - mean) * (a - mean)) / Math.Max(1, accuracies.Count - 1));

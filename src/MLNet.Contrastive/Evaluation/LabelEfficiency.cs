@@ -77,14 +77,17 @@ public static class LabelEfficiency
     /// <paramref name="strategy"/> from the embeddings alone (labels unseen), scored on <paramref name="test"/>: the mean
     /// over <paramref name="samples"/> selection seeds (<paramref name="seed"/>, + 1, …); the accuracies, seed by seed, in
     /// <paramref name="accuracies"/> when given. A class the selection missed is one the probe cannot predict.
+    /// <paramref name="settings"/>, when given, supplies the strategy's other settings (ProbCover's δ, …).
     /// </summary>
     public static LabelEfficiencyPoint ProbeSelected(MLContext mlContext, string features, Embeddings train, Embeddings test, int budget,
-        SelectionStrategy strategy, int seed = 0, int samples = 1, List<double>? accuracies = null)
+        SelectionStrategy strategy, int seed = 0, int samples = 1, List<double>? accuracies = null, LabelSelectionOptions? settings = null)
     {
         var labels = train.Labels ?? throw new ArgumentException("The linear probe needs labelled training embeddings.", nameof(train));
         return MeanOverSamples(features, (double)budget / train.Count, seed, samples, sampleSeed =>
         {
-            var rows = LabelSelection.Select(train, new LabelSelectionOptions { Strategy = strategy, Budget = budget, Seed = sampleSeed });
+            var options = settings?.Clone() ?? new LabelSelectionOptions();
+            (options.Strategy, options.Budget, options.Seed) = (strategy, budget, sampleSeed);
+            var rows = LabelSelection.Select(train, options);
             var chosen = new Embeddings(VectorMath.Gather(train.Values, train.Dimension, rows), rows.Length, train.Dimension, rows.Select(i => labels[i]).ToArray());
             var accuracy = LinearEvaluation.Evaluate(mlContext, chosen, test, 1.0, sampleSeed).Accuracy;
             accuracies?.Add(accuracy);
