@@ -5,6 +5,7 @@
 //       same encoder trained from scratch on those labels (M min per fraction);
 //   Bench profile --data-dir D [--steps N] [--method M] [--image-size S] [--channels C]
 //       where a training step's time goes (views, encoder forward, head and loss, backward, optimizer), in ms;
+//   Bench selection | duplicates | index --data-dir D --run R …: docs/selection.md's figures (SelectionBench.cs);
 //   Bench scoring --run R --data-dir D [--count N] [--dnn-train N] [--dnn-test N]
 //       ML.NET embedding stage (row by row) vs ImageEmbedder (batch 256) on N test PNGs, parity, and ML.NET's
 //       DnnFeaturizeImage (ResNet18) against our encoder on a train/test split: throughput and probe accuracy.
@@ -39,6 +40,9 @@ return args[0] switch
     "evaluate" => Evaluate(),
     "scoring" => Scoring(),
     "profile" => Profile(),
+    "selection" => SelectionBench.Selection(mlContext, train, test, Arg),
+    "duplicates" => SelectionBench.Duplicates(train, Arg),
+    "index" => SelectionBench.Index(train, Arg),
     _ => throw new ArgumentException($"Unknown command {args[0]}."),
 };
 

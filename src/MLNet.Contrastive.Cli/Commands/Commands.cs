@@ -19,6 +19,9 @@ internal static class Commands
         root.Subcommands.Add(ScoreCommand.Create());
         root.Subcommands.Add(ExportOnnxCommand.Create());
         root.Subcommands.Add(ReportCommand.Create());
+        root.Subcommands.Add(SelectCommand.Create());
+        root.Subcommands.Add(DuplicatesCommand.Create());
+        root.Subcommands.Add(SimilarCommand.Create());
         root.Subcommands.Add(ClusterCommand.Create());
         root.Subcommands.Add(MethodSettings.ListCommand());
         return root;

@@ -5,6 +5,7 @@ using MLNet.Contrastive.Evaluation;
 using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Reporting;
+using MLNet.Contrastive.Selection;
 using MLNet.Contrastive.Stages;
 using MLNet.Contrastive.Training;
 using Spectre.Console;
@@ -53,6 +54,16 @@ internal static class DemoCommand
             Description = "Below 100 %, average every row over this many label samples (seeds --seed, --seed + 1, …; the same rows for every row of the table). " +
                           "Default: 3 on the sample, where one sample of 60 or 599 labelled images and 1,000 test images is noisy enough to reorder the rows; 1 with --full.",
         };
+        var selectBudgets = new Option<int[]>("--select-budgets")
+        {
+            Description = "Also probe the pretrained encoder with this many labels chosen from its embeddings by each --select-strategies strategy, e.g. --select-budgets 10 20 50 (docs/selection.md). Default: none.",
+            AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [],
+        };
+        var selectStrategies = new Option<string[]>("--select-strategies")
+        {
+            Description = "The strategies --select-budgets compares: random, kmeans, typiclust, probcover, kcenter.",
+            AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["random", "typiclust"],
+        };
         var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 (grayscale) or 3 (RGB; e.g. the set build/make-rgb-set.py makes).", DefaultValueFactory = _ => 1 };
         var encoder = CommonOptions.Encoder();
@@ -62,7 +73,7 @@ internal static class DemoCommand
         var command = new Command("demo", "Pretrain SimCLR on Fashion-MNIST and compare it with raw pixels and a random encoder.")
         {
             minutes, full, dataDir, imageSize, channels, encoder, batchSize, seed, threads, output, method, methodSettings, baselineMinutes,
-            distillMinutes, fixMatchMinutes, labelFractions, labelSamples,
+            distillMinutes, fixMatchMinutes, labelFractions, labelSamples, selectBudgets, selectStrategies,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -70,15 +81,17 @@ internal static class DemoCommand
             return Run(MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), parse.GetValue(minutes), parse.GetValue(full),
                 parse.GetValue(dataDir)!, loadOptions, EncoderOptions.For(loadOptions.Channels, loadOptions.Height, parse.GetValue(encoder) ?? EncoderPreset.Small),
                 parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output)!, parse.GetValue(baselineMinutes) ?? parse.GetValue(minutes) / 4, parse.GetValue(distillMinutes),
-                parse.GetValue(fixMatchMinutes), parse.GetValue(labelFractions)!, parse.GetValue(labelSamples) ?? (parse.GetValue(full) ? 1 : 3));
+                parse.GetValue(fixMatchMinutes), parse.GetValue(labelFractions)!, parse.GetValue(labelSamples) ?? (parse.GetValue(full) ? 1 : 3),
+                parse.GetValue(selectBudgets)!, parse.GetValue(selectStrategies)!.Select(name => LabelSelection.ParseStrategy(name, "--select-strategies")).ToArray());
         }));
         return command;
     }
 
     private static int Run(Methods.MethodOptions methodOptions, double minutes, bool full, string dataDir, ImageLoadOptions loadOptions,
         EncoderOptions encoder, int batchSize, int seed, int threads, string outDir, double baselineMinutes, double distillMinutes,
-        double fixMatchMinutes, double[] labelFractions, int labelSamples)
+        double fixMatchMinutes, double[] labelFractions, int labelSamples, int[]? selectBudgets = null, SelectionStrategy[]? strategies = null)
     {
+        if (selectBudgets?.Any(b => b <= 0) == true) throw new ArgumentOutOfRangeException(nameof(selectBudgets), string.Join(" ", selectBudgets), "--select-budgets must be positive.");
         if (labelFractions.Length == 0 || labelFractions.Any(f => !(f is > 0 and <= 1)))
             throw new ArgumentOutOfRangeException(nameof(labelFractions), string.Join(" ", labelFractions), "--label-fractions must be one or more fractions in (0, 1].");
         if (labelSamples < 1) throw new ArgumentOutOfRangeException(nameof(labelSamples), labelSamples, "--label-samples must be at least 1.");
@@ -121,7 +134,9 @@ internal static class DemoCommand
         var result = ConsoleProgress.Run($"Pretraining {method} for {minutes:0.#} min on {train.Count:N0} unlabeled images",
             progress => new Pretrainer(options, mlContext).Fit(train, progress, CommandRunner.Interrupted));
         var pretrainedTest = Embeddings.FromEncoder(result.Encoder, test);
-        Evaluate($"{method} encoder ({result.Encoder.EmbeddingDimension}-d)", Embeddings.FromEncoder(result.Encoder, train), pretrainedTest);
+        var pretrainedTrain = Embeddings.FromEncoder(result.Encoder, train);
+        Evaluate($"{method} encoder ({result.Encoder.EmbeddingDimension}-d)", pretrainedTrain, pretrainedTest);
+        if (selectBudgets is { Length: > 0 }) SelectionTable(mlContext, pretrainedTrain, pretrainedTest, selectBudgets, strategies ?? [SelectionStrategy.Random, SelectionStrategy.TypiClust], seed, labelSamples);
         if (baselineMinutes > 0)
         {
             var fineTuning = new FineTuningTrainer.Options { Minutes = baselineMinutes, Seed = seed, Threads = threads, Pretrained = PretrainedEncoder.From(result), Encoder = encoder.Clone() };
@@ -186,5 +201,27 @@ internal static class DemoCommand
         EmbeddingViews.Describe(report, test, pretrainedTest, "test images", SampleData.ClassNames);
         Console.WriteLine($"Report: {ReportCommand.Save(report, outDir)}");
         return 0;
+    }
+
+    /// <summary>The probe's test accuracy with each budget of labels chosen by each strategy (mean ± sd over <paramref name="samples"/> seeds).</summary>
+    private static void SelectionTable(MLContext mlContext, Embeddings train, Embeddings test, int[] budgets, SelectionStrategy[] strategies, int seed, int samples)
+    {
+        var table = new Table().AddColumn("Labels chosen by");
+        foreach (var budget in budgets) table.AddColumn(new TableColumn($"Probe, {budget} labels").RightAligned());
+        foreach (var strategy in strategies)
+        {
+            Console.WriteLine($"Choosing labels with {strategy}…");
+            table.AddRow(budgets.Select(budget =>
+            {
+                var accuracies = new List<double>();
+                LabelEfficiency.ProbeSelected(mlContext, strategy.ToString(), train, test, budget, strategy, seed, samples, accuracies);
+                var mean = accuracies.Average();
+                var sd = accuracies.Count > 1 ? Math.Sqrt(accuracies.Sum(a => (a - mean) * (a - mean)) / (accuracies.Count - 1)) : 0;
+                return $"{100 * mean:F1} ± {100 * sd:F1} %";
+            }).Prepend(strategy.ToString()).ToArray());
+        }
+        table.Caption($"The pretrained encoder's embeddings of the {train.Count:N0} training images choose which to label (their labels unseen); " +
+                      $"the probe trains on those only; {samples} selection seed(s) from {seed}, mean ± standard deviation.");
+        AnsiConsole.Write(table);
     }
 }

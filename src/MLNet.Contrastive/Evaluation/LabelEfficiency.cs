@@ -3,6 +3,7 @@ using Microsoft.ML;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Stages;
 using MLNet.Contrastive.Metrics;
+using MLNet.Contrastive.Selection;
 
 namespace MLNet.Contrastive.Evaluation;
 
@@ -70,5 +71,27 @@ public static class LabelEfficiency
             using var stage = new FineTuningTrainer(mlContext, options).Fit(images, names);
             return (sample.Count, stage.Evaluate(mlContext, test).MicroAccuracy);
         })).ToList();
+    }
+    /// <summary>
+    /// The linear probe when the labelled rows are <paramref name="budget"/> rows of <paramref name="train"/> chosen by
+    /// <paramref name="strategy"/> from the embeddings alone (labels unseen), scored on <paramref name="test"/>: the mean
+    /// over <paramref name="samples"/> selection seeds (<paramref name="seed"/>, + 1, …); the accuracies, seed by seed, in
+    /// <paramref name="accuracies"/> when given. A class the selection missed is one the probe cannot predict.
+    /// <paramref name="settings"/>, when given, supplies the strategy's other settings (ProbCover's δ, …).
+    /// </summary>
+    public static LabelEfficiencyPoint ProbeSelected(MLContext mlContext, string features, Embeddings train, Embeddings test, int budget,
+        SelectionStrategy strategy, int seed = 0, int samples = 1, List<double>? accuracies = null, LabelSelectionOptions? settings = null)
+    {
+        var labels = train.Labels ?? throw new ArgumentException("The linear probe needs labelled training embeddings.", nameof(train));
+        return MeanOverSamples(features, (double)budget / train.Count, seed, samples, sampleSeed =>
+        {
+            var options = settings?.Clone() ?? new LabelSelectionOptions();
+            (options.Strategy, options.Budget, options.Seed) = (strategy, budget, sampleSeed);
+            var rows = LabelSelection.Select(train, options);
+            var chosen = new Embeddings(VectorMath.Gather(train.Values, train.Dimension, rows), rows.Length, train.Dimension, rows.Select(i => labels[i]).ToArray());
+            var accuracy = LinearEvaluation.Evaluate(mlContext, chosen, test, 1.0, sampleSeed).Accuracy;
+            accuracies?.Add(accuracy);
+            return (rows.Length, accuracy);
+        });
     }
 }

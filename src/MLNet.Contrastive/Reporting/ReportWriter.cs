@@ -186,15 +186,16 @@ public static class ReportWriter
             return $"""<span><b style="color:#{color.R:x2}{color.G:x2}{color.B:x2}">●</b> {E(s.Title)}</span> """;
         })) + "</div>";
 
-    private static string Grid(IReadOnlyList<NeighbourRow> rows)
+    /// <summary>A table of images, one row each; the first image of a row is set apart when <paramref name="firstIsQuery"/>.</summary>
+    internal static string Grid(IReadOnlyList<NeighbourRow> rows, bool firstIsQuery = true)
     {
         static string Cell(LabeledImage image, string css = "") =>
             $"""<td{css}><img src="{image.PngDataUri}" alt="{E(image.Label)}"><br>{E(image.Label)}</td>""";
         var grid = new StringBuilder("""<table class="grid">""");
         foreach (var row in rows)
-            grid.Append("<tr>").Append(Cell(row.Query, """ class="query" """)).Append(string.Concat(row.Neighbours.Select(n => Cell(n)))).Append("</tr>");
+            grid.Append("<tr>").Append(Cell(row.Query, firstIsQuery ? """ class="query" """ : "")).Append(string.Concat(row.Neighbours.Select(n => Cell(n)))).Append("</tr>");
         return grid.Append("</table>").ToString();
     }
 
-    private static string E(string text) => WebUtility.HtmlEncode(text);
+    internal static string E(string text) => WebUtility.HtmlEncode(text);
 }

@@ -1,6 +1,10 @@
 using Microsoft.ML;
+using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Methods;
+using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Objectives;
+using MLNet.Contrastive.Onnx;
+using MLNet.Contrastive.Selection;
 using MLNet.Contrastive.Training;
 
 namespace MLNet.Contrastive.Stages;
@@ -266,5 +270,35 @@ public sealed class SelfSupervisedCatalog
     {
         ArgumentNullException.ThrowIfNull(options);
         return new FineTuningTrainer(mlContext, options);
+    }
+    /// <summary>
+    /// The <paramref name="budget"/> rows of <paramref name="embeddings"/> to label next, chosen by <paramref name="strategy"/>
+    /// from the embeddings alone (no labels needed); rows in <paramref name="labelled"/> (an earlier round) are added to, never chosen.
+    /// </summary>
+    /// <param name="embeddings">One embedding per image, e.g. from <c>Embeddings.FromEncoder</c> or <see cref="ImageEmbedder.Embed"/>.</param>
+    /// <param name="budget">How many images to choose.</param>
+    /// <param name="strategy">Random, KMeans, TypiClust (default), ProbCover or KCenter.</param>
+    /// <param name="labelled">Rows already labelled, or null.</param>
+    /// <param name="seed">Seed of the strategy's random choices.</param>
+    public int[] SelectForLabeling(Embeddings embeddings, int budget, SelectionStrategy strategy = SelectionStrategy.TypiClust,
+        IReadOnlyCollection<int>? labelled = null, int seed = 0) =>
+        SelectForLabeling(embeddings, new LabelSelectionOptions { Budget = budget, Strategy = strategy, Labelled = labelled, Seed = seed });
+
+    /// <summary>Selection with every setting of the strategy (TypiClust's neighbours, ProbCover's δ, …).</summary>
+    public int[] SelectForLabeling(Embeddings embeddings, LabelSelectionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return LabelSelection.Select(embeddings, options.Clone());
+    }
+
+    /// <summary>
+    /// Selection among <paramref name="images"/>, embedded first by the exported encoder <paramref name="encoderOnnxPath"/>
+    /// (ONNX Runtime; the images must have the encoder's channels and size, as <see cref="ImageEmbedder.InputShape"/> says).
+    /// </summary>
+    public int[] SelectForLabeling(string encoderOnnxPath, ImageStore images, LabelSelectionOptions options, ImageEmbedderOptions? embedderOptions = null)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        using var embedder = new ImageEmbedder(encoderOnnxPath, embedderOptions);
+        return SelectForLabeling(embedder.Embed(images), options);
     }
 }
