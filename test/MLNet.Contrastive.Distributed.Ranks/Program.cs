@@ -10,76 +10,91 @@ using MLNet.Contrastive.Training;
 // train <out> <images> <labels> <steps> <batch> [--distributed]: a short supervised run whose per-sample loss does not
 // couple the batch (a ViT's layer norm, a linear classifier, views without randomness), so N ranks at batch B/N train
 // the same objective as one process at batch B; writes rank<r>.txt with the losses and rank<r>.bin with the weights.
-var (mode, output) = (args[0], args[1]);
-Directory.CreateDirectory(output);
-if (mode == "collectives")
+// A failure is printed and ends the process with exit code 1: an unhandled exception would abort it (and leave a crash
+// dump where the test host asked for them).
+try
 {
-    using var world = MpiWorld.Start();
-    var r = world.Rank;
-    float[] sums = [r + 1, 2 * (r + 1) + 0.5f, -3 * r];
-    world.AllReduceSum(sums);
-    var gathered = new float[2 * world.Size];
-    world.AllGather([10 * r, 10 * r + 1], gathered);
-    float[] broadcast = r == 0 ? [7, 8] : [0, 0];
-    world.Broadcast(broadcast);
-    // More than one bucket: every element must hold the sum of the ranks' r + 1.
-    var large = new float[MpiWorld.BucketFloats + 3];
-    Array.Fill(large, r + 1);
-    world.AllReduceSum(large);
-    var expected = world.Size * (world.Size + 1) / 2f;
-    world.Barrier();
-    File.WriteAllLines(Path.Combine(output, $"rank{r}.txt"),
-    [
-        $"size {world.Size}", $"allreduce {string.Join(' ', sums)}", $"allgather {string.Join(' ', gathered)}",
-        $"broadcast {string.Join(' ', broadcast)}", $"large-wrong {large.Count(v => v != expected)} of {large.Length}",
-    ]);
-    return 0;
+    return Run(args);
 }
-if (mode == "allreduce-time")
+catch (Exception e)
 {
-    using var world = MpiWorld.Start();
-    var (values, repeats) = (new float[int.Parse(args[2])], int.Parse(args[3]));
-    var times = new List<double>();
-    for (var i = 0; i <= repeats; i++)
+    Console.Error.WriteLine($"{e.GetType().Name}: {e.Message}");
+    return 1;
+}
+
+static int Run(string[] args)
+{
+    var (mode, output) = (args[0], args[1]);
+    Directory.CreateDirectory(output);
+    if (mode == "collectives")
     {
+        using var world = MpiWorld.Start();
+        var r = world.Rank;
+        float[] sums = [r + 1, 2 * (r + 1) + 0.5f, -3 * r];
+        world.AllReduceSum(sums);
+        var gathered = new float[2 * world.Size];
+        world.AllGather([10 * r, 10 * r + 1], gathered);
+        float[] broadcast = r == 0 ? [7, 8] : [0, 0];
+        world.Broadcast(broadcast);
+        // More than one bucket: every element must hold the sum of the ranks' r + 1.
+        var large = new float[MpiWorld.BucketFloats + 3];
+        Array.Fill(large, r + 1);
+        world.AllReduceSum(large);
+        var expected = world.Size * (world.Size + 1) / 2f;
         world.Barrier();
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        world.AllReduceSum(values);
-        if (i > 0) times.Add(clock.Elapsed.TotalMilliseconds); // the first call sets up the shared-memory buffers
+        File.WriteAllLines(Path.Combine(output, $"rank{r}.txt"),
+        [
+            $"size {world.Size}", $"allreduce {string.Join(' ', sums)}", $"allgather {string.Join(' ', gathered)}",
+            $"broadcast {string.Join(' ', broadcast)}", $"large-wrong {large.Count(v => v != expected)} of {large.Length}",
+        ]);
+        return 0;
     }
-    if (world.Rank == 0) File.WriteAllLines(Path.Combine(output, "allreduce-ms.txt"), times.Select(t => t.ToString("F2")));
-    return 0;
-}
-if (mode == "train")
-{
-    var (images, labels, steps, batch) = (args[2], args[3], int.Parse(args[4]), int.Parse(args[5]));
-    var parallel = args.Contains("--distributed") ? MpiDataParallel.Start() : null;
-    var rank = parallel?.Rank ?? 0;
-    var data = ImageStore.Load(images, labels);
-    data = data.Subset(Enumerable.Range(0, steps * batch).ToArray());
-    var options = new PretrainOptions
+    if (mode == "allreduce-time")
     {
-        Method = new SupervisedOptions { StrongViews = true },
-        Augmentation = new AugmentationOptions
+        using var world = MpiWorld.Start();
+        var (values, repeats) = (new float[int.Parse(args[2])], int.Parse(args[3]));
+        var times = new List<double>();
+        for (var i = 0; i <= repeats; i++)
         {
-            CropScaleMin = 1, CropScaleMax = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 0,
-            ColorJitterProbability = 0, GrayscaleProbability = 0, BlurProbability = 0,
-        },
-        Encoder = new EncoderOptions
+            world.Barrier();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            world.AllReduceSum(values);
+            if (i > 0) times.Add(clock.Elapsed.TotalMilliseconds); // the first call sets up the shared-memory buffers
+        }
+        if (world.Rank == 0) File.WriteAllLines(Path.Combine(output, "allreduce-ms.txt"), times.Select(t => t.ToString("F2")));
+        return 0;
+    }
+    if (mode == "train")
+    {
+        var (images, labels, steps, batch) = (args[2], args[3], int.Parse(args[4]), int.Parse(args[5]));
+        var parallel = args.Contains("--distributed") ? MpiDataParallel.Start() : null;
+        var rank = parallel?.Rank ?? 0;
+        var data = ImageStore.Load(images, labels);
+        data = data.Subset(Enumerable.Range(0, steps * batch).ToArray());
+        var options = new PretrainOptions
         {
-            Architecture = EncoderArchitecture.VisionTransformer, InputChannels = 1, ImageSize = 28, PatchSize = 7, Depth = 1,
-            HiddenDimension = 32, Heads = 2, MlpDimension = 64, Mean = [0.5f], Std = [0.5f],
-        },
-        Epochs = 1, BatchSize = batch, Threads = 1, Device = "cpu", Seed = 5, WarmupFraction = 0, DataParallel = parallel,
-    };
-    var result = new Pretrainer(options).Fit(data);
-    File.WriteAllLines(Path.Combine(output, $"rank{rank}.txt"), result.History.Steps.Select(s => s.Loss.ToString("R")));
-    using (var file = File.Create(Path.Combine(output, $"rank{rank}.bin")))
-    using (var writer = new BinaryWriter(file))
-        foreach (var (_, weights) in result.Method.state_dict().Where(p => p.Value.dtype == TorchSharp.torch.ScalarType.Float32))
-            foreach (var value in weights.data<float>()) writer.Write(value);
-    parallel?.Dispose();
-    return 0;
+            Method = new SupervisedOptions { StrongViews = true },
+            Augmentation = new AugmentationOptions
+            {
+                CropScaleMin = 1, CropScaleMax = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 0,
+                ColorJitterProbability = 0, GrayscaleProbability = 0, BlurProbability = 0,
+            },
+            Encoder = new EncoderOptions
+            {
+                Architecture = EncoderArchitecture.VisionTransformer, InputChannels = 1, ImageSize = 28, PatchSize = 7, Depth = 1,
+                HiddenDimension = 32, Heads = 2, MlpDimension = 64, Mean = [0.5f], Std = [0.5f],
+            },
+            Epochs = 1, BatchSize = batch, Threads = 1, Device = "cpu", Seed = 5, WarmupFraction = 0, DataParallel = parallel,
+        };
+        var result = new Pretrainer(options).Fit(data);
+        File.WriteAllLines(Path.Combine(output, $"rank{rank}.txt"), result.History.Steps.Select(s => s.Loss.ToString("R")));
+        using (var file = File.Create(Path.Combine(output, $"rank{rank}.bin")))
+        using (var writer = new BinaryWriter(file))
+            foreach (var (_, weights) in result.Method.state_dict().Where(p => p.Value.dtype == TorchSharp.torch.ScalarType.Float32))
+                foreach (var value in weights.data<float>()) writer.Write(value);
+        parallel?.Dispose();
+        return 0;
+    }
+    Console.Error.WriteLine($"Unknown mode '{mode}': collectives or train.");
+    return 2;
 }
-Console.Error.WriteLine($"Unknown mode '{mode}': collectives or train.");
-return 2;

@@ -14,7 +14,7 @@ public class MpiTests
     private const string Mpiexec = "/usr/bin/mpiexec.mpich";
 
     [Test]
-    public void Collectives_on_two_ranks_give_the_hand_computed_results()
+    public void CollectivesOnTwoRanksGiveTheHandComputedResults()
     {
         using var folder = TestData.NewFolder();
         Launch(2, "collectives", folder.Path);
@@ -31,7 +31,7 @@ public class MpiTests
     }
 
     [Test]
-    public void Two_ranks_at_half_the_batch_train_like_one_process_at_the_whole_batch()
+    public void TwoRanksAtHalfTheBatchTrainLikeOneProcessAtTheWholeBatch()
     {
         // A loss without batch coupling (layer norm, a linear classifier, views without randomness): the mean of the two
         // ranks' gradients over 32 images each is the gradient over 64 — up to the order of float additions.
@@ -61,7 +61,7 @@ public class MpiTests
     }
 
     [Test]
-    public void Pretrain_distributed_on_two_ranks_trains_the_global_batch_and_rank_0_alone_reports()
+    public void PretrainDistributedOnTwoRanksTrainsTheGlobalBatchAndRank0AloneReports()
     {
         using var folder = TestData.NewFolder();
         var output = Pretrain(2, folder.Path, "--epochs", "1", "--batch-size", "1000");
@@ -74,7 +74,7 @@ public class MpiTests
     }
 
     [Test]
-    public void A_time_budget_stops_every_rank_at_the_same_step()
+    public void ATimeBudgetStopsEveryRankAtTheSameStep()
     {
         // Ranks that stopped at different steps would leave one waiting in an allreduce: the launch would time out.
         using var folder = TestData.NewFolder();
@@ -84,7 +84,7 @@ public class MpiTests
     }
 
     [Test]
-    public void A_run_of_two_ranks_resumes_on_three()
+    public void ARunOfTwoRanksResumesOnThree()
     {
         // Batches are sliced from the global order, so another world size continues the same run.
         using var folder = TestData.NewFolder();
@@ -106,7 +106,7 @@ public class MpiTests
     }
 
     [Test]
-    public void A_process_not_launched_by_mpiexec_is_told_how_to_launch()
+    public void AProcessNotLaunchedByMpiexecIsToldHowToLaunch()
     {
         Assume.That(Environment.GetEnvironmentVariable("PMI_SIZE"), Is.Null);
         var error = Assert.Throws<InvalidOperationException>(() => MpiWorld.Start())!;
@@ -114,7 +114,7 @@ public class MpiTests
     }
 
     [Test]
-    public void A_world_of_one_rank_is_refused_with_a_clear_message()
+    public void AWorldOfOneRankIsRefusedWithAClearMessage()
     {
         using var folder = TestData.NewFolder();
         var (exitCode, output) = Run(1, "train", folder.Path, TestData.TrainImages, TestData.TrainLabels, "1", "8", "--distributed");
