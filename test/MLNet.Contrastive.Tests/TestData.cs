@@ -32,6 +32,22 @@ internal static class TestData
     public static float MaxDifference(float[][] rows, float[][] other) =>
         rows.Zip(other, (a, b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max()).Max();
 
+    /// <summary>The masked-image methods' tiny ViT for 28 px images: 4 px patches (a 7 × 7 grid), 2 blocks of width 32.</summary>
+    public static MLNet.Contrastive.Models.EncoderOptions TinyVit() => new()
+    {
+        Architecture = MLNet.Contrastive.Models.EncoderArchitecture.VisionTransformer, ImageSize = 28, PatchSize = 4, Depth = 2, HiddenDimension = 32, Heads = 2, MlpDimension = 64,
+    };
+
+    /// <summary>Exports <paramref name="encoder"/> to <paramref name="onnxPath"/> and asserts ONNX Runtime's embedding of 100 sample images equals TorchSharp's within 1e-4.</summary>
+    public static void AssertOnnxMatchesTorch(MLNet.Contrastive.Models.ImageEncoder encoder, string onnxPath)
+    {
+        MLNet.Contrastive.Onnx.EncoderOnnxExporter.Export(encoder, onnxPath);
+        using var embedder = new MLNet.Contrastive.Onnx.ImageEmbedder(onnxPath, new MLNet.Contrastive.Onnx.ImageEmbedderOptions { BatchSize = 64 });
+        var probe = SampleTrain(100);
+        var largest = embedder.Embed(probe).Values.Zip(MLNet.Contrastive.Metrics.Embeddings.FromEncoder(encoder, probe).Values, (a, b) => Math.Abs(a - b)).Max();
+        Assert.That(largest, Is.LessThanOrEqualTo(1e-4f), $"max |ONNX − TorchSharp| = {largest:G3}");
+    }
+
     /// <summary>A temporary folder deleted when the returned handle is disposed.</summary>
     public static TempFolder NewFolder() => new();
 

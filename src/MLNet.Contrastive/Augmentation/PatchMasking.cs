@@ -31,4 +31,22 @@ public static class PatchMasking
         var mask = cat(new[] { zeros(batch, keep, device: device), ones(batch, patches - keep, device: device) }, 1).gather(1, restore);
         return new PatchMask(shuffle.narrow(1, 0, keep).MoveToOuterDisposeScope(), restore.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope());
     }
+
+    /// <summary>
+    /// iBOT's random masking (microsoft/iBOT <c>MaskingGenerator</c>'s <c>pred_shape='rand'</c>, ratio 0.3 ± 0.2): each
+    /// of <paramref name="batch"/> images hides ⌊L·r⌋ of its <paramref name="patches"/> patches (at least 1, at most
+    /// L − 1), r drawn per image uniformly from [<paramref name="minRatio"/>, <paramref name="maxRatio"/>]; the patches by
+    /// the same argsort of uniform noise as <see cref="Random"/>. [N, L] float32, 1 on masked patches, on <paramref name="device"/>.
+    /// </summary>
+    public static Tensor RandomRatios(long batch, int patches, double minRatio, double maxRatio, Generator generator, Device? device = null)
+    {
+        if (!(minRatio > 0 && minRatio <= maxRatio && maxRatio < 1))
+            throw new ArgumentOutOfRangeException(nameof(minRatio), $"The mask ratios must satisfy 0 < {nameof(minRatio)} ≤ {nameof(maxRatio)} < 1; got {minRatio} and {maxRatio}.");
+        ArgumentOutOfRangeException.ThrowIfLessThan(patches, 2);
+        using var scope = NewDisposeScope();
+        var ratios = rand(new[] { batch, 1L }, generator: generator) * (maxRatio - minRatio) + minRatio;
+        var counts = (ratios * patches).floor().clamp(1, patches - 1);
+        var rank = rand(new[] { batch, (long)patches }, generator: generator).argsort(1).argsort(1);
+        return rank.lt(counts).to_type(ScalarType.Float32).to(device ?? CPU).MoveToOuterDisposeScope();
+    }
 }

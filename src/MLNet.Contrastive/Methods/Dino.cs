@@ -10,7 +10,7 @@ namespace MLNet.Contrastive.Methods;
 /// Settings of <see cref="Dino"/>: DINO's recipe (facebookresearch/dino <c>main_dino.py</c>) with the head narrowed for
 /// small images on a CPU (DINO: hidden 2048, K = 65,536 prototypes; here 512 and 1,024) and 4 small crops instead of 8.
 /// </summary>
-public sealed class DinoOptions : MethodOptions
+public class DinoOptions : MethodOptions
 {
     /// <summary>K, the prototypes of the head's last layer (the softmax's width). Default 1024.</summary>
     public int Prototypes { get; set; } = 1024;
@@ -94,7 +94,7 @@ public sealed class DinoOptions : MethodOptions
 /// ResNets and ViTs (a ViT's small crops get interpolated position embeddings). The centre is a buffer, so checkpoints
 /// carry it; each step's teacher entropy and student–teacher KL are recorded in the history (<see cref="StepMonitors"/>).
 /// </summary>
-public sealed class Dino : PretrainingMethod
+public class Dino : PretrainingMethod
 {
     private readonly ImageEncoder encoder;
     private readonly DinoHead head;
@@ -107,7 +107,10 @@ public sealed class Dino : PretrainingMethod
     private Dictionary<string, double>? monitors;
 
     /// <summary>DINO around <paramref name="encoder"/>; the crops follow the run's recipe.</summary>
-    public Dino(ImageEncoder encoder, DinoOptions options, MethodSetup setup) : base(nameof(Dino), encoder, options)
+    public Dino(ImageEncoder encoder, DinoOptions options, MethodSetup setup) : this(nameof(Dino), encoder, options, setup) { }
+
+    /// <summary>For a method built on DINO (<see cref="Ibot"/>): its name, the rest as the public constructor.</summary>
+    protected Dino(string name, ImageEncoder encoder, DinoOptions options, MethodSetup setup) : base(name, encoder, options)
     {
         this.encoder = encoder;
         this.options = options;
@@ -123,6 +126,21 @@ public sealed class Dino : PretrainingMethod
         RegisterComponents();
         teacher = new MomentumTarget((encoder, teacherEncoder), (head, teacherHead));
     }
+
+    /// <summary>The student's encoder.</summary>
+    protected ImageEncoder Student => encoder;
+
+    /// <summary>The student's head (a subclass may share it with other outputs).</summary>
+    protected DinoHead Head => head;
+
+    /// <summary>The teacher's encoder, a moving average of <see cref="Student"/>.</summary>
+    protected ImageEncoder TeacherEncoder => teacherEncoder;
+
+    /// <summary>The teacher's head.</summary>
+    protected DinoHead TeacherHead => teacherHead;
+
+    /// <summary>The two global views and the small crops.</summary>
+    protected MultiCrop Crops => crops;
 
     /// <summary>The centre [1, K] subtracted from the teacher's outputs.</summary>
     public Tensor Center => center;
@@ -147,14 +165,26 @@ public sealed class Dino : PretrainingMethod
         List<Tensor> targets;
         using (no_grad()) targets = teacherHead.forward(teacherEncoder.forward(views[0])).split(n).ToList();
         context.Mark("encoder");
+        return ClassTokenLoss(student, targets, context).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <see cref="DinoLoss"/> of the student's outputs of every crop against the teacher's of the global ones at this
+    /// step's τ_t; records the monitors (a subclass may add to them) and moves the centre.
+    /// </summary>
+    protected Tensor ClassTokenLoss(IReadOnlyList<Tensor> student, IReadOnlyList<Tensor> targets, StepContext context)
+    {
         var temperature = options.TeacherTemperatureAt(context.Progress);
         var (loss, updated) = DinoLoss.Compute(student, targets, center, options.StudentTemperature, temperature, options.CenterMomentum);
         var (entropy, kl) = DinoLoss.Monitors(student, targets, center, options.StudentTemperature, temperature);
         monitors = new() { ["TeacherEntropy"] = entropy, ["KlDivergence"] = kl, ["TeacherTemperature"] = temperature };
         // The teacher side takes no gradient, so the loss's graph does not hold the centre.
         using (no_grad()) center.copy_(updated);
-        return loss.MoveToOuterDisposeScope();
+        return loss;
     }
+
+    /// <summary>Adds <paramref name="name"/> to this step's monitors (after <see cref="ClassTokenLoss"/>).</summary>
+    protected void AddMonitor(string name, double value) => monitors?.Add(name, value);
 
     /// <summary>Keeps the head's last layer still for the first <see cref="DinoOptions.FreezeLastLayerFraction"/> of training.</summary>
     public override void AfterBackward(StepContext context)

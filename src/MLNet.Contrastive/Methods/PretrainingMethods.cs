@@ -28,6 +28,7 @@ public static class PretrainingMethods
         ["nnclr"] = typeof(NnclrOptions),
         ["dino"] = typeof(DinoOptions),
         ["mae"] = typeof(MaeOptions),
+        ["ibot"] = typeof(IbotOptions),
     };
 
     /// <summary>Every registered name, in registry order.</summary>

@@ -100,17 +100,40 @@ public sealed class VisionTransformer : ImageEncoder
         return tokens.narrow(1, 1, rows * columns).transpose(1, 2).reshape(images.shape[0], Options.HiddenDimension, rows, columns).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Every token after the last norm, class token first: [N, C, H, W] → [N, 1 + (H/P)(W/P), D].</summary>
-    internal Tensor Tokens(Tensor images)
+    /// <summary>
+    /// Every token after the last norm, class token first: [N, C, H, W] → [N, 1 + (H/P)(W/P), D]. With
+    /// <paramref name="patchMask"/> [N, L] (1 or true on masked patches, row-major) the masked patches' embeddings are
+    /// replaced by <paramref name="maskToken"/> [D] before the position embeddings are added (iBOT's and lightly's
+    /// <c>MaskedVisionTransformer</c>); the whole sequence still goes through the blocks.
+    /// </summary>
+    internal Tensor Tokens(Tensor images, Tensor? patchMask = null, Tensor? maskToken = null)
     {
         var (height, width) = (images.shape[2], images.shape[3]);
         var patch = Options.PatchSize;
         if (height % patch != 0 || width % patch != 0)
             throw new ArgumentException($"Images of {height}×{width} px do not split into {patch}×{patch} patches; give the ViT sides that are multiples of {patch}.", nameof(images));
         var x = patch_embed.forward((images - mean) / std).flatten(2).transpose(1, 2);
+        if (patchMask is not null)
+        {
+            if (maskToken is null || maskToken.numel() != x.shape[2])
+                throw new ArgumentException($"A patch mask needs a mask token of {x.shape[2]} values.", nameof(maskToken));
+            if (patchMask.ndim != 2 || patchMask.shape[0] != x.shape[0] || patchMask.shape[1] != x.shape[1])
+                throw new ArgumentException($"The patch mask must be [N = {x.shape[0]}, L = {x.shape[1]}]; got [{string.Join(", ", patchMask.shape)}].", nameof(patchMask));
+            x = where(patchMask.to_type(ScalarType.Bool).unsqueeze(-1), maskToken.view(1, 1, -1).to_type(x.dtype), x);
+        }
         x = cat([cls_token.expand(x.shape[0], -1, -1), x], 1) + Positions(height / patch, width / patch);
         foreach (var block in blocks) x = block.forward(x);
         return norm.forward(x);
+    }
+
+    /// <summary>
+    /// iBOT's student pass: every token after the last norm, [N, C, H, W] → [N, 1 + L, D], with the patches set in
+    /// <paramref name="patchMask"/> [N, L] (1 or true = masked, row-major) seen as <paramref name="maskToken"/> [D].
+    /// </summary>
+    public Tensor EncodeMasked(Tensor images, Tensor patchMask, Tensor maskToken)
+    {
+        using var scope = NewDisposeScope();
+        return Tokens(images, patchMask, maskToken).MoveToOuterDisposeScope();
     }
 
     /// <summary>

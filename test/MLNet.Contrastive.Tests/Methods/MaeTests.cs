@@ -1,8 +1,6 @@
 using MLNet.Contrastive.Augmentation;
-using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Models;
-using MLNet.Contrastive.Onnx;
 using MLNet.Contrastive.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -11,11 +9,6 @@ namespace MLNet.Contrastive.Tests.Methods;
 
 public class MaeTests
 {
-    private static EncoderOptions TinyVit() => new()
-    {
-        Architecture = EncoderArchitecture.VisionTransformer, ImageSize = 28, PatchSize = 4, Depth = 2, HiddenDimension = 32, Heads = 2, MlpDimension = 64,
-    };
-
     private static MaeOptions TinyMae() => new() { DecoderDimension = 32, DecoderDepth = 1, DecoderHeads = 2 };
 
     private static PretrainOptions Run(MaeOptions method, EncoderOptions encoder, int epochs, int batchSize) => new()
@@ -49,7 +42,7 @@ public class MaeTests
     public void EncodeVisibleOfEveryPatchInOrderIsTheFullForward()
     {
         manual_seed(2);
-        var vit = new VisionTransformer(TinyVit());
+        var vit = new VisionTransformer(TestData.TinyVit());
         vit.eval();
         using var images = TestData.SampleTrain(4).Batch([0, 1, 2, 3]);
         var all = arange(49).expand(4, -1);
@@ -70,7 +63,7 @@ public class MaeTests
     public void ShortRunLowersTheLossKeepsTheDecoderAndExportsTheEncoder()
     {
         using var folder = TestData.NewFolder();
-        var options = Run(TinyMae(), TinyVit(), epochs: 6, batchSize: 128);
+        var options = Run(TinyMae(), TestData.TinyVit(), epochs: 6, batchSize: 128);
         options.CheckpointPath = folder["m.bin"];
         var data = TestData.SampleTrain(512);
         var result = new Pretrainer(options).Fit(data);
@@ -83,12 +76,6 @@ public class MaeTests
         Assert.That(encoder, Is.InstanceOf<VisionTransformer>());
         Assert.That(encoder.state_dict().Keys, Has.None.Contains("decoder"));
 
-        EncoderOnnxExporter.Export(encoder, folder["encoder.onnx"]);
-        using var embedder = new ImageEmbedder(folder["encoder.onnx"], new ImageEmbedderOptions { BatchSize = 64 });
-        var probe = TestData.SampleTrain(100);
-        var onnx = embedder.Embed(probe);
-        var torch = Embeddings.FromEncoder(encoder, probe);
-        var largest = onnx.Values.Zip(torch.Values, (a, b) => Math.Abs(a - b)).Max();
-        Assert.That(largest, Is.LessThanOrEqualTo(1e-4f), $"max |ONNX − TorchSharp| = {largest:G3}");
+        TestData.AssertOnnxMatchesTorch(encoder, folder["encoder.onnx"]);
     }
 }
