@@ -28,6 +28,7 @@ public static class PretrainingMethods
         ["nnclr"] = typeof(NnclrOptions),
         ["dino"] = typeof(DinoOptions),
         ["mae"] = typeof(MaeOptions),
+        ["ijepa"] = typeof(IjepaOptions),
     };
 
     /// <summary>Every registered name, in registry order.</summary>

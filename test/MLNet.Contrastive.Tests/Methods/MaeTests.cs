@@ -11,14 +11,14 @@ namespace MLNet.Contrastive.Tests.Methods;
 
 public class MaeTests
 {
-    private static EncoderOptions TinyVit() => new()
+    internal static EncoderOptions TinyVit() => new()
     {
         Architecture = EncoderArchitecture.VisionTransformer, ImageSize = 28, PatchSize = 4, Depth = 2, HiddenDimension = 32, Heads = 2, MlpDimension = 64,
     };
 
     private static MaeOptions TinyMae() => new() { DecoderDimension = 32, DecoderDepth = 1, DecoderHeads = 2 };
 
-    private static PretrainOptions Run(MaeOptions method, EncoderOptions encoder, int epochs, int batchSize) => new()
+    internal static PretrainOptions Run(MethodOptions method, EncoderOptions encoder, int epochs, int batchSize) => new()
     {
         Method = method, Epochs = epochs, BatchSize = batchSize, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 1e-3, WarmupFraction = 0.1,
         Encoder = encoder,
@@ -83,8 +83,14 @@ public class MaeTests
         Assert.That(encoder, Is.InstanceOf<VisionTransformer>());
         Assert.That(encoder.state_dict().Keys, Has.None.Contains("decoder"));
 
-        EncoderOnnxExporter.Export(encoder, folder["encoder.onnx"]);
-        using var embedder = new ImageEmbedder(folder["encoder.onnx"], new ImageEmbedderOptions { BatchSize = 64 });
+        ExportedEncoderEmbedsAsTorchSharp(encoder, folder["encoder.onnx"]);
+    }
+
+    /// <summary>Exports <paramref name="encoder"/> to <paramref name="path"/>; ONNX Runtime's embedding of 100 real images equals TorchSharp's.</summary>
+    internal static void ExportedEncoderEmbedsAsTorchSharp(ImageEncoder encoder, string path)
+    {
+        EncoderOnnxExporter.Export(encoder, path);
+        using var embedder = new ImageEmbedder(path, new ImageEmbedderOptions { BatchSize = 64 });
         var probe = TestData.SampleTrain(100);
         var onnx = embedder.Embed(probe);
         var torch = Embeddings.FromEncoder(encoder, probe);

@@ -4,7 +4,7 @@ using MLNet.Contrastive.Training;
 
 namespace MLNet.Contrastive.Tests.Methods;
 
-/// <summary>DINO (its teacher and centre) and MAE (its decoder) resume from their checkpoints to the uninterrupted run's losses.</summary>
+/// <summary>DINO (its teacher and centre), MAE (its decoder) and I-JEPA (its predictor and target encoder) resume from their checkpoints to the uninterrupted run's losses.</summary>
 public class NewMethodResumeTests
 {
     private static IEnumerable<TestCaseData> Methods()
@@ -14,6 +14,9 @@ public class NewMethodResumeTests
         yield return new TestCaseData(new MaeOptions { DecoderDimension = 32, DecoderDepth = 1, DecoderHeads = 2 },
             new EncoderOptions { Architecture = EncoderArchitecture.VisionTransformer, ImageSize = 28, PatchSize = 4, Depth = 1, HiddenDimension = 32, Heads = 2, MlpDimension = 64 })
             .SetArgDisplayNames("mae");
+        yield return new TestCaseData(new IjepaOptions { PredictorDimension = 32, PredictorDepth = 1, PredictorHeads = 2 },
+            new EncoderOptions { Architecture = EncoderArchitecture.VisionTransformer, ImageSize = 28, PatchSize = 4, Depth = 1, HiddenDimension = 32, Heads = 2, MlpDimension = 64 })
+            .SetArgDisplayNames("ijepa");
     }
 
     [TestCaseSource(nameof(Methods))]
