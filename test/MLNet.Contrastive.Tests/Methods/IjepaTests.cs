@@ -1,3 +1,5 @@
+using TorchSharp;
+using MLNet.Contrastive.Metrics;
 using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Training;
@@ -37,6 +39,14 @@ public class IjepaTests
         var result = new Pretrainer(options).Fit(data);
         var (first, last) = (result.History.Epochs[0].MeanLoss, result.History.Epochs[^1].MeanLoss);
         Assert.That(last, Is.LessThan(first - 0.03 * Math.Abs(first)), $"mean loss went from {first:F4} to {last:F4}");
+        // A falling loss alone could be collapse (constant targets are easy to predict): the embeddings keep the spread
+        // and rank of the random-init encoder's (a collapsed one: std·√D ≈ 0, rank ≈ 1).
+        torch.manual_seed(3);
+        var random = RepresentationMetrics.Measure(Embeddings.FromEncoder(ImageEncoder.Create(TinyVit()), data));
+        var trained = RepresentationMetrics.Measure(Embeddings.FromEncoder(result.Encoder, data));
+        TestContext.Out.WriteLine($"loss {first:F4} → {last:F4}; std·√D {random.StdOfNormalized / random.ExpectedStd:F3} → {trained.StdOfNormalized / trained.ExpectedStd:F3}, effective rank {random.EffectiveRank:F2} → {trained.EffectiveRank:F2}");
+        Assert.That(trained.StdOfNormalized / trained.ExpectedStd, Is.GreaterThan(0.15), "std·√D");
+        Assert.That(trained.EffectiveRank, Is.GreaterThan(0.5 * random.EffectiveRank), "effective rank");
 
         var (_, method) = Checkpoint.LoadMethod(folder["m.bin"]);
         var keys = method.state_dict().Keys;
