@@ -63,10 +63,11 @@ public sealed class IjepaPredictor : Module<Tensor, Tensor, Tensor, Tensor>
         var x = predictor_embed.forward(context);
         var width = x.shape[2];
         // Positions of the class token (0) and of each patch (1 + its index).
+        using var one = 1.ToScalar();
         var positions = predictor_pos_embed.expand(n, -1, -1);
-        var contextPositions = cat([positions.narrow(1, 0, 1), Gather(positions, contextIndices + 1)], 1);
+        var contextPositions = cat([positions.narrow(1, 0, 1), Gather(positions, contextIndices.add(one))], 1);
         x = (x + contextPositions).repeat(blocks, 1, 1);
-        var targets = mask_token + Gather(predictor_pos_embed.expand(targetIndices.shape[0], -1, -1), targetIndices + 1);
+        var targets = mask_token + Gather(predictor_pos_embed.expand(targetIndices.shape[0], -1, -1), targetIndices.add(one));
         x = cat([x, targets], 1);
         foreach (var block in predictor_blocks) x = block.forward(x);
         var predicted = predictor_norm.forward(x).narrow(1, context.shape[1], targetIndices.shape[1]);
