@@ -57,6 +57,18 @@ public sealed class AugmentationOptions
     /// <summary>A copy, for recipes derived from this one (e.g. BYOL's asymmetric pair).</summary>
     public AugmentationOptions Clone() => (AugmentationOptions)MemberwiseClone();
 
+    /// <summary>
+    /// This recipe's crop and flip only, its crop's lower area bound lowered to <paramref name="cropScaleMin"/> (at most the
+    /// upper bound), no colour or pixel changes: the masked-image methods' augmentation (MAE, I-JEPA).
+    /// </summary>
+    public AugmentationOptions CropAndFlipOnly(double cropScaleMin)
+    {
+        var recipe = Clone();
+        recipe.CropScaleMin = Math.Min(cropScaleMin, recipe.CropScaleMax);
+        (recipe.ColorJitterProbability, recipe.GrayscaleProbability, recipe.BlurProbability, recipe.NoiseProbability, recipe.SolarizeProbability) = (0, 0, 0, 0, 0);
+        return recipe;
+    }
+
     /// <summary>SimCLR's ImageNet recipe (lightly's SimCLRTransform): crop 0.08–1, flip, jitter 0.8, grayscale 0.2, blur 0.5.</summary>
     public static AugmentationOptions LargeImages() => new();
 

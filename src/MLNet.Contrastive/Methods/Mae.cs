@@ -69,10 +69,7 @@ public sealed class Mae : PretrainingMethod
         var grid = encoder.Options.ImageSize / patch;
         decoder = new MaeDecoder(encoder.OutputDimension, grid * grid, patch * patch * channels, options.DecoderDimension, options.DecoderDepth, options.DecoderHeads);
         // MAE's augmentation: random resized crop and flip only.
-        var recipe = setup.Views.Clone();
-        recipe.CropScaleMin = Math.Min(options.CropScaleMin, recipe.CropScaleMax);
-        (recipe.ColorJitterProbability, recipe.GrayscaleProbability, recipe.BlurProbability, recipe.NoiseProbability, recipe.SolarizeProbability) = (0, 0, 0, 0, 0);
-        views = new ViewAugmenter(recipe);
+        views = new ViewAugmenter(setup.Views.CropAndFlipOnly(options.CropScaleMin));
         RegisterComponents();
     }
 

@@ -29,6 +29,7 @@ public static class PretrainingMethods
         ["dino"] = typeof(DinoOptions),
         ["mae"] = typeof(MaeOptions),
         ["ibot"] = typeof(IbotOptions),
+        ["ijepa"] = typeof(IjepaOptions),
     };
 
     /// <summary>Every registered name, in registry order.</summary>

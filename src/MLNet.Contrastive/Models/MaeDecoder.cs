@@ -27,8 +27,7 @@ public sealed class MaeDecoder : Module<Tensor, Tensor, Tensor>
         decoder_embed = Linear(encoderWidth, width);
         mask_token = Parameter(zeros(1, 1, width));
         decoder_pos_embed = Parameter(zeros(1, patches + 1, width));
-        decoder_blocks = new ModuleList<VitBlock>();
-        for (var i = 0; i < depth; i++) decoder_blocks.Add(new VitBlock(width, heads, 4 * width));
+        decoder_blocks = VitBlock.Stack(depth, width, heads);
         decoder_norm = LayerNorm(width, VisionTransformer.NormEpsilon);
         decoder_pred = Linear(width, patchPixels);
         using (no_grad())

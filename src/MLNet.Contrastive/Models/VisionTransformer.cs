@@ -195,6 +195,14 @@ internal sealed class VitBlock : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary><paramref name="depth"/> blocks of width <paramref name="width"/> with an MLP 4× as wide (the decoders' and predictors' stacks).</summary>
+    internal static ModuleList<VitBlock> Stack(int depth, int width, int heads)
+    {
+        var blocks = new ModuleList<VitBlock>();
+        for (var i = 0; i < depth; i++) blocks.Add(new VitBlock(width, heads, 4 * width));
+        return blocks;
+    }
+
     internal LayerNorm Norm1 => norm1;
     internal LayerNorm Norm2 => norm2;
     internal VitAttention Attention => attn;

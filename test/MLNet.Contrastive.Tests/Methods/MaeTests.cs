@@ -11,7 +11,7 @@ public class MaeTests
 {
     private static MaeOptions TinyMae() => new() { DecoderDimension = 32, DecoderDepth = 1, DecoderHeads = 2 };
 
-    private static PretrainOptions Run(MaeOptions method, EncoderOptions encoder, int epochs, int batchSize) => new()
+    internal static PretrainOptions Run(MethodOptions method, EncoderOptions encoder, int epochs, int batchSize) => new()
     {
         Method = method, Epochs = epochs, BatchSize = batchSize, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 1e-3, WarmupFraction = 0.1,
         Encoder = encoder,

@@ -60,7 +60,7 @@ public class MethodTrainingTests
     [Test]
     public void EveryRegisteredMethodHasAName() =>
         Assert.That(PretrainingMethods.Names, Is.EquivalentTo(new[]
-            { "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "rotation", "jigsaw", "triplet", "nce", "swav", "clip", "supervised", "distill", "dcl", "dclw", "nnclr", "dino", "mae", "ibot" }));
+            { "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "rotation", "jigsaw", "triplet", "nce", "swav", "clip", "supervised", "distill", "dcl", "dclw", "nnclr", "dino", "mae", "ibot", "ijepa" }));
 
     [Test]
     public void SupervisedTrainingOnUnlabeledImagesIsRejected()

@@ -4,7 +4,7 @@ using MLNet.Contrastive.Training;
 
 namespace MLNet.Contrastive.Tests.Methods;
 
-/// <summary>DINO (its teacher and centre), MAE (its decoder) and iBOT (its mask token and patch centre) resume from their checkpoints to the uninterrupted run's losses.</summary>
+/// <summary>DINO (its teacher and centre), MAE (its decoder), iBOT (its mask token and patch centre) and I-JEPA (its predictor and target encoder) resume from their checkpoints to the uninterrupted run's losses.</summary>
 public class NewMethodResumeTests
 {
     private static IEnumerable<TestCaseData> Methods()
@@ -17,6 +17,9 @@ public class NewMethodResumeTests
         yield return new TestCaseData(new IbotOptions { Prototypes = 64, HiddenDimension = 64, BottleneckDimension = 32, LocalCrops = 2 },
             new EncoderOptions { Architecture = EncoderArchitecture.VisionTransformer, ImageSize = 28, PatchSize = 4, Depth = 1, HiddenDimension = 32, Heads = 2, MlpDimension = 64 })
             .SetArgDisplayNames("ibot");
+        yield return new TestCaseData(new IjepaOptions { PredictorDimension = 32, PredictorDepth = 1, PredictorHeads = 2 },
+            new EncoderOptions { Architecture = EncoderArchitecture.VisionTransformer, ImageSize = 28, PatchSize = 4, Depth = 1, HiddenDimension = 32, Heads = 2, MlpDimension = 64 })
+            .SetArgDisplayNames("ijepa");
     }
 
     [TestCaseSource(nameof(Methods))]
