@@ -158,4 +158,24 @@ public class DistillationTests
             .With.Message.Contains("is not the image the teacher cache was written for"));
         Assert.That(() => new DistillationOptions { Teacher = "x", CachedViews = 0 }.Validate(), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("CachedViews"));
     }
+
+    [Test]
+    public void ADamagedTeacherCacheIsRefusedByName()
+    {
+        using var folder = TestData.NewFolder();
+        var data = TestData.SampleTrain(64);
+        var options = new DistillationOptions { Teacher = ExportTeacher(folder, "teacher.onnx", 5), TeacherCache = folder["cache"], CachedViews = 1 };
+        // The method holds the cache's files mapped until it is disposed.
+        new Pretrainer(Run(options, epochs: 1)).Fit(data).Method.Dispose();
+
+        // A cut features file: its length no longer matches the manifest.
+        using (var features = File.Open(Path.Combine(folder["cache"], "features.f32"), FileMode.Open)) features.SetLength(features.Length - 4);
+        Assert.That(() => new Pretrainer(Run(options, epochs: 1)).Fit(data), Throws.InstanceOf<InvalidDataException>()
+            .With.Message.Contains("features.f32: missing or not"));
+
+        // A manifest that is not JSON.
+        File.WriteAllText(Path.Combine(folder["cache"], "cache.json"), "{ not json");
+        Assert.That(() => new Pretrainer(Run(options, epochs: 1)).Fit(data), Throws.InstanceOf<InvalidDataException>()
+            .With.Message.Contains("cache.json: not a teacher cache's manifest"));
+    }
 }
