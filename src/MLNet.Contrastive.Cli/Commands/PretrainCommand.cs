@@ -39,6 +39,10 @@ internal static class PretrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint.bin." };
         var init = new Option<string?>("--init") { Description = "Start from a pretrained encoder instead of random weights, with any method: a pretraining run's folder or checkpoint.bin, or imagenet-resnet18 (ML.NET's ImageNet ResNet-18, RGB; it keeps its ImageNet stem, so give it images of 96 px or more)." };
         var normalization = CommonOptions.Normalization();
+        var reestimate = new Option<bool?>("--reestimate-bn")
+        {
+            Description = "With --init: re-estimate the batch-norm statistics on these images (unaugmented) before training; default true when the run trains, false with --epochs 0 (the imported weights and statistics unchanged).",
+        };
         var teacher = new Option<string?>("--teacher")
         {
             Description = "distill: the frozen teacher — imagenet-resnet18 (ML.NET's ImageNet ResNet-18), a pretraining run's folder or checkpoint, or a PyTorch state dict " +
@@ -64,7 +68,7 @@ internal static class PretrainCommand
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
             data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, chunkSize, learningRate, scaling, optimizer,
-            seed, threads, device, output, resume, init, normalization, teacher, teacherCache, skipBad, maxPixels, monitorEvery, captions, pairedData, cache, distributed,
+            seed, threads, device, output, resume, init, normalization, reestimate, teacher, teacherCache, skipBad, maxPixels, monitorEvery, captions, pairedData, cache, distributed,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -100,6 +104,7 @@ internal static class PretrainCommand
                 Device = parse.GetValue(device)!, CheckpointPath = new RunFolder(outDir).Checkpoint, Resume = parse.GetValue(resume),
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,
                 Initialization = parse.GetValue(init) is { } initPath ? PretrainedEncoder.Load(initPath, CommonOptions.ParseNormalization(parse.GetValue(normalization))) : null,
+                ReestimateBatchNorm = parse.GetValue(reestimate),
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(loadOptions.Channels, loadOptions.Height, preset) : null,
                 DataParallel = parallel,
             };

@@ -96,6 +96,14 @@ public sealed class PretrainOptions
     [JsonIgnore]
     public PretrainedEncoder? Initialization { get; set; }
 
+    /// <summary>
+    /// Re-estimate the encoder's batch-norm statistics on the training images (unaugmented; <see cref="BatchNormStatistics"/>)
+    /// before the first step of a run from an <see cref="Initialization"/>: weights from another domain keep that
+    /// domain's statistics. Null: on when the run trains (continued pretraining), off with 0 epochs, whose run then holds
+    /// the imported weights and statistics unchanged. Default null.
+    /// </summary>
+    public bool? ReestimateBatchNorm { get; set; }
+
     /// <summary>View recipe; null uses <see cref="AugmentationOptions.ForImageSize"/>. Default null.</summary>
     public AugmentationOptions? Augmentation { get; set; }
 
@@ -156,6 +164,8 @@ public sealed class PretrainOptions
         ArgumentNullException.ThrowIfNull(Method, nameof(Method));
         Method.Validate();
         if (MonitorEvery < 0) throw new ArgumentOutOfRangeException(nameof(MonitorEvery), MonitorEvery, "MonitorEvery must be 0 (off) or positive.");
+        if (ReestimateBatchNorm == true && Initialization is null)
+            throw new ArgumentException("Re-estimating batch-norm statistics applies to a run from an Initialization (pretrained weights); this run starts from random weights.", nameof(ReestimateBatchNorm));
         if (Initialization is not null && Encoder is not null)
             throw new ArgumentException($"Give either an encoder shape or an initialization ({Initialization.Source}), not both: the initialization fixes the shape.", nameof(Encoder));
         if (DataParallel is { WorldSize: var ranks, Rank: var rank })

@@ -227,7 +227,16 @@ public sealed class Pretrainer
             var views = options.Augmentation ?? AugmentationOptions.ForImageSize(data.Height, data.Width);
             var encoder = ImageEncoder.Create(info.Encoder);
             // Before the method is built: moving-average targets start as copies of the encoder.
-            if (!resume) options.Initialization?.CopyTo(encoder);
+            if (!resume && options.Initialization is not null)
+            {
+                options.Initialization.CopyTo(encoder);
+                if (options.ReestimateBatchNorm ?? (options.Minutes is not null || options.Epochs > 0))
+                {
+                    var layers = BatchNormStatistics.Reestimate(encoder, data, seed: options.Seed);
+                    if (layers > 0)
+                        channel.Info(MessageSensitivity.None, "{0}", $"Re-estimated the batch-norm statistics of {layers} layers of {options.Initialization.Source} on {Math.Min(data.Count, BatchNormStatistics.DefaultImages):N0} of these images.");
+                }
+            }
             var method = info.Options.Method.CreateMethod(encoder, new MethodSetup(views, data.LabelNames?.Count ?? 0, options.Seed, data.Pairs, data.Count, (data.Channels, data.Height, data.Width)));
             info.Options.Method = method.Options;
             if (method.RequiresPairs && data.Pairs is null)
