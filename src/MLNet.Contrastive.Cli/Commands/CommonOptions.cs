@@ -21,6 +21,18 @@ internal static class CommonOptions
         Description = (when is null ? "" : $"{when}: ") + "Encoder: Small (stem 16, stages 32-64-128), Base (stem 32, stages 64-128-256, two blocks each), torchvision's ResNet18, ResNet34 (512-d) or ResNet50 (bottlenecks, 2,048-d), or a Vision Transformer VitTiny (192-d) or VitSmall (384-d; patches of 4 px up to 32 px images, 8 up to 96, 16 above); docs/backbones.md gives their cost. Default Small.",
     };
 
+    /// <summary>--init: pretrained weights to start from (hierarchical pretraining).</summary>
+    public static Option<string?> Init() => new("--init")
+    {
+        Description = "Start from a pretrained encoder instead of random weights, with any method: a pretraining run's folder or checkpoint.bin, a PyTorch state dict " +
+                      "(.pt, .pth, .safetensors: torchvision, timm, lightly or solo-learn ResNets and ViTs), or imagenet-resnet18 (ML.NET's ImageNet ResNet-18, RGB; " +
+                      "it keeps its ImageNet stem, so give it images of 96 px or more). Its encoder shape and input normalisation come with it.",
+    };
+
+    /// <summary>The encoder --init and --normalization name; null without --init.</summary>
+    public static Training.PretrainedEncoder? LoadInit(string? init, string? normalization) =>
+        init is null ? null : Training.PretrainedEncoder.Load(init, ParseNormalization(normalization));
+
     /// <summary>--normalization: what a PyTorch state dict's weights expect of the pixels.</summary>
     public static Option<string?> Normalization() => new("--normalization")
     {

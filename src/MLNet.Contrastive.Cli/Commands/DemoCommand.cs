@@ -69,27 +69,33 @@ internal static class DemoCommand
         var encoder = CommonOptions.Encoder();
         var method = MethodSettings.MethodOption();
         var methodSettings = MethodSettings.SettingsOption();
+        var init = CommonOptions.Init();
+        var normalization = CommonOptions.Normalization();
 
         var command = new Command("demo", "Pretrain SimCLR on Fashion-MNIST and compare it with raw pixels and a random encoder.")
         {
             minutes, full, dataDir, imageSize, channels, encoder, batchSize, seed, threads, output, method, methodSettings, baselineMinutes,
-            distillMinutes, fixMatchMinutes, labelFractions, labelSamples, selectBudgets, selectStrategies,
+            distillMinutes, fixMatchMinutes, labelFractions, labelSamples, selectBudgets, selectStrategies, init, normalization,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             var loadOptions = new ImageLoadOptions { Height = parse.GetValue(imageSize), Width = parse.GetValue(imageSize), Channels = parse.GetValue(channels) };
+            var initialization = CommonOptions.LoadInit(parse.GetValue(init), parse.GetValue(normalization));
+            if (initialization is not null && parse.GetValue(encoder) is not null)
+                throw new ArgumentException("--encoder sets the shape of an encoder from random weights; with --init the imported encoder's shape is used.");
             return Run(MethodSettings.Create(parse.GetValue(method)!, parse.GetValue(methodSettings)!), parse.GetValue(minutes), parse.GetValue(full),
-                parse.GetValue(dataDir)!, loadOptions, EncoderOptions.For(loadOptions.Channels, loadOptions.Height, parse.GetValue(encoder) ?? EncoderPreset.Small),
+                parse.GetValue(dataDir)!, loadOptions, initialization?.EncoderOptions.Clone() ?? EncoderOptions.For(loadOptions.Channels, loadOptions.Height, parse.GetValue(encoder) ?? EncoderPreset.Small),
                 parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(output)!, parse.GetValue(baselineMinutes) ?? parse.GetValue(minutes) / 4, parse.GetValue(distillMinutes),
                 parse.GetValue(fixMatchMinutes), parse.GetValue(labelFractions)!, parse.GetValue(labelSamples) ?? (parse.GetValue(full) ? 1 : 3),
-                parse.GetValue(selectBudgets)!, parse.GetValue(selectStrategies)!.Select(name => LabelSelection.ParseStrategy(name, "--select-strategies")).ToArray());
+                parse.GetValue(selectBudgets)!, parse.GetValue(selectStrategies)!.Select(name => LabelSelection.ParseStrategy(name, "--select-strategies")).ToArray(), initialization);
         }));
         return command;
     }
 
     private static int Run(Methods.MethodOptions methodOptions, double minutes, bool full, string dataDir, ImageLoadOptions loadOptions,
         EncoderOptions encoder, int batchSize, int seed, int threads, string outDir, double baselineMinutes, double distillMinutes,
-        double fixMatchMinutes, double[] labelFractions, int labelSamples, int[]? selectBudgets = null, SelectionStrategy[]? strategies = null)
+        double fixMatchMinutes, double[] labelFractions, int labelSamples, int[]? selectBudgets = null, SelectionStrategy[]? strategies = null,
+        PretrainedEncoder? initialization = null)
     {
         if (selectBudgets?.Any(b => b <= 0) == true) throw new ArgumentOutOfRangeException(nameof(selectBudgets), string.Join(" ", selectBudgets), "--select-budgets must be positive.");
         if (labelFractions.Length == 0 || labelFractions.Any(f => !(f is > 0 and <= 1)))
@@ -111,7 +117,7 @@ internal static class DemoCommand
         CommandRunner.OutputFolder(outDir);
         var options = new PretrainOptions
         {
-            Method = methodOptions, Encoder = encoder, Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,
+            Method = methodOptions, Encoder = initialization is null ? encoder : null, Initialization = initialization, Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,
             CheckpointPath = new RunFolder(outDir).Checkpoint,
             MonitorEvery = 1, MonitorData = test, OnMonitor = PretrainCommand.PrintMonitor,
         };
@@ -130,6 +136,10 @@ internal static class DemoCommand
         manual_seed(seed);
         var random = ImageEncoder.Create(encoder.Clone());
         Evaluate($"Random-init encoder ({random.EmbeddingDimension}-d)", Embeddings.FromEncoder(random, train), Embeddings.FromEncoder(random, test));
+        // Hierarchical pretraining: the imported weights' own row, before the method continues from them.
+        if (initialization is not null)
+            Evaluate($"Imported {initialization.Source} ({initialization.Encoder.EmbeddingDimension}-d)",
+                Embeddings.FromEncoder(initialization.Encoder, train), Embeddings.FromEncoder(initialization.Encoder, test));
 
         var result = ConsoleProgress.Run($"Pretraining {method} for {minutes:0.#} min on {train.Count:N0} unlabeled images",
             progress => new Pretrainer(options, mlContext).Fit(train, progress, CommandRunner.Interrupted));

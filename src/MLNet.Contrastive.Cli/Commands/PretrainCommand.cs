@@ -28,7 +28,7 @@ internal static class PretrainCommand
         var epochs = new Option<int?>("--epochs") { Description = "Epochs to train (default 10 unless --minutes is given)." };
         var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 256 };
-        var learningRate = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-3 for AdamW; for SGD and LARS see --lr-scaling)." };
+        var learningRate = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-3 for AdamW; for SGD and LARS see --lr-scaling; a tenth of it with --init, which also shortens the warm-up to 1 % of training)." };
         var scaling = new Option<LearningRateScaling>("--lr-scaling") { Description = "Default SGD/LARS learning rate: Linear (0.3·B/256) or Sqrt (0.075·√B, SimCLR's for large batches).", DefaultValueFactory = _ => LearningRateScaling.Linear };
         var chunkSize = new Option<int?>("--chunk-size") { Description = "Gradient caching: images per forward pass, for a --batch-size larger than memory holds (exact gradient; simclr, moco, nce, triplet, barlow, vicreg, clip)." };
         var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "AdamW, Sgd or Lars (LARS: SGD with layer-wise trust ratios).", DefaultValueFactory = _ => OptimizerKind.AdamW };
@@ -37,7 +37,7 @@ internal static class PretrainCommand
         var device = CommonOptions.Device();
         var output = new Option<string>("--out") { Description = "Output folder: model.zip, encoder.onnx, checkpoint.bin, history.json, history.csv.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint.bin." };
-        var init = new Option<string?>("--init") { Description = "Start from a pretrained encoder instead of random weights, with any method: a pretraining run's folder or checkpoint.bin, or imagenet-resnet18 (ML.NET's ImageNet ResNet-18, RGB; it keeps its ImageNet stem, so give it images of 96 px or more)." };
+        var init = CommonOptions.Init();
         var normalization = CommonOptions.Normalization();
         var reestimate = new Option<bool?>("--reestimate-bn")
         {
@@ -103,7 +103,7 @@ internal static class PretrainCommand
                 Seed = parse.GetValue(seed), Threads = parse.GetValue(threads),
                 Device = parse.GetValue(device)!, CheckpointPath = new RunFolder(outDir).Checkpoint, Resume = parse.GetValue(resume),
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,
-                Initialization = parse.GetValue(init) is { } initPath ? PretrainedEncoder.Load(initPath, CommonOptions.ParseNormalization(parse.GetValue(normalization))) : null,
+                Initialization = CommonOptions.LoadInit(parse.GetValue(init), parse.GetValue(normalization)),
                 ReestimateBatchNorm = parse.GetValue(reestimate),
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(loadOptions.Channels, loadOptions.Height, preset) : null,
                 DataParallel = parallel,

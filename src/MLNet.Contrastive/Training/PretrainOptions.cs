@@ -50,7 +50,10 @@ public sealed class PretrainOptions
     /// <summary>Default <see cref="OptimizerKind.AdamW"/>.</summary>
     public OptimizerKind Optimizer { get; set; } = OptimizerKind.AdamW;
 
-    /// <summary>Peak learning rate; null picks 2e-3 for AdamW and, for SGD and LARS, the rule of <see cref="LearningRateScaling"/>. Default null.</summary>
+    /// <summary>
+    /// Peak learning rate; null picks 2e-3 for AdamW and, for SGD and LARS, the rule of <see cref="LearningRateScaling"/>,
+    /// times <see cref="ContinuedLearningRateFactor"/> for a run from an <see cref="Initialization"/>. Default null.
+    /// </summary>
     public double? LearningRate { get; set; }
 
     /// <summary>The default learning rate's growth with the batch size, for SGD and LARS. Default <see cref="Training.LearningRateScaling.Linear"/>.</summary>
@@ -73,8 +76,17 @@ public sealed class PretrainOptions
     /// <summary>LARS's trust coefficient η. Default 0.02 (solo-learn's; the LARS paper's 0.001 goes with far larger learning rates).</summary>
     public double LarsTrustCoefficient { get; set; } = 0.02;
 
-    /// <summary>Fraction of training spent in linear warm-up before the cosine decay. Default 0.05.</summary>
-    public double WarmupFraction { get; set; } = 0.05;
+    /// <summary>
+    /// Fraction of training spent in linear warm-up before the cosine decay. Null: 0.05, or 0.01 for a run from an
+    /// <see cref="Initialization"/>, whose features need no long warm-up. Default null.
+    /// </summary>
+    public double? WarmupFraction { get; set; }
+
+    /// <summary>
+    /// The default learning rate's factor when a run continues from pretrained weights (hierarchical pretraining, Reed et
+    /// al. 2022): a full from-scratch learning rate overwrites the imported features in the first steps.
+    /// </summary>
+    public const double ContinuedLearningRateFactor = 0.1;
 
     /// <summary>Seed for initialisation, shuffling and augmentation. Default 0.</summary>
     public int Seed { get; set; }
@@ -134,8 +146,10 @@ public sealed class PretrainOptions
     [JsonIgnore]
     public IDataParallel? DataParallel { get; set; }
 
-    internal double PeakLearningRate => LearningRate ?? (Optimizer == OptimizerKind.AdamW ? 2e-3
+    internal double PeakLearningRate => LearningRate ?? (Initialization is null ? 1 : ContinuedLearningRateFactor) * (Optimizer == OptimizerKind.AdamW ? 2e-3
         : LearningRateScaling == LearningRateScaling.Sqrt ? 0.075 * Math.Sqrt(BatchSize) : 0.3 * BatchSize / 256.0);
+
+    internal double Warmup => WarmupFraction ?? (Initialization is null ? 0.05 : 0.01);
 
     /// <summary>A copy with its own <see cref="Method"/>, <see cref="Encoder"/> and <see cref="Augmentation"/> settings, for runs that change a few settings of this one.</summary>
     public PretrainOptions Clone()

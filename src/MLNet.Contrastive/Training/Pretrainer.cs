@@ -204,7 +204,12 @@ public sealed class Pretrainer
         try
         {
             var resume = options.Resume && File.Exists(options.CheckpointPath);
-            var info = resume ? Checkpoint.ReadInfo(options.CheckpointPath!) : NewInfo(data);
+            var stored = resume ? Checkpoint.ReadInfo(options.CheckpointPath!) : null;
+            // Defaults that depend on the Initialization are fixed at the start and recorded in the checkpoint: a resumed
+            // run, which takes no Initialization, keeps the learning rate and warm-up it started with.
+            options.LearningRate ??= stored?.Options.LearningRate ?? options.PeakLearningRate;
+            options.WarmupFraction ??= stored?.Options.WarmupFraction ?? options.Warmup;
+            var info = stored ?? NewInfo(data);
             if (info.Channels != data.Channels || info.Height != data.Height || info.Width != data.Width)
                 throw new ArgumentException(
                     $"{options.CheckpointPath}: the checkpoint was trained on {info.Channels}×{info.Height}×{info.Width} images; this data is {data.Channels}×{data.Height}×{data.Width}.");
@@ -384,7 +389,7 @@ internal sealed class TrainingSession : IDisposable
             GC.WaitForPendingFinalizers();
             stepsSinceCollection = 0;
         }
-        var learningRate = LearningRateSchedule.At(progress, options.PeakLearningRate, options.WarmupFraction);
+        var learningRate = LearningRateSchedule.At(progress, options.PeakLearningRate, options.Warmup);
         optimizer.SetLearningRate(learningRate);
         using var pause = CollectionPause.Begin();
         using var scope = NewDisposeScope();

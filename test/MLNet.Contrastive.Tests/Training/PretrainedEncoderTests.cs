@@ -24,6 +24,7 @@ public class PretrainedEncoderTests
 
         var continued = Run(new ByolOptions());
         continued.Initialization = PretrainedEncoder.Load(folder.Path);
+        continued.ReestimateBatchNorm = false;
         using var session = new Pretrainer(continued).Start(data);
         Assert.That(session.Info.InitializedFrom, Is.EqualTo(folder[RunFolder.CheckpointFile]));
         Assert.That(session.Info.Encoder.StageWidths, Is.EqualTo(new[] { 16, 32 }), "the run takes the pretrained encoder's shape");
@@ -34,6 +35,50 @@ public class PretrainedEncoderTests
         var weight = "blocks.1.conv1.weight";
         Assert.That(TestData.Same(session.Method.Encoder.state_dict()[weight].cpu(), pretrained[weight]), Is.False, "training moves on from the copy");
         Assert.That(TestData.Same(Checkpoint.LoadEncoder(folder[RunFolder.CheckpointFile]).state_dict()[weight], pretrained[weight]), Is.True, "the run it came from is untouched");
+    }
+
+    /// <summary>
+    /// Continued pretraining's defaults: a tenth of the from-scratch learning rate, 1 % warm-up and batch-norm statistics
+    /// re-estimated on the new images (the weights themselves copied unchanged); all recorded in the checkpoint, so a
+    /// resumed run without the Initialization keeps them; explicit settings win.
+    /// </summary>
+    [Test]
+    public void ContinuedPretrainingLowersTheLearningRateAndReestimatesBatchNorm()
+    {
+        using var folder = TestData.NewFolder();
+        var data = TestData.SampleTrain(256);
+        var imported = PretrainedEncoder.From(new ResNetEncoder(Small));
+        var continued = Run(new SimClrOptions());
+        continued.Initialization = imported;
+        continued.CheckpointPath = folder[RunFolder.CheckpointFile];
+        Assert.That(Run(new SimClrOptions()).PeakLearningRate, Is.EqualTo(2e-3).Within(1e-12));
+        Assert.That(Run(new SimClrOptions()).Warmup, Is.EqualTo(0.05).Within(1e-12));
+        Assert.That(continued.PeakLearningRate, Is.EqualTo(2e-4).Within(1e-12));
+        Assert.That(continued.Warmup, Is.EqualTo(0.01).Within(1e-12));
+
+        using (var session = new Pretrainer(continued).Start(data))
+        {
+            var ours = session.Method.Encoder.state_dict();
+            foreach (var (name, tensor) in imported.Encoder.state_dict().Where(entry => !entry.Key.EndsWith("num_batches_tracked")))
+                Assert.That(TestData.Same(ours[name].cpu(), tensor), Is.EqualTo(!name.Contains("running_")), name);
+            session.SaveCheckpoint();
+        }
+        var stored = Checkpoint.ReadInfo(folder[RunFolder.CheckpointFile]).Options;
+        Assert.That(stored.LearningRate, Is.EqualTo(2e-4).Within(1e-12));
+        Assert.That(stored.WarmupFraction, Is.EqualTo(0.01).Within(1e-12));
+
+        var resumed = Run(new SimClrOptions());
+        resumed.CheckpointPath = folder[RunFolder.CheckpointFile];
+        resumed.Resume = true;
+        using (var session = new Pretrainer(resumed).Start(data))
+            Assert.That(session.Step(Enumerable.Range(0, 64).ToArray(), 0.5, 1).LearningRate, Is.EqualTo(LearningRateSchedule.At(0.5, 2e-4, 0.01)).Within(1e-12),
+                "a resumed run keeps the rate it started with");
+
+        var explicitRate = Run(new SimClrOptions());
+        explicitRate.Initialization = imported;
+        explicitRate.LearningRate = 1e-3;
+        explicitRate.WarmupFraction = 0.1;
+        Assert.That((explicitRate.PeakLearningRate, explicitRate.Warmup), Is.EqualTo((1e-3, 0.1)));
     }
 
     [Test]
