@@ -36,7 +36,7 @@ internal static class CommonOptions
     /// <summary>--normalization: what a PyTorch state dict's weights expect of the pixels.</summary>
     public static Option<string?> Normalization() => new("--normalization")
     {
-        Description = "With --init <file>.pt|.pth|.safetensors: the input normalisation its weights expect on pixels in [0, 1] — imagenet (mean 0.485/0.456/0.406, " +
+        Description = "With a PyTorch state dict (--init or finetune's --model <file>.pt|.pth|.safetensors): the input normalisation its weights expect on pixels in [0, 1] — imagenet (mean 0.485/0.456/0.406, " +
                       "std 0.229/0.224/0.225), half (mean 0.5, std 0.5), or MEAN/STD with one comma-separated value per channel (e.g. 0.5,0.5,0.5/0.25,0.25,0.25). Default imagenet.",
     };
 

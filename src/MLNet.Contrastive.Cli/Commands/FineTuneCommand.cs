@@ -20,7 +20,8 @@ internal static class FineTuneCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "The pretraining run to start from: the folder pretrain wrote, or its checkpoint.bin. Without it the encoder trains from scratch." };
+        var model = new Option<string?>("--model") { Description = "The encoder to start from: the folder pretrain wrote, its checkpoint.bin, a PyTorch state dict (.pt, .pth, .safetensors; see --normalization) or imagenet-resnet18. Without it the encoder trains from scratch." };
+        var normalization = CommonOptions.Normalization();
         var train = new Option<string>("--train") { Description = "Labelled training images: class folders, or IDX images with --train-labels.", Required = true };
         var trainLabels = new Option<string?>("--train-labels") { Description = "IDX labels for IDX --train images." };
         var test = new Option<string>("--test") { Description = "Labelled test images: class folders, or IDX images with --test-labels.", Required = true };
@@ -50,7 +51,7 @@ internal static class FineTuneCommand
         var output = new Option<string>("--out") { Description = "Output folder: model.zip (image paths in, PredictedLabel out), network.onnx (class logits) and encoder.onnx (the fine-tuned encoder).", Required = true };
         var command = new Command("finetune", "Fine-tune a pretrained encoder with a classifier on labelled images (or train it from scratch).")
         {
-            model, train, trainLabels, test, testLabels, validationImages, validationLabels, patience, fraction, epochs, minutes, batchSize, learningRate, encoderFactor, frozen, distillEpochs,
+            model, normalization, train, trainLabels, test, testLabels, validationImages, validationLabels, patience, fraction, epochs, minutes, batchSize, learningRate, encoderFactor, frozen, distillEpochs,
             distillMinutes, strongViews, smoothing, fixMatch, threshold, imageSize, channels, encoder, seed, threads, device, output,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
@@ -66,7 +67,7 @@ internal static class FineTuneCommand
             var labelFraction = parse.GetValue(fraction);
             if (labelFraction is <= 0 or > 1 || double.IsNaN(labelFraction))
                 throw new ArgumentOutOfRangeException("--label-fraction", labelFraction, "--label-fraction must be in (0, 1].");
-            var pretrained = parse.GetValue(model) is { } run ? PretrainedEncoder.Load(run) : null;
+            var pretrained = CommonOptions.LoadInit(parse.GetValue(model), parse.GetValue(normalization));
             if (pretrained is not null && parse.GetValue(encoder) is not null)
                 throw new ArgumentException("--encoder sets the size of an encoder trained from scratch; with --model the run's own encoder is fine-tuned.");
             var shape = pretrained?.ImageShape;
