@@ -10,8 +10,15 @@ above it crop 0.08-1 and a separable Gaussian blur, sigma 0.1-2, with p = 0.5), 
 weight decay 1e-4), 5 % linear warm-up then cosine over the time budget, batch 256, a uint8 image store converted per
 batch. Views/s = views of all steps / wall-clock seconds of the loop, as in C#.
 
+With --encoder resnet18 the encoder is torchvision's resnet18 without its classifier (D = 512, so the head is
+512 -> 512 -> BN -> ReLU -> 128), with the stem EncoderOptions.For gives our ResNet18 preset: torchvision's own
+(7 x 7 stride 2 and max-pool) above 64 px, a 3 x 3 stride-1 convolution without pooling up to 64 px; ImageNet
+normalisation on RGB, mean 0.5 / std 0.5 on gray; the embedding is the last stage's global average, as ours.
+--channels-last stores the encoder's weights and its input views channels-last (torch.channels_last), as a
+performance-minded PyTorch user would on CPU (ours lays its activations out that way too).
+
     /usr/bin/python3 simclr_reference.py --data-dir DIR --seconds 600 --threads 2 [--embed OUT_PREFIX]
-        [--image-size S] [--channels 1|3] [--train-count N]
+        [--image-size S] [--channels 1|3] [--train-count N] [--encoder small|resnet18] [--channels-last]
 
 Images are read from DIR's IDX files ([N, H, W] gray or [N, H, W, 3] RGB) and resized to S x S once, before the clock
 starts (bilinear; C# resizes with ML.NET's ResizeImages, also before its clock).
@@ -86,6 +93,30 @@ class Encoder(nn.Module):
             x = block(x)
             stages.append(F.adaptive_avg_pool2d(x, 2).flatten(1))
         return torch.cat(stages[-2:], dim=1)
+
+
+class TorchvisionResNet18(nn.Module):
+    """torchvision's resnet18 without fc, normalisation inside, the stem of our ResNet18 preset at this image size."""
+
+    def __init__(self, channels=1, small_stem=False):
+        super().__init__()
+        import torchvision
+        self.net = torchvision.models.resnet18(weights=None)
+        self.net.fc = nn.Identity()
+        if small_stem:
+            self.net.conv1 = nn.Conv2d(channels, 64, 3, 1, 1, bias=False)
+            self.net.maxpool = nn.Identity()
+        elif channels != 3:
+            self.net.conv1 = nn.Conv2d(channels, 64, 7, 2, 3, bias=False)
+        mean, std = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)) if channels == 3 else ((0.5,), (0.5,))
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x):
+        return self.net((x - self.mean) / self.std)
+
+    def embed(self, x):
+        return self.forward(x)
 
 
 class Head(nn.Module):
@@ -173,22 +204,22 @@ def nt_xent(z1, z2, tau=0.2):
     return F.cross_entropy(logits, targets)
 
 
-def embed(encoder, images, batch=512):
+def embed(encoder, images, layout, batch=512):
     encoder.eval()
     out = []
     with torch.no_grad():
         for s in range(0, images.shape[0], batch):
-            out.append(encoder.embed(images[s:s + batch].float().div_(255)))
+            out.append(encoder.embed(layout(images[s:s + batch].float().div_(255))))
     return torch.cat(out).numpy().astype(np.float32)
 
 
-def profile(encoder, head, optimizer, train, g, batch, steps, small):
+def profile(encoder, head, optimizer, train, g, batch, steps, small, layout):
     """Mean ms per step of: augmentation, encoder forward, head and loss, backward, optimizer, whole step."""
     phases = [0.0] * 6
     for step in range(5 + steps):
         start = time.perf_counter()
         images = train[:batch].float().div_(255)
-        views = torch.cat([augment(images, g, small), augment(images, g, small)])
+        views = layout(torch.cat([augment(images, g, small), augment(images, g, small)]))
         marks = [time.perf_counter()]
         features = encoder(views); marks.append(time.perf_counter())
         loss = nt_xent(*head(features).split(batch)); marks.append(time.perf_counter())
@@ -214,6 +245,9 @@ def main():
     p.add_argument("--image-size", type=int, default=0, help="resize to S x S (0: the files' size)")
     p.add_argument("--channels", type=int, default=1, choices=(1, 3))
     p.add_argument("--profile", type=int, default=0, help="time N steps by phase (after 5 warm-up steps) and exit")
+    p.add_argument("--encoder", default="small", choices=("small", "resnet18"),
+                   help="small: ours (stem 16, stages 32-64-128); resnet18: torchvision's, as our ResNet18 preset")
+    p.add_argument("--channels-last", action="store_true", help="encoder weights and input views in torch.channels_last")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -222,12 +256,17 @@ def main():
     if a.train_count:
         train = train[:a.train_count]
     small = train.shape[2] <= 64
-    encoder, head = Encoder(a.channels, small), Head()
+    encoder = Encoder(a.channels, small) if a.encoder == "small" else TorchvisionResNet18(a.channels, small)
+    head = Head(d=128 if a.encoder == "small" else 512)
+    layout = lambda x: x
+    if a.channels_last:
+        encoder = encoder.to(memory_format=torch.channels_last)
+        layout = lambda x: x.contiguous(memory_format=torch.channels_last)
     params = list(encoder.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-4)
     g = torch.Generator().manual_seed(a.seed)
     if a.profile:
-        print(" ".join("%.1f" % t for t in profile(encoder, head, optimizer, train, g, a.batch_size, a.profile, small)))
+        print(" ".join("%.1f" % t for t in profile(encoder, head, optimizer, train, g, a.batch_size, a.profile, small, layout)))
         return
     order_rng = np.random.default_rng(a.seed)
     steps_per_epoch = train.shape[0] // a.batch_size
@@ -243,7 +282,7 @@ def main():
             for group in optimizer.param_groups:
                 group["lr"] = lr
             images = train[order[i * a.batch_size:(i + 1) * a.batch_size]].float().div_(255)
-            views = torch.cat([augment(images, g, small), augment(images, g, small)])
+            views = layout(torch.cat([augment(images, g, small), augment(images, g, small)]))
             z = head(encoder(views))
             loss = nt_xent(z[:a.batch_size], z[a.batch_size:])
             optimizer.zero_grad()
@@ -255,10 +294,10 @@ def main():
     result = {"steps": steps, "seconds": round(seconds, 1), "views_per_second": round(steps * 2 * a.batch_size / seconds, 1),
               "epochs": round(steps * a.batch_size / train.shape[0], 2), "last_loss": round(float(np.mean(losses[-20:])), 4),
               "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "image_size": train.shape[2], "channels": a.channels}
+              "image_size": train.shape[2], "channels": a.channels, "encoder": a.encoder, "channels_last": a.channels_last}
     if a.embed:
-        embed(encoder, train if not a.train_count else read("train")).tofile(a.embed + ".train.f32")
-        embed(encoder, read("t10k")).tofile(a.embed + ".test.f32")
+        embed(encoder, train if not a.train_count else read("train"), layout).tofile(a.embed + ".train.f32")
+        embed(encoder, read("t10k"), layout).tofile(a.embed + ".test.f32")
     print(json.dumps(result))
 
 

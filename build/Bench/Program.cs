@@ -3,7 +3,7 @@
 //       linear probe at 1 %, 10 % and 100 % of the labels and kNN on the test split, for raw pixels, the random-init
 //       encoder, the C# SimCLR checkpoint and the PyTorch reference's embeddings; the checkpoint fine-tuned and the
 //       same encoder trained from scratch on those labels (M min per fraction);
-//   Bench profile --data-dir D [--steps N] [--method M] [--image-size S] [--channels C]
+//   Bench profile --data-dir D [--steps N] [--method M] [--image-size S] [--channels C] [--encoder PRESET]
 //       where a training step's time goes (views, encoder forward, head and loss, backward, optimizer), in ms;
 //   Bench selection | duplicates | index --data-dir D --run R …: docs/selection.md's figures (SelectionBench.cs);
 //   Bench scoring --run R --data-dir D [--count N] [--dnn-train N] [--dnn-test N]
@@ -91,6 +91,7 @@ int Profile()
 {
     var steps = int.Parse(Arg("--steps", "20"));
     var run = new PretrainOptions { Method = PretrainingMethods.Defaults(Arg("--method", "simclr")), BatchSize = 256, Seed = seed, Threads = threads, Device = "cpu" };
+    if (options.TryGetValue("--encoder", out var preset)) run.Encoder = EncoderOptions.For(load.Channels, size, Enum.Parse<EncoderPreset>(preset, ignoreCase: true));
     using var session = new Pretrainer(run, mlContext).Start(train);
     var phases = new double[6];
     var indices = Enumerable.Range(0, run.BatchSize).ToArray();
