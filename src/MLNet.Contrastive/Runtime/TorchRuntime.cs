@@ -41,7 +41,14 @@ public static class TorchRuntime
         if (Interlocked.Exchange(ref registered, 1) == 1 || !OperatingSystem.IsLinux()) return;
         System.Runtime.Loader.AssemblyLoadContext.Default.ResolvingUnmanagedDll += (assembly, name) =>
             name == LibraryName && assembly == typeof(torch).Assembly ? PatchedHandle.Value : IntPtr.Zero;
+        OneDnnConvolutionsOff = OneDnnGuard.Apply(Path.GetDirectoryName(typeof(torch).Assembly.Location));
     }
+
+    /// <summary>
+    /// Whether libtorch's oneDNN convolutions were turned off because this CPU reports no cache hierarchy (on which they
+    /// crash or give wrong values), or because the environment variable MLNET_CONTRASTIVE_ONEDNN is off.
+    /// </summary>
+    public static bool OneDnnConvolutionsOff { get; private set; }
 
     /// <summary>
     /// The most CPU threads a run may ask for: 4 per processor (at least 64). More only queue behind each other, and a
