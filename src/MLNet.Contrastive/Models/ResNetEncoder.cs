@@ -60,7 +60,7 @@ public sealed class ResNetEncoder : ImageEncoder
     public override Tensor forward(Tensor images)
     {
         using var scope = NewDisposeScope();
-        return StageOutputs(images)[^1].mean(new long[] { 2, 3 }).MoveToOuterDisposeScope();
+        return StageOutputs(images, 1)[0].mean(new long[] { 2, 3 }).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -71,7 +71,7 @@ public sealed class ResNetEncoder : ImageEncoder
     {
         using var scope = NewDisposeScope();
         var grid = Options.EmbeddingGrid;
-        var pooled = StageOutputs(images).TakeLast(Options.EmbeddingStages)
+        var pooled = StageOutputs(images, Options.EmbeddingStages)
             .Select(stage => (grid == 1 ? stage.mean(new long[] { 2, 3 }, keepdim: true) : functional.adaptive_avg_pool2d(stage, new long[] { grid, grid })).flatten(1))
             .ToArray();
         return (pooled.Length == 1 ? pooled[0] : cat(pooled, 1)).MoveToOuterDisposeScope();
@@ -81,26 +81,43 @@ public sealed class ResNetEncoder : ImageEncoder
     internal override Tensor FeatureMap(Tensor images)
     {
         using var scope = NewDisposeScope();
-        return StageOutputs(images)[^1].MoveToOuterDisposeScope();
+        return StageOutputs(images, 1)[0].MoveToOuterDisposeScope();
     }
 
-    /// <summary>The output of each residual stage (its last block), [N, width, H', W'], in the caller's dispose scope.</summary>
-    internal IReadOnlyList<Tensor> StageOutputs(Tensor images)
+    /// <summary>
+    /// The output of the last <paramref name="last"/> residual stages (their last blocks; all stages by default),
+    /// [N, width, H', W'] each, in the caller's dispose scope.
+    /// </summary>
+    internal IReadOnlyList<Tensor> StageOutputs(Tensor images, int? last = null)
     {
+        var keepFrom = Options.StageWidths.Length - (last ?? Options.StageWidths.Length);
         Tensor x;
         // Its own scope: at 96 px each of the normalisation's temporaries is as large as the batch of views.
         using (NewDisposeScope()) x = ChannelsLast((images - mean) / std).MoveToOuterDisposeScope();
-        x = stem.forward(x);
+        x = Consumed(x, stem.forward(x));
         // With one input channel NCHW and NHWC are the same bytes, and libtorch keeps the stem's output NCHW.
         if (x.is_contiguous()) x = ChannelsLast(x);
         var stages = new List<Tensor>();
-        var index = 0;
+        var (index, stage) = (0, 0);
         foreach (var block in blocks)
         {
+            var input = x;
             x = block.forward(x);
-            if (Options.EndsStage(index++)) stages.Add(x);
+            // Each block's input is let go as soon as the block has run, unless it is a stage output asked for: without
+            // a graph (the first pass of gradient caching, embedding for probes and reports) the caller's scope would
+            // otherwise hold every block's output of the whole pass (25 MB a view at 224 px through ResNet-50),
+            // and with a graph autograd keeps what backward needs anyway.
+            if (stages.Count == 0 || !ReferenceEquals(stages[^1], input)) input.Dispose();
+            if (Options.EndsStage(index++) && stage++ >= keepFrom) stages.Add(x);
         }
         return stages;
+    }
+
+    /// <summary><paramref name="next"/>, computed from <paramref name="previous"/>, which is disposed (see <see cref="StageOutputs"/>).</summary>
+    private static Tensor Consumed(Tensor previous, Tensor next)
+    {
+        previous.Dispose();
+        return next;
     }
 
     /// <summary>

@@ -11,9 +11,10 @@ namespace MLNet.Contrastive.Training;
 /// its gradient with respect to the embeddings come from the whole batch (from the method without a graph when it
 /// can, <see cref="IEmbeddingObjective.ObjectiveWithGradient"/>, else by autograd); then each chunk is embedded again
 /// with a graph and back-propagates its rows of that gradient, which accumulates every parameter's full-batch gradient.
-/// Batch norm normalises each chunk by its own statistics (as data-parallel training without synchronised batch norm
-/// does); the running statistics move once per chunk, in the first pass, and the second pass leaves them as it found
-/// them. In eval mode, or without batch norm, the gradient equals the whole batch's.
+/// Each pass through the encoder holds one view of a chunk's images (chunkImages rows), in both passes alike. Batch norm
+/// normalises each such pass by its own statistics (as data-parallel training without synchronised batch norm does);
+/// the running statistics move once per pass, in the first, and the second leaves them as it found them. In eval mode,
+/// or without batch norm, the gradient equals the whole batch's.
 /// </summary>
 internal static class GradientCache
 {
@@ -21,13 +22,15 @@ internal static class GradientCache
     /// <param name="method">The method, an <see cref="IEmbeddingObjective"/>.</param>
     /// <param name="images">The batch [B, C, H, W].</param>
     /// <param name="context">The step.</param>
-    /// <param name="chunkImages">Images per chunk; each chunk holds their V views' rows.</param>
+    /// <param name="chunkImages">Images per chunk; their V views pass through the encoder one view (chunkImages rows) at a time.</param>
     public static (Tensor Loss, Action Backward) Loss(PretrainingMethod method, Tensor images, StepContext context, int chunkImages)
     {
         var objective = (IEmbeddingObjective)method;
         var views = objective.Views(images, context);
-        // Views are V rows per image (two views each for SimCLR, one packed row per pair for CLIP).
-        var rowsPerChunk = chunkImages * (views.shape[0] / images.shape[0]);
+        // Views are V rows per image, view by view (SimCLR's first views of the batch, then its second; CLIP's one packed
+        // row per pair): a pass of chunkImages rows holds one view of chunkImages images, and a chunk's V views go through
+        // the encoder one at a time, so a pass with a graph keeps the activations of chunkImages views, not V times as many.
+        var rowsPerChunk = chunkImages;
         var chunks = views.split(rowsPerChunk);
         Tensor embeddings;
         using (no_grad())

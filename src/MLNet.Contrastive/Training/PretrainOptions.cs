@@ -60,9 +60,9 @@ public sealed class PretrainOptions
     public LearningRateScaling LearningRateScaling { get; set; } = LearningRateScaling.Linear;
 
     /// <summary>
-    /// Gradient caching: images per forward pass when smaller than <see cref="BatchSize"/>. The step's gradient is the
-    /// whole batch's (see <see cref="Methods.IEmbeddingObjective"/>), and memory holds one chunk's activations plus the
-    /// batch's views and embeddings — e.g. BatchSize 4096 with ChunkSize 256. Methods whose loss couples the batch only
+    /// Gradient caching: images per forward pass when smaller than <see cref="BatchSize"/>, one view of them at a time.
+    /// The step's gradient is the whole batch's (see <see cref="Methods.IEmbeddingObjective"/>), and memory holds the
+    /// activations of one view of one chunk plus the batch's views and embeddings — e.g. BatchSize 4096 with ChunkSize 256. Methods whose loss couples the batch only
     /// through embeddings (SimCLR, NCE, triplet, Barlow Twins, VICReg) support it. Default null (one pass).
     /// </summary>
     public int? ChunkSize { get; set; }

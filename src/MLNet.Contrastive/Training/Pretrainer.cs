@@ -266,6 +266,11 @@ public sealed class Pretrainer
             // Every rank starts from rank 0's weights and buffers (integer buffers, such as batch norm's counts, agree already).
             parallel?.Broadcast(method.state_dict().Values.Where(t => t.dtype == ScalarType.Float32).ToList());
             method.train();
+            // Loading the images leaves garbage on the managed heap and free pages in malloc's, and the first collection of
+            // the steps comes only after StepsPerCollection of them: let both go before the first step adds its peak.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            NativeHeap.Trim();
             return new TrainingSession(options, data, method, optimizer, generator, info, device, channel, new ViewAugmenter(views));
         }
         catch
@@ -400,6 +405,8 @@ internal sealed class TrainingSession : IDisposable
         var (lossTensor, backward) = chunked
             ? GradientCache.Loss(Method, batch, context, options.ChunkSize!.Value)
             : Plain(Method.Loss(batch, context));
+        // A gradient-cached step has drawn its views and needs the batch's pixels no more (0.15 GB at 256 × 224 px RGB).
+        if (chunked) batch.Dispose();
         var loss = lossTensor.item<float>();
         mark?.Invoke("loss");
         if (!float.IsFinite(loss))
