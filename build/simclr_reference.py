@@ -23,6 +23,12 @@ performance-minded PyTorch user would on CPU (ours lays its activations out that
 Images are read from DIR's IDX files ([N, H, W] gray or [N, H, W, 3] RGB) and resized to S x S once, before the clock
 starts (bilinear; C# resizes with ML.NET's ResizeImages, also before its clock).
 
+--peak measures this PyTorch's attainable float32 speed on the machine instead (a 2,048-square matrix product and a
+3 x 3 convolution of 64 x 128 x 56 x 56 to 128 channels, NCHW and channels-last, best of 10 after warm-up, same
+threads) and prints it as JSON. Every run's JSON holds the encoder's and head's forward FLOPs per view
+(multiply-adds x 2 of every convolution and linear layer, counted from the layer shapes with forward hooks); a
+training step costs about 3 x that per view (forward, then the gradients of inputs and weights).
+
 Prints one JSON line; with --embed, writes OUT_PREFIX.train.f32 and OUT_PREFIX.test.f32 ([N, 768] float32, eval mode:
 the embedding MLNet.Contrastive exports, the last two stages averaged over a 2 x 2 grid and concatenated).
 """
@@ -233,6 +239,47 @@ def profile(encoder, head, optimizer, train, g, batch, steps, small, layout):
     return [1000 * p / steps for p in phases]
 
 
+def forward_flops(module, x):
+    """Multiply-adds x 2 of module's convolutions and linear layers for one forward pass of x, per sample."""
+    total = [0]
+
+    def hook(m, inputs, out):
+        if isinstance(m, torch.nn.Conv2d):
+            total[0] += 2 * m.weight.numel() * out.shape[2] * out.shape[3]
+        elif isinstance(m, torch.nn.Linear):
+            total[0] += 2 * m.weight.numel()
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    was_training = module.training
+    module.eval()
+    with torch.no_grad():
+        out = module(x[:1])
+    module.train(was_training)
+    for h in handles:
+        h.remove()
+    return total[0], out
+
+
+def peak(threads):
+    """The attainable float32 GFLOP/s of this PyTorch on this machine: a large matrix product and a large convolution."""
+    def best(f, flop, repeats=10):
+        f(); f()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter(); f(); times.append(time.perf_counter() - start)
+        return round(flop / min(times) / 1e9, 1)
+    with torch.no_grad():
+        n = 2048
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        gemm = best(lambda: torch.mm(a, b), 2 * n ** 3)
+        x = torch.randn(64, 128, 56, 56)
+        conv = torch.nn.Conv2d(128, 128, 3, padding=1, bias=False)
+        flop = 2 * conv.weight.numel() * 56 * 56 * 64
+        nchw = best(lambda: conv(x), flop, 5)
+        conv_cl, x_cl = conv.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+        nhwc = best(lambda: conv_cl(x_cl), flop, 5)
+    return {"torch": torch.__version__, "threads": threads, "gemm_gflops": gemm, "conv_nchw_gflops": nchw, "conv_channels_last_gflops": nhwc}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", required=True)
@@ -248,8 +295,12 @@ def main():
     p.add_argument("--encoder", default="small", choices=("small", "resnet18"),
                    help="small: ours (stem 16, stages 32-64-128); resnet18: torchvision's, as our ResNet18 preset")
     p.add_argument("--channels-last", action="store_true", help="encoder weights and input views in torch.channels_last")
+    p.add_argument("--peak", action="store_true", help="measure the attainable GEMM and convolution GFLOP/s and exit")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.peak:
+        print(json.dumps(peak(a.threads)))
+        return
     torch.manual_seed(a.seed)
     read = lambda kind: read_idx_images(f"{a.data_dir}/{kind}-images-idx3-ubyte.gz", a.image_size or None, a.channels)
     train = read("train")
@@ -262,6 +313,9 @@ def main():
     if a.channels_last:
         encoder = encoder.to(memory_format=torch.channels_last)
         layout = lambda x: x.contiguous(memory_format=torch.channels_last)
+    probe = layout(train[:1].float().div_(255))
+    encoder_flops, features = forward_flops(encoder, probe)
+    head_flops, _ = forward_flops(head, features)
     params = list(encoder.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-4)
     g = torch.Generator().manual_seed(a.seed)
@@ -294,7 +348,8 @@ def main():
     result = {"steps": steps, "seconds": round(seconds, 1), "views_per_second": round(steps * 2 * a.batch_size / seconds, 1),
               "epochs": round(steps * a.batch_size / train.shape[0], 2), "last_loss": round(float(np.mean(losses[-20:])), 4),
               "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "image_size": train.shape[2], "channels": a.channels, "encoder": a.encoder, "channels_last": a.channels_last}
+              "image_size": train.shape[2], "channels": a.channels, "encoder": a.encoder, "channels_last": a.channels_last,
+              "encoder_forward_gflops_per_view": round(encoder_flops / 1e9, 4), "head_forward_gflops_per_view": round(head_flops / 1e9, 5)}
     if a.embed:
         embed(encoder, train if not a.train_count else read("train"), layout).tofile(a.embed + ".train.f32")
         embed(encoder, read("t10k"), layout).tofile(a.embed + ".test.f32")

@@ -6,6 +6,9 @@
 //   Bench profile --data-dir D [--steps N] [--method M] [--image-size S] [--channels C] [--encoder PRESET]
 //       where a training step's time goes (views, encoder forward, head and loss, backward, optimizer), in ms;
 //   Bench selection | duplicates | index --data-dir D --run R …: docs/selection.md's figures (SelectionBench.cs);
+//   Bench limit [--threads N]
+//       the machine's attainable float32 speed in this libtorch (a 2,048-square matrix product, a 3 × 3 convolution of
+//       64 × 128 × 56 × 56 to 128 channels NCHW and channels-last), GFLOP/s, as JSON; build/speed divides by it;
 //   Bench scoring --run R --data-dir D [--count N] [--dnn-train N] [--dnn-test N]
 //       ML.NET embedding stage (row by row) vs ImageEmbedder (batch 256) on N test PNGs, parity, and ML.NET's
 //       DnnFeaturizeImage (ResNet18) against our encoder on a train/test split: throughput and probe accuracy.
@@ -29,6 +32,7 @@ string Arg(string name, string? fallback = null) => options.TryGetValue(name, ou
 var threads = int.Parse(Arg("--threads", "2"));
 var seed = int.Parse(Arg("--seed", "0"));
 TorchRuntime.SetThreads(threads);
+if (args[0] == "limit") return Limit();
 var size = int.Parse(Arg("--image-size", "28"));
 var load = new ImageLoadOptions { Channels = int.Parse(Arg("--channels", "1")), Height = size, Width = size };
 var dataDir = Arg("--data-dir");
@@ -105,6 +109,39 @@ int Profile()
         phases[5] += clock.Elapsed.TotalMilliseconds;
     }
     Console.WriteLine(string.Join(" ", phases.Select(p => (p / steps).ToString("F1", CultureInfo.InvariantCulture))));
+    return 0;
+}
+
+// The same measures as build/simclr_reference.py --peak, in TorchSharp's libtorch: best of the repeats after two warm-ups.
+int Limit()
+{
+    using var noGrad = TorchSharp.torch.no_grad();
+    double Best(Func<TorchSharp.torch.Tensor> run, double flop, int repeats)
+    {
+        var best = double.MaxValue;
+        for (var i = 0; i < repeats + 2; i++)
+        {
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            var clock = Stopwatch.StartNew();
+            run();
+            if (i >= 2) best = Math.Min(best, clock.Elapsed.TotalSeconds);
+        }
+        return Math.Round(flop / best / 1e9, 1);
+    }
+    const int n = 2048;
+    using var a = TorchSharp.torch.randn(n, n);
+    using var b = TorchSharp.torch.randn(n, n);
+    var gemm = Best(() => a.mm(b), 2.0 * n * n * n, 10);
+    using var x = TorchSharp.torch.randn(64, 128, 56, 56);
+    using var w = TorchSharp.torch.randn(128, 128, 3, 3);
+    var flop = 2.0 * w.numel() * 56 * 56 * 64;
+    var nchw = Best(() => TorchSharp.torch.nn.functional.conv2d(x, w, padding: [1, 1]), flop, 5);
+    // Channels-last strides as ResNetEncoder makes them (TorchSharp 0.107 has no memory-format argument).
+    using var xLast = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+    using var wLast = w.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+    var nhwc = Best(() => TorchSharp.torch.nn.functional.conv2d(xLast, wLast, padding: [1, 1]), flop, 5);
+    Console.WriteLine($"{{\"torch\": \"libtorch (TorchSharp)\", \"threads\": {threads}, \"onednn_convolutions\": {(!TorchRuntime.OneDnnConvolutionsOff).ToString().ToLowerInvariant()}, " +
+                      $"\"gemm_gflops\": {gemm}, \"conv_nchw_gflops\": {nchw}, \"conv_channels_last_gflops\": {nhwc}}}");
     return 0;
 }
 
