@@ -20,6 +20,8 @@ internal static class FineTuneCommand
 {
     public static Command Create()
     {
+        // Defaults come from the library's options, where they are declared.
+        var defaults = new FineTuningTrainer.Options();
         var model = new Option<string?>("--model") { Description = "The encoder to start from: the folder pretrain wrote, its checkpoint.bin, a PyTorch state dict (.pt, .pth, .safetensors; see --normalization) or imagenet-resnet18. Without it the encoder trains from scratch." };
         var normalization = CommonOptions.Normalization();
         var train = new Option<string>("--train") { Description = "Labelled training images: class folders, or IDX images with --train-labels.", Required = true };
@@ -28,20 +30,20 @@ internal static class FineTuneCommand
         var testLabels = new Option<string?>("--test-labels") { Description = "IDX labels for IDX --test images." };
         var validationImages = new Option<string?>("--validation") { Description = "Labelled validation images (class folders, or IDX with --validation-labels): the best epoch on them is kept, and training stops after --patience epochs without a better one." };
         var validationLabels = new Option<string?>("--validation-labels") { Description = "IDX labels for IDX --validation images." };
-        var patience = new Option<int?>("--patience") { Description = "With --validation: epochs without a better validation accuracy before training stops (default 5)." };
+        var patience = new Option<int?>("--patience") { Description = $"With --validation: epochs without a better validation accuracy before training stops (default {defaults.EarlyStoppingPatience})." };
         var fraction = new Option<double>("--label-fraction") { Description = "Fraction of training labels used (stratified, seeded), e.g. 0.01, 0.1, 1.", DefaultValueFactory = _ => 1.0 };
         var epochs = new Option<int?>("--epochs") { Description = "Epochs over the labelled images (default 20, or as many as 500 steps take with few labelled images, unless --minutes is given)." };
         var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
-        var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 128 };
-        var learningRate = new Option<double>("--lr") { Description = "Peak learning rate of the classifier (AdamW).", DefaultValueFactory = _ => 1e-3 };
-        var encoderFactor = new Option<double>("--encoder-lr-factor") { Description = "The pretrained encoder's learning rate relative to --lr.", DefaultValueFactory = _ => 1.0 };
-        var frozen = new Option<double>("--frozen-fraction") { Description = "Fraction of training with the pretrained encoder frozen (classifier only).", DefaultValueFactory = _ => 0.1 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => defaults.BatchSize };
+        var learningRate = new Option<double>("--lr") { Description = "Peak learning rate of the classifier (AdamW).", DefaultValueFactory = _ => defaults.LearningRate };
+        var encoderFactor = new Option<double>("--encoder-lr-factor") { Description = "The pretrained encoder's learning rate relative to --lr.", DefaultValueFactory = _ => defaults.Network.EncoderLearningRateFactor };
+        var frozen = new Option<double>("--frozen-fraction") { Description = "Fraction of training with the pretrained encoder frozen (classifier only).", DefaultValueFactory = _ => defaults.Network.FrozenEncoderFraction };
         var distillEpochs = new Option<int>("--distill-epochs") { Description = "Then distil the fine-tuned network into a student over all training images, the ones outside --label-fraction unlabelled (SimCLRv2): epochs.", DefaultValueFactory = _ => 0 };
         var distillMinutes = new Option<double?>("--distill-minutes") { Description = "Distillation's budget in minutes instead of --distill-epochs." };
         var strongViews = new Option<bool>("--strong-views") { Description = "Train (and distil) on the self-supervised views (wider crops, colour jitter, noise; blur above 64 px) instead of crop and flip." };
         var smoothing = new Option<double?>("--label-smoothing") { Description = "Label smoothing of the cross-entropy (default 0.1; 0 with --fixmatch)." };
         var fixMatch = new Option<bool>("--fixmatch") { Description = "Semi-supervised fine-tuning (FixMatch): the training images outside --label-fraction train too, unlabelled, on their confident predictions." };
-        var threshold = new Option<double?>("--confidence-threshold") { Description = "FixMatch's confidence threshold for a pseudo-label (default 0.95)." };
+        var threshold = new Option<double?>("--confidence-threshold") { Description = $"FixMatch's confidence threshold for a pseudo-label (default {defaults.Network.ConfidenceThreshold.ToString(CultureInfo.InvariantCulture)})." };
         var imageSize = new Option<int>("--image-size") { Description = "Square image size when training from scratch (a pretrained run's own size otherwise).", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 or 3 when training from scratch (a pretrained run's own channels otherwise).", DefaultValueFactory = _ => 1 };
         var encoder = CommonOptions.Encoder("When training from scratch (a pretrained run's own encoder otherwise)");
@@ -90,15 +92,18 @@ internal static class FineTuneCommand
             var options = new FineTuningTrainer.Options
             {
                 InputColumnName = RunFolder.ImagePathColumn, Pretrained = pretrained, Epochs = parse.GetValue(epochs), Minutes = parse.GetValue(minutes),
-                BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), EncoderLearningRateFactor = parse.GetValue(encoderFactor),
-                FrozenEncoderFraction = parse.GetValue(frozen), DistillationEpochs = parse.GetValue(distillEpochs),
-                DistillationMinutes = parse.GetValue(distillMinutes), LabelSmoothing = parse.GetValue(smoothing),
-                FixMatch = parse.GetValue(fixMatch), StrongViews = parse.GetValue(strongViews), Channels = load.Channels,
+                BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), DistillationEpochs = parse.GetValue(distillEpochs),
+                DistillationMinutes = parse.GetValue(distillMinutes), FixMatch = parse.GetValue(fixMatch), Channels = load.Channels,
+                Network =
+                {
+                    EncoderLearningRateFactor = parse.GetValue(encoderFactor), FrozenEncoderFraction = parse.GetValue(frozen),
+                    LabelSmoothing = parse.GetValue(smoothing), StrongViews = parse.GetValue(strongViews),
+                },
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(load.Channels, load.Height, preset) : null,
                 ImageHeight = load.Height, ImageWidth = load.Width, Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
                 OnnxPath = new RunFolder(outDir).Network,
             };
-            if (parse.GetValue(threshold) is { } tau) options.ConfidenceThreshold = tau;
+            if (parse.GetValue(threshold) is { } tau) options.Network.ConfidenceThreshold = tau;
             if (parse.GetValue(patience) is { } epochsWithoutBetter) options.EarlyStoppingPatience = epochsWithoutBetter;
             var title = $"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {sample.Count:N0} labelled images " +
                         $"({LabelEfficiency.Percent((double)sample.Count / trainStore.Count)} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes" +

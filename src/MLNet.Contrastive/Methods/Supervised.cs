@@ -7,14 +7,28 @@ using static TorchSharp.torch;
 
 namespace MLNet.Contrastive.Methods;
 
-/// <summary>Settings of <see cref="Supervised"/>.</summary>
+/// <summary>
+/// Settings of <see cref="Supervised"/>: the classifier network's training, declared once for the supervised baseline of
+/// pretraining and for fine-tuning (<see cref="Stages.FineTuningTrainer.Options.Network"/>, which starts from
+/// <see cref="FineTuning"/>).
+/// </summary>
 public sealed class SupervisedOptions : MethodOptions
 {
+    /// <summary>
+    /// Fine-tuning's defaults: <see cref="FrozenEncoderFraction"/> 0.1 and <see cref="LabelSmoothing"/> null, which
+    /// fine-tuning resolves to 0.1, or 0 with FixMatch; the rest as declared here. A pretrained encoder's settings
+    /// (<see cref="EncoderLearningRateFactor"/>, <see cref="FrozenEncoderFraction"/>) do not apply to an encoder trained from scratch.
+    /// </summary>
+    public static SupervisedOptions FineTuning() => new() { FrozenEncoderFraction = 0.1 };
+
     /// <summary>Number of classes; 0 takes the count of the training data's labels (and the checkpoint records it). Default 0.</summary>
     public int Classes { get; set; }
 
-    /// <summary>Label smoothing ε of the cross-entropy (targets 1 − ε + ε/K and ε/K). Default 0.</summary>
-    public double LabelSmoothing { get; set; }
+    /// <summary>
+    /// Label smoothing ε of the cross-entropy (targets 1 − ε + ε/K and ε/K). Null: 0; fine-tuning resolves it to 0.1, or
+    /// to 0 with FixMatch (smoothing ε caps the network's confidence near 1 − ε + ε/K, below FixMatch's threshold). Default null.
+    /// </summary>
+    public double? LabelSmoothing { get; set; }
 
     /// <summary>The encoder's learning rate relative to the classifier's (below 1 when fine-tuning a pretrained encoder). Default 1.</summary>
     public double EncoderLearningRateFactor { get; set; } = 1;
@@ -54,7 +68,7 @@ public sealed class SupervisedOptions : MethodOptions
     public override void Validate()
     {
         if (Classes is < 0 or 1) throw new ArgumentOutOfRangeException(nameof(Classes), Classes, "Classes must be 0 (from the data) or at least 2.");
-        if (!(LabelSmoothing is >= 0 and < 1))
+        if (LabelSmoothing is { } smoothing && !(smoothing is >= 0 and < 1))
             throw new ArgumentOutOfRangeException(nameof(LabelSmoothing), LabelSmoothing, "LabelSmoothing must be in [0, 1).");
         Positive(EncoderLearningRateFactor, nameof(EncoderLearningRateFactor));
         Range(FrozenEncoderFraction, 0, 1, nameof(FrozenEncoderFraction));
@@ -126,7 +140,7 @@ public sealed class Supervised : PretrainingMethod
         var x = views.Augment(images, context.Generator);
         context.Mark("views");
         var logits = classifier.forward(Features(x, context));
-        return nn.functional.cross_entropy(logits, labels, label_smoothing: options.LabelSmoothing).MoveToOuterDisposeScope();
+        return nn.functional.cross_entropy(logits, labels, label_smoothing: options.LabelSmoothing ?? 0).MoveToOuterDisposeScope();
     }
 
     private Tensor SemiSupervisedLoss(Tensor images, Tensor labels, Tensor unlabelled, StepContext context)
@@ -148,7 +162,7 @@ public sealed class Supervised : PretrainingMethod
             options.ConfidenceThreshold);
         var loss = options.UnlabelledWeight * consistency;
         return labelledCount == 0 ? loss
-            : loss + nn.functional.cross_entropy(logits[..labelledCount], labels.index_select(0, labelledRows), label_smoothing: options.LabelSmoothing);
+            : loss + nn.functional.cross_entropy(logits[..labelledCount], labels.index_select(0, labelledRows), label_smoothing: options.LabelSmoothing ?? 0);
     }
 
     /// <summary>The embedding of the views; during the frozen phase in eval mode, without gradients.</summary>

@@ -95,43 +95,24 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         public double LearningRate { get; set; } = 1e-3;
 
         /// <summary>
-        /// The pretrained encoder's learning rate relative to <see cref="LearningRate"/>; below 1 keeps it nearer its pretrained
-        /// weights (1 when training from scratch). Default 1: at a few minutes' budget a lower rate lost 2–3 points on the sample.
+        /// The classifier network's settings, declared once in <see cref="SupervisedOptions"/>: label smoothing, the
+        /// pretrained encoder's learning-rate factor and frozen warm-up, strong views, FixMatch's confidence threshold and
+        /// weight. Its <see cref="SupervisedOptions.Classes"/> is the label column's. Default <see cref="SupervisedOptions.FineTuning"/>:
+        /// the encoder at the classifier's rate (at a few minutes' budget a lower rate lost 2–3 points on the sample), frozen
+        /// for the first 10 % of training, crop 0.6–1 and flip views, label smoothing 0.1 (0 with <see cref="FixMatch"/>).
         /// </summary>
-        public double EncoderLearningRateFactor { get; set; } = 1;
-
-        /// <summary>Fraction of training during which only the classifier trains on the frozen pretrained encoder (0 from scratch). Default 0.1.</summary>
-        public double FrozenEncoderFraction { get; set; } = 0.1;
-
-        /// <summary>
-        /// Train (and distil) on the self-supervised view recipe for the image size (<see cref="Augmentation.AugmentationOptions.ForImageSize"/>:
-        /// crops down to 25 % of the image, colour jitter, noise; blur above 64 px) instead of crop 0.6–1 and flip. Default false.
-        /// On 600 Fashion-MNIST labels it lifted training from scratch by 1.6 points and left a fine-tuned encoder where it was;
-        /// on 6,000 and 60,000 it cost both 1.2–2 points (docs/finetuning.md).
-        /// </summary>
-        public bool StrongViews { get; set; }
-
-        /// <summary>
-        /// Label smoothing of the cross-entropy; null: 0.1, or 0 with <see cref="FixMatch"/> (smoothing ε caps the network's
-        /// confidence near 1 − ε + ε/K, below FixMatch's threshold). Default null.
-        /// </summary>
-        public double? LabelSmoothing { get; set; }
+        public SupervisedOptions Network { get; set; } = SupervisedOptions.FineTuning();
 
         /// <summary>
         /// Semi-supervised fine-tuning (FixMatch, Sohn et al. 2020): the rows whose label is missing (key 0; −1 in an
         /// <see cref="ImageStore"/>) train too. The class the network gives a crop-and-flip view of an unlabelled image, where
-        /// its probability reaches <see cref="ConfidenceThreshold"/>, is the target of a view of the self-supervised recipe
-        /// (crops down to 25 %, colour jitter, noise; blur above 64 px), weighted by <see cref="UnlabelledWeight"/>. The
+        /// its probability reaches the <see cref="Network"/>'s <see cref="SupervisedOptions.ConfidenceThreshold"/>, is the target of
+        /// a view of the self-supervised recipe (crops down to 25 %, colour jitter, noise; blur above 64 px), weighted by its
+        /// <see cref="SupervisedOptions.UnlabelledWeight"/>. The
         /// labelled rows are repeated so that a batch holds about <see cref="UnlabelledRatio"/> unlabelled images per labelled
         /// one; an epoch is a pass over all of them. With every row labelled it is plain fine-tuning. Default false.
         /// </summary>
         public bool FixMatch { get; set; }
-
-        /// <summary>FixMatch's confidence threshold for an unlabelled image's pseudo-label. Default 0.95.</summary>
-        public double ConfidenceThreshold { get; set; } = 0.95;
-
-        /// <summary>Weight of FixMatch's unlabelled term against the labelled cross-entropy. Default 1.</summary>
-        public double UnlabelledWeight { get; set; } = 1;
 
         /// <summary>Unlabelled images per labelled one in a FixMatch batch (FixMatch's μ; the labelled rows are repeated to reach it). Default 3.</summary>
         public int UnlabelledRatio { get; set; } = 3;
@@ -182,11 +163,12 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         /// <summary>Hears every training step (epoch, loss, learning rate, images/s, time left). Default null.</summary>
         public IProgress<PretrainProgress>? Progress { get; set; }
 
-        /// <summary>A copy (the pretrained encoder and validation set are shared; the encoder shape is copied).</summary>
+        /// <summary>A copy (the pretrained encoder and validation set are shared; the encoder shape and network settings are copied).</summary>
         public Options Clone()
         {
             var copy = (Options)MemberwiseClone();
             copy.Encoder = Encoder?.Clone();
+            copy.Network = (SupervisedOptions)Network.Clone();
             return copy;
         }
     }
@@ -198,7 +180,11 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
     public FineTuningTrainer(MLContext mlContext, Options options)
     {
         this.mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
-        this.options = options?.Clone() ?? throw new ArgumentNullException(nameof(options));
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Network is null) throw new ArgumentNullException(nameof(options), "Options.Network must hold the network's settings (SupervisedOptions.FineTuning() by default).");
+        // Before the copy: settings such as a NaN threshold cannot be copied (the copy goes through JSON).
+        options.Network.Validate();
+        this.options = options.Clone();
         if (options.EarlyStoppingPatience <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), options.EarlyStoppingPatience, "EarlyStoppingPatience must be positive.");
         if (options.Epochs is <= 0)
@@ -298,7 +284,7 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
             ImageHeight = train.Height, ImageWidth = train.Width, Channels = train.Channels, OnnxPath = options.OnnxPath,
         }, network.Classifier);
         return new FineTuningTransformer(encoderStage, network, new TransformerChain<ITransformer>([.. classifier]), label, options.FeatureColumnName,
-            best?.Accuracies ?? [], best?.Epoch);
+            best?.Accuracies ?? [], best?.BestEpoch);
     }
 
     /// <summary>
@@ -315,7 +301,7 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
     /// Trains a classifier network on <paramref name="data"/> (hard or soft labels) from <paramref name="initialization"/>
     /// (null: from scratch); with <paramref name="validation"/>, the best epoch's weights, in eval mode.
     /// </summary>
-    private (PretrainResult Result, Supervised Network, BestEpoch? Best) Train(ImageStore data, PretrainedEncoder? initialization, int classes,
+    private (PretrainResult Result, Supervised Network, EarlyStopping? Best) Train(ImageStore data, PretrainedEncoder? initialization, int classes,
         int epochs, double? minutes, ImageStore? validation)
     {
         var pretrained = initialization is not null;
@@ -326,26 +312,26 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
             LearningRate = options.LearningRate, WeightDecay = options.WeightDecay, Seed = options.Seed, Threads = options.Threads,
             Device = options.Device, Initialization = initialization, Encoder = pretrained ? null : options.Encoder?.Clone(),
         };
-        var best = validation is null ? null : new BestEpoch(validation, options.EarlyStoppingPatience);
-        var result = new Pretrainer(run, mlContext).Fit(data, options.Progress, default, best is null ? null : (method, epoch) => best.After((Supervised)method, epoch));
+        using var best = validation is null ? null : new EarlyStopping(validation, options.EarlyStoppingPatience);
+        if (best is not null) run.EpochCallbacks.Add(best);
+        var result = new Pretrainer(run, mlContext).Fit(data, options.Progress);
         var network = (Supervised)result.Method;
-        if (best?.Weights is { } weights)
-        {
-            network.load_state_dict(weights);
-            network.eval();
-        }
+        best?.RestoreBest(network);
         return (result, network, best);
     }
 
-    /// <summary>The network's settings: a pretrained encoder gets its own learning rate and frozen phase.</summary>
-    private SupervisedOptions Method(int classes, bool pretrained) => new()
+    /// <summary>
+    /// The network's settings resolved for this run: the label column's classes, the label smoothing's default, and a
+    /// pretrained encoder's own learning rate and frozen phase (none from scratch).
+    /// </summary>
+    private SupervisedOptions Method(int classes, bool pretrained)
     {
-        Classes = classes, LabelSmoothing = options.LabelSmoothing ?? (options.FixMatch ? 0 : 0.1),
-        ConfidenceThreshold = options.ConfidenceThreshold, UnlabelledWeight = options.UnlabelledWeight,
-        EncoderLearningRateFactor = pretrained ? options.EncoderLearningRateFactor : 1,
-        FrozenEncoderFraction = pretrained ? options.FrozenEncoderFraction : 0,
-        StrongViews = options.StrongViews,
-    };
+        var network = (SupervisedOptions)options.Network.Clone();
+        network.Classes = classes;
+        network.LabelSmoothing ??= options.FixMatch ? 0 : 0.1;
+        if (!pretrained) (network.EncoderLearningRateFactor, network.FrozenEncoderFraction) = (1, 0);
+        return network;
+    }
 
     /// <summary>The network's class probabilities for every image, [N, K] row-major (eval mode, no gradients, in batches).</summary>
     private static float[] Probabilities(Supervised network, ImageStore images) =>
@@ -402,37 +388,5 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
     {
         public string Path { get; set; } = "";
         public string Label { get; set; } = "";
-    }
-
-    /// <summary>Validation accuracy after each epoch, and the weights of the best epoch so far.</summary>
-    private sealed class BestEpoch(ImageStore validation, int patience)
-    {
-        private int epochsSinceBest;
-
-        public Dictionary<string, Tensor>? Weights { get; private set; }
-        public int? Epoch { get; private set; }
-        public List<(int Epoch, double Accuracy)> Accuracies { get; } = [];
-
-        /// <summary>Scores the validation images; returns true when training should stop.</summary>
-        public bool After(Supervised network, int epoch)
-        {
-            var accuracy = Accuracy(network);
-            Accuracies.Add((epoch, accuracy));
-            if (Epoch is null || accuracy > Accuracies.First(a => a.Epoch == Epoch).Accuracy)
-            {
-                if (Weights is not null) foreach (var tensor in Weights.Values) tensor.Dispose();
-                Weights = network.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
-                Epoch = epoch;
-                epochsSinceBest = 0;
-                return false;
-            }
-            return ++epochsSinceBest >= patience;
-        }
-
-        private double Accuracy(Supervised network)
-        {
-            var predicted = Embeddings.FromModule(network, x => network.Logits(x).argmax(1, keepdim: true).to(ScalarType.Float32), 1, validation).Values;
-            return (double)predicted.Where((p, i) => (int)p == validation.Labels![i]).Count() / validation.Count;
-        }
     }
 }

@@ -133,6 +133,13 @@ public sealed class PretrainOptions
     [JsonIgnore]
     public Action<MonitorRecord>? OnMonitor { get; set; }
 
+    /// <summary>
+    /// Called after every full epoch, in order, outside the time budget (e.g. <see cref="EarlyStopping"/>); the run stops
+    /// after an epoch where any returns true. Default none.
+    /// </summary>
+    [JsonIgnore]
+    public IList<IEpochCallback> EpochCallbacks { get; set; } = [];
+
     /// <summary>Where the checkpoint is written (atomically; <see cref="RunFolder.Checkpoint"/> in a run folder) after every epoch and at the end; null writes none. Default null.</summary>
     public string? CheckpointPath { get; set; }
 
@@ -158,6 +165,7 @@ public sealed class PretrainOptions
         copy.Method = Method.Clone();
         copy.Encoder = Encoder?.Clone();
         copy.Augmentation = Augmentation?.Clone();
+        copy.EpochCallbacks = [.. EpochCallbacks];
         return copy;
     }
 
@@ -176,6 +184,7 @@ public sealed class PretrainOptions
         if (SgdMomentum is < 0 or >= 1 || double.IsNaN(SgdMomentum)) throw new ArgumentOutOfRangeException(nameof(SgdMomentum), SgdMomentum, "The momentum must be in [0, 1).");
         if (!(LarsTrustCoefficient > 0) || !double.IsFinite(LarsTrustCoefficient)) throw new ArgumentOutOfRangeException(nameof(LarsTrustCoefficient), LarsTrustCoefficient, "LARS's trust coefficient must be positive.");
         ArgumentNullException.ThrowIfNull(Method, nameof(Method));
+        if (EpochCallbacks is null || EpochCallbacks.Any(c => c is null)) throw new ArgumentNullException(nameof(EpochCallbacks), "EpochCallbacks must be a list without nulls.");
         Method.Validate();
         if (MonitorEvery < 0) throw new ArgumentOutOfRangeException(nameof(MonitorEvery), MonitorEvery, "MonitorEvery must be 0 (off) or positive.");
         if (ReestimateBatchNorm == true && Initialization is null)

@@ -74,16 +74,7 @@ public sealed class Pretrainer
     }
 
     /// <summary>Pretrains on <paramref name="data"/> until the budget is spent; a cancelled run keeps its last checkpoint and throws <see cref="OperationCanceledException"/>.</summary>
-    public PretrainResult Fit(ImageStore data, IProgress<PretrainProgress>? progress = null, CancellationToken cancellation = default) =>
-        Fit(data, progress, cancellation, afterEpoch: null);
-
-    /// <summary>
-    /// <see cref="Fit(ImageStore, IProgress{PretrainProgress}?, CancellationToken)"/>, calling <paramref name="afterEpoch"/>
-    /// with the method and the epoch after every full epoch (outside the time budget, like the monitors); training stops
-    /// early when it returns true (fine-tuning's validation-based early stopping).
-    /// </summary>
-    internal PretrainResult Fit(ImageStore data, IProgress<PretrainProgress>? progress, CancellationToken cancellation,
-        Func<PretrainingMethod, int, bool>? afterEpoch)
+    public PretrainResult Fit(ImageStore data, IProgress<PretrainProgress>? progress = null, CancellationToken cancellation = default)
     {
         using var session = Start(data);
         var info = session.Info;
@@ -157,10 +148,15 @@ public sealed class Pretrainer
                     options.OnMonitor?.Invoke(record);
                     clock.Start();
                 }
-                if (afterEpoch is not null)
+                if (options.EpochCallbacks.Count > 0)
                 {
                     clock.Stop();
-                    stopped = afterEpoch(session.Method, epoch);
+                    // Every callback hears every epoch, even after one asked to stop.
+                    foreach (var callback in options.EpochCallbacks)
+                    {
+                        session.Method.train();
+                        stopped |= callback.AfterEpoch(session.Method, epoch);
+                    }
                     session.Method.train();
                     clock.Start();
                 }

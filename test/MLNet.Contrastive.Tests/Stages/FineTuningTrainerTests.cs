@@ -170,13 +170,13 @@ public class FineTuningTrainerTests
         options.UnlabelledRatio = 0;
         Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("UnlabelledRatio must be at least 1"));
         options.UnlabelledRatio = 3;
-        options.ConfidenceThreshold = double.NaN;
+        options.Network.ConfidenceThreshold = double.NaN;
         Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("ConfidenceThreshold must be a finite number in [0, 1]"));
-        options.ConfidenceThreshold = 0.95;
-        options.UnlabelledWeight = double.PositiveInfinity;
+        options.Network.ConfidenceThreshold = 0.95;
+        options.Network.UnlabelledWeight = double.PositiveInfinity;
         Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("UnlabelledWeight must be a finite number"));
-        options.UnlabelledWeight = 1;
-        options.FrozenEncoderFraction = 1.5;
+        options.Network.UnlabelledWeight = 1;
+        options.Network.FrozenEncoderFraction = 1.5;
         Assert.That(() => new FineTuningTrainer(mlContext, options), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("FrozenEncoderFraction must be a finite number in [0, 1]"));
     }
 

@@ -29,6 +29,71 @@ public class PretrainerTests
         Assert.That(reports.All(r => r.ViewsPerSecond > 0 && double.IsFinite(r.Loss)), Is.True);
     }
 
+    private sealed class Recorder(int stopAfter) : IEpochCallback
+    {
+        public List<(int Epoch, bool Training)> Heard { get; } = [];
+
+        public bool AfterEpoch(MLNet.Contrastive.Methods.PretrainingMethod method, int epoch)
+        {
+            Heard.Add((epoch, method.training));
+            method.eval();
+            return epoch >= stopAfter;
+        }
+    }
+
+    /// <summary>
+    /// Epoch callbacks hear every full epoch in order, in training mode, and stop the run after the epoch where one says so;
+    /// the run then checkpoints that epoch and returns. A callback that leaves the method in eval mode does not change the next epoch's mode.
+    /// </summary>
+    [Test]
+    public void EpochCallbacksHearEveryEpochAndStopTheRun()
+    {
+        var data = TestData.SampleTrain(256);
+        using var folder = TestData.NewFolder();
+        var (never, stopper) = (new Recorder(int.MaxValue), new Recorder(2));
+        var options = Options(epochs: 5, folder["c.bin"]);
+        options.EpochCallbacks = [never, stopper];
+        var result = new Pretrainer(options).Fit(data);
+
+        Assert.That(result.Epochs, Is.EqualTo(2));
+        Assert.That(result.Steps, Is.EqualTo(4));
+        Assert.That(never.Heard, Is.EqualTo(new[] { (1, true), (2, true) }), "every callback hears every epoch, in training mode");
+        Assert.That(stopper.Heard, Is.EqualTo(never.Heard));
+        Assert.That(Checkpoint.ReadInfo(folder["c.bin"]).Epoch, Is.EqualTo(2));
+        options.EpochCallbacks = [null!];
+        Assert.That(() => new Pretrainer(options), Throws.InstanceOf<ArgumentNullException>().With.Message.Contains("EpochCallbacks"));
+    }
+
+    /// <summary>
+    /// <see cref="EarlyStopping"/> on a run of the supervised method: it scores the validation images after every epoch,
+    /// stops after <c>patience</c> epochs without a better accuracy, and puts the best epoch's weights back (its accuracy
+    /// is the network's again).
+    /// </summary>
+    [Test]
+    public void EarlyStoppingKeepsTheBestEpochOfASupervisedRun()
+    {
+        var all = TestData.SampleTrain(768);
+        var (train, validation) = (all.Subset(Enumerable.Range(0, 512).ToArray()), all.Subset(Enumerable.Range(512, 256).ToArray()));
+        using var stopping = new EarlyStopping(validation, patience: 2);
+        var options = Options(epochs: 12);
+        options.Method = new MLNet.Contrastive.Methods.SupervisedOptions { Classes = 10 };
+        options.LearningRate = 3e-2;  // large enough that validation accuracy stops improving within a few epochs
+        options.EpochCallbacks = [stopping];
+        var result = new Pretrainer(options).Fit(train);
+
+        Assert.That(stopping.Accuracies.Select(a => a.Epoch), Is.EqualTo(Enumerable.Range(1, result.Epochs)));
+        var best = stopping.Accuracies.MaxBy(a => a.Accuracy);
+        Assert.That(stopping.BestEpoch, Is.EqualTo(best.Epoch));
+        Assert.That(result.Epochs == 12 || result.Epochs == best.Epoch + 2, $"stopped after epoch {result.Epochs}, best {best.Epoch}");
+        var network = (MLNet.Contrastive.Methods.Supervised)result.Method;
+        Assert.That(stopping.RestoreBest(network), Is.True);
+        var predicted = MLNet.Contrastive.Metrics.Embeddings.FromModule(network, x => network.Logits(x).argmax(1, keepdim: true).to(TorchSharp.torch.ScalarType.Float32), 1, validation).Values;
+        Assert.That((double)predicted.Where((p, i) => (int)p == validation.Labels![i]).Count() / validation.Count, Is.EqualTo(best.Accuracy).Within(1e-9));
+        Assert.That(() => new EarlyStopping(validation, 0), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("patience"));
+        Assert.That(() => new EarlyStopping(validation.WithLabels([.. Enumerable.Repeat(-1, validation.Count)], null), 1),
+            Throws.ArgumentException.With.Message.Contains("needs a label"));
+    }
+
     [Test]
     public void ResumeContinuesAtTheNextStepAndMatchesAnUninterruptedRun()
     {
