@@ -46,6 +46,21 @@ public sealed class MpiDataParallel : IDataParallel, IDisposable
     /// <inheritdoc/>
     public void Average(IReadOnlyList<Tensor> tensors) => Exchange(tensors, average: true);
 
+    /// <inheritdoc/>
+    public unsafe Tensor AllGather(Tensor local)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        if (local.dtype != ScalarType.Float32) throw new ArgumentException($"Only float32 tensors travel between ranks; this one is {local.dtype}.", nameof(local));
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var send = local.detach().cpu().contiguous();
+        var all = empty([WorldSize * send.shape[0], .. send.shape[1..]]);
+        fixed (byte* input = send.bytes)
+        fixed (byte* output = all.bytes)
+            world.AllGather(new ReadOnlySpan<float>(input, (int)send.numel()), new Span<float>(output, (int)all.numel()));
+        return all.to(local.device).MoveToOuterDisposeScope();
+    }
+
     private unsafe void Exchange(IReadOnlyList<Tensor> tensors, bool average)
     {
         if (tensors.Count == 0) return;

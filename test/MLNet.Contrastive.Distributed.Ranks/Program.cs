@@ -7,9 +7,10 @@ using MLNet.Contrastive.Training;
 
 // collectives <out>: each rank writes rank<r>.txt with the results of collectives on values that depend on its rank.
 // allreduce-time <out> <floats> <repeats>: rank 0 writes the time of each in-place allreduce of that many floats.
-// train <out> <images> <labels> <steps> <batch> [--distributed]: a short supervised run whose per-sample loss does not
-// couple the batch (a ViT's layer norm, a linear classifier, views without randomness), so N ranks at batch B/N train
-// the same objective as one process at batch B; writes rank<r>.txt with the losses and rank<r>.bin with the weights.
+// train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol] [--no-sync-bn]: a short run on
+// views without randomness, so N ranks at batch B/N train the same objective as one process at batch B — supervised on
+// a ViT (layer norm, no batch coupling), or SimCLR (NT-Xent over the global batch) or BYOL on the small ResNet (batch
+// norm synchronised over the ranks); writes rank<r>.txt with the losses and rank<r>.bin with the weights.
 // A failure is printed and ends the process with exit code 1: an unhandled exception would abort it (and leave a crash
 // dump where the test host asked for them).
 try
@@ -71,27 +72,43 @@ static int Run(string[] args)
         var rank = parallel?.Rank ?? 0;
         var data = ImageStore.Load(images, labels);
         data = data.Subset(Enumerable.Range(0, steps * batch).ToArray());
+        var method = args.SkipWhile(a => a != "--method").Skip(1).FirstOrDefault() ?? "supervised";
+        var vit = new EncoderOptions
+        {
+            Architecture = EncoderArchitecture.VisionTransformer, InputChannels = 1, ImageSize = 28, PatchSize = 7, Depth = 1,
+            HiddenDimension = 32, Heads = 2, MlpDimension = 64, Mean = [0.5f], Std = [0.5f],
+        };
         var options = new PretrainOptions
         {
-            Method = new SupervisedOptions { StrongViews = true },
+            Method = method switch
+            {
+                "supervised" => new SupervisedOptions { StrongViews = true },
+                "simclr" => new SimClrOptions(),
+                "byol" => new ByolOptions { SecondViewSolarizeProbability = 0 },
+                _ => throw new ArgumentException($"Unknown method '{method}': supervised, simclr or byol."),
+            },
             Augmentation = new AugmentationOptions
             {
                 CropScaleMin = 1, CropScaleMax = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 0,
                 ColorJitterProbability = 0, GrayscaleProbability = 0, BlurProbability = 0,
             },
-            Encoder = new EncoderOptions
-            {
-                Architecture = EncoderArchitecture.VisionTransformer, InputChannels = 1, ImageSize = 28, PatchSize = 7, Depth = 1,
-                HiddenDimension = 32, Heads = 2, MlpDimension = 64, Mean = [0.5f], Std = [0.5f],
-            },
+            Encoder = method == "supervised" ? vit : new EncoderOptions { StemWidth = 16, StageWidths = [16, 32], EmbeddingStages = 1, EmbeddingGrid = 1 },
             Epochs = 1, BatchSize = batch, Threads = 1, Device = "cpu", Seed = 5, WarmupFraction = 0, DataParallel = parallel,
+            SynchronizeBatchNorm = !args.Contains("--no-sync-bn"),
+            // SGD: AdamW divides every gradient by its own size, so the float rounding of a near-zero one (a batch norm's
+            // input layers have such directions) becomes a full step, and two correct runs part after a few steps.
+            Optimizer = method == "supervised" ? OptimizerKind.AdamW : OptimizerKind.Sgd,
+            LearningRate = method == "supervised" ? null : 1e-3,
         };
         var result = new Pretrainer(options).Fit(data);
         File.WriteAllLines(Path.Combine(output, $"rank{rank}.txt"), result.History.Steps.Select(s => s.Loss.ToString("R")));
+        var tensors = result.Method.state_dict().Where(p => p.Value.dtype == TorchSharp.torch.ScalarType.Float32).ToList();
         using (var file = File.Create(Path.Combine(output, $"rank{rank}.bin")))
         using (var writer = new BinaryWriter(file))
-            foreach (var (_, weights) in result.Method.state_dict().Where(p => p.Value.dtype == TorchSharp.torch.ScalarType.Float32))
+            foreach (var (_, weights) in tensors)
                 foreach (var value in weights.data<float>()) writer.Write(value);
+        // Which tensor each stretch of rank<r>.bin holds: a name and its number of values per line.
+        File.WriteAllLines(Path.Combine(output, $"rank{rank}.names"), tensors.Select(t => $"{t.Key} {t.Value.numel()}"));
         parallel?.Dispose();
         return 0;
     }

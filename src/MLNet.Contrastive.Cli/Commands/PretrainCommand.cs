@@ -63,17 +63,33 @@ internal static class PretrainCommand
             Description = "Data-parallel training over the ranks of `mpiexec -n N mlnet-contrastive pretrain … --distributed` (MPICH): --batch-size is the " +
                           "global batch, each rank trains on B/N of it, gradients are averaged every step, rank 0 alone writes the output folder.",
         };
+        var ranks = new Option<int?>("--ranks")
+        {
+            Description = "Launch N ranks of this command with MPICH's mpiexec (as `mpiexec -n N … --distributed` does) and wait for them; with --restarts, relaunch a failed job.",
+        };
+        var restarts = new Option<int>("--restarts")
+        {
+            Description = "With --ranks: when a rank dies (mpiexec then ends them all), relaunch the job from the last checkpoint (--resume), up to this many times.",
+            DefaultValueFactory = _ => 0,
+        };
+        var noSyncBatchNorm = new Option<bool>("--no-sync-batchnorm")
+        {
+            Description = "With --distributed: each rank's batch norms normalise its own slice of the batch (one exchange less per layer) instead of the whole global batch.",
+        };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Reject images whose header declares more pixels than this.", DefaultValueFactory = _ => 50_000_000 };
 
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
             data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, chunkSize, learningRate, scaling, optimizer,
-            seed, threads, device, output, resume, init, normalization, reestimate, teacher, teacherCache, skipBad, maxPixels, monitorEvery, captions, pairedData, cache, distributed,
+            seed, threads, device, output, resume, init, normalization, reestimate, teacher, teacherCache, skipBad, maxPixels, monitorEvery, captions, pairedData, cache, distributed, noSyncBatchNorm, ranks, restarts,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             if (parse.GetValue(epochs) is not null && parse.GetValue(minutes) is not null)
                 throw new ArgumentException("Give either --epochs or --minutes, not both.");
+            if (parse.GetValue(ranks) is { } launch) return Launch(launch, parse.GetValue(restarts));
+            if (parse.GetResult(restarts) is { Implicit: false })
+                throw new ArgumentException("--restarts goes with --ranks N (this command then launches and relaunches the ranks).");
             // Finalized on success only: a rank that fails exits without MPI_Finalize, and mpiexec then ends the whole job
             // (finalizing would wait for ranks that are waiting for it).
             var parallel = parse.GetValue(distributed) ? MpiDataParallel.Start() : null;
@@ -106,7 +122,7 @@ internal static class PretrainCommand
                 Initialization = CommonOptions.LoadInit(parse.GetValue(init), parse.GetValue(normalization)),
                 ReestimateBatchNorm = parse.GetValue(reestimate),
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(loadOptions.Channels, loadOptions.Height, preset) : null,
-                DataParallel = parallel,
+                DataParallel = parallel, SynchronizeBatchNorm = !parse.GetValue(noSyncBatchNorm),
             };
 
             var loading = System.Diagnostics.Stopwatch.StartNew();
@@ -121,7 +137,9 @@ internal static class PretrainCommand
             {
                 Console.WriteLine($"Resuming from {options.CheckpointPath}: {PretrainedEncoder.Load(options.CheckpointPath).Steps} steps done.");
             }
-            if (parallel is not null) Console.WriteLine($"Data-parallel over {parallel.WorldSize} MPI ranks: {options.BatchSize / parallel.WorldSize} images per rank per step.");
+            if (parallel is not null)
+                Console.WriteLine($"Data-parallel over {parallel.WorldSize} MPI ranks: {options.BatchSize / parallel.WorldSize} images per rank per step.\n" +
+                    (options.SynchronizeBatchNorm ? "Batch norm normalises over the global batch (synchronised over the ranks)." : "Batch norm normalises each rank's slice (--no-sync-batchnorm)."));
             var result = ConsoleProgress.Run($"Pretraining {options.Method.Name}", progress => new Pretrainer(options).Fit(store, progress, CommandRunner.Interrupted));
             if (!writer)
             {
@@ -170,6 +188,26 @@ internal static class PretrainCommand
     }
 
     /// <summary>The store paired with the captions of <paramref name="captionsFile"/> (one per line) or the images of <paramref name="pairedData"/>.</summary>
+    /// <summary>
+    /// `--ranks N`: runs this same command on N ranks under mpiexec (with --distributed, without --ranks and --restarts),
+    /// relaunching it from its checkpoint up to <paramref name="restarts"/> times when the job fails.
+    /// </summary>
+    private static int Launch(int ranks, int restarts)
+    {
+        if (Environment.GetEnvironmentVariable("PMI_RANK") is not null)
+            throw new ArgumentException("--ranks launches the ranks itself; a process already started by mpiexec takes --distributed instead.");
+        var arguments = Environment.GetCommandLineArgs()[1..].ToList();
+        foreach (var option in new[] { "--ranks", "--restarts" })
+            // "--ranks 2", or "--ranks=2" and "--ranks:2" in one token.
+            for (int i; (i = arguments.FindIndex(a => a == option || a.StartsWith(option + "=", StringComparison.Ordinal) || a.StartsWith(option + ":", StringComparison.Ordinal))) >= 0;)
+                arguments.RemoveRange(i, arguments[i] == option ? Math.Min(2, arguments.Count - i) : 1);
+        if (!arguments.Contains("--distributed")) arguments.Add("--distributed");
+        // `dotnet mlnet-contrastive.dll …` runs the host with the assembly; the installed tool is an executable of its own.
+        var host = Environment.ProcessPath!;
+        List<string> command = Path.GetFileNameWithoutExtension(host) == "dotnet" ? [host, typeof(PretrainCommand).Assembly.Location] : [host];
+        return MpiLauncher.Run(ranks, restarts, [.. command, .. arguments], Console.Out);
+    }
+
     private static ImageStore WithPairs(ImageStore store, MethodOptions method, string? captionsFile, string? pairedData, ImageLoadOptions load)
     {
         if (captionsFile is not null && pairedData is not null) throw new ArgumentException("Give either --captions or --paired-data, not both.");

@@ -163,6 +163,9 @@ public sealed class Clip : PretrainingMethod, IEmbeddingObjective
     /// <inheritdoc/>
     public override Tensor Loss(Tensor images, StepContext context) => IEmbeddingObjective.WholeBatchLoss(this, images, context);
 
+    /// <inheritdoc/>
+    public bool ExactAcrossRanks => true;
+
     /// <summary>
     /// One row per pair, [B, C·H·W + F]: the image's view, flattened, then its caption's features [T] or its second
     /// image's view, flattened (F values) — so that gradient caching's chunks of rows keep each pair together.

@@ -30,6 +30,14 @@ public interface IEmbeddingObjective
     /// </summary>
     (Tensor Loss, Tensor Gradient)? ObjectiveWithGradient(Tensor embeddings, StepContext context) => null;
 
+    /// <summary>
+    /// Whether <see cref="Objective"/> is a function of the embeddings (and the method's parameters) alone — no queue or
+    /// other state that a step changes — so that data-parallel ranks compute it exactly on every rank's embeddings
+    /// gathered (<see cref="Training.PretrainOptions.DataParallel"/>): N ranks at batch B/N then train the objective of
+    /// one process at batch B. Otherwise each rank's loss couples its own slice only. Default false.
+    /// </summary>
+    bool ExactAcrossRanks => false;
+
     /// <summary>The loss of a whole batch in one pass — views, embeddings, objective — for such a method's <see cref="PretrainingMethod.Loss"/>.</summary>
     static Tensor WholeBatchLoss(IEmbeddingObjective method, Tensor images, StepContext context)
     {

@@ -28,6 +28,9 @@ public abstract class TwoViewMethod : PretrainingMethod, IEmbeddingObjective
     public override int ViewsPerImage => 2;
 
     /// <inheritdoc/>
+    public bool ExactAcrossRanks => true;
+
+    /// <inheritdoc/>
     public sealed override Tensor Loss(Tensor images, StepContext context) => IEmbeddingObjective.WholeBatchLoss(this, images, context);
 
     /// <inheritdoc/>

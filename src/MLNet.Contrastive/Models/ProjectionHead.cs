@@ -20,11 +20,11 @@ public sealed class ProjectionHead : Module<Tensor, Tensor>
         var modules = new List<(string, Module<Tensor, Tensor>)>
         {
             ("fc1", Linear(inputDimension, hiddenDimension, hasBias: false)),
-            ("bn1", BatchNorm1d(hiddenDimension)),
+            ("bn1", SyncBatchNorm.OneD(hiddenDimension)),
             ("relu", ReLU()),
             ("fc2", Linear(hiddenDimension, outputDimension, hasBias: !normalizeOutput)),
         };
-        if (normalizeOutput) modules.Add(("bn2", BatchNorm1d(outputDimension)));
+        if (normalizeOutput) modules.Add(("bn2", SyncBatchNorm.OneD(outputDimension)));
         layers = Sequential(modules);
         RegisterComponents();
     }

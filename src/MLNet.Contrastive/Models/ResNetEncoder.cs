@@ -30,11 +30,11 @@ public sealed class ResNetEncoder : ImageEncoder
         stem = options.SmallImageStem
             ? Sequential(
                 ("conv", Conv2d(options.InputChannels, options.StemWidth, 3, padding: 1, bias: false)),
-                ("bn", BatchNorm2d(options.StemWidth)),
+                ("bn", SyncBatchNorm.TwoD(options.StemWidth)),
                 ("relu", ReLU(inplace: true)))
             : Sequential(
                 ("conv", Conv2d(options.InputChannels, options.StemWidth, 7, stride: 2, padding: 3, bias: false)),
-                ("bn", BatchNorm2d(options.StemWidth)),
+                ("bn", SyncBatchNorm.TwoD(options.StemWidth)),
                 ("relu", ReLU(inplace: true)),
                 ("pool", MaxPool2d(3, stride: 2, padding: 1)));
         blocks = new ModuleList<ResidualBlock>();
@@ -141,9 +141,9 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
     internal const int Expansion = 4;
 
     private readonly Conv2d conv1, conv2;
-    private readonly BatchNorm2d bn1, bn2;
+    private readonly SyncBatchNorm bn1, bn2;
     private readonly Conv2d? conv3;
-    private readonly BatchNorm2d? bn3;
+    private readonly SyncBatchNorm? bn3;
     private readonly Sequential? shortcut;
 
     /// <summary>A block from <paramref name="inChannels"/> to <paramref name="outChannels"/> channels, subsampling by <paramref name="stride"/>.</summary>
@@ -153,28 +153,28 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
         {
             var inner = outChannels / Expansion;
             conv1 = Conv2d(inChannels, inner, 1, bias: false);
-            bn1 = BatchNorm2d(inner);
+            bn1 = SyncBatchNorm.TwoD(inner);
             conv2 = Conv2d(inner, inner, 3, stride: stride, padding: 1, bias: false);
-            bn2 = BatchNorm2d(inner);
+            bn2 = SyncBatchNorm.TwoD(inner);
             conv3 = Conv2d(inner, outChannels, 1, bias: false);
-            bn3 = BatchNorm2d(outChannels);
+            bn3 = SyncBatchNorm.TwoD(outChannels);
         }
         else
         {
             conv1 = Conv2d(inChannels, outChannels, 3, stride: stride, padding: 1, bias: false);
-            bn1 = BatchNorm2d(outChannels);
+            bn1 = SyncBatchNorm.TwoD(outChannels);
             conv2 = Conv2d(outChannels, outChannels, 3, padding: 1, bias: false);
-            bn2 = BatchNorm2d(outChannels);
+            bn2 = SyncBatchNorm.TwoD(outChannels);
         }
         if (stride != 1 || inChannels != outChannels)
             shortcut = Sequential(
                 ("conv", Conv2d(inChannels, outChannels, 1, stride: stride, bias: false)),
-                ("bn", BatchNorm2d(outChannels)));
+                ("bn", SyncBatchNorm.TwoD(outChannels)));
         RegisterComponents();
     }
 
     /// <summary>The main path's convolutions with their batch norms, in order (two, or three in a bottleneck); ReLU between them.</summary>
-    internal IReadOnlyList<(Conv2d Conv, BatchNorm2d Norm)> Layers =>
+    internal IReadOnlyList<(Conv2d Conv, BatchNorm Norm)> Layers =>
         conv3 is null ? [(conv1, bn1), (conv2, bn2)] : [(conv1, bn1), (conv2, bn2), (conv3, bn3!)];
 
     internal Sequential? Shortcut => shortcut;

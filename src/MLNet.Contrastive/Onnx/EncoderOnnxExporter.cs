@@ -206,14 +206,14 @@ public static class EncoderOnnxExporter
             var (childName, module) = children[i];
             if (module is Conv2d conv)
             {
-                var norm = i + 1 < children.Count ? children[i + 1].module as BatchNorm2d : null;
+                var norm = i + 1 < children.Count ? children[i + 1].module as BatchNorm : null;
                 if (norm is not null) i++;
                 input = Conv(builder, conv, norm, input);
                 continue;
             }
             input = module switch
             {
-                BatchNorm2d norm => BatchNorm(builder, norm, input),
+                BatchNorm norm => Normalization(builder, norm, input),
                 ReLU => builder.Node("Relu", [input]),
                 MaxPool2d pool when pool.dilation.All(d => d == 1) => builder.Node("MaxPool", [input], null,
                     B.Ints("kernel_shape", pool.kernel_size), B.Ints("strides", pool.stride ?? pool.kernel_size),
@@ -236,7 +236,7 @@ public static class EncoderOnnxExporter
             : [input, Weights(builder, linear.weight!), Weights(builder, linear.bias)], null, B.Int("transB", 1));
 
     /// <summary>Conv with an optional batch norm folded in: W' = W·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β.</summary>
-    private static string Conv(B builder, Conv2d conv, BatchNorm2d? norm, string input)
+    private static string Conv(B builder, Conv2d conv, BatchNorm? norm, string input)
     {
         if (conv.groups != 1 || conv.dilation.Any(d => d != 1) || conv.padding_mode != PaddingModes.Zeros || conv.padding_type is not null)
             throw new NotSupportedException($"Conv2d with groups {conv.groups}, dilation {string.Join("×", conv.dilation)}, padding mode {conv.padding_mode} cannot be exported; only plain zero-padded convolutions can.");
@@ -253,7 +253,7 @@ public static class EncoderOnnxExporter
             B.Ints("kernel_shape", conv.kernel_size), B.Ints("strides", conv.stride), B.Ints("pads", conv.padding!.Concat(conv.padding!)));
     }
 
-    private static string BatchNorm(B builder, BatchNorm2d norm, string input)
+    private static string Normalization(B builder, BatchNorm norm, string input)
     {
         var features = norm.num_features;
         return builder.Node("BatchNormalization",

@@ -72,12 +72,12 @@ public static class ImageNetWeights
         using (var noGrad = no_grad())
         {
             var stem = encoder.Stem.children().ToList();
-            Load(stem[0] as TorchSharp.Modules.Conv2d, stem[1] as TorchSharp.Modules.BatchNorm2d, stems[0], initializers, onnxPath, reverseInputChannels: true);
+            Load(stem[0] as TorchSharp.Modules.Conv2d, stem[1] as TorchSharp.Modules.BatchNorm, stems[0], initializers, onnxPath, reverseInputChannels: true);
             foreach (var block in encoder.Blocks)
             {
                 foreach (var (conv, norm) in block.Layers) Load(conv, norm, mains.Dequeue(), initializers, onnxPath);
                 if (block.Shortcut?.children().ToList() is { } shortcut)
-                    Load(shortcut[0] as TorchSharp.Modules.Conv2d, shortcut[1] as TorchSharp.Modules.BatchNorm2d, shortcuts.Dequeue(), initializers, onnxPath);
+                    Load(shortcut[0] as TorchSharp.Modules.Conv2d, shortcut[1] as TorchSharp.Modules.BatchNorm, shortcuts.Dequeue(), initializers, onnxPath);
             }
             var mean = ChannelMeans(preprocessPath);
             encoder.NormalizationMean.copy_(tensor(new[] { mean[2] / 255f, mean[1] / 255f, mean[0] / 255f }).view(1, 3, 1, 1));
@@ -125,7 +125,7 @@ public static class ImageNetWeights
     }
 
     /// <summary>Copies a Conv's weight and its BatchNormalization's scale, bias, mean and variance, checking every shape.</summary>
-    private static void Load(TorchSharp.Modules.Conv2d? conv, TorchSharp.Modules.BatchNorm2d? norm, (NodeProto Conv, NodeProto Norm) layer,
+    private static void Load(TorchSharp.Modules.Conv2d? conv, TorchSharp.Modules.BatchNorm? norm, (NodeProto Conv, NodeProto Norm) layer,
         Dictionary<string, TensorProto> initializers, string path, bool reverseInputChannels = false)
     {
         if (conv is null || norm is null) throw new InvalidOperationException("The ResNet-18 encoder's layout changed: a convolution or batch norm is not where the import expects it.");

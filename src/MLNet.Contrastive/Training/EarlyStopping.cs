@@ -21,6 +21,7 @@ public sealed class EarlyStopping : IEpochCallback, IDisposable
     public EarlyStopping(ImageStore validation, int patience)
     {
         ArgumentNullException.ThrowIfNull(validation);
+        if (validation.Count == 0) throw new ArgumentException("The validation set has no images; early stopping scores at least one.", nameof(validation));
         if (validation.Labels is not { } labels || Array.IndexOf(labels, -1) >= 0)
             throw new ArgumentException("Every validation image needs a label.", nameof(validation));
         if (patience <= 0) throw new ArgumentOutOfRangeException(nameof(patience), patience, "The patience must be a positive number of epochs.");

@@ -23,7 +23,8 @@ internal static class GradientCache
     /// <param name="images">The batch [B, C, H, W].</param>
     /// <param name="context">The step.</param>
     /// <param name="chunkImages">Images per chunk; their V views pass through the encoder one view (chunkImages rows) at a time.</param>
-    public static (Tensor Loss, Action Backward) Loss(PretrainingMethod method, Tensor images, StepContext context, int chunkImages)
+    /// <param name="ranks">Data-parallel ranks whose embeddings the objective takes too (<see cref="GlobalBatch"/>); null: this process's batch alone.</param>
+    public static (Tensor Loss, Action Backward) Loss(PretrainingMethod method, Tensor images, StepContext context, int chunkImages, IDataParallel? ranks = null)
     {
         var objective = (IEmbeddingObjective)method;
         var views = objective.Views(images, context);
@@ -36,6 +37,7 @@ internal static class GradientCache
         using (no_grad())
             embeddings = cat(chunks.Select(chunk => Embed(objective, chunk)).ToArray());
         context.Mark("encoder");
+        if (ranks is not null) embeddings = GlobalBatch.Gather(embeddings, images.shape[0], ranks, live: false);
         var statistics = RunningStatistics(method);
         Tensor loss;
         Func<Tensor> embeddingGradient;
@@ -53,7 +55,8 @@ internal static class GradientCache
         }
         return (loss, () =>
         {
-            var gradients = embeddingGradient().split(rowsPerChunk);
+            var gradient = embeddingGradient();
+            var gradients = (ranks is null ? gradient : GlobalBatch.LocalRows(gradient, images.shape[0], ranks)).split(rowsPerChunk);
             // The first pass's and the loss's freed blocks go back to the system before the passes with a graph.
             NativeHeap.Trim();
             for (var i = 0; i < chunks.Length; i++)

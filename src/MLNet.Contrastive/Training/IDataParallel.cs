@@ -23,4 +23,10 @@ public interface IDataParallel
 
     /// <summary>Replaces every rank's <paramref name="tensors"/> (float32, same shapes on every rank) with their mean over the ranks: gradients, the loss.</summary>
     void Average(IReadOnlyList<Tensor> tensors);
+
+    /// <summary>
+    /// Every rank's <paramref name="local"/> (float32, [n, …], the same shape on every rank) stacked by rank: [N·n, …],
+    /// without gradient. The exact global batch of a loss that couples the batch (<see cref="Methods.IEmbeddingObjective"/>).
+    /// </summary>
+    Tensor AllGather(Tensor local);
 }

@@ -153,6 +153,13 @@ public sealed class PretrainOptions
     [JsonIgnore]
     public IDataParallel? DataParallel { get; set; }
 
+    /// <summary>
+    /// With <see cref="DataParallel"/>: batch norms normalise by the statistics of every rank's slice of the global batch
+    /// together (<see cref="Models.SyncBatchNorm"/>), so that N ranks at batch B/N train as one process at batch B; off,
+    /// each rank normalises its own slice (DDP without SyncBatchNorm), one exchange less per layer. Default true.
+    /// </summary>
+    public bool SynchronizeBatchNorm { get; set; } = true;
+
     internal double PeakLearningRate => LearningRate ?? (Initialization is null ? 1 : ContinuedLearningRateFactor) * (Optimizer == OptimizerKind.AdamW ? 2e-3
         : LearningRateScaling == LearningRateScaling.Sqrt ? 0.075 * Math.Sqrt(BatchSize) : 0.3 * BatchSize / 256.0);
 

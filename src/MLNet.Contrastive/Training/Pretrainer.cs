@@ -247,6 +247,10 @@ public sealed class Pretrainer
                     $"Gradient caching (chunk size {chunk}) needs a method whose loss couples the batch only through embeddings " +
                     $"(simclr, moco, nce, triplet, barlow, vicreg, clip); {options.Method.Name} is not one. Use a batch that fits in memory instead.",
                     nameof(PretrainOptions.ChunkSize));
+            if (options.DataParallel is { WorldSize: > 1 } group)
+                channel.Info(MessageSensitivity.None, "{0}", method is IEmbeddingObjective { ExactAcrossRanks: true }
+                    ? $"{options.Method.Name}'s loss takes every rank's embeddings: {group.WorldSize} ranks train the objective of the global batch of {options.BatchSize}."
+                    : $"{options.Method.Name}'s loss couples each rank's {options.BatchSize / group.WorldSize} images (its own slice); the gradients are averaged over the ranks.");
             method.to(device);
             var optimizer = new TrainingOptimizer(method.ParameterGroups(), options);
             var parallel = options.DataParallel;
@@ -394,13 +398,16 @@ internal sealed class TrainingSession : IDisposable
         optimizer.SetLearningRate(learningRate);
         using var pause = CollectionPause.Begin();
         using var scope = NewDisposeScope();
+        using var synchronized = SyncBatchNorm.Synchronize(options.SynchronizeBatchNorm ? options.DataParallel : null);
         var batch = data.Batch(indices, device);
         var labels = Method.RequiresLabels ? data.BatchLabels(indices, device) : null;
         var pairs = Method.RequiresPairs ? data.Pairs!.Batch(indices, device) : null;
         var context = new StepContext(generator, progress, epoch, Info.GlobalStep + 1, labels, mark, pairs, indices);
+        // A loss that couples the batch through its embeddings is computed on every rank's (GlobalBatch): the global batch's.
+        var ranks = options.DataParallel is { WorldSize: > 1 } parallelRanks && Method is IEmbeddingObjective { ExactAcrossRanks: true } ? parallelRanks : null;
         var (lossTensor, backward) = chunked
-            ? GradientCache.Loss(Method, batch, context, options.ChunkSize!.Value)
-            : Plain(Method.Loss(batch, context));
+            ? GradientCache.Loss(Method, batch, context, options.ChunkSize!.Value, ranks)
+            : Plain(ranks is null ? Method.Loss(batch, context) : GlobalBatch.Loss((IEmbeddingObjective)Method, batch, context, ranks));
         // A gradient-cached step has drawn its views and needs the batch's pixels no more (0.15 GB at 256 × 224 px RGB).
         if (chunked) batch.Dispose();
         var loss = lossTensor.item<float>();

@@ -35,29 +35,90 @@ public class MpiTests
     {
         // A loss without batch coupling (layer norm, a linear classifier, views without randomness): the mean of the two
         // ranks' gradients over 32 images each is the gradient over 64 — up to the order of float additions.
-        const int steps = 10, batch = 64;
+        var (single, parallel) = TrainOnOneAndTwo("supervised", steps: 10, batch: 64);
+        AssertSameRun(single, parallel, lossTolerance: 1e-5);
+    }
+
+    [Test]
+    public void SimClrOnTwoRanksTrainsTheGlobalBatchsObjective()
+    {
+        // NT-Xent couples the whole batch (every other view is a negative) and the small ResNet and the head normalise by
+        // batch statistics: only the gathered embeddings and synchronised batch norm make 2 × 64 train as 1 × 128. Float
+        // rounding (sums in another order, a batch norm backward that cancels) parts the runs by about 1e-4 over 20 steps;
+        // DataParallelMathTests shows the same computation exact in float64.
+        var (single, parallel) = TrainOnOneAndTwo("simclr", steps: 20, batch: 128);
+        AssertSameRun(single, parallel, lossTolerance: 3e-4);
+    }
+
+    [Test]
+    public void ByolOnTwoRanksWithSynchronisedBatchNormTrainsLikeOneProcess()
+    {
+        // BYOL's loss is per image, but its encoder, projector and predictor normalise by batch statistics (the target's too).
+        var (single, parallel) = TrainOnOneAndTwo("byol", steps: 20, batch: 128);
+        AssertSameRun(single, parallel, lossTolerance: 3e-4);
+    }
+
+    [Test]
+    public void WithoutSynchronisedBatchNormTwoRanksTrainAnotherObjective()
+    {
+        // The control of the two tests above: each rank normalising its own half gives another loss from the first step.
+        var (single, parallel) = TrainOnOneAndTwo("simclr", steps: 1, batch: 128, "--no-sync-bn");
+        // (Synchronised, the first losses agree within about 1e-6 relative; each rank on its own, about 6e-4.)
+        Assert.That(Math.Abs(parallel.Losses[0] - single.Losses[0]), Is.GreaterThan(1e-4 * Math.Abs(single.Losses[0])));
+    }
+
+    /// <summary>A run's loss per step and its float32 state: each tensor's name and values, in state-dict order.</summary>
+    private sealed record RunResult(double[] Losses, List<(string Name, float[] Values)> State);
+
+    /// <summary>The ranks program's short run of <paramref name="method"/> in one process at <paramref name="batch"/> and on two ranks at half of it each.</summary>
+    private static (RunResult Single, RunResult Parallel) TrainOnOneAndTwo(string method, int steps, int batch, params string[] more)
+    {
         using var one = TestData.NewFolder();
         using var two = TestData.NewFolder();
-        Launch(0, "train", one.Path, TestData.TrainImages, TestData.TrainLabels, steps.ToString(), batch.ToString());
-        Launch(2, "train", two.Path, TestData.TrainImages, TestData.TrainLabels, steps.ToString(), batch.ToString(), "--distributed");
+        string[] common = ["train", "", TestData.TrainImages, TestData.TrainLabels, steps.ToString(), batch.ToString(), "--method", method, .. more];
+        Launch(0, [.. common.Select((a, i) => i == 1 ? one.Path : a)]);
+        Launch(2, [.. common.Select((a, i) => i == 1 ? two.Path : a), "--distributed"]);
+        Assert.That(Losses(two["rank1.txt"]), Is.EqualTo(Losses(two["rank0.txt"])), "every rank reports the global batch's loss");
+        // Without synchronised batch norm each rank's running statistics follow its own half.
+        if (!more.Contains("--no-sync-bn"))
+            Assert.That(File.ReadAllBytes(two["rank1.bin"]), Is.EqualTo(File.ReadAllBytes(two["rank0.bin"])), "the ranks' states differ");
+        return (Read(one, 0), Read(two, 0));
 
-        Assert.That(File.ReadAllBytes(two["rank1.bin"]), Is.EqualTo(File.ReadAllBytes(two["rank0.bin"])), "the ranks' weights differ");
-        double[] Losses(string file) => File.ReadAllLines(file).Select(l => double.Parse(l, CultureInfo.InvariantCulture)).ToArray();
-        var (single, parallel) = (Losses(one["rank0.txt"]), Losses(two["rank0.txt"]));
-        Assert.That(parallel, Has.Length.EqualTo(steps));
-        Assert.That(Losses(two["rank1.txt"]), Is.EqualTo(parallel), "every rank reports the global batch's loss");
-        for (var i = 0; i < steps; i++)
-            Assert.That(parallel[i], Is.EqualTo(single[i]).Within(1e-5 * Math.Abs(single[i])), $"step {i + 1}");
-        float[] Weights(string file)
+        static double[] Losses(string file) => File.ReadAllLines(file).Select(l => double.Parse(l, CultureInfo.InvariantCulture)).ToArray();
+        static RunResult Read(TestData.TempFolder folder, int rank)
         {
-            var bytes = File.ReadAllBytes(file);
+            var bytes = File.ReadAllBytes(folder[$"rank{rank}.bin"]);
             var values = new float[bytes.Length / sizeof(float)];
             Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
-            return values;
+            var state = new List<(string, float[])>();
+            var offset = 0;
+            foreach (var line in File.ReadAllLines(folder[$"rank{rank}.names"]))
+            {
+                var (name, count) = (line[..line.LastIndexOf(' ')], int.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+                state.Add((name, values[offset..(offset + count)]));
+                offset += count;
+            }
+            Assert.That(offset, Is.EqualTo(values.Length), "the names cover the state");
+            return new RunResult(Losses(folder[$"rank{rank}.txt"]), state);
         }
-        var (a, b) = (Weights(one["rank0.bin"]), Weights(two["rank0.bin"]));
-        Assert.That(b, Has.Length.EqualTo(a.Length));
-        Assert.That(a.Zip(b, (x, y) => Math.Abs(x - y)).Max(), Is.LessThan(1e-4));
+    }
+
+    /// <summary>
+    /// Every step's loss within <paramref name="lossTolerance"/> (relative), every weight within 1e-4 and every running
+    /// statistic within 2e-3 (they average the batch statistics' float rounding over the steps); and the ranks' states identical.
+    /// </summary>
+    private static void AssertSameRun(RunResult single, RunResult parallel, double lossTolerance)
+    {
+        Assert.That(parallel.Losses, Has.Length.EqualTo(single.Losses.Length));
+        for (var i = 0; i < single.Losses.Length; i++)
+            Assert.That(parallel.Losses[i], Is.EqualTo(single.Losses[i]).Within(lossTolerance * Math.Abs(single.Losses[i])), $"step {i + 1}");
+        Assert.That(parallel.State.Select(s => s.Name), Is.EqualTo(single.State.Select(s => s.Name)));
+        for (var t = 0; t < single.State.Count; t++)
+        {
+            var (name, expected) = single.State[t];
+            var tolerance = name.Contains("running_", StringComparison.Ordinal) ? 2e-3 : 1e-4;
+            Assert.That(expected.Zip(parallel.State[t].Values, (x, y) => Math.Abs(x - y)).Max(), Is.LessThan(tolerance), name);
+        }
     }
 
     [Test]
@@ -95,12 +156,78 @@ public class MpiTests
         Assert.That(steps.Select(s => s.Step), Is.EqualTo(Enumerable.Range(1, 10)));
     }
 
+    [Test]
+    public void ARankKilledMidRunIsRelaunchedFromTheCheckpointAndTheRunCompletes()
+    {
+        // `pretrain --ranks 2 --restarts 1` launches mpiexec itself; rank 1 is killed once the first epoch's checkpoint is
+        // on disk, mpiexec ends the job, and the launcher runs it again with --resume: 3 epochs of 6 steps, each step once.
+        using var folder = TestData.NewFolder();
+        var start = new ProcessStartInfo("dotnet", [CliPath(), "pretrain", "--data", TestData.TrainImages, "--threads", "1", "--out", folder.Path,
+            "--epochs", "3", "--batch-size", "1000", "--ranks", "2", "--restarts", "1"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var launcher = Process.Start(start)!;
+        var output = launcher.StandardOutput.ReadToEndAsync();
+        var errors = launcher.StandardError.ReadToEndAsync();
+        try
+        {
+            var checkpoint = new RunFolder(folder.Path).Checkpoint;
+            var clock = Stopwatch.StartNew();
+            while (!File.Exists(checkpoint) && !launcher.HasExited && clock.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(50);
+            Assert.That(checkpoint, Does.Exist, "no checkpoint after the first epoch");
+            var rank1 = RankProcess(folder.Path, 1);
+            Assert.That(rank1, Is.Not.Null, "rank 1's process was not found");
+            rank1!.Kill(); // SIGKILL
+            Assert.That(launcher.WaitForExit(TimeSpan.FromMinutes(4)), Is.True, "the relaunched job did not finish in 4 minutes");
+        }
+        finally
+        {
+            if (!launcher.HasExited) launcher.Kill(entireProcessTree: true);
+        }
+        var said = output.Result + errors.Result;
+        Assert.That(launcher.ExitCode, Is.Zero, said);
+        Assert.That(said, Does.Contain("relaunching from the last checkpoint (restart 1 of 1)"));
+        var steps = TrainingHistory.Load(new RunFolder(folder.Path).History).Steps;
+        Assert.That(steps.Select(s => s.Step), Is.EqualTo(Enumerable.Range(1, 18)));
+    }
+
+    /// <summary>The process of rank <paramref name="rank"/> (MPICH's PMI_RANK) whose command line names <paramref name="folder"/>.</summary>
+    private static Process? RankProcess(string folder, int rank)
+    {
+        foreach (var directory in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), out var pid)) continue;
+            try
+            {
+                var environment = File.ReadAllText(Path.Combine(directory, "environ")).Split('\0');
+                var commandLine = File.ReadAllText(Path.Combine(directory, "cmdline")).Split('\0');
+                if (environment.Contains($"PMI_RANK={rank}") && commandLine.Contains(folder)) return Process.GetProcessById(pid);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                // A process that ended meanwhile, or another user's.
+            }
+        }
+        return null;
+    }
+
+    private static string CliPath()
+    {
+        var configuration = new DirectoryInfo(TestContext.CurrentContext.TestDirectory).Parent!.Name;
+        return Path.Combine(TestData.RepositoryRoot, "src", "MLNet.Contrastive.Cli", "bin", configuration, "net10.0", "mlnet-contrastive.dll");
+    }
+
+    [Test]
+    public void RestartsWithoutRanksAreRefused()
+    {
+        using var folder = TestData.NewFolder();
+        var (exitCode, output) = Run(0, CliPath(), ["pretrain", "--data", TestData.TrainImages, "--out", folder.Path, "--restarts", "1"]);
+        Assert.That(exitCode, Is.EqualTo(1));
+        Assert.That(output, Does.Contain("--restarts goes with --ranks N"));
+    }
+
     /// <summary>`pretrain --distributed` of the CLI on the sample's 6,000 images, 1 thread per rank; asserts success and returns the output.</summary>
     private static string Pretrain(int ranks, string run, params string[] more)
     {
-        var configuration = new DirectoryInfo(TestContext.CurrentContext.TestDirectory).Parent!.Name;
-        var cli = Path.Combine(TestData.RepositoryRoot, "src", "MLNet.Contrastive.Cli", "bin", configuration, "net10.0", "mlnet-contrastive.dll");
-        var (exitCode, output) = Run(ranks, cli, ["pretrain", "--data", TestData.TrainImages, "--threads", "1", "--out", run, "--distributed", .. more]);
+        var (exitCode, output) = Run(ranks, CliPath(), ["pretrain", "--data", TestData.TrainImages, "--threads", "1", "--out", run, "--distributed", .. more]);
         Assert.That(exitCode, Is.Zero, output);
         return output;
     }

@@ -92,6 +92,8 @@ public class PretrainerTests
         Assert.That(() => new EarlyStopping(validation, 0), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("patience"));
         Assert.That(() => new EarlyStopping(validation.WithLabels([.. Enumerable.Repeat(-1, validation.Count)], null), 1),
             Throws.ArgumentException.With.Message.Contains("needs a label"));
+        // No image: every epoch's accuracy would be NaN and no epoch the best.
+        Assert.That(() => new EarlyStopping(validation.Subset([]), 1), Throws.ArgumentException.With.Message.Contains("validation set has no images"));
     }
 
     [Test]
