@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace MLNet.Contrastive.Distributed;
 
 /// <summary>
@@ -63,6 +65,7 @@ public sealed unsafe class MpiWorld : IDisposable
         for (long start = 0; start < count; start += BucketFloats)
         {
             var bucket = (int)Math.Min(BucketFloats, count - start);
+            using var wait = Waiting("MPI_Allreduce");
             MpiNative.Check(MpiNative.Allreduce(MpiNative.InPlace, pointer + (nint)(start * sizeof(float)), bucket, MpiNative.Float, MpiNative.Sum, MpiNative.CommWorld), "MPI_Allreduce");
         }
     }
@@ -73,6 +76,7 @@ public sealed unsafe class MpiWorld : IDisposable
         ThrowIfFinalized();
         if (all.Length != (long)local.Length * Size)
             throw new ArgumentException($"The gathered buffer holds {all.Length} floats; {Size} ranks × {local.Length} need {(long)local.Length * Size}.", nameof(all));
+        using var wait = Waiting("MPI_Allgather");
         fixed (float* send = local)
         fixed (float* receive = all)
             MpiNative.Check(MpiNative.Allgather((nint)send, local.Length, MpiNative.Float, (nint)receive, local.Length, MpiNative.Float, MpiNative.CommWorld), "MPI_Allgather");
@@ -92,6 +96,7 @@ public sealed unsafe class MpiWorld : IDisposable
         for (long start = 0; start < count; start += BucketFloats)
         {
             var bucket = (int)Math.Min(BucketFloats, count - start);
+            using var wait = Waiting("MPI_Bcast");
             MpiNative.Check(MpiNative.Bcast(pointer + (nint)(start * sizeof(float)), bucket, MpiNative.Float, root, MpiNative.CommWorld), "MPI_Bcast");
         }
     }
@@ -100,7 +105,72 @@ public sealed unsafe class MpiWorld : IDisposable
     public void Barrier()
     {
         ThrowIfFinalized();
+        using var wait = Waiting("MPI_Barrier");
         MpiNative.Check(MpiNative.Barrier(MpiNative.CommWorld), "MPI_Barrier");
+    }
+
+    /// <summary>
+    /// How long a collective may wait for the other ranks before this rank reports it on stderr and ends itself, which
+    /// makes mpiexec end the job: a rank that is alive but no longer steps (a hung data read, a deadlock) would otherwise
+    /// hold the others in their next collective for ever. Every waiting rank names itself, so the stalled one is the rank
+    /// that does not. Null: wait for ever. Default 10 minutes (a step of a large model on a slow machine stays far below).
+    /// </summary>
+    public TimeSpan? StallTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    private Watchdog? watchdog;
+
+    /// <summary>Marks a collective under way until disposed; past <see cref="StallTimeout"/> the watchdog ends the process.</summary>
+    private Watchdog.Wait Waiting(string call) => (watchdog ??= new Watchdog(this)).Enter(call);
+
+    /// <summary>A timer that checks, every quarter second, how long the collective under way has waited.</summary>
+    private sealed class Watchdog
+    {
+        private readonly MpiWorld world;
+        private readonly Timer timer;
+        private readonly Stopwatch clock = new();
+        private string? call;
+
+        public Watchdog(MpiWorld world)
+        {
+            this.world = world;
+            timer = new Timer(_ => Check(), null, 250, 250);
+        }
+
+        public Wait Enter(string name)
+        {
+            lock (clock)
+            {
+                call = name;
+                clock.Restart();
+            }
+            return new Wait(this);
+        }
+
+        public void Stop() => timer.Dispose();
+
+        private void Leave()
+        {
+            lock (clock) call = null;
+        }
+
+        private void Check()
+        {
+            string? waiting;
+            TimeSpan waited;
+            lock (clock) (waiting, waited) = (call, clock.Elapsed);
+            if (waiting is null || world.StallTimeout is not { } limit || waited < limit) return;
+            Console.Error.WriteLine($"Rank {world.Rank} of {world.Size} waited {waited.TotalSeconds:F0} s in {waiting} for the other ranks " +
+                $"(MpiWorld.StallTimeout {limit.TotalSeconds:F0} s): a rank that does not report this stalled, or the network hangs. Ending this rank, and with it the job.");
+            Console.Error.Flush();
+            timer.Dispose();
+            // MPI_Abort may not be called while this process's main thread is inside MPI; an ended rank ends the job.
+            Process.GetCurrentProcess().Kill();
+        }
+
+        public readonly struct Wait(Watchdog owner) : IDisposable
+        {
+            public void Dispose() => owner.Leave();
+        }
     }
 
     /// <summary>MPI_Finalize: every rank must call it (a rank that exits without it makes mpiexec abort the job).</summary>
@@ -108,6 +178,7 @@ public sealed unsafe class MpiWorld : IDisposable
     {
         if (finalized) return;
         finalized = true;
+        watchdog?.Stop();
         int flag;
         MpiNative.Check(MpiNative.Finalized(&flag), "MPI_Finalized");
         if (flag == 0) MpiNative.Check(MpiNative.Finalize(), "MPI_Finalize");

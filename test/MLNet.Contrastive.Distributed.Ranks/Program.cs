@@ -6,6 +6,7 @@ using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Training;
 
 // collectives <out>: each rank writes rank<r>.txt with the results of collectives on values that depend on its rank.
+// stall <out>: rank 1 sleeps for 2 minutes before an allreduce the others wait in, with a 2-second stall timeout.
 // allreduce-time <out> <floats> <repeats>: rank 0 writes the time of each in-place allreduce of that many floats.
 // train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol] [--no-sync-bn]: a short run on
 // views without randomness, so N ranks at batch B/N train the same objective as one process at batch B — supervised on
@@ -48,6 +49,15 @@ static int Run(string[] args)
             $"size {world.Size}", $"allreduce {string.Join(' ', sums)}", $"allgather {string.Join(' ', gathered)}",
             $"broadcast {string.Join(' ', broadcast)}", $"large-wrong {large.Count(v => v != expected)} of {large.Length}",
         ]);
+        return 0;
+    }
+    if (mode == "stall")
+    {
+        // Rank 1 stalls (sleeps) before the first allreduce; the others wait for it past a 2-second stall timeout.
+        using var world = MpiWorld.Start();
+        world.StallTimeout = TimeSpan.FromSeconds(2);
+        if (world.Rank == 1) Thread.Sleep(TimeSpan.FromMinutes(2));
+        world.AllReduceSum([1f]);
         return 0;
     }
     if (mode == "allreduce-time")

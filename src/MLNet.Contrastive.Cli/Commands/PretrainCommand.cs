@@ -72,6 +72,11 @@ internal static class PretrainCommand
             Description = "With --ranks: when a rank dies (mpiexec then ends them all), relaunch the job from the last checkpoint (--resume), up to this many times.",
             DefaultValueFactory = _ => 0,
         };
+        var stallTimeout = new Option<double>("--stall-timeout")
+        {
+            Description = "With --distributed: seconds a rank waits for the others in one exchange before it reports a stalled rank and ends the job (0: wait for ever).",
+            DefaultValueFactory = _ => 600,
+        };
         var noSyncBatchNorm = new Option<bool>("--no-sync-batchnorm")
         {
             Description = "With --distributed: each rank's batch norms normalise its own slice of the batch (one exchange less per layer) instead of the whole global batch.",
@@ -81,7 +86,7 @@ internal static class PretrainCommand
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
             data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, chunkSize, learningRate, scaling, optimizer,
-            seed, threads, device, output, resume, init, normalization, reestimate, teacher, teacherCache, skipBad, maxPixels, monitorEvery, captions, pairedData, cache, distributed, noSyncBatchNorm, ranks, restarts,
+            seed, threads, device, output, resume, init, normalization, reestimate, teacher, teacherCache, skipBad, maxPixels, monitorEvery, captions, pairedData, cache, distributed, noSyncBatchNorm, stallTimeout, ranks, restarts,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -93,6 +98,8 @@ internal static class PretrainCommand
             // Finalized on success only: a rank that fails exits without MPI_Finalize, and mpiexec then ends the whole job
             // (finalizing would wait for ranks that are waiting for it).
             var parallel = parse.GetValue(distributed) ? MpiDataParallel.Start() : null;
+            if (parallel is not null)
+                parallel.World.StallTimeout = parse.GetValue(stallTimeout) is > 0 and var seconds ? TimeSpan.FromSeconds(seconds) : null;
             // The ranks hold the same weights: rank 0 alone prints and writes the run folder.
             var writer = parallel is null || parallel.Rank == 0;
             if (!writer) Console.SetOut(TextWriter.Null);

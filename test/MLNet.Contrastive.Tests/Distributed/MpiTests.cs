@@ -216,6 +216,17 @@ public class MpiTests
     }
 
     [Test]
+    public void ARankThatStallsIsReportedByTheRanksWaitingForItAndTheJobEnds()
+    {
+        using var folder = TestData.NewFolder();
+        var clock = Stopwatch.StartNew();
+        var (exitCode, output) = Run(2, "stall", folder.Path);
+        Assert.That(exitCode, Is.Not.Zero);
+        Assert.That(output, Does.Contain("Rank 0 of 2 waited 2 s in MPI_Allreduce for the other ranks").And.Not.Contain("Rank 1 of 2 waited"));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(60)), "the job should end soon after the timeout, not when the stalled rank wakes");
+    }
+
+    [Test]
     public void RestartsWithoutRanksAreRefused()
     {
         using var folder = TestData.NewFolder();
