@@ -12,7 +12,7 @@ using SkiaSharp;
 ///   Bench selection --data-dir D --run R [--pool N] [--budgets 10,20,50,100] [--seeds 5] [--strategies random,kmeans,…] [--delta δ]
 ///       linear-probe accuracy (mean ± sd over seeds) with the labelled rows chosen by each strategy from the first N
 ///       training images' embeddings, and each strategy's selection time;
-///   Bench duplicates --data-dir D --run R [--planted 300] [--thresholds 0.9,…] [--pixel-threshold 0.97]
+///   Bench duplicates --data-dir D --run R [--planted 300] [--thresholds 0.9,…] [--pixel-threshold 0.9] [--layout-tolerance 0.07]
 ///       precision and recall of planted exact, resized and JPEG re-encoded copies among the training images, by threshold;
 ///   Bench index --data-dir D --run R [--queries 1000]
 ///       the USearch index's recall@10 against exact search, build and query time.
@@ -83,13 +83,16 @@ internal static class SelectionBench
         var embedSeconds = clock.Elapsed.TotalSeconds;
         var plantedRows = pairs.SelectMany(p => new[] { p.Original, p.Copy }).ToHashSet();
         var pixelThreshold = double.Parse(arg("--pixel-threshold", "0"));
-        if (pixelThreshold > 0) Console.WriteLine($"Pairs confirmed by a pixel correlation ≥ {pixelThreshold}.");
+        var layoutTolerance = double.Parse(arg("--layout-tolerance", NearDuplicates.DefaultLayoutTolerance.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        if (pixelThreshold > 0) Console.WriteLine($"Pairs confirmed by a pixel correlation ≥ {pixelThreshold} and 7 × 7 layouts within {layoutTolerance}.");
+        // The reported groups with an image that was not planted, one per line, for a look at what the measure counts as false.
+        var unplantedOut = arg("--unplanted-out", "");
         Console.WriteLine("| Threshold | recall (exact / resized / JPEG) | precision | groups | images in groups | seconds |");
         Console.WriteLine("|---:|---|---:|---:|---:|---:|");
         foreach (var threshold in arg("--thresholds", "0.9,0.95,0.97,0.98,0.99").Split(',').Select(double.Parse))
         {
             clock.Restart();
-            var groups = pixelThreshold > 0 ? NearDuplicates.Find(embeddings, store, threshold, pixelThreshold) : NearDuplicates.Find(embeddings, threshold);
+            var groups = pixelThreshold > 0 ? NearDuplicates.Find(embeddings, store, threshold, pixelThreshold, layoutTolerance) : NearDuplicates.Find(embeddings, threshold);
             var seconds = clock.Elapsed.TotalSeconds;
             var groupOf = groups.SelectMany((g, i) => g.Select(r => (r, i))).ToDictionary(x => x.r, x => x.i);
             bool Found((int Original, int Copy, string Kind) p) => groupOf.TryGetValue(p.Original, out var a) && groupOf.TryGetValue(p.Copy, out var b) && a == b;
@@ -97,6 +100,8 @@ internal static class SelectionBench
             // Precision: of the images a group reports as another's duplicate, those planted (an original or its copy).
             var reported = groups.Sum(g => g.Length);
             var precision = reported == 0 ? 1 : groups.Sum(g => g.Count(plantedRows.Contains)) / (double)reported;
+            if (unplantedOut.Length > 0)
+                File.WriteAllLines($"{unplantedOut}.{threshold}.txt", groups.Where(g => !g.All(plantedRows.Contains)).Select(g => string.Join(' ', g)));
             Console.WriteLine($"| {threshold} | {Recall("exact")} / {Recall("resized")} / {Recall("jpeg")} | {precision:F3} | {groups.Count:N0} | {reported:N0} | {seconds:F1} |");
         }
         Console.WriteLine();

@@ -24,10 +24,15 @@ internal static class DuplicatesCommand
             Description = "Also require this correlation of the two images' pixels (at the encoder's input size); 0 compares embeddings only.",
             DefaultValueFactory = _ => NearDuplicates.DefaultPixelThreshold,
         };
+        var layoutTolerance = new Option<double>("--layout-tolerance")
+        {
+            Description = "With --pixel-threshold: also require the two images' 7 × 7 layouts (cell means) to differ nowhere by more than this fraction of the pixel range.",
+            DefaultValueFactory = _ => NearDuplicates.DefaultLayoutTolerance,
+        };
         var output = new Option<string>("--out") { Description = "File to write: one group per line, its images tab-separated; an HTML page goes beside it.", DefaultValueFactory = _ => "duplicates.txt" };
         var batchSize = EmbeddedImages.BatchSizeOption();
         var cuda = EmbeddedImages.CudaOption();
-        var command = new Command("duplicates", "List groups of near-identical images.") { model, data, threshold, pixelThreshold, output, batchSize, cuda };
+        var command = new Command("duplicates", "List groups of near-identical images.") { model, data, threshold, pixelThreshold, layoutTolerance, output, batchSize, cuda };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             var (path, dataPath) = (parse.GetValue(output)!, parse.GetValue(data)!);
@@ -35,9 +40,10 @@ internal static class DuplicatesCommand
             var (images, embeddings) = embedded.Load(dataPath);
             var clock = Stopwatch.StartNew();
             var pixels = parse.GetValue(pixelThreshold);
-            var groups = pixels > 0 ? NearDuplicates.Find(embeddings, images, parse.GetValue(threshold), pixels) : NearDuplicates.Find(embeddings, parse.GetValue(threshold));
+            var layout = parse.GetValue(layoutTolerance);
+            var groups = pixels > 0 ? NearDuplicates.Find(embeddings, images, parse.GetValue(threshold), pixels, layout) : NearDuplicates.Find(embeddings, parse.GetValue(threshold));
             var fact = $"{groups.Count:N0} groups holding {groups.Sum(g => g.Length):N0} of {images.Count:N0} images at cosine similarity ≥ {parse.GetValue(threshold)}" +
-                       (pixels > 0 ? $" and pixel correlation ≥ {pixels}" : "") + " " +
+                       (pixels > 0 ? $", pixel correlation ≥ {pixels} and layout difference ≤ {layout}" : "") + " " +
                        $"({clock.Elapsed.TotalSeconds:F1} s).";
             File.WriteAllLines(path, groups.Select(g => string.Join('\t', g.Select(i => EmbeddedImages.Name(images, dataPath, i)))));
             var html = Path.ChangeExtension(path, ".html");

@@ -80,6 +80,46 @@ public class SimilarityTests
     }
 
     [Test]
+    public void TheLayoutTellsACopyFromAnotherPhotoOfTheSameKind()
+    {
+        // Among 1,500 real images, the two distinct ones whose pixels correlate most while their 7 × 7 layouts differ: two
+        // photos of one kind of garment, which a pixel correlation alone would call copies.
+        var store = TestData.SampleTrain(1500);
+        var layouts = NearDuplicates.Layouts(store);
+        var cells = layouts.Length / store.Count;
+        double LayoutDifference(int i, int j) => Enumerable.Range(0, cells).Max(k => Math.Abs(layouts[i * cells + k] - layouts[j * cells + k]));
+        var (a, b, correlation) = (0, 0, -1.0);
+        for (var i = 0; i < store.Count; i++)
+            for (var j = i + 1; j < store.Count; j++)
+                if (NearDuplicates.PixelCorrelation(store.Image(i), store.Image(j)) is var c && c > correlation && LayoutDifference(i, j) > NearDuplicates.DefaultLayoutTolerance)
+                    (a, b, correlation) = (i, j, c);
+        TestContext.Out.WriteLine($"images {a} and {b}: pixel correlation {correlation:F4}, layout difference {LayoutDifference(a, b):F3}");
+        Assert.That(correlation, Is.GreaterThan(0.97));
+
+        // A resampled copy of image a: each pixel halfway to the mean of its 3 × 3 neighbourhood, about what resizing to
+        // 42 px and back (bilinear) leaves.
+        var source = store.Image(a).ToArray();
+        var copy = new byte[784];
+        for (var y = 0; y < 28; y++)
+            for (var x = 0; x < 28; x++)
+            {
+                var (sum, count) = (0, 0);
+                for (var dy = -1; dy <= 1; dy++)
+                    for (var dx = -1; dx <= 1; dx++)
+                        if (y + dy is >= 0 and < 28 && x + dx is >= 0 and < 28) (sum, count) = (sum + source[(y + dy) * 28 + x + dx], count + 1);
+                copy[y * 28 + x] = (byte)Math.Round((source[y * 28 + x] + (double)sum / count) / 2);
+            }
+        var images = new MLNet.Contrastive.Data.ImageStore([.. source, .. store.Image(b), .. copy, .. store.Image(Enumerable.Range(0, 3).First(i => i != a && i != b))], 1, 28, 28, null, null, ["a", "b", "copy", "other"], []);
+        var copyLayout = NearDuplicates.Layouts(images)[(2 * cells)..(3 * cells)];
+        TestContext.Out.WriteLine($"the copy: pixel correlation {NearDuplicates.PixelCorrelation(source, copy):F4}, " +
+            $"layout difference {Enumerable.Range(0, cells).Max(k => Math.Abs(layouts[a * cells + k] - copyLayout[k])):F3}");
+        var same = new Embeddings([1, 0, 1, 0, 1, 0, -3, 0], 4, 2, null);
+        Assert.That(NearDuplicates.Find(same, images, threshold: 0.95), Is.EqualTo(new[] { new[] { 0, 2 } }));
+        // Without the layout check (any difference allowed) the other photo joins the group.
+        Assert.That(NearDuplicates.Find(same, images, threshold: 0.95, layoutTolerance: 1), Is.EqualTo(new[] { new[] { 0, 1, 2 } }));
+    }
+
+    [Test]
     public void TheIndexFindsWhatExactSearchFindsAndSurvivesASaveAndOpen()
     {
         var rows = Images(3000);
