@@ -134,8 +134,8 @@ public sealed class PretrainOptions
     public Action<MonitorRecord>? OnMonitor { get; set; }
 
     /// <summary>
-    /// Called after every full epoch, in order, outside the time budget (e.g. <see cref="EarlyStopping"/>); the run stops
-    /// after an epoch where any returns true. Default none.
+    /// Called after every full epoch, in order after the monitors (<see cref="MonitorEvery"/>), outside the time budget
+    /// (e.g. <see cref="EarlyStopping"/>); the run stops after an epoch where any returns true. Default none.
     /// </summary>
     [JsonIgnore]
     public IList<IEpochCallback> EpochCallbacks { get; set; } = [];

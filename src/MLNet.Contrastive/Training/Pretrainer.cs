@@ -79,7 +79,10 @@ public sealed class Pretrainer
         using var session = Start(data);
         var info = session.Info;
         var (batchSize, stepsPerEpoch) = (options.BatchSize, session.StepsPerEpoch);
-        var monitor = options.MonitorEvery > 0 ? TrainingMonitor.For(options, data, session.Views) : null;
+        // The monitors hear every epoch first, then the caller's callbacks.
+        var callbacks = new List<IEpochCallback>();
+        if (TrainingMonitor.For(options, data, session.Views, session.Report) is { } monitor) callbacks.Add(monitor);
+        callbacks.AddRange(options.EpochCallbacks);
         var totalSteps = options.Minutes is null ? options.Epochs * stepsPerEpoch : (int?)null;
         var budget = options.Minutes is { } minutes ? TimeSpan.FromMinutes(minutes) : (TimeSpan?)null;
 
@@ -140,19 +143,12 @@ public sealed class Pretrainer
             {
                 info.Epoch = epoch;
                 info.StepInEpoch = 0;
-                if (monitor is not null && epoch % options.MonitorEvery == 0)
+                if (callbacks.Count > 0)
                 {
-                    // Monitoring is not training: it spends none of the time budget and does not count in views/s.
-                    clock.Stop();
-                    var record = session.Monitor(monitor, epoch);
-                    options.OnMonitor?.Invoke(record);
-                    clock.Start();
-                }
-                if (options.EpochCallbacks.Count > 0)
-                {
+                    // Monitoring and validation are not training: they spend none of the time budget and do not count in views/s.
                     clock.Stop();
                     // Every callback hears every epoch, even after one asked to stop.
-                    foreach (var callback in options.EpochCallbacks)
+                    foreach (var callback in callbacks)
                     {
                         session.Method.train();
                         stopped |= callback.AfterEpoch(session.Method, epoch);
@@ -496,13 +492,13 @@ internal sealed class TrainingSession : IDisposable
         return checks.Length == 0 || stack(checks).all().item<bool>();
     }
 
-    public MonitorRecord Monitor(TrainingMonitor monitor, int epoch)
+    /// <summary>Keeps a monitor result in the history, logs it (a warning on collapse) and passes it to <see cref="PretrainOptions.OnMonitor"/>.</summary>
+    public void Report(MonitorRecord record)
     {
-        var record = monitor.Measure(Method.Encoder, epoch);
         Info.History.Monitors.Add(record);
-        Log($"Epoch {epoch} monitors: {record.Describe()}.");
+        Log($"Epoch {record.Epoch} monitors: {record.Describe()}.");
         if (record.Collapsed) channel.Warning(MessageSensitivity.None, "{0}", record.CollapseWarning());
-        return record;
+        options.OnMonitor?.Invoke(record);
     }
 
     public void SaveCheckpoint()

@@ -8,26 +8,41 @@ using static TorchSharp.torch;
 namespace MLNet.Contrastive.Training;
 
 /// <summary>
-/// The standard SSL monitors, run between epochs in eval mode: kNN accuracy on a labelled held-out split, and the
-/// collapse signals (spread of normalised embeddings vs 1/√D, effective rank, uniformity, and the alignment of two
-/// augmented views of each image).
+/// The standard SSL monitors, an epoch callback of the run (<see cref="PretrainOptions.MonitorEvery"/>), run between
+/// epochs in eval mode: kNN accuracy on a labelled held-out split, and the collapse signals (spread of normalised
+/// embeddings vs 1/√D, effective rank, uniformity, and the alignment of two augmented views of each image).
 /// </summary>
-internal sealed class TrainingMonitor
+internal sealed class TrainingMonitor : IEpochCallback
 {
     private const int DefaultSampleSize = 2000;
     private readonly ImageStore images;
     private readonly ViewAugmenter augmenter;
     private readonly int seed;
+    private readonly int every;
+    private readonly Action<MonitorRecord> report;
 
-    public TrainingMonitor(ImageStore monitorData, ViewAugmenter augmenter, int seed)
+    /// <summary>Monitors on <paramref name="monitorData"/> every <paramref name="every"/> epochs; <paramref name="report"/> hears each result.</summary>
+    public TrainingMonitor(ImageStore monitorData, ViewAugmenter augmenter, int seed, int every, Action<MonitorRecord> report)
     {
         images = monitorData;
         this.augmenter = augmenter;
         this.seed = seed;
+        this.every = every;
+        this.report = report;
     }
 
-    public static TrainingMonitor For(PretrainOptions options, ImageStore training, ViewAugmenter augmenter) =>
-        new(options.MonitorData ?? training.Subset(Enumerable.Range(0, Math.Min(DefaultSampleSize, training.Count)).ToArray()), augmenter, options.Seed);
+    /// <summary>The run's monitors (its <see cref="PretrainOptions.MonitorData"/>, else up to 2,000 training images); null when <see cref="PretrainOptions.MonitorEvery"/> is 0.</summary>
+    public static TrainingMonitor? For(PretrainOptions options, ImageStore training, ViewAugmenter augmenter, Action<MonitorRecord> report) =>
+        options.MonitorEvery <= 0 ? null
+            : new(options.MonitorData ?? training.Subset(Enumerable.Range(0, Math.Min(DefaultSampleSize, training.Count)).ToArray()), augmenter, options.Seed,
+                options.MonitorEvery, report);
+
+    /// <summary>Measures after every <c>every</c>-th epoch; never stops the run.</summary>
+    public bool AfterEpoch(Methods.PretrainingMethod method, int epoch)
+    {
+        if (epoch % every == 0) report(Measure(method.Encoder, epoch));
+        return false;
+    }
 
     public MonitorRecord Measure(ImageEncoder encoder, int epoch)
     {
