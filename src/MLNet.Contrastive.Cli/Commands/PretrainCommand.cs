@@ -72,6 +72,10 @@ internal static class PretrainCommand
             Description = "With --ranks: when a rank dies (mpiexec then ends them all), relaunch the job from the last checkpoint (--resume), up to this many times.",
             DefaultValueFactory = _ => 0,
         };
+        var vitPooling = new Option<VitPooling?>("--vit-pooling")
+        {
+            Description = "With --encoder VitTiny or VitSmall: the embedding is the ClassToken (default) or the MeanPatchTokens after the last norm (I-JEPA's and MAE's readout).",
+        };
         var stallTimeout = new Option<double>("--stall-timeout")
         {
             Description = "With --distributed: seconds a rank waits for the others in one exchange before it reports a stalled rank and ends the job (0: wait for ever).",
@@ -86,13 +90,15 @@ internal static class PretrainCommand
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
             data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, chunkSize, learningRate, scaling, optimizer,
-            seed, threads, device, output, resume, init, normalization, reestimate, teacher, teacherCache, skipBad, maxPixels, monitorEvery, captions, pairedData, cache, distributed, noSyncBatchNorm, stallTimeout, ranks, restarts,
+            seed, threads, device, output, resume, init, normalization, reestimate, teacher, teacherCache, skipBad, maxPixels, monitorEvery, captions, pairedData, cache, distributed, noSyncBatchNorm, stallTimeout, ranks, restarts, vitPooling,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             if (parse.GetValue(epochs) is not null && parse.GetValue(minutes) is not null)
                 throw new ArgumentException("Give either --epochs or --minutes, not both.");
             if (parse.GetValue(ranks) is { } launch) return Launch(launch, parse.GetValue(restarts));
+            if (parse.GetValue(vitPooling) is not null && parse.GetValue(encoder) is not (EncoderPreset.VitTiny or EncoderPreset.VitSmall))
+                throw new ArgumentException("--vit-pooling goes with a Vision Transformer: --encoder VitTiny or VitSmall.");
             if (parse.GetResult(restarts) is { Implicit: false })
                 throw new ArgumentException("--restarts goes with --ranks N (this command then launches and relaunches the ranks).");
             // Finalized on success only: a rank that fails exits without MPI_Finalize, and mpiexec then ends the whole job
@@ -128,7 +134,7 @@ internal static class PretrainCommand
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,
                 Initialization = CommonOptions.LoadInit(parse.GetValue(init), parse.GetValue(normalization)),
                 ReestimateBatchNorm = parse.GetValue(reestimate),
-                Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(loadOptions.Channels, loadOptions.Height, preset) : null,
+                Encoder = parse.GetValue(encoder) is { } preset ? WithPooling(EncoderOptions.For(loadOptions.Channels, loadOptions.Height, preset), parse.GetValue(vitPooling)) : null,
                 DataParallel = parallel, SynchronizeBatchNorm = !parse.GetValue(noSyncBatchNorm),
             };
 
@@ -195,6 +201,12 @@ internal static class PretrainCommand
     }
 
     /// <summary>The store paired with the captions of <paramref name="captionsFile"/> (one per line) or the images of <paramref name="pairedData"/>.</summary>
+    private static EncoderOptions WithPooling(EncoderOptions encoder, VitPooling? pooling)
+    {
+        if (pooling is { } chosen) encoder.VitPooling = chosen;
+        return encoder;
+    }
+
     /// <summary>
     /// `--ranks N`: runs this same command on N ranks under mpiexec (with --distributed, without --ranks and --restarts),
     /// relaunching it from its checkpoint up to <paramref name="restarts"/> times when the job fails.

@@ -36,6 +36,19 @@ public enum EncoderPreset
     VitSmall,
 }
 
+/// <summary>What a Vision Transformer's embedding is made of (<see cref="EncoderOptions.VitPooling"/>).</summary>
+public enum VitPooling
+{
+    /// <summary>The class token after the last norm (DINO's, iBOT's and timm's default).</summary>
+    ClassToken,
+
+    /// <summary>
+    /// The mean of the patch tokens after the last norm: I-JEPA's and MAE's evaluation readout (their objectives train
+    /// the patch tokens; the class token learns little).
+    /// </summary>
+    MeanPatchTokens,
+}
+
 /// <summary>The kind of network an <see cref="EncoderOptions"/> describes.</summary>
 public enum EncoderArchitecture
 {
@@ -69,6 +82,9 @@ public sealed class EncoderOptions
 
     /// <summary>ViT: hidden width of each block's MLP. Default 768 (4 × 192).</summary>
     public int MlpDimension { get; set; } = 768;
+
+    /// <summary>ViT: the embedding — the class token or the mean of the patch tokens, after the last norm. Default <see cref="Models.VitPooling.ClassToken"/>.</summary>
+    public VitPooling VitPooling { get; set; }
 
     /// <summary>
     /// The patch size the ViT presets take at <paramref name="imageSize"/> px: 4 up to 32 px (64 tokens at 32 px, as
@@ -175,7 +191,8 @@ public sealed class EncoderOptions
     {
         static string Values(IEnumerable<float> values) => string.Join("/", values.Select(v => v.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)));
         var network = Architecture == EncoderArchitecture.VisionTransformer
-            ? $"ViT: patch {PatchSize} (position embeddings for {ImageSize} px), {Depth} blocks of width {HiddenDimension}, {Heads} heads, MLP {MlpDimension}"
+            ? $"ViT: patch {PatchSize} (position embeddings for {ImageSize} px), {Depth} blocks of width {HiddenDimension}, {Heads} heads, MLP {MlpDimension}" +
+              (VitPooling == VitPooling.MeanPatchTokens ? ", mean of the patch tokens" : "")
             : $"ResNet: stem {StemWidth} ({(SmallImageStem ? "small-image 3×3 stem" : "ImageNet 7×7 stem")}), stages {string.Join("-", StageWidths)} of " +
               $"{string.Join("-", Enumerable.Range(0, StageWidths.Length).Select(BlocksIn))} {(Bottleneck ? "bottleneck" : "basic")} blocks";
         return $"{network}; {EmbeddingDimension}-d embedding; {(InputChannels == 3 ? "RGB" : "grayscale")} normalised by mean {Values(Mean)}, std {Values(Std)}";
@@ -235,6 +252,7 @@ public sealed class EncoderOptions
             if (Depth <= 0 || MlpDimension <= 0) throw new ArgumentOutOfRangeException(nameof(Depth), "Depth and MLP width must be positive.");
             if (HiddenDimension <= 0 || Heads <= 0 || HiddenDimension % Heads != 0)
                 throw new ArgumentOutOfRangeException(nameof(Heads), Heads, $"The heads must divide the token width ({HiddenDimension}).");
+            if (!Enum.IsDefined(VitPooling)) throw new ArgumentOutOfRangeException(nameof(VitPooling), VitPooling, "The ViT poolings are ClassToken and MeanPatchTokens.");
             return;
         }
         if (Architecture != EncoderArchitecture.ResNet) throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "The architectures are ResNet and VisionTransformer.");

@@ -81,14 +81,15 @@ public sealed class VisionTransformer : ImageEncoder
     internal IReadOnlyList<VitBlock> Blocks => [.. blocks];
     internal LayerNorm Norm => norm;
 
-    /// <summary>The class token after the last norm: [N, C, H, W] → [N, D].</summary>
+    /// <summary>The class token after the last norm, or the mean of the patch tokens (<see cref="EncoderOptions.VitPooling"/>): [N, C, H, W] → [N, D].</summary>
     public override Tensor forward(Tensor images)
     {
         using var scope = NewDisposeScope();
-        return Tokens(images).select(1, 0).MoveToOuterDisposeScope();
+        var tokens = Tokens(images);
+        return (Options.VitPooling == VitPooling.MeanPatchTokens ? tokens.narrow(1, 1, tokens.shape[1] - 1).mean([1]) : tokens.select(1, 0)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The class token after the last norm, as <see cref="forward"/>: [N, C, H, W] → [N, D].</summary>
+    /// <summary>The embedding, as <see cref="forward"/>: [N, C, H, W] → [N, D].</summary>
     public override Tensor Embed(Tensor images) => forward(images);
 
     /// <inheritdoc/>

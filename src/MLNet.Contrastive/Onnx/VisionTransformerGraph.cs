@@ -41,6 +41,12 @@ internal static class VisionTransformerGraph
             x = builder.Node("Add", [x, Linear(builder, block.Mlp.Fc2, Gelu(builder, hidden))]);
         }
         x = Norm(builder, vit.Norm, x);
+        if (vit.Options.VitPooling == VitPooling.MeanPatchTokens)
+        {
+            // Tokens 1 … T − 1 of [N, T, D], averaged: [N, D].
+            var patches = builder.Node("Slice", [x, builder.Int64Initializer("one", [1]), builder.Int64Initializer("end", [long.MaxValue]), builder.Int64Initializer("axis1", [1])]);
+            return builder.Node("ReduceMean", [patches], null, B.Ints("axes", [1]), B.Int("keepdims", 0));
+        }
         // Token 0 of [N, T, D] → [N, 1, D] → [N, D].
         var first = builder.Node("Slice", [x, builder.Int64Initializer("zero", [0]), builder.Int64Initializer("one", [1]), builder.Int64Initializer("axis1", [1])]);
         return builder.Node("Flatten", [first], null, B.Int("axis", 1));

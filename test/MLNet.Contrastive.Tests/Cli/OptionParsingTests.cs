@@ -41,6 +41,33 @@ public class OptionParsingTests
     }
 
     [Test]
+    public void PretrainRefusesOptionsWithoutTheOptionTheyGoWith()
+    {
+        using var folder = TestData.NewFolder();
+        var (exitCodes, said) = Invoke(
+            ["pretrain", "--data", TestData.TrainImages, "--out", folder.Path, "--vit-pooling", "MeanPatchTokens"],
+            ["pretrain", "--data", TestData.TrainImages, "--out", folder.Path, "--encoder", "ResNet18", "--vit-pooling", "MeanPatchTokens"],
+            ["pretrain", "--data", TestData.TrainImages, "--out", folder.Path, "--restarts", "1"]);
+        Assert.That(exitCodes, Is.EqualTo(new[] { 1, 1, 1 }));
+        Assert.That(said, Does.Contain("--vit-pooling goes with a Vision Transformer: --encoder VitTiny or VitSmall.").And.Contain("--restarts goes with --ranks N"));
+    }
+
+    /// <summary>Runs the tool's commands in this process; their exit codes and what they wrote to stderr.</summary>
+    private static (int[] ExitCodes, string Said) Invoke(params string[][] commands)
+    {
+        var (error, previous) = (new StringWriter(), Console.Error);
+        Console.SetError(error);
+        try
+        {
+            return (commands.Select(args => MLNet.Contrastive.Cli.Commands.Commands.Root().Parse(args).Invoke()).ToArray(), error.ToString());
+        }
+        finally
+        {
+            Console.SetError(previous);
+        }
+    }
+
+    [Test]
     public void ChannelsComeFromTheDataUnlessGiven()
     {
         using var folder = TestData.NewFolder();

@@ -226,15 +226,6 @@ public class MpiTests
         Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(60)), "the job should end soon after the timeout, not when the stalled rank wakes");
     }
 
-    [Test]
-    public void RestartsWithoutRanksAreRefused()
-    {
-        using var folder = TestData.NewFolder();
-        var (exitCode, output) = Run(0, CliPath(), ["pretrain", "--data", TestData.TrainImages, "--out", folder.Path, "--restarts", "1"]);
-        Assert.That(exitCode, Is.EqualTo(1));
-        Assert.That(output, Does.Contain("--restarts goes with --ranks N"));
-    }
-
     /// <summary>`pretrain --distributed` of the CLI on the sample's 6,000 images, 1 thread per rank; asserts success and returns the output.</summary>
     private static string Pretrain(int ranks, string run, params string[] more)
     {
