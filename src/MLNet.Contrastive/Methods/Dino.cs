@@ -2,6 +2,7 @@ using MLNet.Contrastive.Augmentation;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Objectives;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MLNet.Contrastive.Methods;
@@ -42,6 +43,13 @@ public class DinoOptions : MethodOptions
     /// <summary>Fraction of training with the head's last layer frozen (DINO freezes it for the first epoch). Default 0.01.</summary>
     public double FreezeLastLayerFraction { get; set; } = 0.01;
 
+    /// <summary>
+    /// Each parameter's gradient is scaled down to this L2 norm when larger, after backward (DINO's
+    /// <c>clip_gradients</c>, per parameter tensor; its default 3.0): keeps the early, unstable steps of a ViT from
+    /// jumping. Null: no clipping. Default 3.0.
+    /// </summary>
+    public double? GradientClip { get; set; } = 3.0;
+
     /// <summary>Lower end of the global crops' area fraction (DINO: 0.4; the upper end is the run's recipe's). Default 0.4.</summary>
     public double GlobalCropScaleMin { get; set; } = 0.4;
 
@@ -73,6 +81,7 @@ public class DinoOptions : MethodOptions
         Range(CenterMomentum, 0, 1, nameof(CenterMomentum));
         Range(BaseMomentum, 0, 1, nameof(BaseMomentum));
         Range(FreezeLastLayerFraction, 0, 1, nameof(FreezeLastLayerFraction));
+        if (GradientClip is { } clip) Positive(clip, nameof(GradientClip));
         Range(GlobalCropScaleMin, 1e-3, 1, nameof(GlobalCropScaleMin));
         Range(LocalCrops, 0, 16, nameof(LocalCrops));
         if (LocalCropSize is { } size) Positive(size, nameof(LocalCropSize));
@@ -186,10 +195,29 @@ public class Dino : PretrainingMethod
     /// <summary>Adds <paramref name="name"/> to this step's monitors (after <see cref="ClassTokenLoss"/>).</summary>
     protected void AddMonitor(string name, double value) => monitors?.Add(name, value);
 
-    /// <summary>Keeps the head's last layer still for the first <see cref="DinoOptions.FreezeLastLayerFraction"/> of training.</summary>
+    /// <summary>
+    /// Clips each parameter's gradient to <see cref="DinoOptions.GradientClip"/>, then keeps the head's last layer still for
+    /// the first <see cref="DinoOptions.FreezeLastLayerFraction"/> of training (DINO's order).
+    /// </summary>
     public override void AfterBackward(StepContext context)
     {
+        if (options.GradientClip is { } clip) ClipEachGradient(parameters(), clip);
         if (context.Progress < options.FreezeLastLayerFraction) head.LastLayer.grad?.zero_();
+    }
+
+    /// <summary>DINO's <c>clip_gradients</c>: every gradient whose L2 norm exceeds <paramref name="clip"/> is scaled by clip / (norm + 1e-6).</summary>
+    internal static void ClipEachGradient(IEnumerable<Parameter> parameters, double clip)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var gradients = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
+        if (gradients.Count == 0) return;
+        using var limit = clip.ToScalar();
+        using var epsilon = 1e-6.ToScalar();
+        using var one = 1.ToScalar();
+        // One norm per tensor, all at once; factors of 1 leave the small ones as they are.
+        var factors = stack(gradients.Select(g => g.norm()).ToArray()).add_(epsilon).reciprocal_().mul_(limit).clamp_max_(one);
+        for (var i = 0; i < gradients.Count; i++) gradients[i].mul_(factors[i]);
     }
 
     /// <summary>Moves the teacher towards the student with τ from the cosine schedule.</summary>

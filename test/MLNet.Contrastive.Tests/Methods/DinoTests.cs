@@ -69,4 +69,21 @@ public class DinoTests
         Assert.That(options.TeacherTemperatureAt(0.3), Is.EqualTo(0.07).Within(1e-12));
         Assert.That(options.TeacherTemperatureAt(0.9), Is.EqualTo(0.07).Within(1e-12));
     }
+
+    [Test]
+    public void EachGradientIsClippedToItsOwnNormAsDinosClipGradients()
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        // Gradients [3, 4, 0] (norm 5), 0.05 × 4 (norm 0.1) and none.
+        var large = new TorchSharp.Modules.Parameter(TorchSharp.torch.zeros(3));
+        var small = new TorchSharp.Modules.Parameter(TorchSharp.torch.zeros(2, 2));
+        var untouched = new TorchSharp.Modules.Parameter(TorchSharp.torch.zeros(1));
+        ((large * TorchSharp.torch.tensor(new float[] { 3, 4, 0 })).sum() + small.sum() * 0.05f).backward();
+        Dino.ClipEachGradient([large, small, untouched], clip: 3);
+        // 3 / (5 + 1e-6) of each value: 1.8, 2.4, 0; the small gradient as it was.
+        Assert.That(large.grad!.data<float>().ToArray(), Is.EqualTo(new[] { 1.8f, 2.4f, 0f }).Within(1e-5f));
+        Assert.That(small.grad!.data<float>().ToArray(), Is.EqualTo(new[] { 0.05f, 0.05f, 0.05f, 0.05f }).Within(1e-7f));
+        Assert.That(untouched.grad, Is.Null);
+        Assert.That(() => new DinoOptions { GradientClip = 0 }.Validate(), Throws.InstanceOf<ArgumentOutOfRangeException>());
+    }
 }
