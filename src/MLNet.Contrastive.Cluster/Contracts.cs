@@ -31,7 +31,7 @@ public enum JobState
     Running,
     /// <summary>Every shard is written and the manifest lists them.</summary>
     Completed,
-    /// <summary>Cancelled: no further shards are started.</summary>
+    /// <summary>Cancelled: no further shards are started, and the running ones stop before their next batch.</summary>
     Cancelled,
     /// <summary>A shard failed for a reason other than an unreadable image (named in <see cref="JobStatus.Error"/>).</summary>
     Failed,
@@ -108,7 +108,7 @@ public interface IEmbeddingJobGrain : IGrainWithStringKey
     Task Start(JobSpec spec);
     /// <summary>The job's progress.</summary>
     Task<JobStatus> GetStatus();
-    /// <summary>Starts no further shards; the job ends Cancelled.</summary>
+    /// <summary>Starts no further shards and stops the running ones before their next batch; the job ends Cancelled.</summary>
     Task Cancel();
     /// <summary>A shard's report; a repeated report of the same shard is ignored.</summary>
     Task ShardCompleted(ShardReport report);
@@ -121,6 +121,9 @@ public interface IShardGrain : IGrainWithStringKey
 {
     /// <summary>Starts (or, when already running or done, re-reports) the shard; returns at once.</summary>
     [OneWay] Task Run(string jobId, int shard, JobSpec spec);
+
+    /// <summary>Stops a running shard before its next batch (its job was cancelled): nothing is written or reported.</summary>
+    [OneWay] Task Stop();
 }
 
 /// <summary>Decodes and embeds a batch of image files with an ONNX Runtime session kept for the activation's life.</summary>

@@ -73,7 +73,10 @@ internal sealed class EmbeddingJobGrain(
     public async Task Cancel()
     {
         if (record.State.State != JobState.Running) return;
+        var running = inFlight.ToList();
         await Finish(JobState.Cancelled, null);
+        var id = this.GetPrimaryKeyString();
+        foreach (var shard in running) GrainFactory.GetGrain<IShardGrain>($"{id}/{shard}").Stop().Ignore();
     }
 
     public async Task ShardCompleted(ShardReport report)

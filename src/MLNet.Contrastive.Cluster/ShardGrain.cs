@@ -25,10 +25,19 @@ internal sealed class ShardGrain(
 {
     private const int MaxAttempts = 3;
     private Task? running;
+    private bool stopped;
 
     public Task Run(string jobId, int shard, JobSpec spec)
     {
-        if (running is null || running.IsCompleted) running = Work(jobId, shard, spec);
+        if (!stopped && (running is null || running.IsCompleted)) running = Work(jobId, shard, spec);
+        return Task.CompletedTask;
+    }
+
+    public Task Stop()
+    {
+        // Work reads the flag between batches, in this activation's turns.
+        stopped = true;
+        if (running is null || running.IsCompleted) DeactivateOnIdle();
         return Task.CompletedTask;
     }
 
@@ -47,6 +56,12 @@ internal sealed class ShardGrain(
                 var values = new List<float>();
                 for (var start = 0; start < paths.Length; start += spec.BatchSize)
                 {
+                    if (stopped)
+                    {
+                        log.LogInformation("Job {Job}: shard {Shard} stopped after {Images} of {Total} images (job cancelled)", jobId, shard, start, paths.Length);
+                        DeactivateOnIdle();
+                        return;
+                    }
                     var batch = await scorer.Score(spec.ModelPath, paths[start..Math.Min(paths.Length, start + spec.BatchSize)].ToList(), spec.BatchSize);
                     result.Paths.AddRange(batch.Paths);
                     result.Unreadable.AddRange(batch.Unreadable);

@@ -133,6 +133,26 @@ public class EmbeddingJobTests
     }
 
     [Test]
+    public async Task CancellingAJobStopsItsRunningShardsBeforeTheirNextBatch()
+    {
+        await using var cluster = await StartCluster(2);
+        var output = Path.Combine(ClusterFixture.Folder, "out-cancelled");
+        var jobs = new EmbeddingJobs(cluster.Client);
+        // Two shards of 150 images, one image a scorer call: both start at once and take a while.
+        var id = await jobs.SubmitAsync(new EmbeddingJobOptions
+        {
+            Model = ClusterFixture.Encoder, Data = ClusterFixture.Images, Output = output, Format = "csv", ShardSize = 150, BatchSize = 1,
+        });
+        await jobs.CancelAsync(id);
+        // Uncancelled, both shards write their files within a second or two; stopped, neither does.
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        var status = await jobs.StatusAsync(id);
+        Assert.That(status.State, Is.EqualTo(JobState.Cancelled), status.ToString());
+        Assert.That(Directory.EnumerateFiles(output, "shard-*.csv"), Is.Empty, "a running shard went on after the cancel");
+        Assert.That(status.ShardsDone, Is.Zero);
+    }
+
+    [Test]
     public async Task AShardThatFailsThreeTimesFailsTheJobWithItsMessage()
     {
         await using var cluster = await StartCluster(2);
