@@ -25,7 +25,8 @@ var model = pipeline.Fit(trainData);
 var modelPath = Path.Combine(args[1], "model.zip");
 mlContext.Model.Save(model, trainData.Schema, modelPath);
 
-var loaded = new MLContext().Model.Load(modelPath, out _);
+// SavedModel.WithFreshOnnxFileName: loads again in the rare case ML.NET names the graph's temporary file *.ort.
+var loaded = MLNet.Contrastive.Stages.SavedModel.WithFreshOnnxFileName(() => new MLContext().Model.Load(modelPath, out _));
 var (labels, embeddings) = Score(model, testData);
 var (loadedLabels, loadedEmbeddings) = Score(loaded, testData);
 var accuracy = labels.Zip(test).Count(p => p.First == p.Second.Label) / (double)test.Count;

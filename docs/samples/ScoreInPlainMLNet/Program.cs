@@ -12,7 +12,22 @@ if (args.Length < 2)
     return 2;
 }
 var mlContext = new MLContext();
-var model = mlContext.Model.Load(args[0], out var inputSchema);
+// ML.NET writes the embedded ONNX graph to a temporary file named at random; one name in 32,768 ends in ".ort", which
+// ONNX Runtime reads as its own format and refuses ("ORT model verification failed"): another load draws another name.
+ITransformer Load(out DataViewSchema schema)
+{
+    for (var attempt = 1; ; attempt++)
+    {
+        try
+        {
+            return mlContext.Model.Load(args[0], out schema);
+        }
+        catch (Exception e) when (attempt < 3 && e.ToString().Contains("ORT model verification failed"))
+        {
+        }
+    }
+}
+var model = Load(out var inputSchema);
 // The model was saved with the schema it was trained on; its text column holds image paths.
 var pathColumn = inputSchema.First(c => c.Type is TextDataViewType).Name;
 

@@ -13,7 +13,10 @@ public static class SavedModel
         try
         {
             CheckEntries(path);
-            return mlContext.Model.Load(path, out inputSchema);
+            DataViewSchema? schema = null;
+            var model = WithFreshOnnxFileName(() => mlContext.Model.Load(path, out schema));
+            inputSchema = schema!;
+            return model;
         }
         catch (Exception e) when (e is InvalidDataException or FormatException or IOException or InvalidOperationException
                                       or ArgumentException or KeyNotFoundException or NotSupportedException or System.Reflection.TargetInvocationException)
@@ -22,6 +25,36 @@ public static class SavedModel
             // error for a damaged graph, a missing assembly): name the innermost one.
             throw new InvalidDataException($"{path}: not a readable ML.NET model ({e.GetBaseException().Message.Split('\n')[0].TrimEnd('.')}).", e);
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="load"/> (an ML.NET model load) again when it failed only because of the name ML.NET gave an
+    /// embedded ONNX model's temporary file. ML.NET writes the graph to <c>Path.GetRandomFileName()</c> (eight characters,
+    /// a dot, three more from 32); one name in 32,768 ends in ".ort", which ONNX Runtime reads as its own flatbuffer format
+    /// and refuses: "ORT model verification failed" (seen once in ten runs of the test suite). Another load draws another
+    /// name; a plain ML.NET app that loads these model.zip files can do the same.
+    /// </summary>
+    public static T WithFreshOnnxFileName<T>(Func<T> load)
+    {
+        ArgumentNullException.ThrowIfNull(load);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return load();
+            }
+            catch (Exception e) when (attempt < 3 && IsOrtFileNameFailure(e))
+            {
+            }
+        }
+    }
+
+    /// <summary>Whether <paramref name="e"/> is ONNX Runtime refusing a protobuf model read as its ORT format (a file named *.ort).</summary>
+    internal static bool IsOrtFileNameFailure(Exception e)
+    {
+        for (Exception? cause = e; cause is not null; cause = cause.InnerException)
+            if (cause.Message.Contains("ORT model verification failed", StringComparison.Ordinal)) return true;
+        return false;
     }
 
     /// <summary>

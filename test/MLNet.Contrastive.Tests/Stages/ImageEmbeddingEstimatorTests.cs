@@ -85,7 +85,7 @@ public class ImageEmbeddingEstimatorTests
         Assert.That(File.Exists(onnxPath), Is.False, "the stage deletes its temporary ONNX file");
 
         var fresh = new MLContext(1);
-        var loaded = fresh.Model.Load(folder["model.zip"], out _);
+        var loaded = SavedModel.WithFreshOnnxFileName(() => fresh.Model.Load(folder["model.zip"], out _));
         Assert.That(loaded, Is.InstanceOf<TransformerChain<ITransformer>>(), "a plain ML.NET chain, loadable without this library");
         reloaded = Embeddings(loaded.Transform(fresh.Data.LoadFromEnumerable(rows)));
         (loaded as IDisposable)?.Dispose();
@@ -123,7 +123,7 @@ public class ImageEmbeddingEstimatorTests
         Assert.That(predicted.Zip(rows, (p, r) => p == r.Label).Count(x => x) / 256.0, Is.GreaterThan(0.5), "the probe learns the training labels");
 
         mlContext.Model.Save(model, data.Schema, folder["probe.zip"]);
-        var loaded = new MLContext(2).Model.Load(folder["probe.zip"], out _);
+        var loaded = SavedModel.WithFreshOnnxFileName(() => new MLContext(2).Model.Load(folder["probe.zip"], out _));
         Assert.That(loaded.Transform(data).GetColumn<string>("PredictedLabel"), Is.EqualTo(predicted));
         (loaded as IDisposable)?.Dispose();
 

@@ -11,6 +11,28 @@ public class SavedModelTests
     }
 
     [Test]
+    public void AnOnnxGraphInAFileNamedOrtIsRefusedAndAnotherLoadSucceeds()
+    {
+        // The cause: ONNX Runtime reads a file whose name ends in ".ort" as its flatbuffer format, whatever it holds —
+        // and ML.NET names an embedded graph's temporary file at random, ".ort" one time in 32,768.
+        using var folder = TestData.NewFolder();
+        MLNet.Contrastive.Runtime.TorchRuntime.Initialize();
+        MLNet.Contrastive.Onnx.EncoderOnnxExporter.Export(new MLNet.Contrastive.Models.ResNetEncoder(MLNet.Contrastive.Models.EncoderOptions.For(1, 28)), folder["model.onnx"]);
+        File.Copy(folder["model.onnx"], folder["abcdefgh.ort"]);
+        using (new Microsoft.ML.OnnxRuntime.InferenceSession(folder["model.onnx"])) { }
+        var refused = Assert.Throws<Microsoft.ML.OnnxRuntime.OnnxRuntimeException>(() => new Microsoft.ML.OnnxRuntime.InferenceSession(folder["abcdefgh.ort"]).Dispose())!;
+        Assert.That(SavedModel.IsOrtFileNameFailure(new InvalidOperationException("Error during class instantiation", refused)), Is.True);
+
+        // The remedy: load again (a new random name). Other failures are not retried.
+        var attempts = 0;
+        Assert.That(SavedModel.WithFreshOnnxFileName(() => ++attempts == 1 ? throw new InvalidOperationException("wrapped", refused) : "loaded"), Is.EqualTo("loaded"));
+        Assert.That(attempts, Is.EqualTo(2));
+        attempts = 0;
+        Assert.That(() => SavedModel.WithFreshOnnxFileName<string>(() => { attempts++; throw new InvalidDataException("damaged"); }), Throws.TypeOf<InvalidDataException>());
+        Assert.That(attempts, Is.EqualTo(1));
+    }
+
+    [Test]
     public void TruncatedModelZipIsNamed()
     {
         using var folder = TestData.NewFolder();
