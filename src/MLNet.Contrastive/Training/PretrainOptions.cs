@@ -155,8 +155,9 @@ public sealed class PretrainOptions
 
     /// <summary>
     /// With <see cref="DataParallel"/>: batch norms normalise by the statistics of every rank's slice of the global batch
-    /// together (<see cref="Models.SyncBatchNorm"/>), so that N ranks at batch B/N train as one process at batch B; off,
-    /// each rank normalises its own slice (DDP without SyncBatchNorm), one exchange less per layer. Default true.
+    /// together (<see cref="Models.SyncBatchNorm"/>), so that N ranks at batch B/N train as one process at batch B. It
+    /// costs two exchanges per batch-norm layer per step, at each of which the ranks wait for the slowest (docs/scale.md
+    /// gives what that cost on a small machine); off, each rank normalises its own slice (PyTorch DDP's default). Default true.
     /// </summary>
     public bool SynchronizeBatchNorm { get; set; } = true;
 
