@@ -8,10 +8,11 @@ using MLNet.Contrastive.Training;
 // collectives <out>: each rank writes rank<r>.txt with the results of collectives on values that depend on its rank.
 // stall <out>: rank 1 sleeps for 2 minutes before an allreduce the others wait in, with a 2-second stall timeout.
 // allreduce-time <out> <floats> <repeats>: rank 0 writes the time of each in-place allreduce of that many floats.
-// train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol] [--no-sync-bn]: a short run on
-// views without randomness, so N ranks at batch B/N train the same objective as one process at batch B — supervised on
-// a ViT (layer norm, no batch coupling), or SimCLR (NT-Xent over the global batch) or BYOL on the small ResNet (batch
-// norm synchronised over the ranks); writes rank<r>.txt with the losses and rank<r>.bin with the weights.
+// train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol|barlow|vicreg] [--no-sync-bn]: a
+// short run on views without randomness, so N ranks at batch B/N train the same objective as one process at batch B —
+// supervised on a ViT (layer norm, no batch coupling), or SimCLR, Barlow Twins, VICReg (losses over the global batch) or
+// BYOL on the small ResNet (batch norm synchronised over the ranks); writes rank<r>.txt with the losses, rank<r>.bin
+// with the weights and rank<r>.names with their tensors' names.
 // A failure is printed and ends the process with exit code 1: an unhandled exception would abort it (and leave a crash
 // dump where the test host asked for them).
 try
@@ -95,7 +96,9 @@ static int Run(string[] args)
                 "supervised" => new SupervisedOptions { StrongViews = true },
                 "simclr" => new SimClrOptions(),
                 "byol" => new ByolOptions { SecondViewSolarizeProbability = 0 },
-                _ => throw new ArgumentException($"Unknown method '{method}': supervised, simclr or byol."),
+                "barlow" => new BarlowTwinsOptions(),
+                "vicreg" => new VicRegOptions(),
+                _ => throw new ArgumentException($"Unknown method '{method}': supervised, simclr, byol, barlow or vicreg."),
             },
             Augmentation = new AugmentationOptions
             {
