@@ -53,12 +53,21 @@ public sealed class MpiDataParallel : IDataParallel, IDisposable
         if (local.dtype != ScalarType.Float32) throw new ArgumentException($"Only float32 tensors travel between ranks; this one is {local.dtype}.", nameof(local));
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        CheckGatherSize(local.numel(), WorldSize);
         var send = local.detach().cpu().contiguous();
         var all = empty([WorldSize * send.shape[0], .. send.shape[1..]]);
         fixed (byte* input = send.bytes)
         fixed (byte* output = all.bytes)
             world.AllGather(new ReadOnlySpan<float>(input, (int)send.numel()), new Span<float>(output, (int)all.numel()));
         return all.to(local.device).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>MPI counts are ints: every rank's <paramref name="count"/> floats gathered must stay within one call.</summary>
+    internal static void CheckGatherSize(long count, int ranks)
+    {
+        if (count * ranks > int.MaxValue)
+            throw new ArgumentException(
+                $"Gathering {count:N0} floats from each of {ranks} ranks ({count * ranks:N0}) exceeds one MPI call's {int.MaxValue:N0}; use a smaller batch per step.", "local");
     }
 
     private unsafe void Exchange(IReadOnlyList<Tensor> tensors, bool average)

@@ -96,6 +96,8 @@ internal static class PretrainCommand
         {
             if (parse.GetValue(epochs) is not null && parse.GetValue(minutes) is not null)
                 throw new ArgumentException("Give either --epochs or --minutes, not both.");
+            if (parse.GetValue(stallTimeout) is var stall && !(stall >= 0 && double.IsFinite(stall)))
+                throw new ArgumentException($"--stall-timeout must be 0 (wait for ever) or a positive number of seconds, not {stall}.");
             if (parse.GetValue(ranks) is { } launch) return Launch(launch, parse.GetValue(restarts));
             if (parse.GetValue(vitPooling) is not null && parse.GetValue(encoder) is not (EncoderPreset.VitTiny or EncoderPreset.VitSmall))
                 throw new ArgumentException("--vit-pooling goes with a Vision Transformer: --encoder VitTiny or VitSmall.");
@@ -105,7 +107,7 @@ internal static class PretrainCommand
             // (finalizing would wait for ranks that are waiting for it).
             var parallel = parse.GetValue(distributed) ? MpiDataParallel.Start() : null;
             if (parallel is not null)
-                parallel.World.StallTimeout = parse.GetValue(stallTimeout) is > 0 and var seconds ? TimeSpan.FromSeconds(seconds) : null;
+                parallel.World.StallTimeout = parse.GetValue(stallTimeout) is var seconds && seconds > 0 ? TimeSpan.FromSeconds(seconds) : null;
             // The ranks hold the same weights: rank 0 alone prints and writes the run folder.
             var writer = parallel is null || parallel.Rank == 0;
             if (!writer) Console.SetOut(TextWriter.Null);

@@ -15,6 +15,10 @@ namespace MLNet.Contrastive.Training;
 /// </summary>
 internal static class GlobalBatch
 {
+    /// <summary>The ranks whose embeddings <paramref name="method"/>'s loss takes in a run of <paramref name="options"/>; null: its own slice only.</summary>
+    public static IDataParallel? RanksFor(PretrainOptions options, PretrainingMethod method) =>
+        options.DataParallel is { WorldSize: > 1 } ranks && method is IEmbeddingObjective { ExactAcrossRanks: true } ? ranks : null;
+
     /// <summary>The objective of the global batch; <paramref name="images"/> [b, C, H, W] are this rank's slice of it.</summary>
     public static Tensor Loss(IEmbeddingObjective method, Tensor images, StepContext context, IDataParallel ranks)
     {

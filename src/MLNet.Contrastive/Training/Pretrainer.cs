@@ -244,7 +244,7 @@ public sealed class Pretrainer
                     $"(simclr, moco, nce, triplet, barlow, vicreg, clip); {options.Method.Name} is not one. Use a batch that fits in memory instead.",
                     nameof(PretrainOptions.ChunkSize));
             if (options.DataParallel is { WorldSize: > 1 } group)
-                channel.Info(MessageSensitivity.None, "{0}", method is IEmbeddingObjective { ExactAcrossRanks: true }
+                channel.Info(MessageSensitivity.None, "{0}", GlobalBatch.RanksFor(options, method) is not null
                     ? $"{options.Method.Name}'s loss takes every rank's embeddings: {group.WorldSize} ranks train the objective of the global batch of {options.BatchSize}."
                     : $"{options.Method.Name}'s loss couples each rank's {options.BatchSize / group.WorldSize} images (its own slice); the gradients are averaged over the ranks.");
             method.to(device);
@@ -343,6 +343,9 @@ internal sealed class TrainingSession : IDisposable
 
     private readonly bool trimAfterEachStep;
 
+    /// <summary>The ranks whose embeddings the loss gathers (<see cref="GlobalBatch.RanksFor"/>); null: this rank's slice only.</summary>
+    private readonly IDataParallel? gatherRanks;
+
     private readonly PretrainOptions options;
     private int stepsSinceCollection;
     private readonly ImageStore data;
@@ -356,6 +359,8 @@ internal sealed class TrainingSession : IDisposable
     {
         (this.options, this.data, Method, this.optimizer, this.generator, Info, this.device, this.channel, Views) =
             (options, data, method, optimizer, generator, info, device, channel, views);
+        // A loss that couples the batch through its embeddings is computed on every rank's (GlobalBatch): the global batch's.
+        gatherRanks = GlobalBatch.RanksFor(options, method);
         trimAfterEachStep = (long)options.BatchSize * method.ViewsPerImage * data.Channels * data.Height * data.Width * sizeof(float) >= LargeStepBytes;
     }
 
@@ -399,11 +404,9 @@ internal sealed class TrainingSession : IDisposable
         var labels = Method.RequiresLabels ? data.BatchLabels(indices, device) : null;
         var pairs = Method.RequiresPairs ? data.Pairs!.Batch(indices, device) : null;
         var context = new StepContext(generator, progress, epoch, Info.GlobalStep + 1, labels, mark, pairs, indices);
-        // A loss that couples the batch through its embeddings is computed on every rank's (GlobalBatch): the global batch's.
-        var ranks = options.DataParallel is { WorldSize: > 1 } parallelRanks && Method is IEmbeddingObjective { ExactAcrossRanks: true } ? parallelRanks : null;
         var (lossTensor, backward) = chunked
-            ? GradientCache.Loss(Method, batch, context, options.ChunkSize!.Value, ranks)
-            : Plain(ranks is null ? Method.Loss(batch, context) : GlobalBatch.Loss((IEmbeddingObjective)Method, batch, context, ranks));
+            ? GradientCache.Loss(Method, batch, context, options.ChunkSize!.Value, gatherRanks)
+            : Plain(gatherRanks is null ? Method.Loss(batch, context) : GlobalBatch.Loss((IEmbeddingObjective)Method, batch, context, gatherRanks));
         // A gradient-cached step has drawn its views and needs the batch's pixels no more (0.15 GB at 256 × 224 px RGB).
         if (chunked) batch.Dispose();
         var loss = lossTensor.item<float>();

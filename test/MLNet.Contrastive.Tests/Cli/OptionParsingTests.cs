@@ -47,9 +47,12 @@ public class OptionParsingTests
         var (exitCodes, said) = Invoke(
             ["pretrain", "--data", TestData.TrainImages, "--out", folder.Path, "--vit-pooling", "MeanPatchTokens"],
             ["pretrain", "--data", TestData.TrainImages, "--out", folder.Path, "--encoder", "ResNet18", "--vit-pooling", "MeanPatchTokens"],
-            ["pretrain", "--data", TestData.TrainImages, "--out", folder.Path, "--restarts", "1"]);
-        Assert.That(exitCodes, Is.EqualTo(new[] { 1, 1, 1 }));
-        Assert.That(said, Does.Contain("--vit-pooling goes with a Vision Transformer: --encoder VitTiny or VitSmall.").And.Contain("--restarts goes with --ranks N"));
+            ["pretrain", "--data", TestData.TrainImages, "--out", folder.Path, "--restarts", "1"],
+            ["pretrain", "--data", TestData.TrainImages, "--out", folder.Path, "--stall-timeout", "-5"],
+            ["pretrain", "--data", TestData.TrainImages, "--out", folder.Path, "--stall-timeout", "NaN"]);
+        Assert.That(exitCodes, Is.EqualTo(new[] { 1, 1, 1, 1, 1 }));
+        Assert.That(said, Does.Contain("--vit-pooling goes with a Vision Transformer: --encoder VitTiny or VitSmall.").And.Contain("--restarts goes with --ranks N")
+            .And.Contain("--stall-timeout must be 0 (wait for ever) or a positive number of seconds, not -5").And.Contain("not NaN"));
     }
 
     /// <summary>Runs the tool's commands in this process; their exit codes and what they wrote to stderr.</summary>

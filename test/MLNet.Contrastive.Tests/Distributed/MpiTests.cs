@@ -238,6 +238,13 @@ public class MpiTests
     }
 
     [Test]
+    public void AGatherBeyondOneMpiCallIsRefusedByName()
+    {
+        Assert.That(() => MpiDataParallel.CheckGatherSize(1L << 30, 2), Throws.ArgumentException.With.Message.Contains("exceeds one MPI call's"));
+        Assert.That(() => MpiDataParallel.CheckGatherSize(1 << 20, 2), Throws.Nothing);
+    }
+
+    [Test]
     public void AProcessNotLaunchedByMpiexecIsToldHowToLaunch()
     {
         Assume.That(Environment.GetEnvironmentVariable("PMI_SIZE"), Is.Null);

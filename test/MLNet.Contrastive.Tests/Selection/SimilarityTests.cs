@@ -117,6 +117,8 @@ public class SimilarityTests
         Assert.That(NearDuplicates.Find(same, images, threshold: 0.95), Is.EqualTo(new[] { new[] { 0, 2 } }));
         // Without the layout check (any difference allowed) the other photo joins the group.
         Assert.That(NearDuplicates.Find(same, images, threshold: 0.95, layoutTolerance: 1), Is.EqualTo(new[] { new[] { 0, 1, 2 } }));
+        Assert.That(() => NearDuplicates.Find(same, images, layoutTolerance: double.NaN), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("layoutTolerance"));
+        Assert.That(() => NearDuplicates.Find(same, images, pixelThreshold: double.NaN), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("pixelThreshold"));
     }
 
     [Test]
