@@ -71,7 +71,7 @@ int Evaluate()
     var minutes = double.Parse(Arg("--fine-tune-minutes", "0"));
     if (minutes > 0)
     {
-        var fineTuning = new FineTuningTrainer.Options { Minutes = minutes, Seed = seed, Threads = threads, Pretrained = PretrainedEncoder.From(encoder) };
+        var fineTuning = new FineTuningTrainer.Options { Run = { Minutes = minutes, Seed = seed, Threads = threads }, Pretrained = PretrainedEncoder.From(encoder) };
         rows.Add(("MLNet.Contrastive SimCLR, fine-tuned", LabelEfficiency.FineTuned(mlContext, "fine-tuned", train, test, fractions, fineTuning, seed), null));
         fineTuning.Pretrained = null;
         rows.Add(("Supervised from scratch (same encoder)", LabelEfficiency.FineTuned(mlContext, "scratch", train, test, fractions, fineTuning, seed), null));
@@ -94,11 +94,11 @@ int Evaluate()
 int Profile()
 {
     var steps = int.Parse(Arg("--steps", "20"));
-    var run = new PretrainOptions { Method = PretrainingMethods.Defaults(Arg("--method", "simclr")), BatchSize = 256, Seed = seed, Threads = threads, Device = "cpu" };
+    var run = new PretrainOptions { Method = PretrainingMethods.Defaults(Arg("--method", "simclr")), Run = { BatchSize = 256, Seed = seed, Threads = threads, Device = "cpu" }};
     if (options.TryGetValue("--encoder", out var preset)) run.Encoder = EncoderOptions.For(load.Channels, size, Enum.Parse<EncoderPreset>(preset, ignoreCase: true));
     using var session = new Pretrainer(run, mlContext).Start(train);
     var phases = new double[6];
-    var indices = Enumerable.Range(0, run.BatchSize).ToArray();
+    var indices = Enumerable.Range(0, run.Run.BatchSize).ToArray();
     for (var step = 0; step < 5 + steps; step++)
     {
         var clock = Stopwatch.StartNew();

@@ -8,7 +8,7 @@ using MLNet.Contrastive.Training;
 // collectives <out>: each rank writes rank<r>.txt with the results of collectives on values that depend on its rank.
 // stall <out>: rank 1 sleeps for 2 minutes before an allreduce the others wait in, with a 2-second stall timeout.
 // allreduce-time <out> <floats> <repeats>: rank 0 writes the time of each in-place allreduce of that many floats.
-// train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol|barlow|vicreg] [--no-sync-bn]: a
+// train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol|barlow|vicreg|moco|nnclr|dino] [--no-sync-bn]: a
 // short run on views without randomness, so N ranks at batch B/N train the same objective as one process at batch B —
 // supervised on a ViT (layer norm, no batch coupling), or SimCLR, Barlow Twins, VICReg (losses over the global batch) or
 // BYOL on the small ResNet (batch norm synchronised over the ranks); writes rank<r>.txt with the losses, rank<r>.bin
@@ -98,7 +98,12 @@ static int Run(string[] args)
                 "byol" => new ByolOptions { SecondViewSolarizeProbability = 0 },
                 "barlow" => new BarlowTwinsOptions(),
                 "vicreg" => new VicRegOptions(),
-                _ => throw new ArgumentException($"Unknown method '{method}': supervised, simclr, byol, barlow or vicreg."),
+                // One key group: the shuffled groups of one process at 2B keys and of a rank at 2b are other partitions.
+                "moco" => new MoCoOptions { QueueSize = 512, ShuffleGroups = 1 },
+                "nnclr" => new NnclrOptions { SupportSize = 512 },
+                // Two whole-image global views and no small crops: views without randomness, as the recipe below.
+                "dino" => new DinoOptions { LocalCrops = 0, GlobalCropScaleMin = 1, Prototypes = 256, HiddenDimension = 128, BottleneckDimension = 64 },
+                _ => throw new ArgumentException($"Unknown method '{method}': supervised, simclr, byol, barlow, vicreg, moco, nnclr or dino."),
             },
             Augmentation = new AugmentationOptions
             {
@@ -106,12 +111,12 @@ static int Run(string[] args)
                 ColorJitterProbability = 0, GrayscaleProbability = 0, BlurProbability = 0,
             },
             Encoder = method == "supervised" ? vit : new EncoderOptions { StemWidth = 16, StageWidths = [16, 32], EmbeddingStages = 1, EmbeddingGrid = 1 },
-            Epochs = 1, BatchSize = batch, Threads = 1, Device = "cpu", Seed = 5, WarmupFraction = 0, DataParallel = parallel,
+            Run = { Epochs = 1, BatchSize = batch, Threads = 1, Device = "cpu", Seed = 5, LearningRate = method == "supervised" ? null : 1e-3 },
+            WarmupFraction = 0, DataParallel = parallel,
             SynchronizeBatchNorm = !args.Contains("--no-sync-bn"),
             // SGD: AdamW divides every gradient by its own size, so the float rounding of a near-zero one (a batch norm's
             // input layers have such directions) becomes a full step, and two correct runs part after a few steps.
             Optimizer = method == "supervised" ? OptimizerKind.AdamW : OptimizerKind.Sgd,
-            LearningRate = method == "supervised" ? null : 1e-3,
         };
         var result = new Pretrainer(options).Fit(data);
         File.WriteAllLines(Path.Combine(output, $"rank{rank}.txt"), result.History.Steps.Select(s => s.Loss.ToString("R")));

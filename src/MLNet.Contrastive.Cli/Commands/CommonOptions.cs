@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MLNet.Contrastive.Models;
+using MLNet.Contrastive.Training;
 
 namespace MLNet.Contrastive.Cli.Commands;
 
@@ -7,10 +8,10 @@ namespace MLNet.Contrastive.Cli.Commands;
 internal static class CommonOptions
 {
     /// <summary>--seed; <paramref name="seeds"/> says what it seeds in this command.</summary>
-    public static Option<int> Seed(string seeds) => new("--seed") { Description = $"Seed of {seeds}. Default 0.", DefaultValueFactory = _ => 0 };
+    public static Option<int> Seed(string seeds) => new("--seed") { Description = $"Seed of {seeds}. Default {new RunOptions().Seed}.", DefaultValueFactory = _ => new RunOptions().Seed };
 
     /// <summary>--threads: libtorch's CPU threads.</summary>
-    public static Option<int> Threads() => new("--threads") { Description = "CPU threads for libtorch. Default: one per processor.", DefaultValueFactory = _ => Environment.ProcessorCount };
+    public static Option<int> Threads() => new("--threads") { Description = "CPU threads for libtorch. Default: one per processor.", DefaultValueFactory = _ => new RunOptions().Threads };
 
     /// <summary>--device: where TorchSharp trains.</summary>
     public static Option<string> Device() => new("--device") { Description = "cpu, cuda or auto. Default auto.", DefaultValueFactory = _ => "auto" };

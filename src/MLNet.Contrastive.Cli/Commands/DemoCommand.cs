@@ -25,7 +25,7 @@ internal static class DemoCommand
         var minutes = new Option<double>("--minutes") { Description = "Pretraining budget in minutes.", DefaultValueFactory = _ => 2.0 };
         var full = new Option<bool>("--full") { Description = "Use the full Fashion-MNIST (60,000 + 10,000) instead of the embedded sample." };
         var dataDir = new Option<string>("--data-dir") { Description = "Folder with Fashion-MNIST's four IDX .gz files (for --full).", DefaultValueFactory = _ => SampleData.FullDatasetFolder };
-        var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 256 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => RunOptions.Pretraining().BatchSize };
         var seed = CommonOptions.Seed("the label samples, initialisation, shuffling and augmentation");
         var threads = CommonOptions.Threads();
         var output = new Option<string>("--out") { Description = "Folder for the checkpoint, training history and report.", DefaultValueFactory = _ => "demo-run" };
@@ -117,7 +117,7 @@ internal static class DemoCommand
         CommandRunner.OutputFolder(outDir);
         var options = new PretrainOptions
         {
-            Method = methodOptions, Encoder = initialization is null ? encoder : null, Initialization = initialization, Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads,
+            Method = methodOptions, Encoder = initialization is null ? encoder : null, Initialization = initialization, Run = { Minutes = minutes, BatchSize = batchSize, Seed = seed, Threads = threads },
             CheckpointPath = new RunFolder(outDir).Checkpoint,
             MonitorEvery = 1, MonitorData = test, OnMonitor = PretrainCommand.PrintMonitor,
         };
@@ -149,10 +149,10 @@ internal static class DemoCommand
         if (selectBudgets is { Length: > 0 }) SelectionTable(mlContext, pretrainedTrain, pretrainedTest, selectBudgets, strategies ?? [SelectionStrategy.Random, SelectionStrategy.TypiClust], seed, labelSamples);
         if (baselineMinutes > 0)
         {
-            var fineTuning = new FineTuningTrainer.Options { Minutes = baselineMinutes, Seed = seed, Threads = threads, Pretrained = PretrainedEncoder.From(result), Encoder = encoder.Clone() };
+            var fineTuning = new FineTuningTrainer.Options { Run = { Minutes = baselineMinutes, Seed = seed, Threads = threads }, Pretrained = PretrainedEncoder.From(result), Encoder = encoder.Clone() };
             void Curve(string name, string doing, FineTuningTrainer.Options settings) =>
                 report.LabelEfficiency.AddRange(LabelEfficiency.FineTuned(mlContext, name, train, test, fractions, settings, seed,
-                    (fraction, images) => Console.WriteLine($"{doing} on {LabelEfficiency.Percent(fraction)} of the labels ({images:N0} images) for {settings.Minutes:0.##} min" +
+                    (fraction, images) => Console.WriteLine($"{doing} on {LabelEfficiency.Percent(fraction)} of the labels ({images:N0} images) for {settings.Run.Minutes:0.##} min" +
                         (settings.Distils ? $", then distilling for {distillMinutes:0.##} min on all {train.Count:N0} images…" : "…")), labelSamples));
             var fromScratch = fineTuning.Clone();
             fromScratch.Pretrained = null;
@@ -168,7 +168,7 @@ internal static class DemoCommand
             if (fixMatchMinutes > 0)
             {
                 fineTuning.FixMatch = fromScratch.FixMatch = true;
-                fineTuning.Minutes = fromScratch.Minutes = fixMatchMinutes;
+                fineTuning.Run.Minutes = fromScratch.Run.Minutes = fixMatchMinutes;
                 Curve($"Fine-tuned {method} encoder, FixMatch", $"FixMatch from the {method} encoder", fineTuning);
                 Curve("From scratch, FixMatch", "FixMatch from scratch", fromScratch);
             }

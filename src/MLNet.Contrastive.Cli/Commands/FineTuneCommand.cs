@@ -34,8 +34,8 @@ internal static class FineTuneCommand
         var fraction = new Option<double>("--label-fraction") { Description = "Fraction of training labels used (stratified, seeded), e.g. 0.01, 0.1, 1.", DefaultValueFactory = _ => 1.0 };
         var epochs = new Option<int?>("--epochs") { Description = "Epochs over the labelled images (default 20, or as many as 500 steps take with few labelled images, unless --minutes is given)." };
         var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
-        var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => defaults.BatchSize };
-        var learningRate = new Option<double>("--lr") { Description = "Peak learning rate of the classifier (AdamW).", DefaultValueFactory = _ => defaults.LearningRate };
+        var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => defaults.Run.BatchSize };
+        var learningRate = new Option<double>("--lr") { Description = "Peak learning rate of the classifier (AdamW).", DefaultValueFactory = _ => defaults.Run.LearningRate!.Value };
         var encoderFactor = new Option<double>("--encoder-lr-factor") { Description = "The pretrained encoder's learning rate relative to --lr.", DefaultValueFactory = _ => defaults.Network.EncoderLearningRateFactor };
         var frozen = new Option<double>("--frozen-fraction") { Description = "Fraction of training with the pretrained encoder frozen (classifier only).", DefaultValueFactory = _ => defaults.Network.FrozenEncoderFraction };
         var distillEpochs = new Option<int>("--distill-epochs") { Description = "Then distil the fine-tuned network into a student over all training images, the ones outside --label-fraction unlabelled (SimCLRv2): epochs.", DefaultValueFactory = _ => 0 };
@@ -91,8 +91,13 @@ internal static class FineTuneCommand
             var mlContext = new MLContext(seedValue);
             var options = new FineTuningTrainer.Options
             {
-                InputColumnName = RunFolder.ImagePathColumn, Pretrained = pretrained, Epochs = parse.GetValue(epochs), Minutes = parse.GetValue(minutes),
-                BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(learningRate), DistillationEpochs = parse.GetValue(distillEpochs),
+                InputColumnName = RunFolder.ImagePathColumn, Pretrained = pretrained,
+                Run =
+                {
+                    Epochs = parse.GetValue(epochs), Minutes = parse.GetValue(minutes), BatchSize = parse.GetValue(batchSize),
+                    LearningRate = parse.GetValue(learningRate), Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
+                },
+                DistillationEpochs = parse.GetValue(distillEpochs),
                 DistillationMinutes = parse.GetValue(distillMinutes), FixMatch = parse.GetValue(fixMatch), Channels = load.Channels,
                 Network =
                 {
@@ -100,7 +105,7 @@ internal static class FineTuneCommand
                     LabelSmoothing = parse.GetValue(smoothing), StrongViews = parse.GetValue(strongViews),
                 },
                 Encoder = parse.GetValue(encoder) is { } preset ? EncoderOptions.For(load.Channels, load.Height, preset) : null,
-                ImageHeight = load.Height, ImageWidth = load.Width, Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
+                ImageHeight = load.Height, ImageWidth = load.Width,
                 OnnxPath = new RunFolder(outDir).Network,
             };
             if (parse.GetValue(threshold) is { } tau) options.Network.ConfidenceThreshold = tau;
@@ -108,7 +113,7 @@ internal static class FineTuneCommand
             var title = $"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {sample.Count:N0} labelled images " +
                         $"({LabelEfficiency.Percent((double)sample.Count / trainStore.Count)} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes" +
                         (options.FixMatch ? $"; FixMatch on the other {trainStore.Count - sample.Count:N0}), " : "), ") +
-                        (options.Minutes is { } m ? $"{m:0.##} min" : $"{options.EpochsFor(sample.Count, options.UsesUnlabelled ? trainStore.Count - sample.Count : 0)} epochs");
+                        (options.Run.Minutes is { } m ? $"{m:0.##} min" : $"{options.EpochsFor(sample.Count, options.UsesUnlabelled ? trainStore.Count - sample.Count : 0)} epochs");
             using var stage = ConsoleProgress.Run(title, progress =>
             {
                 options.Progress = progress;

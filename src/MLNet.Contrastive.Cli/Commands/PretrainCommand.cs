@@ -25,9 +25,10 @@ internal static class PretrainCommand
         var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
         var channels = DataShape.ChannelsOption();
         var encoder = CommonOptions.Encoder();
-        var epochs = new Option<int?>("--epochs") { Description = "Epochs to train (default 10 unless --minutes is given)." };
+        var run = RunOptions.Pretraining();
+        var epochs = new Option<int?>("--epochs") { Description = $"Epochs to train (default {run.Epochs} unless --minutes is given)." };
         var minutes = new Option<double?>("--minutes") { Description = "Wall-clock budget in minutes instead of epochs." };
-        var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 256 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => run.BatchSize };
         var learningRate = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-3 for AdamW; for SGD and LARS see --lr-scaling; a tenth of it with --init, which also shortens the warm-up to 1 % of training)." };
         var scaling = new Option<LearningRateScaling>("--lr-scaling") { Description = "Default SGD/LARS learning rate: Linear (0.3·B/256) or Sqrt (0.075·√B, SimCLR's for large batches).", DefaultValueFactory = _ => LearningRateScaling.Linear };
         var chunkSize = new Option<int?>("--chunk-size") { Description = "Gradient caching: images per forward pass, for a --batch-size larger than memory holds (exact gradient; simclr, moco, nce, triplet, barlow, vicreg, clip)." };
@@ -128,11 +129,14 @@ internal static class PretrainCommand
             }
             var options = new PretrainOptions
             {
-                Method = MethodSettings.Create(parse.GetValue(method)!, settings), Epochs = parse.GetValue(epochs) ?? 10, Minutes = parse.GetValue(minutes),
-                BatchSize = parse.GetValue(batchSize), ChunkSize = parse.GetValue(chunkSize), LearningRate = parse.GetValue(learningRate),
-                LearningRateScaling = parse.GetValue(scaling), Optimizer = parse.GetValue(optimizer),
-                Seed = parse.GetValue(seed), Threads = parse.GetValue(threads),
-                Device = parse.GetValue(device)!, CheckpointPath = new RunFolder(outDir).Checkpoint, Resume = parse.GetValue(resume),
+                Method = MethodSettings.Create(parse.GetValue(method)!, settings),
+                Run =
+                {
+                    Epochs = parse.GetValue(epochs) ?? run.Epochs, Minutes = parse.GetValue(minutes), BatchSize = parse.GetValue(batchSize),
+                    LearningRate = parse.GetValue(learningRate), Seed = parse.GetValue(seed), Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
+                },
+                ChunkSize = parse.GetValue(chunkSize),
+                LearningRateScaling = parse.GetValue(scaling), Optimizer = parse.GetValue(optimizer), CheckpointPath = new RunFolder(outDir).Checkpoint, Resume = parse.GetValue(resume),
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,
                 Initialization = CommonOptions.LoadInit(parse.GetValue(init), parse.GetValue(normalization)),
                 ReestimateBatchNorm = parse.GetValue(reestimate),
@@ -153,7 +157,7 @@ internal static class PretrainCommand
                 Console.WriteLine($"Resuming from {options.CheckpointPath}: {PretrainedEncoder.Load(options.CheckpointPath).Steps} steps done.");
             }
             if (parallel is not null)
-                Console.WriteLine($"Data-parallel over {parallel.WorldSize} MPI ranks: {options.BatchSize / parallel.WorldSize} images per rank per step.\n" +
+                Console.WriteLine($"Data-parallel over {parallel.WorldSize} MPI ranks: {options.Run.BatchSize / parallel.WorldSize} images per rank per step.\n" +
                     (options.SynchronizeBatchNorm ? "Batch norm normalises over the global batch (synchronised over the ranks)." : "Batch norm normalises each rank's slice (--no-sync-batchnorm)."));
             var result = ConsoleProgress.Run($"Pretraining {options.Method.Name}", progress => new Pretrainer(options).Fit(store, progress, CommandRunner.Interrupted));
             if (!writer)
@@ -175,8 +179,8 @@ internal static class PretrainCommand
                     .. result.Options.Method is DistillationOptions distill
                         ? [$"Teacher: {distill.Teacher} at {distill.TeacherImageSize} px ({distill.TeacherDimension}-d, {distill.Target} target, {distill.Loss} loss{(distill.Mixup ? ", mixup" : "")})."]
                         : Array.Empty<string>(),
-                    $"Method {options.Method.Name}, batch {options.BatchSize}, {result.Steps} steps ({result.Epochs} full epochs), " +
-                    $"{result.ViewsPerSecond:F0} views/s on {options.Threads} threads{(parallel is null ? "" : $" × {parallel.WorldSize} ranks")}, peak memory {CommandRunner.PeakMemory()}.",
+                    $"Method {options.Method.Name}, batch {options.Run.BatchSize}, {result.Steps} steps ({result.Epochs} full epochs), " +
+                    $"{result.ViewsPerSecond:F0} views/s on {options.Run.Threads} threads{(parallel is null ? "" : $" × {parallel.WorldSize} ranks")}, peak memory {CommandRunner.PeakMemory()}.",
                 ],
                 History = result.History,
             };

@@ -188,8 +188,18 @@ public class Dino : PretrainingMethod
         var (entropy, kl) = DinoLoss.Monitors(student, targets, center, options.StudentTemperature, temperature);
         monitors = new() { ["TeacherEntropy"] = entropy, ["KlDivergence"] = kl, ["TeacherTemperature"] = temperature };
         // The teacher side takes no gradient, so the loss's graph does not hold the centre.
-        using (no_grad()) center.copy_(updated);
+        using (no_grad()) center.copy_(GlobalCenter(updated, context));
         return loss;
+    }
+
+    /// <summary>
+    /// A centre moved by this rank's batch mean, made the global batch's over data-parallel ranks (as DINO's all-reduce
+    /// of the batch centre): the update is linear in the mean and the ranks' slices are equal, so the ranks' average is it.
+    /// </summary>
+    protected static Tensor GlobalCenter(Tensor updated, StepContext context)
+    {
+        context.Ranks?.Average([updated]);
+        return updated;
     }
 
     /// <summary>Adds <paramref name="name"/> to this step's monitors (after <see cref="ClassTokenLoss"/>).</summary>

@@ -93,10 +93,14 @@ public sealed class MoCo : PretrainingMethod, IEmbeddingObjective
     /// <inheritdoc/>
     public override Tensor Loss(Tensor images, StepContext context) => IEmbeddingObjective.WholeBatchLoss(this, images, context);
 
+    /// <summary>The objective takes the global batch's queries and keys over data-parallel ranks (the queue is built from them).</summary>
+    public bool ExactAcrossRanks => true;
+
     /// <summary>Two views of every image [2B, C, H, W]; their keys (momentum encoder, shuffled groups, no graph) are kept for the objective and the queue.</summary>
     public Tensor Views(Tensor images, StepContext context)
     {
-        var n = (int)images.shape[0];
+        // Over data-parallel ranks every rank enqueues the global batch's keys.
+        var n = (int)images.shape[0] * (context.Ranks?.WorldSize ?? 1);
         if (2 * n > options.QueueSize)
             throw new ArgumentException($"MoCo's queue ({options.QueueSize} keys) must hold at least one step's keys (2 × batch = {2 * n}); raise QueueSize or lower the batch size.");
         var twoViews = TwoViews(images, views, views, context);
@@ -108,10 +112,20 @@ public sealed class MoCo : PretrainingMethod, IEmbeddingObjective
     /// <summary>Normalised queries [rows, D] of some of the views.</summary>
     public Tensor Embed(Tensor views) => F.normalize(projection.forward(encoder.forward(views)), dim: 1);
 
-    /// <summary>InfoNCE of each view's query against the other view's key and the queue, averaged over the two directions.</summary>
+    /// <summary>
+    /// InfoNCE of each view's query against the other view's key and the queue, averaged over the two directions. Over
+    /// data-parallel ranks the queries are the global batch's (<see cref="ExactAcrossRanks"/>), and so are the keys, which
+    /// every rank then enqueues alike: the ranks' queues stay one process's.
+    /// </summary>
     public Tensor Objective(Tensor queries, StepContext context)
     {
         var keys = pendingKeys ?? throw new InvalidOperationException("MoCo's objective needs the keys of the step's views; call Views first.");
+        if (context.Ranks is { } ranks && keys.shape[0] != queries.shape[0])
+        {
+            keys = Training.GlobalBatch.Gather(keys, keys.shape[0] / 2, ranks, live: false).DetachFromDisposeScope();
+            pendingKeys.Dispose();
+            pendingKeys = keys;
+        }
         var n = (int)queries.shape[0] / 2;
         var negatives = keyQueue.Rows;
         return (MoCoLoss.Compute(queries[..n], keys[n..], negatives, options.Temperature) + MoCoLoss.Compute(queries[n..], keys[..n], negatives, options.Temperature)) / 2;

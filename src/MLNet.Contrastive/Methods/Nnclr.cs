@@ -84,6 +84,9 @@ public sealed class Nnclr : PretrainingMethod, IEmbeddingObjective
     /// <inheritdoc/>
     public override Tensor Loss(Tensor images, StepContext context) => IEmbeddingObjective.WholeBatchLoss(this, images, context);
 
+    /// <summary>The objective takes the global batch's embeddings over data-parallel ranks, and the support set grows by the global batch's projections.</summary>
+    public bool ExactAcrossRanks => true;
+
     /// <inheritdoc/>
     public Tensor Views(Tensor images, StepContext context)
     {

@@ -10,8 +10,10 @@ public sealed class StepContext
     private readonly Action<string>? mark;
 
     /// <summary>Creates the context of one step.</summary>
-    public StepContext(Generator generator, double progress, int epoch, int step, Tensor? labels = null, Action<string>? mark = null, Tensor? pairs = null, int[]? indices = null)
+    public StepContext(Generator generator, double progress, int epoch, int step, Tensor? labels = null, Action<string>? mark = null, Tensor? pairs = null, int[]? indices = null,
+        Training.IDataParallel? ranks = null)
     {
+        Ranks = ranks;
         Generator = generator;
         Progress = progress;
         Epoch = epoch;
@@ -45,6 +47,13 @@ public sealed class StepContext
 
     /// <summary>The batch's rows in the training data (row i of the batch is image Indices[i]); null where a step is not drawn from it.</summary>
     public int[]? Indices { get; }
+
+    /// <summary>
+    /// In data-parallel training over more than one rank, the ranks (this step's images are this rank's slice of the global
+    /// batch): what a method's state learns from the batch — a queue's new rows, DINO's centre — must come from the global
+    /// batch, so that every rank keeps the same state as one process would. Null in one process.
+    /// </summary>
+    public Training.IDataParallel? Ranks { get; }
 
     /// <summary>Tells a profiler that the named phase of the step has just ended (views, encoder, loss); free when nobody listens.</summary>
     public void Mark(string phase) => mark?.Invoke(phase);

@@ -61,38 +61,32 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         public int? Channels { get; set; }
 
         /// <summary>
-        /// Epochs over the labelled rows (with FixMatch, over its training rows); ignored when <see cref="Minutes"/> is set.
-        /// Null: 20, or as many as <see cref="DefaultMinimumSteps"/> steps take when the rows are few — 600 labelled images
-        /// at batch 128 are 4 steps an epoch, and 20 epochs of them stopped short of what fine-tuning reaches. Default null.
+        /// The run's budget, batch, learning rate, weight decay, seed, threads and device (<see cref="RunOptions"/>, declared
+        /// once for every kind of run). Epochs count passes over the labelled rows (with FixMatch, over its training rows); null
+        /// takes 20, or as many as <see cref="DefaultMinimumSteps"/> steps take when the rows are few — 600 labelled images at
+        /// batch 128 are 4 steps an epoch, and 20 epochs of them stopped short of what fine-tuning reaches. The batch is at most
+        /// the labelled rows; the learning rate is the classifier's (AdamW, warm-up then cosine decay). A budget in minutes
+        /// leaves out validation. Default <see cref="RunOptions.FineTuning"/>: epochs from the data, 128 images, 1e-3.
         /// </summary>
-        public int? Epochs { get; set; }
+        public RunOptions Run { get; set; } = RunOptions.FineTuning();
 
-        /// <summary>The fewest steps a run with the default <see cref="Epochs"/> takes.</summary>
+        /// <summary>The fewest steps a run with the default <see cref="RunOptions.Epochs"/> takes.</summary>
         public const int DefaultMinimumSteps = 500;
 
         /// <summary>
         /// The epochs fine-tuning on <paramref name="labelled"/> labelled and <paramref name="unlabelled"/> unlabelled images
-        /// runs: <see cref="Epochs"/>, or the default for that many training rows (with FixMatch, the labelled ones repeated).
+        /// runs: <see cref="RunOptions.Epochs"/>, or the default for that many training rows (with FixMatch, the labelled ones repeated).
         /// </summary>
         public int EpochsFor(int labelled, int unlabelled = 0)
         {
-            if (Epochs is { } epochs) return epochs;
+            if (Run.Epochs is { } epochs) return epochs;
             var rows = FixMatch ? unlabelled + LabelledCopies(labelled, unlabelled) * labelled : labelled;
-            var stepsPerEpoch = Math.Max(1, rows / Math.Max(1, Math.Min(BatchSize, rows)));
+            var stepsPerEpoch = Math.Max(1, rows / Math.Max(1, Math.Min(Run.BatchSize, rows)));
             return Math.Max(20, (DefaultMinimumSteps + stepsPerEpoch - 1) / stepsPerEpoch);
         }
 
         /// <summary>How often FixMatch's rows hold each labelled image: about <see cref="UnlabelledRatio"/> unlabelled images per labelled one.</summary>
         internal int LabelledCopies(int labelled, int unlabelled) => Math.Max(1, (int)Math.Round((double)unlabelled / (UnlabelledRatio * labelled)));
-
-        /// <summary>Wall-clock budget in minutes (validation excluded); overrides <see cref="Epochs"/>. Default null.</summary>
-        public double? Minutes { get; set; }
-
-        /// <summary>Images per step (at most the number of labelled rows). Default 128.</summary>
-        public int BatchSize { get; set; } = 128;
-
-        /// <summary>Peak learning rate of the classifier (AdamW, warm-up then cosine decay). Default 1e-3.</summary>
-        public double LearningRate { get; set; } = 1e-3;
 
         /// <summary>
         /// The classifier network's settings, declared once in <see cref="SupervisedOptions"/>: label smoothing, the
@@ -117,9 +111,6 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         /// <summary>Unlabelled images per labelled one in a FixMatch batch (FixMatch's μ; the labelled rows are repeated to reach it). Default 3.</summary>
         public int UnlabelledRatio { get; set; } = 3;
 
-        /// <summary>AdamW's decoupled weight decay. Default 1e-4.</summary>
-        public double WeightDecay { get; set; } = 1e-4;
-
         /// <summary>
         /// Epochs of distillation after fine-tuning, over the labelled and the unlabelled images (SimCLRv2's third step): the
         /// fine-tuned network gives every unlabelled image its class probabilities, and a student — a copy of the fine-tuned
@@ -130,7 +121,7 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         /// </summary>
         public int DistillationEpochs { get; set; }
 
-        /// <summary>Wall-clock budget of distillation in minutes, on top of <see cref="Minutes"/>; overrides <see cref="DistillationEpochs"/>. Default null.</summary>
+        /// <summary>Wall-clock budget of distillation in minutes, on top of the run's (<see cref="RunOptions.Minutes"/>); overrides <see cref="DistillationEpochs"/>. Default null.</summary>
         public double? DistillationMinutes { get; set; }
 
         /// <summary>Whether distillation follows fine-tuning (<see cref="DistillationEpochs"/> or <see cref="DistillationMinutes"/> is set).</summary>
@@ -148,25 +139,17 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         /// <summary>L2 regularisation of the LbfgsMaximumEntropy classifier on the logits in the fitted stage. Default 1e-4.</summary>
         public float L2Regularization { get; set; } = 1e-4f;
 
-        /// <summary>Seed for initialisation, shuffling and augmentation. Default 0.</summary>
-        public int Seed { get; set; }
-
-        /// <summary>CPU threads for libtorch. Default: all processors.</summary>
-        public int Threads { get; set; } = Environment.ProcessorCount;
-
-        /// <summary>"cpu", "cuda" or "auto" (CUDA when available). Default "auto".</summary>
-        public string Device { get; set; } = "auto";
-
         /// <summary>Where to keep the exported network (pixels → class logits); null uses a temporary file that the transformer deletes when disposed. Default null.</summary>
         public string? OnnxPath { get; set; }
 
         /// <summary>Hears every training step (epoch, loss, learning rate, images/s, time left). Default null.</summary>
         public IProgress<PretrainProgress>? Progress { get; set; }
 
-        /// <summary>A copy (the pretrained encoder and validation set are shared; the encoder shape and network settings are copied).</summary>
+        /// <summary>A copy (the pretrained encoder and validation set are shared; the run settings, encoder shape and network settings are copied).</summary>
         public Options Clone()
         {
             var copy = (Options)MemberwiseClone();
+            copy.Run = Run with { };
             copy.Encoder = Encoder?.Clone();
             copy.Network = (SupervisedOptions)Network.Clone();
             return copy;
@@ -187,8 +170,9 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         this.options = options.Clone();
         if (options.EarlyStoppingPatience <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), options.EarlyStoppingPatience, "EarlyStoppingPatience must be positive.");
-        if (options.Epochs is <= 0)
-            throw new ArgumentOutOfRangeException(nameof(options), options.Epochs, "Epochs must be positive, or null for the default.");
+        if (options.Run is null) throw new ArgumentNullException(nameof(options), "Options.Run must hold the run's settings (RunOptions.FineTuning() by default).");
+        if (options.Run.Epochs is <= 0)
+            throw new ArgumentOutOfRangeException(nameof(options), options.Run.Epochs, "Epochs must be positive, or null for the default.");
         if (options.DistillationEpochs < 0)
             throw new ArgumentOutOfRangeException(nameof(options), options.DistillationEpochs, "DistillationEpochs must be 0 (no distillation) or more.");
         if (options.DistillationMinutes is { } minutes && !(minutes > 0 && double.IsFinite(minutes)))
@@ -254,7 +238,7 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         var labelledRows = Enumerable.Range(0, train.Count).Where(i => train.Labels![i] >= 0).ToList();
         var labelled = options.UsesUnlabelled ? train.Subset(labelledRows) : train;
         var (result, network, best) = Train(options.FixMatch ? FixMatchRows(train, labelledRows) : labelled, options.Pretrained, classes,
-            options.EpochsFor(labelledRows.Count, train.Count - labelledRows.Count), options.Minutes, validation);
+            options.EpochsFor(labelledRows.Count, train.Count - labelledRows.Count), options.Run.Minutes, validation);
         if (options.Distils)
         {
             // The teacher's probabilities for the unlabelled images, the labels themselves for the labelled ones.
@@ -308,9 +292,8 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         var run = new PretrainOptions
         {
             Method = Method(classes, pretrained),
-            Epochs = epochs, Minutes = minutes, BatchSize = Math.Min(options.BatchSize, data.Count),
-            LearningRate = options.LearningRate, WeightDecay = options.WeightDecay, Seed = options.Seed, Threads = options.Threads,
-            Device = options.Device, Initialization = initialization, Encoder = pretrained ? null : options.Encoder?.Clone(),
+            Run = options.Run with { Epochs = epochs, Minutes = minutes, BatchSize = Math.Min(options.Run.BatchSize, data.Count) },
+            Initialization = initialization, Encoder = pretrained ? null : options.Encoder?.Clone(),
         };
         using var best = validation is null ? null : new EarlyStopping(validation, options.EarlyStoppingPatience);
         if (best is not null) run.EpochCallbacks.Add(best);

@@ -48,7 +48,7 @@ public sealed class SelfSupervisedCatalog
         return Pretrain(new ImageEmbeddingEstimator.Options
         {
             OutputColumnName = outputColumnName, InputColumnName = inputColumnName, ImageHeight = imageHeight, ImageWidth = imageWidth, Channels = channels,
-            Pretrain = new PretrainOptions { Method = method, Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Seed = seed },
+            Pretrain = new PretrainOptions { Method = method, Run = { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Seed = seed }},
         });
     }
 
@@ -262,7 +262,7 @@ public sealed class SelfSupervisedCatalog
         FineTune(new FineTuningTrainer.Options
         {
             LabelColumnName = labelColumnName, InputColumnName = inputColumnName, Pretrained = pretrained,
-            Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Seed = seed,
+            Run = { Epochs = epochs, Minutes = minutes, BatchSize = batchSize, Seed = seed },
         });
 
     /// <summary>Fine-tuning with every setting (learning rates, frozen warm-up, label smoothing, validation and early stopping).</summary>

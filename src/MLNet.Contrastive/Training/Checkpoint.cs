@@ -48,7 +48,8 @@ internal sealed class CheckpointInfo
 internal static class Checkpoint
 {
     // 2: each method's own settings, stored with the method's name. 3: a SHA-256 of the contents before the end marker.
-    internal const int FormatVersion = 3;
+    // 4: the run settings (epochs, minutes, batch, learning rate, weight decay, seed, threads, device) as one group, "Run".
+    internal const int FormatVersion = 4;
     private const string Magic = "MLNet.Contrastive checkpoint";
     // Written last: a file that lacks it was cut short.
     private static readonly byte[] EndMarker = "MLNC-END"u8.ToArray();
@@ -97,7 +98,7 @@ internal static class Checkpoint
         using var reader = Open(path);
         var info = ReadHeader(reader, path);
         var views = info.Options.Augmentation ?? AugmentationOptions.ForImageSize(info.Height, info.Width);
-        var method = info.Options.Method.CreateMethod(ImageEncoder.Create(info.Encoder), new MethodSetup(views, 0, info.Options.Seed));
+        var method = info.Options.Method.CreateMethod(ImageEncoder.Create(info.Encoder), new MethodSetup(views, 0, info.Options.Run.Seed));
         Guard(path, () => method.load(reader));
         FiniteWeights.Check(method, path);
         return (info, method);
@@ -128,6 +129,24 @@ internal static class Checkpoint
         return new BinaryReader(File.OpenRead(path));
     }
 
+    /// <summary>A header of format 2 or 3, whose run settings stood among the others, with them moved into the "Run" group.</summary>
+    internal static string GroupRunSettings(string header)
+    {
+        var root = System.Text.Json.Nodes.JsonNode.Parse(header)!.AsObject();
+        if (root["Options"] is System.Text.Json.Nodes.JsonObject options)
+        {
+            var run = new System.Text.Json.Nodes.JsonObject();
+            foreach (var name in RunSettingNames)
+                if (options.Remove(name, out var value)) run[name] = value;
+            options["Run"] = run;
+        }
+        return root.ToJsonString();
+    }
+
+    private static readonly string[] RunSettingNames =
+        [nameof(RunOptions.Epochs), nameof(RunOptions.Minutes), nameof(RunOptions.BatchSize), nameof(RunOptions.LearningRate),
+         nameof(RunOptions.WeightDecay), nameof(RunOptions.Seed), nameof(RunOptions.Threads), nameof(RunOptions.Device)];
+
     private static CheckpointInfo ReadHeader(BinaryReader reader, string path)
     {
         CheckpointInfo? info = null;
@@ -138,10 +157,11 @@ internal static class Checkpoint
             if (!actual.AsSpan().SequenceEqual(expected)) throw new InvalidDataException("not an MLNet.Contrastive checkpoint");
             if (!EndsWithMarker(reader.BaseStream)) throw new EndOfStreamException();
             var version = reader.ReadInt32();
-            if (version is not (2 or FormatVersion))
-                throw new InvalidDataException($"checkpoint format {version} is not supported (expected 2 or {FormatVersion}); pretrain again with this version");
-            if (version == FormatVersion) CheckDigest(reader.BaseStream);
-            info = JsonSerializer.Deserialize<CheckpointInfo>(reader.ReadString(), Json);
+            if (version is not (>= 2 and <= FormatVersion))
+                throw new InvalidDataException($"checkpoint format {version} is not supported (expected 2 to {FormatVersion}); pretrain again with this version");
+            if (version >= 3) CheckDigest(reader.BaseStream);
+            var header = reader.ReadString();
+            info = JsonSerializer.Deserialize<CheckpointInfo>(version < 4 ? GroupRunSettings(header) : header, Json);
         });
         return info ?? throw new InvalidDataException($"{path}: the checkpoint's header is empty.");
     }

@@ -5,7 +5,7 @@ namespace MLNet.Contrastive.Training;
 /// <summary>
 /// Data-parallel training across processes (<see cref="PretrainOptions.DataParallel"/>): the group of ranks that
 /// trains one model. Every rank runs the same run with the same options; each takes its own contiguous slice of every
-/// global batch (<see cref="PretrainOptions.BatchSize"/> / <see cref="WorldSize"/> images), the gradients are averaged
+/// global batch (<see cref="RunOptions.BatchSize"/> / <see cref="WorldSize"/> images), the gradients are averaged
 /// after backward and before <see cref="Methods.PretrainingMethod.AfterBackward"/> (so clipping and frozen parts see the
 /// global gradient, as in one process), and rank 0 alone writes the checkpoint. The core holds no transport:
 /// MLNet.Contrastive.Distributed implements it over MPI.

@@ -36,39 +36,24 @@ public sealed class PretrainOptions
     public MethodOptions Method { get; set; } = new SimClrOptions();
 
     /// <summary>
-    /// Epochs to train; ignored when <see cref="Minutes"/> is set. 0 with an <see cref="Initialization"/> trains nothing:
-    /// the run holds the initial weights unchanged (a run folder of imported weights). Default 10.
+    /// The run's budget, batch, learning rate, weight decay, seed, threads and device (<see cref="RunOptions"/>, declared once
+    /// for every kind of run). Default <see cref="RunOptions.Pretraining"/>: 10 epochs of 256 images, the method's learning rate.
     /// </summary>
-    public int Epochs { get; set; } = 10;
-
-    /// <summary>Wall-clock budget in minutes; when set, training stops when it is spent and the schedule follows time. Default null.</summary>
-    public double? Minutes { get; set; }
-
-    /// <summary>Images per step (each gives <c>ViewsPerImage</c> views). Default 256.</summary>
-    public int BatchSize { get; set; } = 256;
+    public RunOptions Run { get; set; } = RunOptions.Pretraining();
 
     /// <summary>Default <see cref="OptimizerKind.AdamW"/>.</summary>
     public OptimizerKind Optimizer { get; set; } = OptimizerKind.AdamW;
-
-    /// <summary>
-    /// Peak learning rate; null picks 2e-3 for AdamW and, for SGD and LARS, the rule of <see cref="LearningRateScaling"/>,
-    /// times <see cref="ContinuedLearningRateFactor"/> for a run from an <see cref="Initialization"/>. Default null.
-    /// </summary>
-    public double? LearningRate { get; set; }
 
     /// <summary>The default learning rate's growth with the batch size, for SGD and LARS. Default <see cref="Training.LearningRateScaling.Linear"/>.</summary>
     public LearningRateScaling LearningRateScaling { get; set; } = LearningRateScaling.Linear;
 
     /// <summary>
-    /// Gradient caching: images per forward pass when smaller than <see cref="BatchSize"/>, one view of them at a time.
+    /// Gradient caching: images per forward pass when smaller than the batch (<see cref="RunOptions.BatchSize"/>), one view of them at a time.
     /// The step's gradient is the whole batch's (see <see cref="Methods.IEmbeddingObjective"/>), and memory holds the
     /// activations of one view of one chunk plus the batch's views and embeddings — e.g. BatchSize 4096 with ChunkSize 256. Methods whose loss couples the batch only
     /// through embeddings (SimCLR, NCE, triplet, Barlow Twins, VICReg) support it. Default null (one pass).
     /// </summary>
     public int? ChunkSize { get; set; }
-
-    /// <summary>Weight decay. Default 1e-4 (AdamW, decoupled) — 5e-4 is usual for SGD, 1e-6 to 1e-5 for LARS.</summary>
-    public double WeightDecay { get; set; } = 1e-4;
 
     /// <summary>Momentum of SGD and LARS (not a method's moving average). Default 0.9.</summary>
     public double SgdMomentum { get; set; } = 0.9;
@@ -87,15 +72,6 @@ public sealed class PretrainOptions
     /// al. 2022): a full from-scratch learning rate overwrites the imported features in the first steps.
     /// </summary>
     public const double ContinuedLearningRateFactor = 0.1;
-
-    /// <summary>Seed for initialisation, shuffling and augmentation. Default 0.</summary>
-    public int Seed { get; set; }
-
-    /// <summary>CPU threads for libtorch. Default: all processors.</summary>
-    public int Threads { get; set; } = Environment.ProcessorCount;
-
-    /// <summary>"cpu", "cuda" or "auto" (CUDA when available). Default "auto".</summary>
-    public string Device { get; set; } = "auto";
 
     /// <summary>Encoder shape; null uses <see cref="EncoderOptions.For"/> the data's channels and size. Default null.</summary>
     public EncoderOptions? Encoder { get; set; }
@@ -147,7 +123,7 @@ public sealed class PretrainOptions
     public bool Resume { get; set; }
 
     /// <summary>
-    /// Data-parallel training over several processes (MLNet.Contrastive.Distributed's MPI ranks): <see cref="BatchSize"/>
+    /// Data-parallel training over several processes (MLNet.Contrastive.Distributed's MPI ranks): <see cref="RunOptions.BatchSize"/>
     /// is the global batch, each rank trains on its slice and only rank 0 writes the checkpoint. Default null (this process alone).
     /// </summary>
     [JsonIgnore]
@@ -161,8 +137,11 @@ public sealed class PretrainOptions
     /// </summary>
     public bool SynchronizeBatchNorm { get; set; } = true;
 
-    internal double PeakLearningRate => LearningRate ?? (Initialization is null ? 1 : ContinuedLearningRateFactor) * (Optimizer == OptimizerKind.AdamW ? 2e-3
-        : LearningRateScaling == LearningRateScaling.Sqrt ? 0.075 * Math.Sqrt(BatchSize) : 0.3 * BatchSize / 256.0);
+    internal double PeakLearningRate => Run.LearningRate ?? (Initialization is null ? 1 : ContinuedLearningRateFactor) * (Optimizer == OptimizerKind.AdamW ? 2e-3
+        : LearningRateScaling == LearningRateScaling.Sqrt ? 0.075 * Math.Sqrt(Run.BatchSize) : 0.3 * Run.BatchSize / 256.0);
+
+    /// <summary>The epochs this run trains (<see cref="RunOptions.Epochs"/>, checked by <see cref="Validate"/>).</summary>
+    internal int Epochs => Run.Epochs ?? 0;
 
     internal double Warmup => WarmupFraction ?? (Initialization is null ? 0.05 : 0.01);
 
@@ -170,6 +149,7 @@ public sealed class PretrainOptions
     public PretrainOptions Clone()
     {
         var copy = (PretrainOptions)MemberwiseClone();
+        copy.Run = Run with { };
         copy.Method = Method.Clone();
         copy.Encoder = Encoder?.Clone();
         copy.Augmentation = Augmentation?.Clone();
@@ -179,16 +159,14 @@ public sealed class PretrainOptions
 
     internal void Validate()
     {
-        if (BatchSize < 2) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "The batch size must be at least 2 (contrastive losses need negatives).");
-        if (Minutes is null && (Epochs < 0 || Epochs == 0 && Initialization is null))
-            throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "Epochs must be positive (0 only with an Initialization, whose weights the run then keeps unchanged).");
-        if (Minutes is { } m && (!(m > 0) || !double.IsFinite(m))) throw new ArgumentOutOfRangeException(nameof(Minutes), Minutes, "The time budget must be a positive, finite number of minutes.");
-        if (!(PeakLearningRate > 0) || !double.IsFinite(PeakLearningRate)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "The learning rate must be positive.");
+        ArgumentNullException.ThrowIfNull(Run, nameof(Run));
+        if (Run.BatchSize < 2) throw new ArgumentOutOfRangeException(nameof(Run.BatchSize), Run.BatchSize, "The batch size must be at least 2 (contrastive losses need negatives).");
+        if (Run.Minutes is null && (Run.Epochs is null or < 0 || Run.Epochs == 0 && Initialization is null))
+            throw new ArgumentOutOfRangeException(nameof(Run.Epochs), Run.Epochs, "Epochs must be positive (0 only with an Initialization, whose weights the run then keeps unchanged).");
+        Run.Validate();
+        if (!(PeakLearningRate > 0) || !double.IsFinite(PeakLearningRate)) throw new ArgumentOutOfRangeException(nameof(Run.LearningRate), Run.LearningRate, "The learning rate must be positive.");
         if (ChunkSize is <= 0) throw new ArgumentOutOfRangeException(nameof(ChunkSize), ChunkSize, "The chunk size must be positive (or null for one pass).");
         if (WarmupFraction is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(WarmupFraction), WarmupFraction, "The warm-up fraction must be in [0, 1).");
-        Runtime.TorchRuntime.CheckThreads(Threads, nameof(Threads));
-        if (Device is not ("cpu" or "cuda" or "auto")) throw new ArgumentOutOfRangeException(nameof(Device), Device, "The device must be cpu, cuda or auto.");
-        if (WeightDecay is < 0 || !double.IsFinite(WeightDecay)) throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "The weight decay must be a non-negative number.");
         if (SgdMomentum is < 0 or >= 1 || double.IsNaN(SgdMomentum)) throw new ArgumentOutOfRangeException(nameof(SgdMomentum), SgdMomentum, "The momentum must be in [0, 1).");
         if (!(LarsTrustCoefficient > 0) || !double.IsFinite(LarsTrustCoefficient)) throw new ArgumentOutOfRangeException(nameof(LarsTrustCoefficient), LarsTrustCoefficient, "LARS's trust coefficient must be positive.");
         ArgumentNullException.ThrowIfNull(Method, nameof(Method));
@@ -202,8 +180,8 @@ public sealed class PretrainOptions
         if (DataParallel is { WorldSize: var ranks, Rank: var rank })
         {
             if (ranks < 1 || rank < 0 || rank >= ranks) throw new ArgumentException($"Rank {rank} of {ranks} is not a rank of the group.", nameof(DataParallel));
-            if (BatchSize % ranks != 0)
-                throw new ArgumentException($"The global batch size {BatchSize} does not split evenly over {ranks} ranks; use a multiple of {ranks}.", nameof(BatchSize));
+            if (Run.BatchSize % ranks != 0)
+                throw new ArgumentException($"The global batch size {Run.BatchSize} does not split evenly over {ranks} ranks; use a multiple of {ranks}.", nameof(Run.BatchSize));
         }
         if (Resume && CheckpointPath is null) throw new ArgumentException("Resume needs a CheckpointPath.", nameof(Resume));
     }

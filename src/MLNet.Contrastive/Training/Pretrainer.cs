@@ -70,7 +70,7 @@ public sealed class Pretrainer
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         this.options = options.Clone();
-        this.mlContext = mlContext ?? new MLContext(options.Seed);
+        this.mlContext = mlContext ?? new MLContext(options.Run.Seed);
     }
 
     /// <summary>Pretrains on <paramref name="data"/> until the budget is spent; a cancelled run keeps its last checkpoint and throws <see cref="OperationCanceledException"/>.</summary>
@@ -78,13 +78,13 @@ public sealed class Pretrainer
     {
         using var session = Start(data);
         var info = session.Info;
-        var (batchSize, stepsPerEpoch) = (options.BatchSize, session.StepsPerEpoch);
+        var (batchSize, stepsPerEpoch) = (options.Run.BatchSize, session.StepsPerEpoch);
         // The monitors hear every epoch first, then the caller's callbacks.
         var callbacks = new List<IEpochCallback>();
         if (TrainingMonitor.For(options, data, session.Views, session.Report) is { } monitor) callbacks.Add(monitor);
         callbacks.AddRange(options.EpochCallbacks);
-        var totalSteps = options.Minutes is null ? options.Epochs * stepsPerEpoch : (int?)null;
-        var budget = options.Minutes is { } minutes ? TimeSpan.FromMinutes(minutes) : (TimeSpan?)null;
+        var totalSteps = options.Run.Minutes is null ? options.Epochs * stepsPerEpoch : (int?)null;
+        var budget = options.Run.Minutes is { } minutes ? TimeSpan.FromMinutes(minutes) : (TimeSpan?)null;
 
         var clock = Stopwatch.StartNew();
         var resumedSeconds = info.ElapsedSeconds;
@@ -110,7 +110,7 @@ public sealed class Pretrainer
         while (!Done() && !cancelled && !stopped)
         {
             var epoch = info.Epoch + 1;
-            var order = Permutation(data.Count, options.Seed, epoch);
+            var order = Permutation(data.Count, options.Run.Seed, epoch);
             var epochClock = Stopwatch.StartNew();
             var epochLosses = new List<double>();
             var epochViews = 0L;
@@ -185,12 +185,12 @@ public sealed class Pretrainer
     internal TrainingSession Start(ImageStore data)
     {
         TorchRuntime.Initialize();
-        TorchRuntime.SetThreads(options.Threads);
-        var device = ResolveDevice(options.Device);
-        var stepsPerEpoch = data.Count / options.BatchSize;
+        TorchRuntime.SetThreads(options.Run.Threads);
+        var device = ResolveDevice(options.Run.Device);
+        var stepsPerEpoch = data.Count / options.Run.BatchSize;
         if (stepsPerEpoch == 0)
             throw new ArgumentException(
-                $"The batch size {options.BatchSize} is larger than the dataset ({data.Count} images); lower the batch size to at most {data.Count}.");
+                $"The batch size {options.Run.BatchSize} is larger than the dataset ({data.Count} images); lower the batch size to at most {data.Count}.");
 
         var channel = ((IHostEnvironment)mlContext).Start($"{options.Method.Name} pretraining");
         try
@@ -199,7 +199,7 @@ public sealed class Pretrainer
             var stored = resume ? Checkpoint.ReadInfo(options.CheckpointPath!) : null;
             // Defaults that depend on the Initialization are fixed at the start and recorded in the checkpoint: a resumed
             // run, which takes no Initialization, keeps the learning rate and warm-up it started with.
-            options.LearningRate ??= stored?.Options.LearningRate ?? options.PeakLearningRate;
+            options.Run.LearningRate ??= stored?.Options.Run.LearningRate ?? options.PeakLearningRate;
             options.WarmupFraction ??= stored?.Options.WarmupFraction ?? options.Warmup;
             var info = stored ?? NewInfo(data);
             if (info.Channels != data.Channels || info.Height != data.Height || info.Width != data.Width)
@@ -208,55 +208,55 @@ public sealed class Pretrainer
             if (resume && !string.Equals(info.Options.Method.Name, options.Method.Name, StringComparison.OrdinalIgnoreCase))
                 throw new ArgumentException($"{options.CheckpointPath}: the checkpoint is for method '{info.Options.Method.Name}', not '{options.Method.Name}'.");
             // The position inside an epoch counts batches of the checkpoint's size.
-            if (resume && info.Options.BatchSize != options.BatchSize)
+            if (resume && info.Options.Run.BatchSize != options.Run.BatchSize)
                 throw new ArgumentException(
-                    $"{options.CheckpointPath}: the checkpoint was trained at batch size {info.Options.BatchSize}; resume with that batch size, not {options.BatchSize}.");
+                    $"{options.CheckpointPath}: the checkpoint was trained at batch size {info.Options.Run.BatchSize}; resume with that batch size, not {options.Run.BatchSize}.");
             if (options.Resume && !resume)
                 channel.Info(MessageSensitivity.None, "{0}", $"No checkpoint at {options.CheckpointPath}: starting a new run.");
             // Batches are sliced from the global order, so another number of ranks continues the same run.
             var ranks = options.DataParallel?.WorldSize ?? 1;
             if (resume && info.Ranks != ranks)
                 channel.Info(MessageSensitivity.None, "{0}", $"{options.CheckpointPath} was written by {info.Ranks} process{(info.Ranks == 1 ? "" : "es")}; " +
-                    $"continuing on {ranks}, {options.BatchSize / ranks} images of each global batch of {options.BatchSize} per process.");
+                    $"continuing on {ranks}, {options.Run.BatchSize / ranks} images of each global batch of {options.Run.BatchSize} per process.");
             info.Ranks = ranks;
 
-            manual_seed(options.Seed);
+            manual_seed(options.Run.Seed);
             var views = options.Augmentation ?? AugmentationOptions.ForImageSize(data.Height, data.Width);
             var encoder = ImageEncoder.Create(info.Encoder);
             // Before the method is built: moving-average targets start as copies of the encoder.
             if (!resume && options.Initialization is not null)
             {
                 options.Initialization.CopyTo(encoder);
-                if (options.ReestimateBatchNorm ?? (options.Minutes is not null || options.Epochs > 0))
+                if (options.ReestimateBatchNorm ?? (options.Run.Minutes is not null || options.Epochs > 0))
                 {
-                    var layers = BatchNormStatistics.Reestimate(encoder, data, seed: options.Seed);
+                    var layers = BatchNormStatistics.Reestimate(encoder, data, seed: options.Run.Seed);
                     if (layers > 0)
                         channel.Info(MessageSensitivity.None, "{0}", $"Re-estimated the batch-norm statistics of {layers} layers of {options.Initialization.Source} on {Math.Min(data.Count, BatchNormStatistics.DefaultImages):N0} of these images.");
                 }
             }
-            var method = info.Options.Method.CreateMethod(encoder, new MethodSetup(views, data.LabelNames?.Count ?? 0, options.Seed, data.Pairs, data.Count, (data.Channels, data.Height, data.Width)));
+            var method = info.Options.Method.CreateMethod(encoder, new MethodSetup(views, data.LabelNames?.Count ?? 0, options.Run.Seed, data.Pairs, data.Count, (data.Channels, data.Height, data.Width)));
             info.Options.Method = method.Options;
             if (method.RequiresPairs && data.Pairs is null)
                 throw new ArgumentException($"The {options.Method.Name} run needs a caption or a second image for every image (ImageStore.WithPairs; the CLI's --captions or --paired-data); these images have none.");
-            if (options.ChunkSize is { } chunk && chunk < options.BatchSize && method is not IEmbeddingObjective)
+            if (options.ChunkSize is { } chunk && chunk < options.Run.BatchSize && method is not IEmbeddingObjective)
                 throw new ArgumentException(
                     $"Gradient caching (chunk size {chunk}) needs a method whose loss couples the batch only through embeddings " +
                     $"(simclr, moco, nce, triplet, barlow, vicreg, clip); {options.Method.Name} is not one. Use a batch that fits in memory instead.",
                     nameof(PretrainOptions.ChunkSize));
             if (options.DataParallel is { WorldSize: > 1 } group)
                 channel.Info(MessageSensitivity.None, "{0}", GlobalBatch.RanksFor(options, method) is not null
-                    ? $"{options.Method.Name}'s loss takes every rank's embeddings: {group.WorldSize} ranks train the objective of the global batch of {options.BatchSize}."
-                    : $"{options.Method.Name}'s loss couples each rank's {options.BatchSize / group.WorldSize} images (its own slice); the gradients are averaged over the ranks.");
+                    ? $"{options.Method.Name}'s loss takes every rank's embeddings: {group.WorldSize} ranks train the objective of the global batch of {options.Run.BatchSize}."
+                    : $"{options.Method.Name}'s loss couples each rank's {options.Run.BatchSize / group.WorldSize} images (its own slice); the gradients are averaged over the ranks.");
             method.to(device);
             var optimizer = new TrainingOptimizer(method.ParameterGroups(), options);
             var parallel = options.DataParallel;
             var rank = parallel?.Rank ?? 0;
-            var generator = new Generator(RankSeed(options.Seed, rank, 0));
+            var generator = new Generator(RankSeed(options.Run.Seed, rank, 0));
             if (resume)
             {
                 Checkpoint.LoadTrainingState(options.CheckpointPath!, method, optimizer, generator);
                 // The checkpoint holds rank 0's generator; the other ranks draw their own views from here on.
-                if (rank > 0) generator.manual_seed(unchecked((long)RankSeed(options.Seed, rank, info.GlobalStep)));
+                if (rank > 0) generator.manual_seed(unchecked((long)RankSeed(options.Run.Seed, rank, info.GlobalStep)));
                 channel.Info(MessageSensitivity.None, "{0}", $"Resuming from {options.CheckpointPath} at epoch {info.Epoch + 1}, step {info.GlobalStep + 1}.");
             }
             // Every rank starts from rank 0's weights and buffers (integer buffers, such as batch norm's counts, agree already).
@@ -361,7 +361,7 @@ internal sealed class TrainingSession : IDisposable
             (options, data, method, optimizer, generator, info, device, channel, views);
         // A loss that couples the batch through its embeddings is computed on every rank's (GlobalBatch): the global batch's.
         gatherRanks = GlobalBatch.RanksFor(options, method);
-        trimAfterEachStep = (long)options.BatchSize * method.ViewsPerImage * data.Channels * data.Height * data.Width * sizeof(float) >= LargeStepBytes;
+        trimAfterEachStep = (long)options.Run.BatchSize * method.ViewsPerImage * data.Channels * data.Height * data.Width * sizeof(float) >= LargeStepBytes;
     }
 
     public PretrainingMethod Method { get; }
@@ -370,7 +370,7 @@ internal sealed class TrainingSession : IDisposable
     /// <summary>The run's base view recipe (the monitors' alignment uses it).</summary>
     public ViewAugmenter Views { get; }
 
-    public int StepsPerEpoch => data.Count / options.BatchSize;
+    public int StepsPerEpoch => data.Count / options.Run.BatchSize;
 
     /// <summary>
     /// One step on the images at <paramref name="indices"/>: loss → (refused if not finite, before any weight changes) →
@@ -403,7 +403,8 @@ internal sealed class TrainingSession : IDisposable
         var batch = data.Batch(indices, device);
         var labels = Method.RequiresLabels ? data.BatchLabels(indices, device) : null;
         var pairs = Method.RequiresPairs ? data.Pairs!.Batch(indices, device) : null;
-        var context = new StepContext(generator, progress, epoch, Info.GlobalStep + 1, labels, mark, pairs, indices);
+        var context = new StepContext(generator, progress, epoch, Info.GlobalStep + 1, labels, mark, pairs, indices,
+            options.DataParallel is { WorldSize: > 1 } ranks ? ranks : null);
         var (lossTensor, backward) = chunked
             ? GradientCache.Loss(Method, batch, context, options.ChunkSize!.Value, gatherRanks)
             : Plain(gatherRanks is null ? Method.Loss(batch, context) : GlobalBatch.Loss((IEmbeddingObjective)Method, batch, context, gatherRanks));

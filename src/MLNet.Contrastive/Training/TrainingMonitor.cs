@@ -34,7 +34,7 @@ internal sealed class TrainingMonitor : IEpochCallback
     /// <summary>The run's monitors (its <see cref="PretrainOptions.MonitorData"/>, else up to 2,000 training images); null when <see cref="PretrainOptions.MonitorEvery"/> is 0.</summary>
     public static TrainingMonitor? For(PretrainOptions options, ImageStore training, ViewAugmenter augmenter, Action<MonitorRecord> report) =>
         options.MonitorEvery <= 0 ? null
-            : new(options.MonitorData ?? training.Subset(Enumerable.Range(0, Math.Min(DefaultSampleSize, training.Count)).ToArray()), augmenter, options.Seed,
+            : new(options.MonitorData ?? training.Subset(Enumerable.Range(0, Math.Min(DefaultSampleSize, training.Count)).ToArray()), augmenter, options.Run.Seed,
                 options.MonitorEvery, report);
 
     /// <summary>Measures after every <c>every</c>-th epoch; never stops the run.</summary>

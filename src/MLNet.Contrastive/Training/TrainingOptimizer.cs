@@ -35,8 +35,8 @@ internal sealed class TrainingOptimizer
         }
         optimizer = options.Optimizer switch
         {
-            OptimizerKind.AdamW => optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, lr, 0.9, 0.999, 1e-8, options.WeightDecay, false, false)), lr),
-            OptimizerKind.Sgd => optim.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters, lr, options.SgdMomentum, 0, options.WeightDecay, false, false)), lr),
+            OptimizerKind.AdamW => optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, lr, 0.9, 0.999, 1e-8, options.Run.WeightDecay, false, false)), lr),
+            OptimizerKind.Sgd => optim.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters, lr, options.SgdMomentum, 0, options.Run.WeightDecay, false, false)), lr),
             // LARS applies its weight decay itself, to the adapted weights only.
             OptimizerKind.Lars => optim.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters, lr, options.SgdMomentum, 0, 0, false, false)), lr),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Optimizer, "Unknown optimizer."),
@@ -57,7 +57,7 @@ internal sealed class TrainingOptimizer
 
     public void Step()
     {
-        if (adapted.Count > 0) AdaptGradients(adapted, options.WeightDecay, options.LarsTrustCoefficient);
+        if (adapted.Count > 0) AdaptGradients(adapted, options.Run.WeightDecay, options.LarsTrustCoefficient);
         optimizer.step();
     }
 

@@ -116,7 +116,7 @@ public class ImageCacheTests
         ImageStore.Load(TestData.TrainImages, TestData.TrainLabels, Cached(cache.Path));
         var cached = ImageStore.Load(TestData.TrainImages, TestData.TrainLabels, Cached(cache.Path));
         Assert.That(cached.ReadFromCache, Is.True);
-        var options = new PretrainOptions { Epochs = 1, BatchSize = 500, Seed = 3, Threads = 2, Device = "cpu", Encoder = new MLNet.Contrastive.Models.EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } };
+        var options = new PretrainOptions { Run = { Epochs = 1, BatchSize = 500, Seed = 3, Threads = 2, Device = "cpu" }, Encoder = new MLNet.Contrastive.Models.EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } };
         var fromCache = new Pretrainer(options).Fit(cached).History.Steps.Select(s => s.Loss);
         var fromMemory = new Pretrainer(options).Fit(ImageStore.Load(TestData.TrainImages, TestData.TrainLabels)).History.Steps.Select(s => s.Loss);
         Assert.That(fromCache, Is.EqualTo(fromMemory));

@@ -18,7 +18,7 @@ public class LabelEfficiencyTests
 
         var options = new FineTuningTrainer.Options
         {
-            Epochs = 4, BatchSize = 100, Seed = 1, Threads = 2, Device = "cpu", LearningRate = 3e-3,
+            Run = { Epochs = 4, BatchSize = 100, Seed = 1, Threads = 2, Device = "cpu", LearningRate = 3e-3 },
             Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
         };
         var started = new List<(double Fraction, int Images)>();

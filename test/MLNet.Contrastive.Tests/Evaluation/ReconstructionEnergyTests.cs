@@ -30,8 +30,7 @@ public class ReconstructionEnergyTests
         using var folder = TestData.NewFolder();
         var options = new PretrainOptions
         {
-            Method = new MaeOptions { DecoderDimension = 32, DecoderDepth = 1, DecoderHeads = 2 }, Epochs = 6, BatchSize = 128, Seed = 3, Threads = 2, Device = "cpu",
-            LearningRate = 1e-3, WarmupFraction = 0.1, CheckpointPath = folder["m.bin"],
+            Method = new MaeOptions { DecoderDimension = 32, DecoderDepth = 1, DecoderHeads = 2 }, Run = { Epochs = 6, BatchSize = 128, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 1e-3 }, WarmupFraction = 0.1, CheckpointPath = folder["m.bin"],
             Encoder = new EncoderOptions { Architecture = EncoderArchitecture.VisionTransformer, ImageSize = 28, PatchSize = 4, Depth = 2, HiddenDimension = 32, Heads = 2, MlpDimension = 64 },
         };
         new Pretrainer(options).Fit(TestData.SampleTrain(1024));
@@ -63,7 +62,7 @@ public class ReconstructionEnergyTests
         using var folder = TestData.NewFolder();
         new Pretrainer(new PretrainOptions
         {
-            Method = new SimClrOptions(), Epochs = 1, BatchSize = 32, Seed = 3, Threads = 2, Device = "cpu", CheckpointPath = folder["s.bin"],
+            Method = new SimClrOptions(), Run = { Epochs = 1, BatchSize = 32, Seed = 3, Threads = 2, Device = "cpu" }, CheckpointPath = folder["s.bin"],
             Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
         }).Fit(TestData.SampleTrain(64));
         Assert.That(() => ReconstructionEnergy.Score(folder["s.bin"], TestData.SampleTrain(8)),

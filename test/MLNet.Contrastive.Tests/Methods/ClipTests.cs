@@ -31,7 +31,7 @@ public class ClipTests
         var train = Captioned(0, 1500);
         var options = new PretrainOptions
         {
-            Method = new ClipOptions { MaxLogitScale = 30 }, Epochs = 6, BatchSize = 64, Seed = 1, Threads = 2, Device = "cpu",
+            Method = new ClipOptions { MaxLogitScale = 30 }, Run = { Epochs = 6, BatchSize = 64, Seed = 1, Threads = 2, Device = "cpu" },
             Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
         };
         return (new Pretrainer(options).Fit(train), Captioned(1500, 600));
@@ -159,7 +159,7 @@ public class ClipTests
         var second = ImageStore.Load(TestData.TrainImages, TestData.TrainLabels, new ImageLoadOptions { Height = 20, Width = 20 }).Subset(Enumerable.Range(0, 256).ToArray());
         var run = new Pretrainer(new PretrainOptions
         {
-            Method = new ClipOptions(), Epochs = 2, BatchSize = 64, Seed = 1, Threads = 2, Device = "cpu",
+            Method = new ClipOptions(), Run = { Epochs = 2, BatchSize = 64, Seed = 1, Threads = 2, Device = "cpu" },
             Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
         }).Fit(sample.WithPairs(new ImagePairs(second)));
         var clip = (Clip)run.Method;
@@ -188,8 +188,7 @@ public class ClipTests
         var data = Captioned(0, 400);
         var run = new Pretrainer(new PretrainOptions
         {
-            Method = new ClipOptions { EmbeddingDimension = 48, TextHiddenDimension = 64, InitialTemperature = 0.1 }, Epochs = 1, BatchSize = 32,
-            Seed = 2, Threads = 2, Device = "cpu", Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }, CheckpointPath = folder["c.bin"],
+            Method = new ClipOptions { EmbeddingDimension = 48, TextHiddenDimension = 64, InitialTemperature = 0.1 }, Run = { Epochs = 1, BatchSize = 32, Seed = 2, Threads = 2, Device = "cpu" }, Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }, CheckpointPath = folder["c.bin"],
         }).Fit(data);
 
         var loaded = PretrainedClip.Load(folder["c.bin"]);
@@ -208,7 +207,7 @@ public class ClipTests
     {
         new Pretrainer(new PretrainOptions
         {
-            Epochs = 1, BatchSize = 32, Device = "cpu", Threads = 2, Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }, CheckpointPath = folder["s.bin"],
+            Run = { Epochs = 1, BatchSize = 32, Device = "cpu", Threads = 2 }, Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }, CheckpointPath = folder["s.bin"],
         }).Fit(TestData.SampleTrain(64));
         return folder["s.bin"];
     }
@@ -239,7 +238,7 @@ public class ClipTests
     [Test]
     public void UnpairedImagesAreRefusedWithWhatIsMissing()
     {
-        var error = Assert.Throws<ArgumentException>(() => new Pretrainer(new PretrainOptions { Method = new ClipOptions(), Epochs = 1, BatchSize = 32, Device = "cpu" }).Fit(TestData.SampleTrain(64)));
+        var error = Assert.Throws<ArgumentException>(() => new Pretrainer(new PretrainOptions { Method = new ClipOptions(), Run = { Epochs = 1, BatchSize = 32, Device = "cpu" }}).Fit(TestData.SampleTrain(64)));
         Assert.That(error!.Message, Does.Contain("caption or a second image"));
     }
 

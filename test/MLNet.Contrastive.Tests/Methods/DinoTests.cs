@@ -8,7 +8,7 @@ public class DinoTests
 {
     private static PretrainOptions Run(DinoOptions method, EncoderOptions encoder, int epochs, int batchSize) => new()
     {
-        Method = method, Epochs = epochs, BatchSize = batchSize, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 5e-4, WarmupFraction = 0.1,
+        Method = method, Run = { Epochs = epochs, BatchSize = batchSize, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 5e-4 }, WarmupFraction = 0.1,
         Encoder = encoder,
     };
 

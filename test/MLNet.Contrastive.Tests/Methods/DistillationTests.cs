@@ -27,7 +27,7 @@ public class DistillationTests
 
     private static PretrainOptions Run(DistillationOptions method, int epochs, string? checkpoint = null) => new()
     {
-        Method = method, Epochs = epochs, BatchSize = 64, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 3e-3, WarmupFraction = 0.1,
+        Method = method, Run = { Epochs = epochs, BatchSize = 64, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 3e-3 }, WarmupFraction = 0.1,
         Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }, CheckpointPath = checkpoint,
     };
 

@@ -17,7 +17,7 @@ public class IbotTests
 
     private static PretrainOptions Run(IbotOptions method, EncoderOptions encoder, int epochs, int batchSize) => new()
     {
-        Method = method, Epochs = epochs, BatchSize = batchSize, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 5e-4, WarmupFraction = 0.1,
+        Method = method, Run = { Epochs = epochs, BatchSize = batchSize, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 5e-4 }, WarmupFraction = 0.1,
         Encoder = encoder,
     };
 

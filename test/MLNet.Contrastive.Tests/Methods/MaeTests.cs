@@ -13,7 +13,7 @@ public class MaeTests
 
     internal static PretrainOptions Run(MethodOptions method, EncoderOptions encoder, int epochs, int batchSize) => new()
     {
-        Method = method, Epochs = epochs, BatchSize = batchSize, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 1e-3, WarmupFraction = 0.1,
+        Method = method, Run = { Epochs = epochs, BatchSize = batchSize, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 1e-3 }, WarmupFraction = 0.1,
         Encoder = encoder,
     };
 

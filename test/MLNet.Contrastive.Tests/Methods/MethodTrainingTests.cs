@@ -11,7 +11,7 @@ public class MethodTrainingTests
 {
     private static PretrainOptions SmallRun(MethodOptions method, int epochs, int batchSize = 128) => new()
     {
-        Method = method, Epochs = epochs, BatchSize = batchSize, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 3e-3, WarmupFraction = 0.1,
+        Method = method, Run = { Epochs = epochs, BatchSize = batchSize, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 3e-3 }, WarmupFraction = 0.1,
         Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
     };
 
@@ -113,7 +113,7 @@ public class MethodTrainingTests
     {
         using var folder = TestData.NewFolder();
         var options = SmallRun(new JigsawOptions { Permutations = 30 }, epochs: 1, batchSize: 64);
-        options.Seed = 8;
+        options.Run.Seed = 8;
         options.CheckpointPath = folder["j.bin"];
         new Pretrainer(options).Fit(TestData.SampleTrain(128));
         var (_, method) = Checkpoint.LoadMethod(folder["j.bin"]);

@@ -84,7 +84,7 @@ public class MomentumMethodTests
         using var folder = TestData.NewFolder();
         PretrainOptions Options(string? checkpoint = null, bool resume = false) => new()
         {
-            Method = new MoCoOptions { QueueSize = 512 }, Epochs = 3, BatchSize = 64, Seed = 5, Threads = 2, Device = "cpu",
+            Method = new MoCoOptions { QueueSize = 512 }, Run = { Epochs = 3, BatchSize = 64, Seed = 5, Threads = 2, Device = "cpu" },
             Encoder = Small, CheckpointPath = checkpoint, Resume = resume,
         };
         var uninterrupted = new Pretrainer(Options()).Fit(data);
@@ -105,7 +105,7 @@ public class MomentumMethodTests
     {
         var options = new PretrainOptions
         {
-            Method = new MoCoOptions { QueueSize = 64 }, Epochs = 1, BatchSize = 64, Threads = 2, Device = "cpu", Encoder = Small,
+            Method = new MoCoOptions { QueueSize = 64 }, Run = { Epochs = 1, BatchSize = 64, Threads = 2, Device = "cpu" }, Encoder = Small,
         };
         Assert.That(() => new Pretrainer(options).Fit(TestData.SampleTrain(128)),
             Throws.ArgumentException.With.Message.Contains("queue (64 keys) must hold at least one step's keys (2 × batch = 128)"));

@@ -29,7 +29,7 @@ public class NewMethodResumeTests
         using var folder = TestData.NewFolder();
         PretrainOptions Options(string? checkpoint = null, bool resume = false) => new()
         {
-            Method = method, Epochs = 2, BatchSize = 64, Seed = 5, Threads = 2, Device = "cpu", LearningRate = 5e-4,
+            Method = method, Run = { Epochs = 2, BatchSize = 64, Seed = 5, Threads = 2, Device = "cpu", LearningRate = 5e-4 },
             Encoder = encoder, CheckpointPath = checkpoint, Resume = resume,
         };
         var uninterrupted = new Pretrainer(Options()).Fit(data);

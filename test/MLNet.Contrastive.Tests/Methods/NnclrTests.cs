@@ -50,7 +50,7 @@ public class NnclrTests
         using var folder = TestData.NewFolder();
         PretrainOptions Options(string? checkpoint = null, bool resume = false) => new()
         {
-            Method = new NnclrOptions { SupportSize = 384 }, Epochs = 3, BatchSize = 64, Seed = 5, Threads = 2, Device = "cpu",
+            Method = new NnclrOptions { SupportSize = 384 }, Run = { Epochs = 3, BatchSize = 64, Seed = 5, Threads = 2, Device = "cpu" },
             Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }, CheckpointPath = checkpoint, Resume = resume,
         };
         var uninterrupted = new Pretrainer(Options()).Fit(data);
@@ -75,7 +75,7 @@ public class NnclrTests
     public void ABatchLargerThanTheSupportSetIsRefused() =>
         Assert.That(() => new Pretrainer(new PretrainOptions
         {
-            Method = new NnclrOptions { SupportSize = 32 }, Epochs = 1, BatchSize = 64, Threads = 2, Device = "cpu",
+            Method = new NnclrOptions { SupportSize = 32 }, Run = { Epochs = 1, BatchSize = 64, Threads = 2, Device = "cpu" },
             Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
         }).Fit(TestData.SampleTrain(64)), Throws.ArgumentException.With.Message.Contains("support set (32 projections) must hold at least one step's (64)"));
 }

@@ -111,7 +111,7 @@ public class RepresentationMetricsTests
         var seen = new List<MonitorRecord>();
         var options = new PretrainOptions
         {
-            Epochs = 2, BatchSize = 128, Seed = 1, MonitorEvery = 1, MonitorData = TestData.SampleTrain(600).Subset(Enumerable.Range(512, 88).ToArray()),
+            Run = { Epochs = 2, BatchSize = 128, Seed = 1 }, MonitorEvery = 1, MonitorData = TestData.SampleTrain(600).Subset(Enumerable.Range(512, 88).ToArray()),
             Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] }, OnMonitor = seen.Add,
         };
         var result = new Pretrainer(options).Fit(data);

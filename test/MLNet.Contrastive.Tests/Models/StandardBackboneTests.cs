@@ -46,7 +46,7 @@ public class StandardBackboneTests
         var encoder = EncoderOptions.For(3, 32, preset);
         var options = new PretrainOptions
         {
-            Epochs = 1, BatchSize = 16, Seed = 4, Threads = 2, Device = "cpu", LearningRate = 1e-3, WarmupFraction = 0,
+            Run = { Epochs = 1, BatchSize = 16, Seed = 4, Threads = 2, Device = "cpu", LearningRate = 1e-3 }, WarmupFraction = 0,
             Encoder = encoder, Method = PretrainingMethods.Defaults(method),
         };
         var result = new Pretrainer(options).Fit(data);

@@ -27,7 +27,7 @@ public class DamagedFileTests
     {
         folder = TestData.NewFolder();
         sample = TestData.SampleTrain(128);
-        var options = new PretrainOptions { Epochs = 1, BatchSize = 64, Seed = 1, CheckpointPath = folder["checkpoint.bin"],
+        var options = new PretrainOptions { Run = { Epochs = 1, BatchSize = 64, Seed = 1 }, CheckpointPath = folder["checkpoint.bin"],
             Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } };
         var run = new Pretrainer(options).Fit(sample);
         good["checkpoint"] = options.CheckpointPath;
@@ -52,7 +52,7 @@ public class DamagedFileTests
         var stage = mlContext.SelfSupervised().SimClr(new ImageEmbeddingEstimator.Options
         {
             InputColumnName = nameof(TestData.ImageRow.ImagePath),
-            Pretrain = new PretrainOptions { Epochs = 1, BatchSize = 32, Seed = 1, Encoder = options.Encoder },
+            Pretrain = new PretrainOptions { Run = { Epochs = 1, BatchSize = 32, Seed = 1 }, Encoder = options.Encoder },
         }).Fit(images);
         mlContext.Model.Save(stage, images.Schema, good["model.zip"] = folder["model.zip"]);
         modelRows = rows.Take(4).ToList();
@@ -111,7 +111,7 @@ public class DamagedFileTests
         {
             case "checkpoint":
                 // Resuming reads every section: header, weights, optimizer state and the generator's state.
-                new Pretrainer(new PretrainOptions { Epochs = 2, BatchSize = 64, Seed = 1, CheckpointPath = path, Resume = true }).Fit(sample);
+                new Pretrainer(new PretrainOptions { Run = { Epochs = 2, BatchSize = 64, Seed = 1 }, CheckpointPath = path, Resume = true }).Fit(sample);
                 break;
             case "idx images":
                 ImageStore.Load(path, good["idx labels"]);

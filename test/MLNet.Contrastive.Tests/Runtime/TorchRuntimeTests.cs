@@ -91,7 +91,7 @@ public class ElfVersionsTests
     public void ThreadCountsOutsideOneToFourPerProcessorAreRefusedBeforeTraining(int threads)
     {
         Assert.That(TorchRuntime.MaxThreads, Is.EqualTo(Math.Max(64, 4 * Environment.ProcessorCount)));
-        Assert.That(() => new MLNet.Contrastive.Training.Pretrainer(new MLNet.Contrastive.Training.PretrainOptions { Threads = threads }),
+        Assert.That(() => new MLNet.Contrastive.Training.Pretrainer(new MLNet.Contrastive.Training.PretrainOptions { Run = { Threads = threads } }),
             Throws.TypeOf<ArgumentOutOfRangeException>().With.Message.Contains($"between 1 and {TorchRuntime.MaxThreads}").And.Message.Contains("Threads"));
     }
 }

@@ -18,13 +18,13 @@ public class FineTuningTrainerTests
         var data = TestData.SampleTrain(1500);
         var (train, test) = (data.Subset(Enumerable.Range(0, 1000).ToArray()), data.Subset(Enumerable.Range(1000, 500).ToArray()));
         var mlContext = new MLContext(0);
-        var pretraining = new Pretrainer(new PretrainOptions { Epochs = 2, BatchSize = 100, Seed = 1, Threads = 2, Device = "cpu", Encoder = Small }, mlContext).Fit(train);
+        var pretraining = new Pretrainer(new PretrainOptions { Run = { Epochs = 2, BatchSize = 100, Seed = 1, Threads = 2, Device = "cpu" }, Encoder = Small }, mlContext).Fit(train);
         var pretrainedWeights = pretraining.Encoder.state_dict().ToDictionary(p => p.Key, p => p.Value.clone());
         var probe = LinearEvaluation.Evaluate(mlContext, Embeddings.FromEncoder(pretraining.Encoder, train), Embeddings.FromEncoder(pretraining.Encoder, test)).Accuracy;
 
         using var stage = new FineTuningTrainer(mlContext, new FineTuningTrainer.Options
         {
-            Pretrained = PretrainedEncoder.From(pretraining), Epochs = 40, BatchSize = 100, Seed = 1, Threads = 2, Device = "cpu",
+            Pretrained = PretrainedEncoder.From(pretraining), Run = { Epochs = 40, BatchSize = 100, Seed = 1, Threads = 2, Device = "cpu" },
         }).Fit(train, train.LabelNames!);
         var fineTuned = stage.Evaluate(mlContext, test);
 
@@ -52,7 +52,7 @@ public class FineTuningTrainerTests
         var mlContext = new MLContext(0);
         using var stage = new FineTuningTrainer(mlContext, new FineTuningTrainer.Options
         {
-            Encoder = EncoderOptions.For(1, 96), Epochs = 1, BatchSize = 32, Seed = 1, Threads = 2, Device = "cpu",
+            Encoder = EncoderOptions.For(1, 96), Run = { Epochs = 1, BatchSize = 32, Seed = 1, Threads = 2, Device = "cpu" },
         }).Fit(train, train.LabelNames!);
         Assert.That(stage.Evaluate(mlContext, data.Subset(Enumerable.Range(64, 16).ToArray())).MicroAccuracy, Is.InRange(0.0, 1.0));
     }
@@ -67,7 +67,7 @@ public class FineTuningTrainerTests
         var pipeline = mlContext.Transforms.Conversion.MapValueToKey(nameof(TestData.ImageRow.Label))
             .Append(mlContext.SelfSupervised().FineTune(new FineTuningTrainer.Options
             {
-                InputColumnName = nameof(TestData.ImageRow.ImagePath), Encoder = Small, Epochs = 3, BatchSize = 50, Seed = 2, Threads = 2, Device = "cpu",
+                InputColumnName = nameof(TestData.ImageRow.ImagePath), Encoder = Small, Run = { Epochs = 3, BatchSize = 50, Seed = 2, Threads = 2, Device = "cpu" },
             }));
         using var model = pipeline.Fit(data);
         var scored = model.Transform(data);
@@ -120,7 +120,7 @@ public class FineTuningTrainerTests
         var mlContext = new MLContext(0);
         using var stage = new FineTuningTrainer(mlContext, new FineTuningTrainer.Options
         {
-            Encoder = Small, Epochs = 30, BatchSize = 100, LearningRate = 3e-2, EarlyStoppingPatience = 2, Seed = 4, Threads = 2, Device = "cpu",
+            Encoder = Small, Run = { Epochs = 30, BatchSize = 100, LearningRate = 3e-2, Seed = 4, Threads = 2, Device = "cpu" }, EarlyStoppingPatience = 2,
         }).Fit(train, train.LabelNames!, validation);
 
         var accuracies = stage.ValidationAccuracy;
@@ -137,7 +137,7 @@ public class FineTuningTrainerTests
     {
         var (partlyLabelled, test) = PartlyLabelled();
         var mlContext = new MLContext(0);
-        var options = new FineTuningTrainer.Options { Encoder = Small, Epochs = 20, BatchSize = 50, Seed = 5, Threads = 2, Device = "cpu" };
+        var options = new FineTuningTrainer.Options { Encoder = Small, Run = { Epochs = 20, BatchSize = 50, Seed = 5, Threads = 2, Device = "cpu" }};
 
         Assert.That(() => new FineTuningTrainer(mlContext, options).Fit(partlyLabelled, partlyLabelled.LabelNames!),
             Throws.ArgumentException.With.Message.StartsWith("Row 100 of label column 'Label' has no class (a missing key); every row needs one, unless FixMatch or distillation"));
@@ -158,7 +158,7 @@ public class FineTuningTrainerTests
         // so an epoch is 1,200 rows, 24 batches of 50.
         var (partlyLabelled, test) = PartlyLabelled();
         var mlContext = new MLContext(0);
-        var options = new FineTuningTrainer.Options { Encoder = Small, Epochs = 1, BatchSize = 50, Seed = 5, Threads = 2, Device = "cpu", FixMatch = true };
+        var options = new FineTuningTrainer.Options { Encoder = Small, Run = { Epochs = 1, BatchSize = 50, Seed = 5, Threads = 2, Device = "cpu" }, FixMatch = true };
 
         using var stage = new FineTuningTrainer(mlContext, options).Fit(partlyLabelled, partlyLabelled.LabelNames!);
 
@@ -194,15 +194,15 @@ public class FineTuningTrainerTests
         options.FixMatch = true;
         Assert.That(options.EpochsFor(600, 59_400), Is.EqualTo(20), "600 labelled images 33 times and the 59,400 others: 618 steps an epoch");
         Assert.That(options.EpochsFor(10, 20), Is.EqualTo(500), "20 unlabelled and the 10 labelled ones once: 30 rows, one step");
-        options.Epochs = 7;
+        options.Run.Epochs = 7;
         Assert.That(options.EpochsFor(60), Is.EqualTo(7));
-        options.Epochs = 0;
+        options.Run.Epochs = 0;
         Assert.That(() => new FineTuningTrainer(new MLContext(0), options),
             Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("Epochs must be positive, or null for the default"));
 
         // The trainer runs that default: 8 labelled images at batch 8 are one step an epoch.
         var eight = TestData.SampleTrain(8);
-        using var stage = new FineTuningTrainer(new MLContext(0), new FineTuningTrainer.Options { Encoder = Small, BatchSize = 8, Seed = 5, Threads = 2, Device = "cpu" })
+        using var stage = new FineTuningTrainer(new MLContext(0), new FineTuningTrainer.Options { Encoder = Small, Run = { BatchSize = 8, Seed = 5, Threads = 2, Device = "cpu" }})
             .Fit(eight, eight.LabelNames!);
         Assert.That((stage.Training.Steps, stage.Training.Epochs), Is.EqualTo((500, 500)));
     }

@@ -21,19 +21,19 @@ public class ImageEmbeddingEstimatorTests
         options.Pretrain.Method = new SimClrOptions { Temperature = 0.3 };
         var simclr = mlContext.SelfSupervised().SimClr(options);
         var rotation = mlContext.SelfSupervised().Rotation(options);
-        options.Pretrain.BatchSize = 7;
+        options.Pretrain.Run.BatchSize = 7;
         ((SimClrOptions)options.Pretrain.Method).Temperature = 0.9;
 
         Assert.That(options.Pretrain.Method, Is.TypeOf<SimClrOptions>(), "the caller's method is untouched");
         Assert.That(simclr.Settings.Pretrain.Method, Is.TypeOf<SimClrOptions>().With.Property(nameof(SimClrOptions.Temperature)).EqualTo(0.3));
-        Assert.That(simclr.Settings.Pretrain.BatchSize, Is.EqualTo(64));
+        Assert.That(simclr.Settings.Pretrain.Run.BatchSize, Is.EqualTo(64));
         Assert.That(rotation.Settings.Pretrain.Method, Is.TypeOf<RotationOptions>());
     }
 
     private static ImageEmbeddingEstimator.Options SmallRun() => new()
     {
         InputColumnName = nameof(TestData.ImageRow.ImagePath),
-        Pretrain = new PretrainOptions { Epochs = 1, BatchSize = 64, Seed = 1, Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } },
+        Pretrain = new PretrainOptions { Run = { Epochs = 1, BatchSize = 64, Seed = 1 }, Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } },
     };
 
     private static float[][] Embeddings(IDataView scored) =>
@@ -198,7 +198,7 @@ public class StageColumnTests
         var pipeline = mlContext.SelfSupervised().SimClr(new ImageEmbeddingEstimator.Options
             {
                 InputColumnName = nameof(RowWithInnerNames.ImagePath),
-                Pretrain = new PretrainOptions { Epochs = 1, BatchSize = 32, Seed = 1, Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } },
+                Pretrain = new PretrainOptions { Run = { Epochs = 1, BatchSize = 32, Seed = 1 }, Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } },
             })
             .Append(mlContext.SelfSupervised().LinearProbe());
         var expectedColumns = typeof(RowWithInnerNames).GetProperties().Select(p => p.Name).Concat(["Embedding", "Score", "PredictedLabel"]).ToList();

@@ -55,7 +55,7 @@ public class SavedModelTests
         var mlContext = new MLContext(0);
         var paths = SavedModel.PathView(mlContext, [], nameof(Row.ImagePath));
         using (var stage = ImageEmbeddingEstimator.CreateStage(mlContext, paths,
-                   new MLNet.Contrastive.Training.Pretrainer(new MLNet.Contrastive.Training.PretrainOptions { Epochs = 1, BatchSize = 4, Threads = 2, Device = "cpu",
+                   new MLNet.Contrastive.Training.Pretrainer(new MLNet.Contrastive.Training.PretrainOptions { Run = { Epochs = 1, BatchSize = 4, Threads = 2, Device = "cpu" },
                        Encoder = new MLNet.Contrastive.Models.EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } }).Fit(TestData.SampleTrain(4)),
                    new ImageEmbeddingEstimator.Options { InputColumnName = nameof(Row.ImagePath) }))
             mlContext.Model.Save(stage, paths.Schema, folder["model.zip"]);
@@ -86,7 +86,7 @@ public class SavedModelTests
             return new MLNet.Contrastive.Models.ResNetEncoder(new MLNet.Contrastive.Models.EncoderOptions { StemWidth = 16, StageWidths = [16, 32] });
         }
         using var stage = ImageEmbeddingEstimator.CreateStage(mlContext, paths,
-            new MLNet.Contrastive.Training.Pretrainer(new MLNet.Contrastive.Training.PretrainOptions { Epochs = 1, BatchSize = 4, Threads = 2, Device = "cpu",
+            new MLNet.Contrastive.Training.Pretrainer(new MLNet.Contrastive.Training.PretrainOptions { Run = { Epochs = 1, BatchSize = 4, Threads = 2, Device = "cpu" },
                 Encoder = new MLNet.Contrastive.Models.EncoderOptions { StemWidth = 16, StageWidths = [16, 32] } }).Fit(images),
             new ImageEmbeddingEstimator.Options { InputColumnName = nameof(Row.ImagePath), OnnxPath = folder["encoder.onnx"] });
 

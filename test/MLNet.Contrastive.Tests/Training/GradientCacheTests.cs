@@ -206,12 +206,12 @@ public class GradientCacheTests
         var data = TestData.SampleTrain(128);
         var result = new Pretrainer(new PretrainOptions
         {
-            Epochs = 1, BatchSize = 64, ChunkSize = 16, Seed = 1, Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
+            Run = { Epochs = 1, BatchSize = 64, Seed = 1 }, ChunkSize = 16, Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
         }).Fit(data);
         Assert.That(result.History.Steps, Has.Count.EqualTo(2));
         Assert.That(result.History.Steps.All(s => double.IsFinite(s.Loss)), Is.True);
 
-        Assert.That(() => new Pretrainer(new PretrainOptions { Method = new ByolOptions(), Epochs = 1, BatchSize = 64, ChunkSize = 16 }).Fit(data),
+        Assert.That(() => new Pretrainer(new PretrainOptions { Method = new ByolOptions(), Run = { Epochs = 1, BatchSize = 64 }, ChunkSize = 16 }).Fit(data),
             Throws.ArgumentException.With.Message.StartsWith("Gradient caching (chunk size 16) needs a method whose loss couples the batch only through embeddings"));
         Assert.That(() => new Pretrainer(new PretrainOptions { ChunkSize = 0 }), Throws.InstanceOf<ArgumentOutOfRangeException>());
     }
@@ -221,6 +221,6 @@ public class GradientCacheTests
     [TestCase(OptimizerKind.Sgd, LearningRateScaling.Sqrt, 256, 1.2)]
     [TestCase(OptimizerKind.Sgd, LearningRateScaling.Linear, 256, 0.3)]
     public void DefaultLearningRatesFollowTheScalingRule(OptimizerKind optimizer, LearningRateScaling scaling, int batch, double expected) =>
-        Assert.That(new PretrainOptions { Optimizer = optimizer, LearningRateScaling = scaling, BatchSize = batch }.PeakLearningRate,
+        Assert.That(new PretrainOptions { Optimizer = optimizer, LearningRateScaling = scaling, Run = { BatchSize = batch }}.PeakLearningRate,
             Is.EqualTo(expected).Within(1e-12));
 }

@@ -22,7 +22,7 @@ public class LarsTests
         var loss = (weight * tensor(new float[] { 0, 1, 1, 0 }).view(2, 2)).sum() + (bias * tensor(new float[] { 1, -2 })).sum();
         loss.backward();
 
-        var options = new PretrainOptions { Optimizer = OptimizerKind.Lars, LearningRate = 0.5, WeightDecay = 0.1, SgdMomentum = 0, LarsTrustCoefficient = 0.02 };
+        var options = new PretrainOptions { Optimizer = OptimizerKind.Lars, Run = { LearningRate = 0.5, WeightDecay = 0.1 }, SgdMomentum = 0, LarsTrustCoefficient = 0.02 };
         var optimizer = new TrainingOptimizer([new ParameterGroup([weight, bias])], options);
         optimizer.SetLearningRate(0.5);
         optimizer.Step();
@@ -39,7 +39,7 @@ public class LarsTests
     {
         var a = new Parameter(ones(2, 2));
         var b = new Parameter(ones(2, 2));
-        var options = new PretrainOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 0.4, SgdMomentum = 0, WeightDecay = 0 };
+        var options = new PretrainOptions { Optimizer = OptimizerKind.Sgd, Run = { LearningRate = 0.4, WeightDecay = 0 }, SgdMomentum = 0};
         var optimizer = new TrainingOptimizer([new ParameterGroup([a], 10), new ParameterGroup([b], FixedLearningRate: true)], options);
         optimizer.SetLearningRate(0.1);
         (a * 1.0).sum().add((b * 1.0).sum()).backward();
@@ -53,7 +53,7 @@ public class LarsTests
     {
         var options = new PretrainOptions
         {
-            Method = new ByolOptions(), Optimizer = OptimizerKind.Lars, Epochs = 2, BatchSize = 64, Seed = 1, Threads = 2, Device = "cpu",
+            Method = new ByolOptions(), Optimizer = OptimizerKind.Lars, Run = { Epochs = 2, BatchSize = 64, Seed = 1, Threads = 2, Device = "cpu" },
             Encoder = new MLNet.Contrastive.Models.EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
         };
         var result = new Pretrainer(options).Fit(TestData.SampleTrain(128));

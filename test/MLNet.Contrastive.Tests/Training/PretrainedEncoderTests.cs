@@ -9,7 +9,7 @@ public class PretrainedEncoderTests
 {
     private static EncoderOptions Small => new() { StemWidth = 16, StageWidths = [16, 32] };
 
-    private static PretrainOptions Run(MethodOptions method) => new() { Method = method, Epochs = 1, BatchSize = 64, Seed = 3, Threads = 2, Device = "cpu" };
+    private static PretrainOptions Run(MethodOptions method) => new() { Method = method, Run = { Epochs = 1, BatchSize = 64, Seed = 3, Threads = 2, Device = "cpu" } };
 
     [Test]
     public void AnyMethodStartsFromTheRunsWeights()
@@ -64,7 +64,7 @@ public class PretrainedEncoderTests
             session.SaveCheckpoint();
         }
         var stored = Checkpoint.ReadInfo(folder[RunFolder.CheckpointFile]).Options;
-        Assert.That(stored.LearningRate, Is.EqualTo(2e-4).Within(1e-12));
+        Assert.That(stored.Run.LearningRate, Is.EqualTo(2e-4).Within(1e-12));
         Assert.That(stored.WarmupFraction, Is.EqualTo(0.01).Within(1e-12));
 
         var resumed = Run(new SimClrOptions());
@@ -76,7 +76,7 @@ public class PretrainedEncoderTests
 
         var explicitRate = Run(new SimClrOptions());
         explicitRate.Initialization = imported;
-        explicitRate.LearningRate = 1e-3;
+        explicitRate.Run.LearningRate = 1e-3;
         explicitRate.WarmupFraction = 0.1;
         Assert.That((explicitRate.PeakLearningRate, explicitRate.Warmup), Is.EqualTo((1e-3, 0.1)));
     }
@@ -109,7 +109,7 @@ public class PretrainedEncoderTests
         var data = TestData.SampleTrain(64);
         var run = Run(new SupervisedOptions { FrozenEncoderFraction = 0.5, EncoderLearningRateFactor = 0.1, LabelSmoothing = 0.1 });
         run.Encoder = Small;
-        run.WeightDecay = 0;
+        run.Run.WeightDecay = 0;
         using var session = new Pretrainer(run).Start(data);
         var method = (Supervised)session.Method;
         Dictionary<string, Tensor> Snapshot() => method.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());

@@ -7,7 +7,7 @@ public class PretrainerTests
 {
     private static PretrainOptions Options(int epochs, string? checkpoint = null, bool resume = false) => new()
     {
-        Epochs = epochs, BatchSize = 128, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 3e-3, WarmupFraction = 0.1,
+        Run = { Epochs = epochs, BatchSize = 128, Seed = 3, Threads = 2, Device = "cpu", LearningRate = 3e-3 }, WarmupFraction = 0.1,
         Encoder = new EncoderOptions { StemWidth = 16, StageWidths = [16, 32] },
         CheckpointPath = checkpoint, Resume = resume,
     };
@@ -77,7 +77,7 @@ public class PretrainerTests
         using var stopping = new EarlyStopping(validation, patience: 2);
         var options = Options(epochs: 12);
         options.Method = new MLNet.Contrastive.Methods.SupervisedOptions { Classes = 10 };
-        options.LearningRate = 3e-2;  // large enough that validation accuracy stops improving within a few epochs
+        options.Run.LearningRate = 3e-2;  // large enough that validation accuracy stops improving within a few epochs
         options.EpochCallbacks = [stopping];
         var result = new Pretrainer(options).Fit(train);
 
@@ -201,7 +201,7 @@ public class PretrainerTests
         var data = TestData.SampleTrain(256);
         new Pretrainer(Options(epochs: 1, folder["run.bin"])).Fit(data);
         var other = Options(epochs: 2, folder["run.bin"], resume: true);
-        other.BatchSize = 64;
+        other.Run.BatchSize = 64;
         Assert.That(() => new Pretrainer(other).Fit(data), Throws.ArgumentException.With.Message.EqualTo(
             $"{folder["run.bin"]}: the checkpoint was trained at batch size 128; resume with that batch size, not 64."));
     }
@@ -258,7 +258,7 @@ public class PretrainerTests
         // once batch norms are folded into an export): the end-of-epoch check refuses to checkpoint them.
         using var folder = TestData.NewFolder();
         var options = Options(epochs: 3, folder["run.bin"]);
-        (options.BatchSize, options.LearningRate) = (500, 1e30);
+        (options.Run.BatchSize, options.Run.LearningRate) = (500, 1e30);
         Assert.That(() => new Pretrainer(options).Fit(TestData.SampleTrain(1000)),
             Throws.InvalidOperationException.With.Message.StartsWith("The weights at the end of epoch 1 give NaN or infinite embeddings"));
         Assert.That(File.Exists(folder["run.bin"]), Is.False, "epoch 1's weights are not saved");
@@ -335,7 +335,7 @@ public class PretrainerTests
     public void TimeBudgetStopsTraining()
     {
         var options = Options(epochs: 1000);
-        options.Minutes = 0.05;
+        options.Run.Minutes = 0.05;
         var result = new Pretrainer(options).Fit(TestData.SampleTrain(256));
         Assert.That(result.Info.ElapsedSeconds, Is.InRange(3.0, 30.0));
         Assert.That(result.Info.GlobalStep, Is.GreaterThan(0));
