@@ -10,7 +10,7 @@ public class SiloProcessTests
 {
     private const int Images = 2000;
 
-    private static string Cli
+    internal static string Cli
     {
         get
         {
@@ -22,7 +22,7 @@ public class SiloProcessTests
     }
 
     /// <summary>Starts the CLI; its output lines go to <paramref name="lines"/> (and the test's progress).</summary>
-    private static Process Start(List<string> lines, params string[] arguments)
+    internal static Process Start(List<string> lines, params string[] arguments)
     {
         var process = Process.Start(new ProcessStartInfo("dotnet", [Cli, .. arguments]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
         void Receive(object _, DataReceivedEventArgs e)
@@ -37,7 +37,7 @@ public class SiloProcessTests
         return process;
     }
 
-    private static void WaitFor(Func<bool> condition, TimeSpan timeout, string what)
+    internal static void WaitFor(Func<bool> condition, TimeSpan timeout, string what)
     {
         var clock = Stopwatch.StartNew();
         while (!condition())
@@ -60,6 +60,27 @@ public class SiloProcessTests
         submit.WaitForExit();
         Assert.That(submit.ExitCode, Is.EqualTo(1));
         lock (lines) Assert.That(lines, Has.Some.StartsWith("error: ").And.Some.Contains("cli-broken.onnx: not a loadable ONNX model"));
+    }
+
+    [TestCase("silo", "both")]
+    [TestCase("submit", "both")]
+    [TestCase("status", "neither")]
+    public void AClusterCommandRefusesBothStoresAndNeither(string command, string given)
+    {
+        string[] store = given == "both" ? ["--redis", "127.0.0.1:1", "--postgres", "Host=127.0.0.1;Port=1"] : [];
+        string[] rest = command switch
+        {
+            "submit" => ["--model", ClusterFixture.Encoder, "--data", ClusterFixture.Images, "--out", Path.Combine(ClusterFixture.Folder, "cli-store-out")],
+            "status" => ["job-1"],
+            _ => [],
+        };
+        var lines = new List<string>();
+        using var process = Start(lines, ["cluster", command, .. store, .. rest]);
+        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(1)), Is.True, $"cluster {command} did not exit in a minute");
+        process.WaitForExit();
+        Assert.That(process.ExitCode, Is.EqualTo(1));
+        var expected = given == "both" ? "error: Both Redis (127.0.0.1:1) and Postgres are set" : "error: Neither Redis (host:port) nor Postgres (a connection string) is set";
+        lock (lines) Assert.That(lines, Has.Some.StartsWith(expected), string.Join("\n", lines));
     }
 
     [Test]
