@@ -26,7 +26,7 @@ public sealed class PostgresServer : IDisposable
         var folder = Path.Combine(Path.GetTempPath(), "mlnc-pg-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(folder);
         // The postgres user writes its data folder, socket and log here.
-        File.SetUnixFileMode(folder, (UnixFileMode)0b111_111_111);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(folder, (UnixFileMode)0b111_111_111);
         var server = new PostgresServer(bin, folder, ClusterFixture.FreePort());
         try
         {
