@@ -117,8 +117,11 @@ public sealed class Swav : PretrainingMethod
     public override Tensor Loss(Tensor images, StepContext context)
     {
         var n = images.shape[0];
-        if (options.QueueLength > 0 && options.QueueLength < n)
-            throw new ArgumentException($"SwAV's queue ({options.QueueLength} embeddings) must hold at least one batch ({n}); raise QueueLength or lower the batch size.");
+        // Over data-parallel ranks the codes and the queue are the global batch's (SwAV's all-reduced Sinkhorn sums).
+        var ranks = context.Ranks;
+        var global = n * (ranks?.WorldSize ?? 1);
+        if (options.QueueLength > 0 && options.QueueLength < global)
+            throw new ArgumentException($"SwAV's queue ({options.QueueLength} embeddings) must hold at least one batch ({global}); raise QueueLength or lower the batch size.");
         using var scope = NewDisposeScope();
         using (no_grad()) prototypes.weight!.copy_(F.normalize(prototypes.weight!, dim: 1));
         var views = crops.Crops(images, context.Generator);
@@ -132,14 +135,17 @@ public sealed class Swav : PretrainingMethod
             var useQueue = options.QueueLength > 0 && context.Progress >= options.QueueStartFraction && embeddingQueue.IsFull;
             for (var i = 0; i < 2; i++)
             {
-                var batchScores = scores[i].detach();
+                // Sinkhorn over every rank's scores (rank by rank: one process's rows) after the queue's; this rank's codes.
+                var batchScores = ranks is null ? scores[i].detach() : ranks.AllGather(scores[i].detach());
                 if (useQueue) batchScores = cat(new[] { embeddingQueue.Rows[i].to(batchScores.device).mm(prototypes.weight!.t()), batchScores }, 0);
-                codes.Add(SwavLoss.SinkhornKnopp(batchScores, options.Epsilon, options.SinkhornIterations).narrow(0, batchScores.shape[0] - n, n));
+                var own = batchScores.shape[0] - global + n * (ranks?.Rank ?? 0);
+                codes.Add(SwavLoss.SinkhornKnopp(batchScores, options.Epsilon, options.SinkhornIterations).narrow(0, own, n));
             }
         }
         var loss = SwavLoss.SwappedPrediction(codes, scores, options.Temperature);
         pendingEmbeddings?.Dispose();
-        pendingEmbeddings = options.QueueLength > 0 ? embeddings[0].detach().MoveToOuterDisposeScope() : null;
+        pendingEmbeddings = options.QueueLength <= 0 ? null
+            : (ranks is null ? embeddings[0].detach() : Training.GlobalBatch.Gather(embeddings[0].detach(), n, ranks, live: false)).MoveToOuterDisposeScope();
         return loss.MoveToOuterDisposeScope();
     }
 
