@@ -13,6 +13,12 @@ internal static class CommonOptions
     /// <summary>--threads: libtorch's CPU threads.</summary>
     public static Option<int> Threads() => new("--threads") { Description = "CPU threads for libtorch. Default: one per processor.", DefaultValueFactory = _ => new RunOptions().Threads };
 
+    /// <summary>--weight-decay: the optimizer's (decoupled for AdamW); <paramref name="defaults"/> are the command's run settings.</summary>
+    public static Option<double> WeightDecay(RunOptions defaults) => new("--weight-decay")
+    {
+        Description = "Weight decay (AdamW's decoupled; SGD's and LARS's L2).", DefaultValueFactory = _ => defaults.WeightDecay,
+    };
+
     /// <summary>--device: where TorchSharp trains.</summary>
     public static Option<string> Device() => new("--device") { Description = "cpu, cuda or auto. Default auto.", DefaultValueFactory = _ => "auto" };
 

@@ -50,11 +50,12 @@ internal static class FineTuneCommand
         var seed = CommonOptions.Seed("the label sample, initialisation, shuffling and augmentation");
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
+        var weightDecay = CommonOptions.WeightDecay(defaults.Run);
         var output = new Option<string>("--out") { Description = "Output folder: model.zip (image paths in, PredictedLabel out), network.onnx (class logits) and encoder.onnx (the fine-tuned encoder).", Required = true };
         var command = new Command("finetune", "Fine-tune a pretrained encoder with a classifier on labelled images (or train it from scratch).")
         {
             model, normalization, train, trainLabels, test, testLabels, validationImages, validationLabels, patience, fraction, epochs, minutes, batchSize, learningRate, encoderFactor, frozen, distillEpochs,
-            distillMinutes, strongViews, smoothing, fixMatch, threshold, imageSize, channels, encoder, seed, threads, device, output,
+            distillMinutes, strongViews, smoothing, fixMatch, threshold, imageSize, channels, encoder, weightDecay, seed, threads, device, output,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -95,7 +96,8 @@ internal static class FineTuneCommand
                 Run =
                 {
                     Epochs = parse.GetValue(epochs), Minutes = parse.GetValue(minutes), BatchSize = parse.GetValue(batchSize),
-                    LearningRate = parse.GetValue(learningRate), Seed = seedValue, Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
+                    LearningRate = parse.GetValue(learningRate), WeightDecay = parse.GetValue(weightDecay), Seed = seedValue,
+                    Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
                 },
                 DistillationEpochs = parse.GetValue(distillEpochs),
                 DistillationMinutes = parse.GetValue(distillMinutes), FixMatch = parse.GetValue(fixMatch), Channels = load.Channels,

@@ -36,6 +36,11 @@ internal static class PretrainCommand
         var seed = CommonOptions.Seed("initialisation, shuffling and augmentation");
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
+        var weightDecay = CommonOptions.WeightDecay(run);
+        var weightDecayEnd = new Option<double?>("--weight-decay-end")
+        {
+            Description = "The weight decay at the end of training, reached from --weight-decay along a half cosine (DINO's and iBOT's recipe: --weight-decay 0.04 --weight-decay-end 0.4). Default: constant.",
+        };
         var output = new Option<string>("--out") { Description = "Output folder: model.zip, encoder.onnx, checkpoint.bin, history.json, history.csv.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint.bin." };
         var init = CommonOptions.Init();
@@ -91,7 +96,7 @@ internal static class PretrainCommand
         var command = new Command("pretrain", "Pretrain an image encoder with a self-supervised method.")
         {
             data, labels, method, methodSettings, imageSize, channels, encoder, epochs, minutes, batchSize, chunkSize, learningRate, scaling, optimizer,
-            seed, threads, device, output, resume, init, normalization, reestimate, teacher, teacherCache, skipBad, maxPixels, monitorEvery, captions, pairedData, cache, distributed, noSyncBatchNorm, stallTimeout, ranks, restarts, vitPooling,
+            weightDecay, weightDecayEnd, seed, threads, device, output, resume, init, normalization, reestimate, teacher, teacherCache, skipBad, maxPixels, monitorEvery, captions, pairedData, cache, distributed, noSyncBatchNorm, stallTimeout, ranks, restarts, vitPooling,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -133,8 +138,10 @@ internal static class PretrainCommand
                 Run =
                 {
                     Epochs = parse.GetValue(epochs) ?? run.Epochs, Minutes = parse.GetValue(minutes), BatchSize = parse.GetValue(batchSize),
-                    LearningRate = parse.GetValue(learningRate), Seed = parse.GetValue(seed), Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
+                    LearningRate = parse.GetValue(learningRate), WeightDecay = parse.GetValue(weightDecay), Seed = parse.GetValue(seed),
+                    Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
                 },
+                WeightDecayEnd = parse.GetValue(weightDecayEnd),
                 ChunkSize = parse.GetValue(chunkSize),
                 LearningRateScaling = parse.GetValue(scaling), Optimizer = parse.GetValue(optimizer), CheckpointPath = new RunFolder(outDir).Checkpoint, Resume = parse.GetValue(resume),
                 MonitorEvery = parse.GetValue(monitorEvery), OnMonitor = PrintMonitor,

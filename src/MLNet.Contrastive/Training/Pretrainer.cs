@@ -397,6 +397,7 @@ internal sealed class TrainingSession : IDisposable
         }
         var learningRate = LearningRateSchedule.At(progress, options.PeakLearningRate, options.Warmup);
         optimizer.SetLearningRate(learningRate);
+        if (options.WeightDecayEnd is not null) optimizer.SetWeightDecay(LearningRateSchedule.WeightDecayAt(progress, options.Run.WeightDecay, options.WeightDecayEnd));
         using var pause = CollectionPause.Begin();
         using var scope = NewDisposeScope();
         using var synchronized = SyncBatchNorm.Synchronize(options.SynchronizeBatchNorm ? options.DataParallel : null);

@@ -19,6 +19,7 @@ internal sealed class TrainingOptimizer
     public TrainingOptimizer(IEnumerable<ParameterGroup> parameterGroups, PretrainOptions options)
     {
         this.options = options;
+        WeightDecay = options.Run.WeightDecay;
         var lr = options.PeakLearningRate;
         foreach (var group in parameterGroups.Where(g => g.Parameters.Count > 0))
         {
@@ -53,11 +54,27 @@ internal sealed class TrainingOptimizer
             group.LearningRate = (settings.FixedLearningRate ? options.PeakLearningRate : scheduled) * settings.LearningRateFactor;
     }
 
+    /// <summary>The weight decay the next steps apply (<see cref="PretrainOptions.WeightDecayEnd"/>'s schedule); the run's until set.</summary>
+    public double WeightDecay { get; private set; }
+
+    /// <summary>Sets the weight decay of every group (LARS: of its adapted weights) to <paramref name="scheduled"/>.</summary>
+    public void SetWeightDecay(double scheduled)
+    {
+        WeightDecay = scheduled;
+        if (options.Optimizer == OptimizerKind.Lars) return;
+        foreach (var group in optimizer.ParamGroups)
+            switch (group)
+            {
+                case AdamW.ParamGroup adamW: adamW.Options.weight_decay = scheduled; break;
+                case SGD.ParamGroup sgd: sgd.Options.weight_decay = scheduled; break;
+            }
+    }
+
     public void ZeroGrad() => optimizer.zero_grad();
 
     public void Step()
     {
-        if (adapted.Count > 0) AdaptGradients(adapted, options.Run.WeightDecay, options.LarsTrustCoefficient);
+        if (adapted.Count > 0) AdaptGradients(adapted, WeightDecay, options.LarsTrustCoefficient);
         optimizer.step();
     }
 
