@@ -8,7 +8,7 @@ using MLNet.Contrastive.Training;
 // collectives <out>: each rank writes rank<r>.txt with the results of collectives on values that depend on its rank.
 // stall <out>: rank 1 sleeps for 2 minutes before an allreduce the others wait in, with a 2-second stall timeout.
 // allreduce-time <out> <floats> <repeats>: rank 0 writes the time of each in-place allreduce of that many floats.
-// train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol|barlow|vicreg|moco|nnclr|dino|swav] [--no-sync-bn]: a
+// train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol|barlow|vicreg|moco|nnclr|dino|swav] [--no-sync-bn] [--views]: a
 // short run on views without randomness, so N ranks at batch B/N train the same objective as one process at batch B —
 // supervised on a ViT (layer norm, no batch coupling), or SimCLR, Barlow Twins, VICReg (losses over the global batch) or
 // BYOL on the small ResNet (batch norm synchronised over the ranks); writes rank<r>.txt with the losses, rank<r>.bin
@@ -107,7 +107,8 @@ static int Run(string[] args)
                 "swav" => new SwavOptions { LocalCrops = 0, QueueLength = 256, QueueStartFraction = 0, Prototypes = 64 },
                 _ => throw new ArgumentException($"Unknown method '{method}': supervised, simclr, byol, barlow, vicreg, moco, nnclr, dino or swav."),
             },
-            Augmentation = new AugmentationOptions
+            // --views: the default recipe for the images (random crops, flips, jitter, noise); otherwise views without randomness.
+            Augmentation = args.Contains("--views") ? null : new AugmentationOptions
             {
                 CropScaleMin = 1, CropScaleMax = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 0,
                 ColorJitterProbability = 0, GrayscaleProbability = 0, BlurProbability = 0,

@@ -26,7 +26,7 @@ public static class PatchMasking
         ArgumentOutOfRangeException.ThrowIfLessThan(patches, 1);
         using var scope = NewDisposeScope();
         var keep = Visible(patches, maskRatio);
-        var shuffle = rand(new[] { batch, (long)patches }, generator: generator).argsort(1).to(device ?? CPU);
+        var shuffle = SampleDraws.Rand([batch, patches], generator).argsort(1).to(device ?? CPU);
         var restore = shuffle.argsort(1);
         var mask = cat(new[] { zeros(batch, keep, device: device), ones(batch, patches - keep, device: device) }, 1).gather(1, restore);
         return new PatchMask(shuffle.narrow(1, 0, keep).MoveToOuterDisposeScope(), restore.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope());
@@ -44,9 +44,9 @@ public static class PatchMasking
             throw new ArgumentOutOfRangeException(nameof(minRatio), $"The mask ratios must satisfy 0 < {nameof(minRatio)} ≤ {nameof(maxRatio)} < 1; got {minRatio} and {maxRatio}.");
         ArgumentOutOfRangeException.ThrowIfLessThan(patches, 2);
         using var scope = NewDisposeScope();
-        var ratios = rand(new[] { batch, 1L }, generator: generator) * (maxRatio - minRatio) + minRatio;
+        var ratios = SampleDraws.Rand([batch, 1L], generator) * (maxRatio - minRatio) + minRatio;
         var counts = (ratios * patches).floor().clamp(1, patches - 1);
-        var rank = rand(new[] { batch, (long)patches }, generator: generator).argsort(1).argsort(1);
+        var rank = SampleDraws.Rand([batch, patches], generator).argsort(1).argsort(1);
         return rank.lt(counts).to_type(ScalarType.Float32).to(device ?? CPU).MoveToOuterDisposeScope();
     }
 }

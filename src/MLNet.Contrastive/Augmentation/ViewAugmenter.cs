@@ -6,7 +6,8 @@ namespace MLNet.Contrastive.Augmentation;
 
 /// <summary>
 /// Makes random views of a batch on tensors, every draw per sample from the given seeded
-/// <see cref="Generator"/> (unlike batch transforms that apply one draw to the whole batch).
+/// <see cref="Generator"/> (unlike batch transforms that apply one draw to the whole batch); over data-parallel ranks,
+/// each rank's draws are its slice of one process's (<see cref="SampleDraws"/>).
 /// Input and output: [B, C, H, W] of one floating type (float32 in training), values in [0, 1], C = 1 or 3.
 /// </summary>
 public sealed class ViewAugmenter
@@ -57,7 +58,7 @@ public sealed class ViewAugmenter
             x = Stage(x, x => where(Chance(b, options.GrayscaleProbability, generator).view(-1, 1, 1, 1).to(x.device), Gray(x).expand_as(x), x));
         if (options.BlurProbability > 0) x = Stage(x, x => Blur(x, generator));
         if (options.NoiseProbability > 0)
-            x = Stage(x, x => (x + randn(x.shape, generator: generator).to(x.device) * options.NoiseStd * Chance(b, options.NoiseProbability, generator).view(-1, 1, 1, 1).to(x.device)).clamp_(0, 1));
+            x = Stage(x, x => (x + SampleDraws.Randn(x.shape, generator).to(x.device) * options.NoiseStd * Chance(b, options.NoiseProbability, generator).view(-1, 1, 1, 1).to(x.device)).clamp_(0, 1));
         if (options.SolarizeProbability > 0)
             x = Stage(x, x => where(Chance(b, options.SolarizeProbability, generator).view(-1, 1, 1, 1).to(x.device) & (x >= options.SolarizeThreshold), 1 - x, x));
         return x;
@@ -133,9 +134,10 @@ public sealed class ViewAugmenter
     internal static Tensor Gray(Tensor x) =>
         x.shape[1] == 1 ? x : (0.299 * x[.., 0..1] + 0.587 * x[.., 1..2] + 0.114 * x[.., 2..3]);
 
+    // Through SampleDraws: a data-parallel rank draws its slice of what one process at the whole batch would.
     private static Tensor Uniform(long n, double low, double high, Generator g) =>
-        rand(new[] { n }, generator: g) * (high - low) + low;
+        SampleDraws.Rand([n], g) * (high - low) + low;
 
     private static Tensor Chance(long n, double probability, Generator g) =>
-        rand(new[] { n }, generator: g) < probability;
+        SampleDraws.Rand([n], g) < probability;
 }

@@ -251,12 +251,12 @@ public sealed class Pretrainer
             var optimizer = new TrainingOptimizer(method.ParameterGroups(), options);
             var parallel = options.DataParallel;
             var rank = parallel?.Rank ?? 0;
-            var generator = new Generator(RankSeed(options.Run.Seed, rank, 0));
+            // Every rank draws from the same stream, as one process would: each keeps its slice of every per-sample draw
+            // (SampleDraws), so the views do not depend on the number of ranks.
+            var generator = new Generator((ulong)options.Run.Seed);
             if (resume)
             {
                 Checkpoint.LoadTrainingState(options.CheckpointPath!, method, optimizer, generator);
-                // The checkpoint holds rank 0's generator; the other ranks draw their own views from here on.
-                if (rank > 0) generator.manual_seed(unchecked((long)RankSeed(options.Run.Seed, rank, info.GlobalStep)));
                 channel.Info(MessageSensitivity.None, "{0}", $"Resuming from {options.CheckpointPath} at epoch {info.Epoch + 1}, step {info.GlobalStep + 1}.");
             }
             // Every rank starts from rank 0's weights and buffers (integer buffers, such as batch norm's counts, agree already).
@@ -301,8 +301,6 @@ public sealed class Pretrainer
     }
 
     /// <summary>The seed of a rank's view generator: the run's seed on rank 0 (so one process trains as before), distinct on the others.</summary>
-    private static ulong RankSeed(int seed, int rank, int step) => rank == 0 ? (ulong)seed : unchecked((ulong)seed + (ulong)rank * 0x9E3779B97F4A7C15UL + (ulong)step);
-
     /// <summary>The epoch's image order, a pure function of seed and epoch so that a resumed run sees the same batches.</summary>
     internal static int[] Permutation(int count, int seed, int epoch)
     {
@@ -401,6 +399,7 @@ internal sealed class TrainingSession : IDisposable
         using var pause = CollectionPause.Begin();
         using var scope = NewDisposeScope();
         using var synchronized = SyncBatchNorm.Synchronize(options.SynchronizeBatchNorm ? options.DataParallel : null);
+        using var draws = options.DataParallel is { WorldSize: > 1 } group ? SampleDraws.Split(group.Rank, group.WorldSize, indices.Length) : null;
         var batch = data.Batch(indices, device);
         var labels = Method.RequiresLabels ? data.BatchLabels(indices, device) : null;
         var pairs = Method.RequiresPairs ? data.Pairs!.Batch(indices, device) : null;

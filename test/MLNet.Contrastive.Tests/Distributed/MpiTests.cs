@@ -78,6 +78,17 @@ public class MpiTests
         AssertSameRun(single, parallel, lossTolerance: 3e-4);
     }
 
+    [TestCase("simclr")]
+    [TestCase("byol")]
+    public void WithRandomViewsTwoRanksDrawTheViewsOfOneProcess(string method)
+    {
+        // The default recipe (random crops, flips, contrast and brightness, noise): every rank draws from the run's
+        // generator what one process at the whole batch draws and keeps its slice (SampleDraws), so 2 × 64 still trains
+        // as 1 × 128. (Before, each rank drew its own views from its own seed: other views, another run.)
+        var (single, parallel) = TrainOnOneAndTwo(method, steps: 20, batch: 128, "--views");
+        AssertSameRun(single, parallel, lossTolerance: 3e-4);
+    }
+
     [Test]
     public void WithoutSynchronisedBatchNormTwoRanksTrainAnotherObjective()
     {
