@@ -8,7 +8,7 @@ using MLNet.Contrastive.Training;
 // collectives <out>: each rank writes rank<r>.txt with the results of collectives on values that depend on its rank.
 // stall <out>: rank 1 sleeps for 2 minutes before an allreduce the others wait in, with a 2-second stall timeout.
 // allreduce-time <out> <floats> <repeats>: rank 0 writes the time of each in-place allreduce of that many floats.
-// train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol|barlow|vicreg|moco|nnclr|dino|swav] [--no-sync-bn] [--views]: a
+// train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol|barlow|vicreg|moco|nnclr|dino|swav|ibot] [--no-sync-bn] [--views]: a
 // short run on views without randomness, so N ranks at batch B/N train the same objective as one process at batch B —
 // supervised on a ViT (layer norm, no batch coupling), or SimCLR, Barlow Twins, VICReg (losses over the global batch) or
 // BYOL on the small ResNet (batch norm synchronised over the ranks); writes rank<r>.txt with the losses, rank<r>.bin
@@ -105,7 +105,9 @@ static int Run(string[] args)
                 "dino" => new DinoOptions { LocalCrops = 0, GlobalCropScaleMin = 1, Prototypes = 256, HiddenDimension = 128, BottleneckDimension = 64 },
                 // Two views and a queue of two batches that joins the codes from the third step.
                 "swav" => new SwavOptions { LocalCrops = 0, QueueLength = 256, QueueStartFraction = 0, Prototypes = 64 },
-                _ => throw new ArgumentException($"Unknown method '{method}': supervised, simclr, byol, barlow, vicreg, moco, nnclr, dino or swav."),
+                // The one-block ViT; random per-image masks (SampleDraws) and a patch centre over a random count of patches.
+                "ibot" => new IbotOptions { LocalCrops = 0, GlobalCropScaleMin = 1, Prototypes = 64, HiddenDimension = 64, BottleneckDimension = 32 },
+                _ => throw new ArgumentException($"Unknown method '{method}': supervised, simclr, byol, barlow, vicreg, moco, nnclr, dino, swav or ibot."),
             },
             // --views: the default recipe for the images (random crops, flips, jitter, noise); otherwise views without randomness.
             Augmentation = args.Contains("--views") ? null : new AugmentationOptions
@@ -113,7 +115,7 @@ static int Run(string[] args)
                 CropScaleMin = 1, CropScaleMax = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 0,
                 ColorJitterProbability = 0, GrayscaleProbability = 0, BlurProbability = 0,
             },
-            Encoder = method == "supervised" ? vit : new EncoderOptions { StemWidth = 16, StageWidths = [16, 32], EmbeddingStages = 1, EmbeddingGrid = 1 },
+            Encoder = method is "supervised" or "ibot" ? vit : new EncoderOptions { StemWidth = 16, StageWidths = [16, 32], EmbeddingStages = 1, EmbeddingGrid = 1 },
             Run = { Epochs = 1, BatchSize = batch, Threads = 1, Device = "cpu", Seed = 5, LearningRate = method == "supervised" ? null : 1e-3 },
             WarmupFraction = 0, DataParallel = parallel,
             SynchronizeBatchNorm = !args.Contains("--no-sync-bn"),

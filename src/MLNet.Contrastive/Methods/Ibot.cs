@@ -101,8 +101,21 @@ public sealed class Ibot : Dino
         var (patchLoss, updated) = IbotPatchLoss.Compute(studentPatches, teacherPatches, mask, patchCenter,
             options.StudentTemperature, options.TeacherTemperatureAt(context.Progress), options.CenterMomentum);
         AddMonitor("PatchLoss", patchLoss.item<float>());
-        using (no_grad()) patchCenter.copy_(updated);
+        using (no_grad()) patchCenter.copy_(context.Ranks is null ? updated : GlobalPatchCenter(teacherPatches, context.Ranks));
         return (classLoss + options.PatchLossWeight * patchLoss).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The patch centre moved by the mean of every rank's teacher outputs of masked patches: the ranks mask different
+    /// numbers of patches, so their sums and counts are averaged (their ratio is the global mean), not their means.
+    /// </summary>
+    private Tensor GlobalPatchCenter(Tensor teacherPatches, Training.IDataParallel ranks)
+    {
+        using var scope = NewDisposeScope();
+        var sums = cat([teacherPatches.sum(dim: 0), full([1L], (float)teacherPatches.shape[0], dtype: teacherPatches.dtype, device: teacherPatches.device)]).unsqueeze(0);
+        ranks.Average([sums]);
+        var mean = sums[.., ..^1] / sums[.., ^1..];
+        return (patchCenter * options.CenterMomentum + mean * (1 - options.CenterMomentum)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The patch tokens of the masked patches, [N, 1 + L, D] and mask [N, L] → [M, D], row-major (as <see cref="IbotPatchLoss"/> reads them).</summary>

@@ -64,16 +64,17 @@ public class MpiTests
     [TestCase("moco", 20)]
     [TestCase("dino", 20)]
     [TestCase("swav", 20)]
+    [TestCase("ibot", 20)]
     [TestCase("nnclr", 3)]
     public void MethodsWithStateOnTwoRanksKeepOneProcesssState(string method, int steps)
     {
         // MoCo's queue and NNCLR's support set take the global batch's keys and projections (gathered, in one process's
         // order), DINO's centre the global batch's mean, SwAV's Sinkhorn every rank's scores and its queue every rank's
-        // embeddings: the queues, the support set and the centre — in the state compared — stay one process's, and so do
-        // the losses that read them. NNCLR's nearest neighbour is an argmax over
-        // near-ties while the projections are still alike: float rounding flips one by step 4 and the runs part, so its
-        // case stops at 3 steps (the support set filled at step 1 is read at steps 2 and 3; a rank's own half would be
-        // another support set from step 2).
+        // embeddings, iBOT's patch centre the mean over every rank's masked patches (random per-image masks, drawn as one
+        // process draws them): the queues, the support set and the centres — in the state compared — stay one process's,
+        // and so do the losses that read them. NNCLR's nearest neighbour is an argmax over near-ties while the projections
+        // are still alike: float rounding flips one by step 4 and the runs part, so its case stops at 3 steps (the support
+        // set filled at step 1 is read at steps 2 and 3; a rank's own half would be another support set from step 2).
         var (single, parallel) = TrainOnOneAndTwo(method, steps, batch: 128);
         AssertSameRun(single, parallel, lossTolerance: 3e-4);
     }
