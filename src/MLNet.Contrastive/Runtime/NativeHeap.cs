@@ -5,8 +5,9 @@ namespace MLNet.Contrastive.Runtime;
 /// <summary>
 /// glibc's malloc keeps memory that libtorch frees for later allocations, and its main heap fragments under training's
 /// pattern of tens-of-megabyte tensors: at 96 × 96 RGB it grew to 2.4 GB around a live set of about 0.5 GB. <see cref="Trim"/>
-/// hands the free pages back to the system. Gradient-cached steps trim between their passes and after the step; plain
-/// steps whose views take 16 MB or more (64 px RGB and larger) trim after each step (docs/performance.md has the figures).
+/// hands the free pages back to the system. Gradient-cached steps trim between their passes, again whenever resident
+/// memory has grown by 256 MiB over the passes with a graph, and after the step; plain steps whose views take 16 MB or
+/// more (64 px RGB and larger) trim after each step (docs/performance.md has the figures).
 /// </summary>
 internal static class NativeHeap
 {
@@ -31,6 +32,21 @@ internal static class NativeHeap
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or IOException or UnauthorizedAccessException)
         {
             unavailable = true;
+        }
+    }
+
+    /// <summary>The process's resident memory in bytes (/proc/self/statm); 0 where it cannot be read.</summary>
+    public static long ResidentBytes()
+    {
+        if (unavailable) return 0;
+        try
+        {
+            var fields = File.ReadAllText("/proc/self/statm").Split(' ');
+            return long.Parse(fields[1]) * Environment.SystemPageSize;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return 0;
         }
     }
 

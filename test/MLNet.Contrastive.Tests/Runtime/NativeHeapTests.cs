@@ -1,0 +1,29 @@
+using System.Runtime.InteropServices;
+using MLNet.Contrastive.Runtime;
+
+namespace MLNet.Contrastive.Tests.Runtime;
+
+public class NativeHeapTests
+{
+    private static long VmRssBytes() =>
+        long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+
+    [Test]
+    public void ResidentBytesIsTheProcesssResidentMemoryAndTrimmingGivesFreedPagesBack()
+    {
+        var before = NativeHeap.ResidentBytes();
+        Assert.That(before, Is.EqualTo(VmRssBytes()).Within(64 << 20), "statm's resident pages against status's VmRSS");
+
+        // 256 MiB in 4 MiB blocks (under glibc's largest mmap threshold, so they come from the heap), touched, then freed:
+        // trimming hands the pages back, so resident memory returns near where it was.
+        var blocks = Enumerable.Range(0, 64).Select(_ => Marshal.AllocHGlobal(4 << 20)).ToList();
+        foreach (var block in blocks)
+            for (var page = 0; page < 4 << 20; page += 4096) Marshal.WriteByte(block, page, 1);
+        var touched = NativeHeap.ResidentBytes();
+        Assert.That(touched - before, Is.GreaterThan(200L << 20));
+        foreach (var block in blocks) Marshal.FreeHGlobal(block);
+        NativeHeap.Trim();
+        Assert.That(NativeHeap.ResidentBytes() - before, Is.LessThan(64L << 20));
+    }
+}
