@@ -59,8 +59,9 @@ internal static class GradientCache
             var gradients = (ranks is null ? gradient : GlobalBatch.LocalRows(gradient, images.shape[0], ranks)).split(rowsPerChunk);
             // The first pass's and the loss's freed blocks go back to the system before the passes with a graph.
             NativeHeap.Trim();
-            // Each pass frees its graph, but malloc keeps the holes it leaves: over the 16 passes of a ResNet-50 step at 224 px
-            // resident memory climbed by gigabytes (docs/backbones.md). Trimming once it has grown by TrimSlack since the last trim bounds the climb.
+            // Each pass frees its graph, but malloc keeps the holes it leaves: over the 16 passes of a ResNet-50 step at
+            // 224 px resident memory climbed by gigabytes (docs/backbones.md). Trimming whenever it has grown by TrimSlack
+            // since the last trim bounds the climb.
             var resident = NativeHeap.ResidentBytes();
             for (var i = 0; i < chunks.Length; i++)
             {

@@ -15,8 +15,8 @@ public class NativeHeapTests
         var before = NativeHeap.ResidentBytes();
         Assert.That(before, Is.EqualTo(VmRssBytes()).Within(64 << 20), "statm's resident pages against status's VmRSS");
 
-        // 256 MiB in 4 MiB blocks (under glibc's largest mmap threshold, so they come from the heap), touched, then freed:
-        // trimming hands the pages back, so resident memory returns near where it was.
+        // 256 MiB in 4 MiB blocks, touched, then freed: whether glibc's moving mmap threshold put them on the heap or in
+        // mappings of their own, after the trim resident memory returns near where it was.
         var blocks = Enumerable.Range(0, 64).Select(_ => Marshal.AllocHGlobal(4 << 20)).ToList();
         foreach (var block in blocks)
             for (var page = 0; page < 4 << 20; page += 4096) Marshal.WriteByte(block, page, 1);
