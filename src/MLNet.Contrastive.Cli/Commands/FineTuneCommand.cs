@@ -40,6 +40,7 @@ internal static class FineTuneCommand
         var frozen = new Option<double>("--frozen-fraction") { Description = "Fraction of training with the pretrained encoder frozen (classifier only).", DefaultValueFactory = _ => defaults.Network.FrozenEncoderFraction };
         var distillEpochs = new Option<int>("--distill-epochs") { Description = "Then distil the fine-tuned network into a student over all training images, the ones outside --label-fraction unlabelled (SimCLRv2): epochs.", DefaultValueFactory = _ => 0 };
         var distillMinutes = new Option<double?>("--distill-minutes") { Description = "Distillation's budget in minutes instead of --distill-epochs." };
+        var soup = new Option<int>("--soup") { Description = "Fine-tune this many times (seeds --seed, --seed + 1, …; each the whole budget) from the same --model and average their weights into one network (a model soup).", DefaultValueFactory = _ => defaults.Soup };
         var strongViews = new Option<bool>("--strong-views") { Description = "Train (and distil) on the self-supervised views (wider crops, colour jitter, noise; blur above 64 px) instead of crop and flip." };
         var smoothing = new Option<double?>("--label-smoothing") { Description = "Label smoothing of the cross-entropy (default 0.1; 0 with --fixmatch)." };
         var fixMatch = new Option<bool>("--fixmatch") { Description = "Semi-supervised fine-tuning (FixMatch): the training images outside --label-fraction train too, unlabelled, on their confident predictions." };
@@ -54,7 +55,7 @@ internal static class FineTuneCommand
         var output = new Option<string>("--out") { Description = "Output folder: model.zip (image paths in, PredictedLabel out), network.onnx (class logits) and encoder.onnx (the fine-tuned encoder).", Required = true };
         var command = new Command("finetune", "Fine-tune a pretrained encoder with a classifier on labelled images (or train it from scratch).")
         {
-            model, normalization, train, trainLabels, test, testLabels, validationImages, validationLabels, patience, fraction, epochs, minutes, batchSize, learningRate, encoderFactor, frozen, distillEpochs,
+            model, normalization, train, trainLabels, test, testLabels, validationImages, validationLabels, patience, fraction, epochs, minutes, batchSize, learningRate, encoderFactor, frozen, soup, distillEpochs,
             distillMinutes, strongViews, smoothing, fixMatch, threshold, imageSize, channels, encoder, weightDecay, seed, threads, device, output,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
@@ -99,7 +100,7 @@ internal static class FineTuneCommand
                     LearningRate = parse.GetValue(learningRate), WeightDecay = parse.GetValue(weightDecay), Seed = seedValue,
                     Threads = parse.GetValue(threads), Device = parse.GetValue(device)!,
                 },
-                DistillationEpochs = parse.GetValue(distillEpochs),
+                Soup = parse.GetValue(soup), DistillationEpochs = parse.GetValue(distillEpochs),
                 DistillationMinutes = parse.GetValue(distillMinutes), FixMatch = parse.GetValue(fixMatch), Channels = load.Channels,
                 Network =
                 {
@@ -115,7 +116,8 @@ internal static class FineTuneCommand
             var title = $"{(pretrained is null ? "Training a new encoder from scratch" : $"Fine-tuning {pretrained.Source}")} on {sample.Count:N0} labelled images " +
                         $"({LabelEfficiency.Percent((double)sample.Count / trainStore.Count)} of {trainStore.Count:N0}, {trainStore.LabelNames!.Count} classes" +
                         (options.FixMatch ? $"; FixMatch on the other {trainStore.Count - sample.Count:N0}), " : "), ") +
-                        (options.Run.Minutes is { } m ? $"{m:0.##} min" : $"{options.EpochsFor(sample.Count, options.UsesUnlabelled ? trainStore.Count - sample.Count : 0)} epochs");
+                        (options.Run.Minutes is { } m ? $"{m:0.##} min" : $"{options.EpochsFor(sample.Count, options.UsesUnlabelled ? trainStore.Count - sample.Count : 0)} epochs") +
+                        (options.Soup > 1 ? $", {options.Soup} runs averaged" : "");
             using var stage = ConsoleProgress.Run(title, progress =>
             {
                 options.Progress = progress;

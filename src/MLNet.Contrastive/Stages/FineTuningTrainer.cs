@@ -130,6 +130,16 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         /// <summary>Whether training uses the rows without a label (<see cref="FixMatch"/> or distillation).</summary>
         public bool UsesUnlabelled => FixMatch || Distils;
 
+        /// <summary>
+        /// Fine-tuning runs whose weights are averaged into the one network the stage scores with (a uniform model soup,
+        /// <see cref="WeightAveraging"/>): run i is the same fine-tuning with seed <see cref="RunOptions.Seed"/> + i (its own
+        /// classifier initialisation, image order and views), all from the same <see cref="Pretrained"/> encoder. Each run takes
+        /// the whole budget, so training takes that many times as long; scoring costs what one network costs. With
+        /// distillation, the averaged network is the teacher. Needs a pretrained encoder: networks trained from different random
+        /// weights cannot be averaged. Default 1 (no averaging).
+        /// </summary>
+        public int Soup { get; set; } = 1;
+
         /// <summary>Labelled images (same image and label columns, same key type) scored after every epoch for early stopping. Default null.</summary>
         public IDataView? ValidationSet { get; set; }
 
@@ -177,6 +187,11 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
             throw new ArgumentOutOfRangeException(nameof(options), options.DistillationEpochs, "DistillationEpochs must be 0 (no distillation) or more.");
         if (options.DistillationMinutes is { } minutes && !(minutes > 0 && double.IsFinite(minutes)))
             throw new ArgumentOutOfRangeException(nameof(options), minutes, "DistillationMinutes must be a positive number of minutes.");
+        if (options.Soup < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.Soup, "Soup must be at least 1 (one fine-tuning run, no averaging).");
+        if (options.Soup > 1 && options.Pretrained is null)
+            throw new ArgumentException($"Soup = {options.Soup} averages fine-tuning runs that start from the same pretrained encoder; "
+                + "from scratch each run starts from its own random weights, which cannot be averaged. Set Pretrained, or Soup = 1.", nameof(options));
         if (options.UnlabelledRatio < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.UnlabelledRatio, "UnlabelledRatio must be at least 1.");
         // The network's own settings fail here, before any image is read.
@@ -237,8 +252,23 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
         var classes = (int)((KeyDataViewType)label.Type).Count;
         var labelledRows = Enumerable.Range(0, train.Count).Where(i => train.Labels![i] >= 0).ToList();
         var labelled = options.UsesUnlabelled ? train.Subset(labelledRows) : train;
-        var (result, network, best) = Train(options.FixMatch ? FixMatchRows(train, labelledRows) : labelled, options.Pretrained, classes,
-            options.EpochsFor(labelledRows.Count, train.Count - labelledRows.Count), options.Run.Minutes, validation);
+        var rows = options.FixMatch ? FixMatchRows(train, labelledRows) : labelled;
+        var epochs = options.EpochsFor(labelledRows.Count, train.Count - labelledRows.Count);
+        var (result, network, best) = Train(rows, options.Pretrained, classes, epochs, options.Run.Minutes, validation);
+        if (options.Soup > 1)
+        {
+            var members = new List<Supervised>();
+            try
+            {
+                for (var member = 1; member < options.Soup; member++)
+                    members.Add(Train(rows, options.Pretrained, classes, epochs, options.Run.Minutes, validation, options.Run.Seed + member).Network);
+                WeightAveraging.Average(network, members);
+            }
+            finally
+            {
+                foreach (var member in members) member.Dispose();
+            }
+        }
         if (options.Distils)
         {
             // The teacher's probabilities for the unlabelled images, the labels themselves for the labelled ones.
@@ -283,16 +313,16 @@ public sealed class FineTuningTrainer : IEstimator<FineTuningTransformer>
 
     /// <summary>
     /// Trains a classifier network on <paramref name="data"/> (hard or soft labels) from <paramref name="initialization"/>
-    /// (null: from scratch); with <paramref name="validation"/>, the best epoch's weights, in eval mode.
+    /// (null: from scratch) with <paramref name="seed"/> (null: the run options'); with <paramref name="validation"/>, the best epoch's weights, in eval mode.
     /// </summary>
     private (PretrainResult Result, Supervised Network, EarlyStopping? Best) Train(ImageStore data, PretrainedEncoder? initialization, int classes,
-        int epochs, double? minutes, ImageStore? validation)
+        int epochs, double? minutes, ImageStore? validation, int? seed = null)
     {
         var pretrained = initialization is not null;
         var run = new PretrainOptions
         {
             Method = Method(classes, pretrained),
-            Run = options.Run with { Epochs = epochs, Minutes = minutes, BatchSize = Math.Min(options.Run.BatchSize, data.Count) },
+            Run = options.Run with { Epochs = epochs, Minutes = minutes, BatchSize = Math.Min(options.Run.BatchSize, data.Count), Seed = seed ?? options.Run.Seed },
             Initialization = initialization, Encoder = pretrained ? null : options.Encoder?.Clone(),
         };
         using var best = validation is null ? null : new EarlyStopping(validation, options.EarlyStoppingPatience);

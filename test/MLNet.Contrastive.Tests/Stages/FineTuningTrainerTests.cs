@@ -112,6 +112,44 @@ public class FineTuningTrainerTests
         Assert.That(() => chain.Fit(data), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.StartsWith("Could not find input column 'Picture'"));
     }
 
+    /// <summary>
+    /// Soup = 2 is the mean of the fine-tuning runs with seeds 5 and 6 from the same pretrained encoder, tensor by tensor
+    /// (each run alone, with one thread, gives the same weights again); without a pretrained encoder it is refused.
+    /// </summary>
+    [Test]
+    public void SoupIsTheMeanOfTheRunsOfConsecutiveSeeds()
+    {
+        var data = TestData.SampleTrain(300);
+        var mlContext = new MLContext(0);
+        var pretraining = new Pretrainer(new PretrainOptions { Run = { Epochs = 1, BatchSize = 100, Seed = 1, Threads = 1, Device = "cpu" }, Encoder = Small }, mlContext).Fit(data);
+        FineTuningTrainer.Options Options(int seed, int soup) => new()
+        {
+            Pretrained = PretrainedEncoder.From(pretraining), Soup = soup, Run = { Epochs = 2, BatchSize = 100, Seed = seed, Threads = 1, Device = "cpu" },
+        };
+
+        using var soup = new FineTuningTrainer(mlContext, Options(5, 2)).Fit(data, data.LabelNames!);
+        using var first = new FineTuningTrainer(mlContext, Options(5, 1)).Fit(data, data.LabelNames!);
+        using var second = new FineTuningTrainer(mlContext, Options(6, 1)).Fit(data, data.LabelNames!);
+
+        var (a, b) = (first.Network.state_dict(), second.Network.state_dict());
+        var averaged = soup.Network.state_dict().Where(p => p.Value.is_floating_point()).ToList();
+        Assert.That(averaged.Select(p => p.Key), Does.Contain("classifier.weight").And.Contain("encoder.blocks.1.bn2.running_var"));
+        Assert.That(TestData.Same(a["classifier.weight"], b["classifier.weight"]), Is.False, "the seeds give different runs");
+        foreach (var (name, value) in averaged)
+        {
+            // In C#: a tensor operator with a number makes an implicit Scalar (docs/performance.md, "TorchSharp 0.107 frees …").
+            var (mean, x, y) = (value.data<float>().ToArray(), a[name].data<float>().ToArray(), b[name].data<float>().ToArray());
+            var difference = mean.Select((m, i) => Math.Abs(m - (x[i] + y[i]) / 2)).Max();
+            Assert.That(difference, Is.LessThanOrEqualTo(1e-5f), name);
+        }
+        Assert.That(soup.Evaluate(mlContext, data).MicroAccuracy, Is.GreaterThan(0.3), "the average is a working network (ten classes)");
+
+        var scratch = Options(5, 2);
+        scratch.Pretrained = null;
+        scratch.Encoder = Small;
+        Assert.That(() => new FineTuningTrainer(mlContext, scratch), Throws.ArgumentException.With.Message.StartsWith("Soup = 2 averages fine-tuning runs"));
+    }
+
     [Test]
     public void ValidationKeepsTheBestEpochAndStopsEarly()
     {
