@@ -65,7 +65,8 @@ internal sealed class ScorerGrain(ScorerThrottle throttle) : Grain, IScorerGrain
         return new ScoredBatch
         {
             Paths = [.. store.Sources],
-            Values = embeddings is null ? [] : Enumerable.Range(0, store.Count).SelectMany(i => embeddings.Row(i).ToArray()).ToArray(),
+            // The embedder's array is exactly [store.Count, D]: handed over, not copied row by row.
+            Values = embeddings?.Values ?? [],
             Dimension = embedder.Dimension,
             Unreadable = [.. store.Skipped],
         };
