@@ -68,6 +68,10 @@ internal static class FineTuneCommand
                 throw new ArgumentException("--confidence-threshold is FixMatch's setting; give --fixmatch too.");
             if (parse.GetValue(patience) is { } epochsWithout && (epochsWithout <= 0 || parse.GetValue(validationImages) is null))
                 throw new ArgumentException(epochsWithout <= 0 ? "--patience must be a positive number of epochs." : "--patience is early stopping's setting; give --validation too.");
+            if (parse.GetValue(soup) < 1)
+                throw new ArgumentOutOfRangeException("--soup", parse.GetValue(soup), "--soup must be at least 1 (one fine-tuning run).");
+            if (parse.GetValue(soup) > 1 && parse.GetValue(model) is null)
+                throw new ArgumentException("--soup averages fine-tuning runs that start from the same --model; without --model each run starts from its own random weights, which cannot be averaged.");
             var labelFraction = parse.GetValue(fraction);
             if (labelFraction is <= 0 or > 1 || double.IsNaN(labelFraction))
                 throw new ArgumentOutOfRangeException("--label-fraction", labelFraction, "--label-fraction must be in (0, 1].");

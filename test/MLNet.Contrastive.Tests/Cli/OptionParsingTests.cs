@@ -55,6 +55,17 @@ public class OptionParsingTests
             .And.Contain("--stall-timeout must be 0 (wait for ever) or a positive number of seconds, not -5").And.Contain("not NaN"));
     }
 
+    [Test]
+    public void FinetuneSoupNeedsAModelAndAtLeastOneRun()
+    {
+        using var folder = TestData.NewFolder();
+        string[] data = ["finetune", "--train", TestData.TrainImages, "--train-labels", TestData.TrainLabels, "--test", TestData.TrainImages,
+            "--test-labels", TestData.TrainLabels, "--out", folder.Path];
+        var (exitCodes, said) = Invoke([.. data, "--soup", "2"], [.. data, "--soup", "0"]);
+        Assert.That(exitCodes, Is.EqualTo(new[] { 1, 1 }));
+        Assert.That(said, Does.Contain("--soup averages fine-tuning runs that start from the same --model").And.Contain("--soup must be at least 1"));
+    }
+
     /// <summary>Runs the tool's commands in this process; their exit codes and what they wrote to stderr.</summary>
     private static (int[] ExitCodes, string Said) Invoke(params string[][] commands)
     {
