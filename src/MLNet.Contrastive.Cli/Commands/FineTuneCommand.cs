@@ -131,7 +131,8 @@ internal static class FineTuneCommand
             });
             var metrics = stage.Evaluate(mlContext, testStore);
             var steps = stage.Training.Steps;
-            Console.WriteLine($"Trained {steps} steps ({stage.Training.Epochs} full epochs) at " +
+            // With --soup the stage's figures are the first run's.
+            Console.WriteLine($"Trained {steps} steps ({stage.Training.Epochs} full epochs){(options.Soup > 1 ? $" in the first of {options.Soup} runs, whose weights were averaged," : "")} at " +
                               $"{stage.Training.ViewsPerSecond:F0} views/s, peak memory {CommandRunner.PeakMemory()}.");
             if (stage.BestEpoch is { } bestEpoch)
                 Console.WriteLine($"Validation ({validationStore!.Count:N0} images): best epoch {bestEpoch} of {stage.ValidationAccuracy.Count} measured, " +
