@@ -33,17 +33,17 @@ public static class WeightAveraging
                     throw new ArgumentException($"Network {m + 1} of {nameof(others)} has {name} of shape [{string.Join(", ", states[m][name].shape)}], the target [{string.Join(", ", value.shape)}].", nameof(others));
         }
         using var noGrad = no_grad();
+        // Each network's share is added, not their sum divided: a sum of large float32 weights can overflow to infinity.
         // Explicit scalars: TorchSharp's add_(Tensor) passes an implicit one that a finalizer may free mid-call.
-        using var one = 1.ToScalar();
-        using var count = ((double)(others.Count + 1)).ToScalar();
+        using var share = (1.0 / (others.Count + 1)).ToScalar();
         // A tensor can appear under two names (a method's encoder is registered by the method and by its base class):
         // each is averaged once.
         var averaged = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         foreach (var (name, value) in sums)
         {
             if (!value.is_floating_point() || !averaged.Add(value)) continue;
-            foreach (var state in states) value.add_(state[name], one);
-            value.div_(count);
+            value.mul_(share);
+            foreach (var state in states) value.add_(state[name], share);
         }
     }
 }

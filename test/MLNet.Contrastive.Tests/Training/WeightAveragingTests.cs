@@ -36,6 +36,15 @@ public class WeightAveragingTests
         Assert.That(target.parameters().All(p => p.requires_grad), Is.True, "the parameters stay trainable");
     }
 
+    /// <summary>Weights near float32's largest value average to themselves, not to infinity (their sum would overflow).</summary>
+    [Test]
+    public void LargeWeightsDoNotOverflow()
+    {
+        var target = Network(1.5e38f, 0, 0, 0);
+        WeightAveraging.Average(target, [Network(1.5e38f, 0, 0, 0)]);
+        Assert.That(target.state_dict()["fc.weight"].data<float>().ToArray(), Is.EqualTo(new[] { 1.5e38f, 3e38f }).Within(1e32f), "3e38 + 3e38 would be infinite");
+    }
+
     /// <summary>A layer registered under two names (as a method's encoder is) is averaged once: (1 + 3) / 2, not ((1 + 3) / 2 + 3) / 2.</summary>
     [Test]
     public void ATensorUnderTwoNamesIsAveragedOnce()
