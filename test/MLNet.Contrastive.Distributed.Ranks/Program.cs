@@ -8,7 +8,7 @@ using MLNet.Contrastive.Training;
 // collectives <out>: each rank writes rank<r>.txt with the results of collectives on values that depend on its rank.
 // stall <out>: rank 1 sleeps for 2 minutes before an allreduce the others wait in, with a 2-second stall timeout.
 // allreduce-time <out> <floats> <repeats>: rank 0 writes the time of each in-place allreduce of that many floats.
-// train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol|barlow|vicreg|moco|nnclr|dino|swav|ibot] [--no-sync-bn] [--views]: a
+// train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol|barlow|vicreg|moco|nnclr|dino|swav|ibot|nce|jigsaw|ijepa] [--no-sync-bn] [--views]: a
 // short run on views without randomness, so N ranks at batch B/N train the same objective as one process at batch B —
 // supervised on a ViT (layer norm, no batch coupling), or SimCLR, Barlow Twins, VICReg (losses over the global batch) or
 // BYOL on the small ResNet (batch norm synchronised over the ranks); writes rank<r>.txt with the losses, rank<r>.bin
@@ -98,8 +98,14 @@ static int Run(string[] args)
                 "byol" => new ByolOptions { SecondViewSolarizeProbability = 0 },
                 "barlow" => new BarlowTwinsOptions(),
                 "vicreg" => new VicRegOptions(),
-                // One key group: the shuffled groups of one process at 2B keys and of a rank at 2b are other partitions.
-                "moco" => new MoCoOptions { QueueSize = 512, ShuffleGroups = 1 },
+                // Four shuffled key groups: the permutation is drawn over the global batch and each rank passes its views of
+                // each group, normalised by the whole group (synchronised batch norm weighted by each rank's count).
+                "moco" => new MoCoOptions { QueueSize = 512, ShuffleGroups = 4 },
+                // Noise samples drawn over the global batch's rows; tiles' offsets and permutations per image; I-JEPA's block
+                // masks drawn for the global batch (the one-block ViT).
+                "nce" => new NceOptions(),
+                "jigsaw" => new JigsawOptions(),
+                "ijepa" => new IjepaOptions { PredictorDimension = 32, PredictorDepth = 1, PredictorHeads = 2 },
                 "nnclr" => new NnclrOptions { SupportSize = 512 },
                 // Two whole-image global views and no small crops: views without randomness, as the recipe below.
                 "dino" => new DinoOptions { LocalCrops = 0, GlobalCropScaleMin = 1, Prototypes = 256, HiddenDimension = 128, BottleneckDimension = 64 },
@@ -107,7 +113,7 @@ static int Run(string[] args)
                 "swav" => new SwavOptions { LocalCrops = 0, QueueLength = 256, QueueStartFraction = 0, Prototypes = 64 },
                 // The one-block ViT; random per-image masks (SampleDraws) and a patch centre over a random count of patches.
                 "ibot" => new IbotOptions { LocalCrops = 0, GlobalCropScaleMin = 1, Prototypes = 64, HiddenDimension = 64, BottleneckDimension = 32 },
-                _ => throw new ArgumentException($"Unknown method '{method}': supervised, simclr, byol, barlow, vicreg, moco, nnclr, dino, swav or ibot."),
+                _ => throw new ArgumentException($"Unknown method '{method}': supervised, simclr, byol, barlow, vicreg, moco, nnclr, dino, swav, ibot, nce, jigsaw or ijepa."),
             },
             // --views: the default recipe for the images (random crops, flips, jitter, noise); otherwise views without randomness.
             Augmentation = args.Contains("--views") ? null : new AugmentationOptions
@@ -115,7 +121,7 @@ static int Run(string[] args)
                 CropScaleMin = 1, CropScaleMax = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 0,
                 ColorJitterProbability = 0, GrayscaleProbability = 0, BlurProbability = 0,
             },
-            Encoder = method is "supervised" or "ibot" ? vit : new EncoderOptions { StemWidth = 16, StageWidths = [16, 32], EmbeddingStages = 1, EmbeddingGrid = 1 },
+            Encoder = method is "supervised" or "ibot" or "ijepa" ? vit : new EncoderOptions { StemWidth = 16, StageWidths = [16, 32], EmbeddingStages = 1, EmbeddingGrid = 1 },
             Run = { Epochs = 1, BatchSize = batch, Threads = 1, Device = "cpu", Seed = 5, LearningRate = method == "supervised" ? null : 1e-3 },
             WarmupFraction = 0, DataParallel = parallel,
             SynchronizeBatchNorm = !args.Contains("--no-sync-bn"),

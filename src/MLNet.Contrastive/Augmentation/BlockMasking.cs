@@ -49,20 +49,29 @@ public sealed class BlockMasking
         var random = new Random((int)seed);
         var (targetHeight, targetWidth) = BlockSize(random, rows, columns, TargetScale, TargetAspect);
         var (contextHeight, contextWidth) = BlockSize(random, rows, columns, ContextScale, (1, 1));
-        var targets = new long[TargetBlocks * batch][];
-        var contexts = new long[batch][];
-        for (var i = 0; i < batch; i++)
+        // Over data-parallel ranks (SampleDraws.Split) the masks of the global batch are drawn, as one process draws them,
+        // and this rank keeps its images' rows.
+        var (rank, ranks) = SampleDraws.Current is { Ranks: > 1 } slice && slice.Images == batch ? (slice.Rank, slice.Ranks) : (0, 1);
+        var all = batch * ranks;
+        var targets = new long[TargetBlocks * all][];
+        var contexts = new long[all][];
+        for (var i = 0; i < all; i++)
         {
             var covered = new List<bool[]>();
             for (var m = 0; m < TargetBlocks; m++)
             {
                 var block = Place(random, rows, columns, targetHeight, targetWidth);
                 covered.Add(block);
-                targets[m * batch + i] = Indices(block);
+                targets[m * all + i] = Indices(block);
             }
             contexts[i] = Context(random, rows, columns, contextHeight, contextWidth, covered);
         }
         var keep = contexts.Min(c => c.Length);
+        if (ranks > 1)
+        {
+            targets = [.. Enumerable.Range(0, TargetBlocks).SelectMany(m => targets.Skip(m * all + rank * batch).Take(batch))];
+            contexts = contexts[(rank * batch)..((rank + 1) * batch)];
+        }
         using var scope = NewDisposeScope();
         var context = tensor(contexts.SelectMany(c => c.Take(keep)).ToArray(), [batch, keep]).to(device ?? CPU);
         var target = tensor(targets.SelectMany(t => t).ToArray(), [TargetBlocks * batch, targetHeight * targetWidth]).to(device ?? CPU);

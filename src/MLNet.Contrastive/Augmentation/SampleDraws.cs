@@ -32,6 +32,17 @@ internal static class SampleDraws
     /// <summary>Standard normal draws of <paramref name="shape"/>, whose first dimension counts samples.</summary>
     public static Tensor Randn(long[] shape, Generator generator) => Draw(shape, s => randn(s, generator: generator));
 
+    /// <summary>Integers uniform in [0, <paramref name="high"/>) of <paramref name="shape"/> (int64), whose first dimension counts samples.</summary>
+    public static Tensor RandInt(long high, long[] shape, Generator generator) =>
+        Draw(shape, s => randint(high, s, generator: generator, dtype: ScalarType.Int64));
+
+    /// <summary>
+    /// Inside <see cref="Split"/>, this thread's rank, the number of ranks and the images of each rank's slice: for a
+    /// draw over the whole batch (a permutation, masks drawn together) that the caller makes for N·b rows and slices
+    /// itself. Null outside a split.
+    /// </summary>
+    public static (int Rank, int Ranks, long Images)? Current => split is { } s ? (s.Rank, s.Ranks, s.Images) : null;
+
     private static Tensor Draw(long[] shape, Func<long[], Tensor> draw)
     {
         // Outside a split, or a draw that is not per image of the slice: this rank's own draw.

@@ -191,12 +191,21 @@ public sealed class Distillation : PretrainingMethod
         var view = views.Augment(images, context.Generator);
         if (options.Mixup && view.shape[0] > 1)
         {
-            // x' = λ·x + (1 − λ)·x[π], one λ and one permutation per step, from the run's generator.
+            // x' = λ·x + (1 − λ)·x[π], one λ and one permutation per step, from the run's generator. Over data-parallel ranks
+            // π is drawn over the global batch, as one process draws it, and the partners come from every rank's views.
             var lambda = rand(1, generator: context.Generator).item<float>();
-            var permutation = randperm(view.shape[0], generator: context.Generator);
+            var b = view.shape[0];
+            var ranks = SampleDraws.Current is { Ranks: > 1 } slice && slice.Images == b ? context.Ranks : null;
+            var permutation = randperm(b * (ranks?.WorldSize ?? 1), generator: context.Generator);
+            var partners = view;
+            if (ranks is not null)
+            {
+                partners = ranks.AllGather(view.contiguous());
+                permutation = permutation.narrow(0, ranks.Rank * b, b);
+            }
             using var weight = lambda.ToScalar();
             using var rest = (1 - lambda).ToScalar();
-            view = view.mul(weight).add_(view.index_select(0, permutation), alpha: rest);
+            view = view.mul(weight).add_(partners.index_select(0, permutation.to(view.device)), alpha: rest);
         }
         context.Mark("views");
         var target = TeacherFeatures(view);
@@ -213,7 +222,7 @@ public sealed class Distillation : PretrainingMethod
         var indices = context.Indices ?? throw new InvalidOperationException("A teacher cache needs the batch's image indices (StepContext.Indices).");
         cache ??= new TeacherFeatureCache(options.TeacherCache!, CacheKey());
         var b = indices.Length;
-        var chosen = randint(0, options.CachedViews, [b], generator: context.Generator, dtype: ScalarType.Int64).data<long>().ToArray();
+        var chosen = SampleDraws.RandInt(options.CachedViews, [b], context.Generator).data<long>().ToArray();
         var rows = new Tensor[b];
         for (var i = 0; i < b; i++)
         {

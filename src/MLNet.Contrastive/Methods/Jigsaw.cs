@@ -1,3 +1,4 @@
+using MLNet.Contrastive.Augmentation;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Objectives;
 using TorchSharp;
@@ -73,7 +74,7 @@ public sealed class Jigsaw : PretrainingMethod
         var square = RotationPrediction.CenterSquare(images);
         long b = square.shape[0], c = square.shape[1];
         var tiles = JigsawPuzzle.CutTiles(square, TileSize(square.shape[2]), generator);
-        var choice = randint(permutationList.Length, new long[] { b }, generator: generator);
+        var choice = SampleDraws.RandInt(permutationList.Length, [b], generator);
         var shuffled = JigsawPuzzle.Shuffle(tiles, choice.data<long>().ToArray().Select(p => permutationList[p]).ToArray());
         context.Mark("views");
         var features = encoder.forward(shuffled.view(b * JigsawPuzzle.Tiles, c, tiles.shape[3], tiles.shape[4]));

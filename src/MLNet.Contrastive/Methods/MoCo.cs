@@ -21,7 +21,8 @@ public sealed class MoCoOptions : MethodOptions
 
     /// <summary>
     /// The key batch is shuffled and run through the key encoder in this many groups, so that batch norm's statistics of
-    /// a key never come from the same images as its query's (MoCo's shuffling BN, on one device). Default 8.
+    /// a key never come from the same images as its query's (MoCo's shuffling BN, on one device). Over data-parallel
+    /// ranks the groups are the global batch's, each normalised over every rank's members. Default 8.
     /// </summary>
     public int ShuffleGroups { get; set; } = 8;
 
@@ -148,14 +149,42 @@ public sealed class MoCo : PretrainingMethod, IEmbeddingObjective
     public override IEnumerable<ParameterGroup> ParameterGroups() =>
         [new ParameterGroup(encoder.parameters().Concat(projection.parameters()).ToList())];
 
-    /// <summary>Normalised keys [2B, D] of the views, computed in shuffled groups (shuffling BN) and put back in order.</summary>
+    /// <summary>
+    /// Normalised keys [2B, D] of the views, computed in shuffled groups (shuffling BN) and put back in order. Over
+    /// data-parallel ranks the shuffle is one process's: the permutation is drawn over the global batch's 2·N·b views,
+    /// and each rank passes its own views of each group, whose batch norms (synchronised, weighted by each rank's count)
+    /// then normalise by the whole group, as one process's pass of that group does — without moving any image.
+    /// </summary>
     private Tensor Keys(Tensor twoViews, Generator generator)
     {
         var count = twoViews.shape[0];
-        var order = randperm(count, generator: generator).to(twoViews.device);
-        var groups = Math.Max(1, Math.Min(options.ShuffleGroups, count / 2));
-        var shuffled = twoViews.index_select(0, order).tensor_split(groups);
-        var keys = cat(shuffled.Select(part => F.normalize(keyProjection.forward(keyEncoder.forward(part)), dim: 1)).ToArray(), 0);
-        return keys.index_select(0, argsort(order));
+        var (rank, ranks) = SampleDraws.Current is { Ranks: > 1 } slice && slice.Images * 2 == count ? (slice.Rank, slice.Ranks) : (0, 1);
+        var global = count * ranks;
+        var order = randperm(global, generator: generator);
+        var groups = Math.Max(1, Math.Min(options.ShuffleGroups, global / 2));
+        Tensor Pass(Tensor part) => F.normalize(keyProjection.forward(keyEncoder.forward(part)), dim: 1);
+        if (ranks == 1)
+        {
+            var shuffled = twoViews.index_select(0, order.to(twoViews.device)).tensor_split(groups);
+            return cat(shuffled.Select(Pass).ToArray(), 0).index_select(0, argsort(order).to(twoViews.device));
+        }
+        // Global row of view v of this rank's image i: v·N·b + rank·b + i (GlobalBatch's order); this rank's rows of each group.
+        var b = count / 2;
+        var positions = order.data<long>().ToArray();
+        var keys = new Tensor[groups];
+        var local = new List<long>();
+        // tensor_split's groups: the first global % groups hold one view more.
+        for (long group = 0, start = 0; group < groups; group++)
+        {
+            var size = global / groups + (group < global % groups ? 1 : 0);
+            var mine = positions[(int)start..(int)(start + size)].Where(row => row % (ranks * b) / b == rank)
+                .Select(row => row / (ranks * b) * b + row % b).ToArray();
+            start += size;
+            local.AddRange(mine);
+            using var rows = tensor(mine, ScalarType.Int64);
+            keys[group] = Pass(twoViews.index_select(0, rows.to(twoViews.device)));
+        }
+        using var back = argsort(tensor(local.ToArray(), ScalarType.Int64));
+        return cat(keys, 0).index_select(0, back.to(twoViews.device));
     }
 }

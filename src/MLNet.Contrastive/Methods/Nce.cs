@@ -62,11 +62,13 @@ public sealed class Nce : PretrainingMethod, IEmbeddingObjective
     public override int ViewsPerImage => 2;
 
     /// <inheritdoc/>
-    public override Tensor Loss(Tensor images, StepContext context)
-    {
-        using var scope = NewDisposeScope();
-        return Objective(Embed(Views(images, context)), context).MoveToOuterDisposeScope();
-    }
+    public override Tensor Loss(Tensor images, StepContext context) => IEmbeddingObjective.WholeBatchLoss(this, images, context);
+
+    /// <summary>
+    /// Over data-parallel ranks the objective takes the global batch's embeddings, and its noise samples are drawn over
+    /// the global batch's rows from the generator every rank holds alike: one process's draws.
+    /// </summary>
+    public bool ExactAcrossRanks => true;
 
     /// <inheritdoc/>
     public Tensor Views(Tensor images, StepContext context) => TwoViews(images, views, views, context);

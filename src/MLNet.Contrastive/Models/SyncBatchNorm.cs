@@ -11,7 +11,8 @@ namespace MLNet.Contrastive.Models;
 /// synchronisation on (<see cref="PretrainOptions.SynchronizeBatchNorm"/>) it normalises by the mean and variance of
 /// every rank's batch together, and moves the running statistics by them, as PyTorch's <c>nn.SyncBatchNorm</c> does:
 /// N ranks at batch B/N then compute what one process computes at batch B. The statistics travel as one average over
-/// the ranks whose backward pass is the same average of their gradients, so the gradient is the global batch's too.
+/// the ranks whose backward pass is the same average of their gradients, so the gradient is the global batch's too. The
+/// ranks may hold different numbers of rows (MoCo's shuffled key groups), none included: each sends its sums and count.
 /// </summary>
 public sealed class SyncBatchNorm : BatchNorm
 {
@@ -58,17 +59,19 @@ public sealed class SyncBatchNorm : BatchNorm
         var shape = spatial ? new long[] { 1, channels, 1, 1 } : new long[] { 1, channels };
         long[] dimensions = spatial ? [0, 2, 3] : [0];
         var count = input.numel() / channels;
-        // Each rank's E[x] and E[x²] per channel: two plain reductions, which libtorch's CPU kernels do in about half the
-        // time of var_mean's. E[x²] − E[x]² in float32 loses precision only when a channel's mean is far above its spread.
-        var local = cat([input.mean(dimensions), input.square().mean(dimensions)]);
-        // Every rank holds count images' statistics, so the mean over ranks is the global batch's.
+        // Each rank's Σx and Σx² per channel and its count: two plain reductions, which libtorch's CPU kernels do in about
+        // half the time of var_mean's. Ranks may hold different numbers of rows (MoCo's shuffled key groups, none at all),
+        // so the global mean is the ratio of the sums over the ranks, not a mean of the ranks' means.
+        // E[x²] − E[x]² in float32 loses precision only when a channel's mean is far above its spread.
+        var local = cat([input.sum(dimensions), input.square().sum(dimensions), full([1], count, dtype: input.dtype, device: input.device)]);
         var global = RankMean.apply(local, ranks);
-        var mean = global.narrow(0, 0, channels);
+        var rows = global.narrow(0, 2 * channels, 1);
+        var mean = global.narrow(0, 0, channels).div(rows);
         // Scalars held in using locals: this folder's code also runs outside training steps' collection pauses (TorchSharp#1434).
         using var zero = 0.ToScalar();
         using var epsilon = eps.ToScalar();
         using var unit = 1.ToScalar();
-        var variance = (global.narrow(0, channels, channels) - mean.square()).clamp_min(zero);
+        var variance = (global.narrow(0, channels, channels).div(rows) - mean.square()).clamp_min(zero);
         // y = x · scale + offset with per-channel scale = γ / √(σ² + ε) and offset = β − μ · scale: one pass over the
         // activations forward (addcmul) instead of a subtraction, a division and the affine.
         var scale = variance.add(epsilon).rsqrt();
@@ -80,7 +83,7 @@ public sealed class SyncBatchNorm : BatchNorm
             using var one = 1.ToScalar();
             num_batches_tracked!.add_(one);
             var factor = momentum ?? 1.0 / num_batches_tracked.item<long>();
-            var total = count * ranks.WorldSize;
+            var total = Math.Round(rows.ToDouble() * ranks.WorldSize);
             using var keep = (1 - factor).ToScalar();
             using var step = factor.ToScalar();
             using var unbiased = (total / Math.Max(total - 1.0, 1.0)).ToScalar();

@@ -1,3 +1,4 @@
+using MLNet.Contrastive.Augmentation;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -67,7 +68,7 @@ public static class JigsawPuzzle
         using var scope = NewDisposeScope();
         var offsets = generator is null
             ? full(new long[] { b, Tiles, 2 }, slack / 2, dtype: ScalarType.Int64)
-            : randint(slack + 1, new long[] { b, Tiles, 2 }, generator: generator);
+            : SampleDraws.RandInt(slack + 1, [b, Tiles, 2], generator);
         // Pixel rows and columns of every tile, [B, 9, T]: its cell's origin, its offset, then 0 … T − 1.
         var slots = arange(Tiles, dtype: ScalarType.Int64);
         var pixels = arange(tile, dtype: ScalarType.Int64);

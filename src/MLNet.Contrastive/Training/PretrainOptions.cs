@@ -190,6 +190,9 @@ public sealed class PretrainOptions
             if (ranks < 1 || rank < 0 || rank >= ranks) throw new ArgumentException($"Rank {rank} of {ranks} is not a rank of the group.", nameof(DataParallel));
             if (Run.BatchSize % ranks != 0)
                 throw new ArgumentException($"The global batch size {Run.BatchSize} does not split evenly over {ranks} ranks; use a multiple of {ranks}.", nameof(Run.BatchSize));
+            // Each rank would map the cache's files and create them on its first miss, truncating what another has mapped.
+            if (ranks > 1 && Method is DistillationOptions { TeacherCache: { } cache })
+                throw new ArgumentException($"The teacher cache ({cache}) is written by one process; it cannot be shared by {ranks} ranks: distil over the ranks without it, or in one process with it.", nameof(DataParallel));
         }
         if (Resume && CheckpointPath is null) throw new ArgumentException("Resume needs a CheckpointPath.", nameof(Resume));
     }

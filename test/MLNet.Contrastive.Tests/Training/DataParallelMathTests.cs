@@ -1,3 +1,4 @@
+using MLNet.Contrastive.Methods;
 using MLNet.Contrastive.Models;
 using MLNet.Contrastive.Objectives;
 using MLNet.Contrastive.Training;
@@ -14,9 +15,14 @@ public class DataParallelMathTests
 {
     private const double Tolerance = 1e-10;
 
-    [TestCase(true)]
-    [TestCase(false)]
-    public void SyncBatchNormOnTwoRanksGivesTheWholeBatchsOutputGradientsAndStatistics(bool spatial)
+    // Rank 0 holds the first `rows` of the 8 images, rank 1 the rest: equal slices (training's), unequal ones and an
+    // empty one (MoCo's shuffled key groups, whose members fall on the ranks at random).
+    [TestCase(true, 4)]
+    [TestCase(false, 4)]
+    [TestCase(true, 3)]
+    [TestCase(false, 6)]
+    [TestCase(true, 0)]
+    public void SyncBatchNormOnTwoRanksGivesTheWholeBatchsOutputGradientsAndStatistics(bool spatial, int rows)
     {
         using var scope = NewDisposeScope();
         var generator = new Generator(3);
@@ -33,9 +39,10 @@ public class DataParallelMathTests
         var output = whole.forward(x);
         (output * probe).sum().backward();
 
-        var halves = x.detach().split(4).Select(h => h.clone().requires_grad_(true)).ToArray();
-        var probes = probe.split(4);
-        var firsts = first.split(4);
+        long[] sizes = [rows, 8 - rows];
+        var halves = x.detach().split(sizes).Select(h => h.clone().requires_grad_(true)).ToArray();
+        var probes = probe.split(sizes);
+        var firsts = first.split(sizes);
         var outputs = new Tensor[2];
         Parallel.For(0, 2, new ParallelOptions { MaxDegreeOfParallelism = 2 }, r =>
         {
@@ -92,6 +99,21 @@ public class DataParallelMathTests
             // Scaled by the 2 ranks, whose parameter gradients training averages.
             Assert.That(Difference(locals[r].grad! / 2, expected), Is.LessThan(Tolerance), $"rank {r}");
         }
+    }
+
+    [Test]
+    public void ATeacherCacheIsRefusedOverSeveralRanks()
+    {
+        // Each rank would create and map the cache's files on its first miss, truncating what another rank has mapped.
+        var options = new PretrainOptions
+        {
+            Method = new DistillationOptions { Teacher = "imagenet-resnet18", TeacherCache = "cache" },
+            Run = { BatchSize = 64 }, DataParallel = ThreadRanks.Group(2)[0],
+        };
+        var error = Assert.Throws<ArgumentException>(options.Validate);
+        Assert.That(error!.Message, Does.Contain("teacher cache (cache)").And.Contain("2 ranks"));
+        options.Method = new DistillationOptions { Teacher = "imagenet-resnet18" };
+        Assert.DoesNotThrow(options.Validate);
     }
 
     private static SyncBatchNorm Norm(bool spatial, Generator generator)
