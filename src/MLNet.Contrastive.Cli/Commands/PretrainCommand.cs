@@ -161,7 +161,11 @@ internal static class PretrainCommand
 
             if (options.Resume && File.Exists(options.CheckpointPath))
             {
-                Console.WriteLine($"Resuming from {options.CheckpointPath}: {PretrainedEncoder.Load(options.CheckpointPath).Steps} steps done.");
+                var checkpoint = PretrainedEncoder.Load(options.CheckpointPath);
+                var (before, now) = (checkpoint.Processes ?? 1, parallel?.WorldSize ?? 1);
+                // Batches are sliced from the global order, so another number of ranks continues the same run.
+                Console.WriteLine($"Resuming from {options.CheckpointPath}: {checkpoint.Steps} steps done" + (before == now ? "." :
+                    $" by {before} process{(before == 1 ? "" : "es")}; continuing on {now}, {options.Run.BatchSize / now} images of each global batch of {options.Run.BatchSize} per process."));
             }
             if (parallel is not null)
                 Console.WriteLine($"Data-parallel over {parallel.WorldSize} MPI ranks: {options.Run.BatchSize / parallel.WorldSize} images per rank per step.\n" +

@@ -11,12 +11,13 @@ namespace MLNet.Contrastive.Training;
 /// </summary>
 public sealed class PretrainedEncoder
 {
-    private PretrainedEncoder(ImageEncoder encoder, string source, (int Channels, int Height, int Width)? imageShape, int? steps = null)
+    private PretrainedEncoder(ImageEncoder encoder, string source, (int Channels, int Height, int Width)? imageShape, int? steps = null, int? processes = null)
     {
         Encoder = encoder;
         Source = source;
         ImageShape = imageShape;
         Steps = steps;
+        Processes = processes;
     }
 
     /// <summary>Where the weights come from (a checkpoint path, or a description), for messages.</summary>
@@ -30,6 +31,9 @@ public sealed class PretrainedEncoder
 
     /// <summary>Optimizer steps behind these weights, when known (checkpoints and runs record them).</summary>
     public int? Steps { get; }
+
+    /// <summary>Data-parallel processes (ranks) that trained these weights, when known (checkpoints record it; 1 for one process).</summary>
+    public int? Processes { get; }
 
     /// <summary>The encoder itself (e.g. for <see cref="Onnx.EncoderOnnxExporter"/>); training from it copies its weights and leaves it unchanged.</summary>
     public ImageEncoder Encoder { get; }
@@ -53,7 +57,7 @@ public sealed class PretrainedEncoder
             return new PretrainedEncoder(TorchvisionWeights.Load(path, normalization?.Mean, normalization?.Std), $"{path} (PyTorch state dict)", null);
         var file = RunFolder.FindCheckpoint(path);
         var info = Checkpoint.ReadInfo(file);
-        return new PretrainedEncoder(Checkpoint.LoadEncoder(file), file, (info.Channels, info.Height, info.Width), info.GlobalStep);
+        return new PretrainedEncoder(Checkpoint.LoadEncoder(file), file, (info.Channels, info.Height, info.Width), info.GlobalStep, info.Ranks);
     }
 
     /// <summary>

@@ -201,7 +201,8 @@ public class MpiTests
         using var folder = TestData.NewFolder();
         Pretrain(2, folder.Path, "--epochs", "1", "--batch-size", "1200");
         var output = Pretrain(3, folder.Path, "--epochs", "2", "--batch-size", "1200", "--resume");
-        Assert.That(output, Does.Contain("5 steps done").And.Contain("Data-parallel over 3 MPI ranks: 400 images per rank per step."));
+        Assert.That(output, Does.Contain("5 steps done by 2 processes; continuing on 3, 400 images of each global batch of 1200 per process.")
+            .And.Contain("Data-parallel over 3 MPI ranks: 400 images per rank per step."));
         var steps = TrainingHistory.Load(new RunFolder(folder.Path).History).Steps;
         Assert.That(steps.Select(s => s.Step), Is.EqualTo(Enumerable.Range(1, 10)));
     }
