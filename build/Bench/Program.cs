@@ -202,7 +202,7 @@ int Scoring()
 
         Console.WriteLine("| Scorer | Images/s | Linear probe on the split |");
         Console.WriteLine("|---|---:|---:|");
-        Console.WriteLine($"| ML.NET embedding stage (`model.zip`: LoadImages → ResizeImages → ConvertToGrayscale → ExtractPixels → ApplyOnnxModel), row by row from {count:N0} PNG paths | {stageRate:N0} | {oursProbe:P1} |");
+        Console.WriteLine($"| ML.NET embedding stage (`model.zip`: LoadImages → ResizeImages → {(decoded.Channels == 1 ? "ConvertToGrayscale → " : "")}ExtractPixels → ApplyOnnxModel), row by row from {count:N0} PNG paths | {stageRate:N0} | {oursProbe:P1} |");
         Console.WriteLine($"| `ImageEmbedder` (`encoder.onnx`, ONNX Runtime CPU, batch 256) on the decoded pixels | {batchRate:N0} ({batchRate / stageRate:F1}× the stage) | {oursProbe:P1} |");
         Console.WriteLine($"| ML.NET `DnnFeaturizeImage` ResNet18 (224 × 224 RGB, {resnetDimension}-d), row by row from {splitPaths.Count:N0} PNG paths | {resnetRate:N1} | {resnetProbe:P1} |");
         Console.WriteLine();

@@ -63,11 +63,12 @@ public sealed class SyncBatchNorm : BatchNorm
         // half the time of var_mean's. Ranks may hold different numbers of rows (MoCo's shuffled key groups, none at all),
         // so the global mean is the ratio of the sums over the ranks, not a mean of the ranks' means.
         // E[x²] − E[x]² in float32 loses precision only when a channel's mean is far above its spread.
-        var local = cat([input.sum(dimensions), input.square().sum(dimensions), full([1], count, dtype: input.dtype, device: input.device)]);
+        // Scalars held in using locals: this folder's code also runs outside training steps' collection pauses (TorchSharp#1434).
+        using var values = count.ToScalar();
+        var local = cat([input.sum(dimensions), input.square().sum(dimensions), full([1], values, dtype: input.dtype, device: input.device)]);
         var global = RankMean.apply(local, ranks);
         var rows = global.narrow(0, 2 * channels, 1);
         var mean = global.narrow(0, 0, channels).div(rows);
-        // Scalars held in using locals: this folder's code also runs outside training steps' collection pauses (TorchSharp#1434).
         using var zero = 0.ToScalar();
         using var epsilon = eps.ToScalar();
         using var unit = 1.ToScalar();

@@ -300,7 +300,6 @@ public sealed class Pretrainer
         };
     }
 
-    /// <summary>The seed of a rank's view generator: the run's seed on rank 0 (so one process trains as before), distinct on the others.</summary>
     /// <summary>The epoch's image order, a pure function of seed and epoch so that a resumed run sees the same batches.</summary>
     internal static int[] Permutation(int count, int seed, int epoch)
     {
