@@ -158,7 +158,10 @@ public sealed class MoCo : PretrainingMethod, IEmbeddingObjective
     private Tensor Keys(Tensor twoViews, Generator generator)
     {
         var count = twoViews.shape[0];
-        var (rank, ranks) = SampleDraws.Current is { Ranks: > 1 } slice && slice.Images * 2 == count ? (slice.Rank, slice.Ranks) : (0, 1);
+        // Without synchronised batch norm a group's members on one rank would be normalised alone (one row cannot be):
+        // each rank then shuffles its own keys into groups, as MoCo on one device.
+        var (rank, ranks) = SampleDraws.Current is { Ranks: > 1 } slice && slice.Images * 2 == count && SyncBatchNorm.Synchronizing
+            ? (slice.Rank, slice.Ranks) : (0, 1);
         var global = count * ranks;
         var order = randperm(global, generator: generator);
         var groups = Math.Max(1, Math.Min(options.ShuffleGroups, global / 2));

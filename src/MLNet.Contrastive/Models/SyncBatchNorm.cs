@@ -43,6 +43,9 @@ public sealed class SyncBatchNorm : BatchNorm
         return new Restore(previous);
     }
 
+    /// <summary>Whether batch norms in training mode on this thread normalise over several ranks now (<see cref="Synchronize"/>).</summary>
+    internal static bool Synchronizing => group is not null;
+
     /// <inheritdoc/>
     protected override void ValidateInputDimensions(Tensor input)
     {
