@@ -79,29 +79,22 @@ public class MpiTests
         AssertSameRun(single, parallel, lossTolerance: 3e-4);
     }
 
-    [TestCase("simclr")]
-    [TestCase("byol")]
-    [TestCase("moco")]
-    public void WithRandomViewsTwoRanksDrawTheViewsOfOneProcess(string method)
+    [TestCase("simclr", 20)]
+    [TestCase("byol", 20)]
+    [TestCase("moco", 20)]
+    [TestCase("nce", 10)]
+    [TestCase("jigsaw", 10)]
+    [TestCase("ijepa", 10)]
+    public void WithRandomViewsTwoRanksDrawTheViewsOfOneProcess(string method, int steps)
     {
         // The default recipe (random crops, flips, contrast and brightness, noise): every rank draws from the run's
         // generator what one process at the whole batch draws and keeps its slice (SampleDraws), so 2 × 64 still trains
-        // as 1 × 128. (Before, each rank drew its own views from its own seed: other views, another run.) MoCo's shuffled
-        // key groups too: the permutation of the global batch's keys, each group normalised over both ranks' members.
-        var (single, parallel) = TrainOnOneAndTwo(method, steps: 20, batch: 128, "--views");
-        AssertSameRun(single, parallel, lossTolerance: 3e-4);
-    }
-
-    [TestCase("nce")]
-    [TestCase("jigsaw")]
-    [TestCase("ijepa")]
-    public void BatchLevelDrawsOnTwoRanksAreOneProcesss(string method)
-    {
-        // Draws over the batch, not per view: NCE's noise samples (over the global batch's gathered rows), the jigsaw's
-        // tile offsets and permutations, I-JEPA's block masks (one block size per batch, contexts cut to the batch's
-        // smallest). Each is drawn as one process draws it for the global batch, so the generators stay alike and the
-        // run is one process's. (Before, each rank drew for its own slice: other draws from step 1, other views after.)
-        var (single, parallel) = TrainOnOneAndTwo(method, steps: 10, batch: 128, "--views");
+        // as 1 × 128. (Before, each rank drew its own views from its own seed: other views, another run.) So are the draws
+        // over the batch rather than per view: MoCo's shuffled key groups (the permutation of the global batch's keys, each
+        // group normalised over both ranks' members), NCE's noise samples (over the global batch's gathered rows), the
+        // jigsaw's tile offsets and permutations, I-JEPA's block masks (one block size per batch, contexts cut to the
+        // batch's smallest); drawn per rank, the runs part from step 1.
+        var (single, parallel) = TrainOnOneAndTwo(method, steps, batch: 128, "--views");
         AssertSameRun(single, parallel, lossTolerance: 3e-4);
     }
 
