@@ -22,6 +22,7 @@ internal static class Commands
         root.Subcommands.Add(SelectCommand.Create());
         root.Subcommands.Add(DuplicatesCommand.Create());
         root.Subcommands.Add(SimilarCommand.Create());
+        root.Subcommands.Add(EnergyCommand.Create());
         root.Subcommands.Add(ClusterCommand.Create());
         root.Subcommands.Add(MethodSettings.ListCommand());
         return root;

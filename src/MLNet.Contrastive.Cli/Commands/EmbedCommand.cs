@@ -47,6 +47,6 @@ internal static class EmbedCommand
         return command;
     }
 
-    private static string Quote(string field) =>
+    internal static string Quote(string field) =>
         field.IndexOfAny([',', '"', '\n']) < 0 ? field : "\"" + field.Replace("\"", "\"\"") + "\"";
 }

@@ -33,6 +33,45 @@ public static class PatchMasking
     }
 
     /// <summary>
+    /// Masks that together hide every patch: a permutation of the <paramref name="patches"/> patches drawn from
+    /// <paramref name="seed"/> is read in turns of <see cref="Visible"/> patches (wrapping round), each turn the visible set
+    /// of one mask, until every patch has been visible once; with MAE's ratio 0.75 on a 7 × 7 grid, 5 masks of 12 visible
+    /// patches, so every patch is hidden in 3 or 4 of them. The same for every image, so an image's reconstruction does not
+    /// depend on the images scored with it. Each entry is a mask's visible patches in ascending order.
+    /// </summary>
+    public static IReadOnlyList<int[]> Cover(int patches, double maskRatio, int seed)
+    {
+        if (!(maskRatio > 0 && maskRatio < 1)) throw new ArgumentOutOfRangeException(nameof(maskRatio), maskRatio, "The mask ratio must be in (0, 1).");
+        ArgumentOutOfRangeException.ThrowIfLessThan(patches, 2);
+        var keep = Visible(patches, maskRatio);
+        if (keep >= patches) throw new ArgumentOutOfRangeException(nameof(maskRatio), maskRatio, $"A mask ratio of {maskRatio} hides none of {patches} patches.");
+        var order = Enumerable.Range(0, patches).ToArray();
+        new System.Random(seed).Shuffle(order);
+        var count = (patches + keep - 1) / keep;
+        return [.. Enumerable.Range(0, count).Select(m => Enumerable.Range(0, keep).Select(j => order[(m * keep + j) % patches]).Order().ToArray())];
+    }
+
+    /// <summary>
+    /// The same mask for each of <paramref name="batch"/> images of <paramref name="patches"/> patches: the patches in
+    /// <paramref name="visible"/> are seen, the rest hidden; tensors on <paramref name="device"/>.
+    /// </summary>
+    public static PatchMask Fixed(IReadOnlyList<int> visible, int patches, long batch, Device? device = null)
+    {
+        var seen = new bool[patches];
+        foreach (var p in visible)
+        {
+            if ((uint)p >= (uint)patches) throw new ArgumentOutOfRangeException(nameof(visible), p, $"Patch {p} is outside the image's {patches}.");
+            seen[p] = true;
+        }
+        var order = visible.Select(p => (long)p).Concat(Enumerable.Range(0, patches).Where(p => !seen[p]).Select(p => (long)p)).ToArray();
+        if (order.Length != patches) throw new ArgumentException("The visible patches must be distinct.", nameof(visible));
+        using var scope = NewDisposeScope();
+        var shuffle = tensor(order, device: device ?? CPU).unsqueeze(0).expand(batch, -1).contiguous();
+        var mask = tensor(seen.Select(s => s ? 0f : 1f).ToArray(), device: device ?? CPU).unsqueeze(0).expand(batch, -1).contiguous();
+        return new PatchMask(shuffle.narrow(1, 0, visible.Count).contiguous().MoveToOuterDisposeScope(), shuffle.argsort(1).MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
     /// iBOT's random masking (microsoft/iBOT <c>MaskingGenerator</c>'s <c>pred_shape='rand'</c>, ratio 0.3 ± 0.2): each
     /// of <paramref name="batch"/> images hides ⌊L·r⌋ of its <paramref name="patches"/> patches (at least 1, at most
     /// L − 1), r drawn per image uniformly from [<paramref name="minRatio"/>, <paramref name="maxRatio"/>]; the patches by

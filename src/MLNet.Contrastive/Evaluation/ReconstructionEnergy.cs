@@ -1,5 +1,9 @@
+using System.Text.Json;
+using MLNet.Contrastive.Augmentation;
 using MLNet.Contrastive.Data;
 using MLNet.Contrastive.Methods;
+using MLNet.Contrastive.Objectives;
+using MLNet.Contrastive.Runtime;
 using MLNet.Contrastive.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -8,60 +12,182 @@ namespace MLNet.Contrastive.Evaluation;
 
 /// <summary>
 /// A per-image energy from a trained MAE (the energy view of reconstruction: low for images like the training data,
-/// higher for corrupted or unfamiliar ones): the mean squared error of its reconstruction of the masked patches
-/// (<see cref="Objectives.MaeLoss.PerImage"/>, against the targets it was trained on), averaged over a few random masks
-/// drawn from a fixed seed, so that the same image always gets the same score.
+/// higher for corrupted or unfamiliar ones). Every patch is hidden and predicted from the visible rest under a fixed set
+/// of masks that together cover the image (<see cref="PatchMasking.Cover"/>, the same for every image), giving each
+/// image a reconstruction error per patch position. <see cref="Calibrate"/> learns, from reference images the user calls
+/// normal (the training images, say), the usual log-error at each position; an image's energy is then the sum of two
+/// standardised terms over its positions' z-scores: their mean (patches harder to predict than usual: noise, texture)
+/// and their mean square (patches atypical either way: a flat occluder makes them too easy). A raw mean error alone
+/// cannot flag the occluder, which lowers it.
 /// </summary>
-public static class ReconstructionEnergy
+public sealed class ReconstructionEnergy
 {
-    /// <summary>Random masks averaged per image. Default 4.</summary>
-    public const int DefaultMasks = 4;
+    /// <summary>Added to each patch's squared error before its log (errors of flat background patches are near 0).</summary>
+    public const double LogFloor = 1e-4;
 
-    /// <summary>The energy of every image of <paramref name="images"/> (at the encoder's image size), from the MAE run saved at <paramref name="checkpointPath"/>.</summary>
-    public static float[] Score(string checkpointPath, ImageStore images, int masks = DefaultMasks, int seed = 0)
+    private readonly Mae mae;
+    private readonly IReadOnlyList<int[]> masks;
+
+    /// <summary>The energy of the MAE <paramref name="mae"/> (used in eval mode, on its device), with its cover masks drawn from <paramref name="seed"/>.</summary>
+    public ReconstructionEnergy(Mae mae, int seed = 0)
     {
-        var (_, method) = Checkpoint.LoadMethod(checkpointPath);
+        this.mae = mae;
+        var options = mae.Encoder.Options;
+        Patches = options.ImageSize / options.PatchSize * (options.ImageSize / options.PatchSize);
+        masks = PatchMasking.Cover(Patches, mae.MaskRatio, seed);
+    }
+
+    /// <summary>The energy of the MAE run saved at <paramref name="checkpointPath"/> (a checkpoint or its run folder); other methods' runs are refused by name.</summary>
+    public static ReconstructionEnergy Load(string checkpointPath, int seed = 0)
+    {
+        var (_, method) = Checkpoint.LoadMethod(RunFolder.FindCheckpoint(checkpointPath));
         return method is Mae mae
-            ? Score(mae, images, masks, seed)
+            ? new ReconstructionEnergy(mae, seed)
             : throw new ArgumentException($"{checkpointPath}: reconstruction energy needs an MAE run; this checkpoint is a '{method.Options.Name}' run.", nameof(checkpointPath));
     }
 
-    /// <summary>The energy of every image of <paramref name="images"/> from <paramref name="mae"/> (in eval mode, on its device), <paramref name="masks"/> masks each.</summary>
-    public static float[] Score(Mae mae, ImageStore images, int masks = DefaultMasks, int seed = 0, int batchSize = 256)
+    /// <summary>Patch positions per image (L).</summary>
+    public int Patches { get; }
+
+    /// <summary>The masks applied to every image (each entry a mask's visible patches).</summary>
+    public IReadOnlyList<int[]> Masks => masks;
+
+    /// <summary>
+    /// Each image's mean squared reconstruction error at each patch position, averaged over the masks that hide it:
+    /// [N][L], against the targets the MAE was trained on. Images must be at the encoder's size and channels.
+    /// </summary>
+    public float[][] PatchErrors(ImageStore images, int batchSize = 256)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(masks, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        var size = mae.Encoder.Options.ImageSize;
-        if (images.Height != size || images.Width != size || images.Channels != mae.Encoder.Options.InputChannels)
+        var options = mae.Encoder.Options;
+        if (images.Height != options.ImageSize || images.Width != options.ImageSize || images.Channels != options.InputChannels)
             throw new ArgumentException(
-                $"The images are {images.Channels}×{images.Height}×{images.Width}; the MAE was trained on {mae.Encoder.Options.InputChannels}×{size}×{size}.", nameof(images));
+                $"The images are {images.Channels}×{images.Height}×{images.Width}; the MAE was trained on {options.InputChannels}×{options.ImageSize}×{options.ImageSize}.", nameof(images));
         var device = mae.Encoder.parameters().First().device;
+        var hidden = new int[Patches];
+        foreach (var visible in masks)
+            for (var p = 0; p < Patches; p++) hidden[p] += visible.Contains(p) ? 0 : 1;
+        var errors = new float[images.Count][];
         var wasTraining = mae.training;
         mae.eval();
-        var scores = new float[images.Count];
         try
         {
-            using var generator = new Generator((ulong)seed);
             using var noGrad = no_grad();
             for (var start = 0; start < images.Count; start += batchSize)
             {
+                // The MAE's forward pass (its targets' standardisation among it) uses implicit Scalars, safe only in a pause.
+                using var pause = CollectionPause.Begin();
                 using var scope = NewDisposeScope();
                 var indices = Enumerable.Range(start, Math.Min(batchSize, images.Count - start)).ToArray();
                 var batch = images.Batch(indices, device);
-                var total = zeros(indices.Length, device: device);
-                for (var m = 0; m < masks; m++)
+                var total = zeros(indices.Length, Patches, device: device);
+                foreach (var visible in masks)
                 {
-                    var (prediction, target, mask) = mae.Reconstruct(batch, generator);
-                    total.add_(Objectives.MaeLoss.PerImage(prediction, target, mask));
+                    var mask = PatchMasking.Fixed(visible, Patches, indices.Length, device);
+                    var prediction = mae.Reconstruct(batch, mask, out var target);
+                    total.add_(MaeLoss.PerPatch(prediction, target, mask.Mask).mul_(mask.Mask));
                 }
                 var sums = total.cpu().data<float>().ToArray();
-                for (var i = 0; i < sums.Length; i++) scores[start + i] = sums[i] / masks;
+                for (var i = 0; i < indices.Length; i++)
+                    errors[start + i] = [.. Enumerable.Range(0, Patches).Select(p => sums[i * Patches + p] / hidden[p])];
             }
         }
         finally
         {
             mae.train(wasTraining);
         }
-        return scores;
+        return errors;
+    }
+
+    /// <summary>How images must be loaded for this MAE: its encoder's channels and size.</summary>
+    public ImageLoadOptions ImageLoadOptions => new()
+    {
+        Channels = mae.Encoder.Options.InputChannels, Height = mae.Encoder.Options.ImageSize, Width = mae.Encoder.Options.ImageSize,
+    };
+
+    /// <summary>Each image's mean reconstruction error over its patch positions: the uncalibrated score.</summary>
+    public float[] Errors(ImageStore images) => [.. PatchErrors(images).Select(e => e.Average())];
+
+    /// <summary>The energy (under <paramref name="calibration"/>) and the mean reconstruction error of every image, from one pass.</summary>
+    public (float[] Energy, float[] Error) Score(ImageStore images, EnergyCalibration calibration)
+    {
+        CheckPatches(calibration);
+        var errors = PatchErrors(images);
+        return ([.. errors.Select(e => (float)calibration.Energy([.. e.Select(v => Math.Log(v + LogFloor))]))], [.. errors.Select(e => e.Average())]);
+    }
+
+    /// <summary>Learns the usual errors from <paramref name="reference"/>, images the user calls normal (at least 2).</summary>
+    public EnergyCalibration Calibrate(ImageStore reference)
+    {
+        if (reference.Count < 2) throw new ArgumentException($"Calibration needs at least 2 reference images; got {reference.Count}.", nameof(reference));
+        var logs = PatchErrors(reference).Select(e => e.Select(v => Math.Log(v + LogFloor)).ToArray()).ToArray();
+        var mean = new double[Patches];
+        var std = new double[Patches];
+        for (var p = 0; p < Patches; p++)
+        {
+            (mean[p], var s) = MeanStd(logs.Select(l => l[p]));
+            std[p] = Math.Max(s, 1e-6);
+        }
+        var partial = new EnergyCalibration(mean, std, 0, 1, 0, 1, reference.Count);
+        var (zMean, zStd) = MeanStd(logs.Select(l => partial.Terms(l).MeanZ));
+        var (z2Mean, z2Std) = MeanStd(logs.Select(l => partial.Terms(l).MeanSquaredZ));
+        return partial with { MeanZMean = zMean, MeanZStd = Math.Max(zStd, 1e-6), MeanSquaredZMean = z2Mean, MeanSquaredZStd = Math.Max(z2Std, 1e-6) };
+    }
+
+    /// <summary>The energy of every image of <paramref name="images"/> under <paramref name="calibration"/>; about 0 ± 1.4 on images like the reference.</summary>
+    public float[] Energy(ImageStore images, EnergyCalibration calibration) => Score(images, calibration).Energy;
+
+    private void CheckPatches(EnergyCalibration calibration)
+    {
+        if (calibration.PatchLogMean.Length != Patches)
+            throw new ArgumentException($"The calibration is for {calibration.PatchLogMean.Length} patch positions; this MAE has {Patches}.", nameof(calibration));
+    }
+
+    private static (double Mean, double Std) MeanStd(IEnumerable<double> values)
+    {
+        var list = values.ToArray();
+        var mean = list.Average();
+        return (mean, Math.Sqrt(list.Sum(v => (v - mean) * (v - mean)) / list.Length));
+    }
+}
+
+/// <summary>
+/// What <see cref="ReconstructionEnergy.Calibrate"/> learned from the reference images: the mean and standard deviation
+/// of log(error + <see cref="ReconstructionEnergy.LogFloor"/>) at each patch position, and of the two image terms (the
+/// mean z-score and the mean squared z-score) over the reference images. Saved as JSON.
+/// </summary>
+public sealed record EnergyCalibration(double[] PatchLogMean, double[] PatchLogStd, double MeanZMean, double MeanZStd, double MeanSquaredZMean, double MeanSquaredZStd, int ReferenceImages)
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    internal (double MeanZ, double MeanSquaredZ) Terms(double[] logErrors)
+    {
+        double sum = 0, squares = 0;
+        for (var p = 0; p < logErrors.Length; p++)
+        {
+            var z = (logErrors[p] - PatchLogMean[p]) / PatchLogStd[p];
+            sum += z;
+            squares += z * z;
+        }
+        return (sum / logErrors.Length, squares / logErrors.Length);
+    }
+
+    /// <summary>The energy of an image from its log-errors per position [L].</summary>
+    public double Energy(double[] logErrors)
+    {
+        var (meanZ, meanSquaredZ) = Terms(logErrors);
+        return (meanZ - MeanZMean) / MeanZStd + (meanSquaredZ - MeanSquaredZMean) / MeanSquaredZStd;
+    }
+
+    /// <summary>Writes the calibration as JSON to <paramref name="path"/>.</summary>
+    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+
+    /// <summary>Reads a calibration <see cref="Save"/> wrote; a file that is not one is refused by name.</summary>
+    public static EnergyCalibration Load(string path)
+    {
+        var calibration = JsonSerializer.Deserialize<EnergyCalibration>(File.ReadAllText(path));
+        return calibration is { PatchLogMean.Length: > 0 } && calibration.PatchLogStd?.Length == calibration.PatchLogMean.Length
+            ? calibration
+            : throw new InvalidDataException($"{path} is not an energy calibration (it has no per-position statistics).");
     }
 }

@@ -97,8 +97,21 @@ public sealed class Mae : PretrainingMethod
         var patch = encoder.Options.PatchSize;
         var patches = (int)(images.shape[2] / patch * (images.shape[3] / patch));
         var mask = PatchMasking.Random(images.shape[0], patches, options.MaskRatio, generator, images.device);
-        var prediction = decoder.forward(encoder.EncodeVisible(images, mask.Keep), mask.Restore);
-        var target = MaeLoss.Patchify(images, patch);
-        return (prediction, options.NormalizePixelTargets ? MaeLoss.NormalizePatches(target) : target, mask.Mask);
+        return (Reconstruct(images, mask, out var target), target, mask.Mask);
     }
+
+    /// <summary>
+    /// The decoder's pixels of every patch [N, L, P²·C] of <paramref name="images"/> [N, C, H, W] with the patches of
+    /// <paramref name="mask"/> hidden, and in <paramref name="target"/> the pixels it was trained to predict (per-patch
+    /// standardised when <see cref="MaeOptions.NormalizePixelTargets"/>).
+    /// </summary>
+    public Tensor Reconstruct(Tensor images, PatchMask mask, out Tensor target)
+    {
+        var pixels = MaeLoss.Patchify(images, encoder.Options.PatchSize);
+        target = options.NormalizePixelTargets ? MaeLoss.NormalizePatches(pixels) : pixels;
+        return decoder.forward(encoder.EncodeVisible(images, mask.Keep), mask.Restore);
+    }
+
+    /// <summary>The fraction of patches hidden in training (<see cref="MaeOptions.MaskRatio"/>).</summary>
+    public double MaskRatio => options.MaskRatio;
 }

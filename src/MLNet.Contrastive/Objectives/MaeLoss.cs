@@ -55,8 +55,8 @@ public static class MaeLoss
         return ((PerPatch(prediction, target, mask) * mask).sum(1) / mask.sum(1)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Mean squared error of each patch, [N, L], after checking the shapes.</summary>
-    private static Tensor PerPatch(Tensor prediction, Tensor target, Tensor mask)
+    /// <summary>Mean squared error of each patch [N, L], hidden or not (<paramref name="mask"/> [N, L] only checked for shape).</summary>
+    public static Tensor PerPatch(Tensor prediction, Tensor target, Tensor mask)
     {
         if (prediction.ndim != 3 || !prediction.shape.SequenceEqual(target.shape))
             throw new ArgumentException($"The prediction and target must both be [N, L, P²·C]; got [{string.Join(", ", prediction.shape)}] and [{string.Join(", ", target.shape)}].");
