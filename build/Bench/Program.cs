@@ -6,6 +6,8 @@
 //   Bench profile --data-dir D [--steps N] [--method M] [--image-size S] [--channels C] [--encoder PRESET]
 //       where a training step's time goes (views, encoder forward, head and loss, backward, optimizer), in ms;
 //   Bench selection | duplicates | index --data-dir D --run R …: docs/selection.md's figures (SelectionBench.cs);
+//   Bench energy --data-dir D [--held-out K] [--epochs E] [--width W] [--depth B] [--normalize-targets true|false] [--run CHECKPOINT]
+//       docs/methods.md's reconstruction-energy AUROCs (EnergyBench.cs): an MAE trained without class K;
 //   Bench limit [--threads N]
 //       the machine's attainable float32 speed in this libtorch (a 2,048-square matrix product, a 3 × 3 convolution of
 //       64 × 128 × 56 × 56 to 128 channels NCHW and channels-last), GFLOP/s, as JSON; build/speed divides by it;
@@ -47,6 +49,7 @@ return args[0] switch
     "selection" => SelectionBench.Selection(mlContext, train, test, Arg),
     "duplicates" => SelectionBench.Duplicates(train, Arg),
     "index" => SelectionBench.Index(train, Arg),
+    "energy" => EnergyBench.Energy(train, test, Arg, seed, threads),
     _ => throw new ArgumentException($"Unknown command {args[0]}."),
 };
 

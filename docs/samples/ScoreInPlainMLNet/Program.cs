@@ -1,7 +1,7 @@
 // Scores a folder of images with a model.zip saved by MLNet.Contrastive (an embedding stage, optionally followed
 // by a linear probe, or a fine-tuned classifier), using ML.NET alone. Usage: ScoreInPlainMLNet <model.zip> <image folder> [out.csv]
-// Writes each image's predicted label (when the model predicts one) and its embedding, or its class scores when the
-// model has no embedding column (a fine-tuned classifier).
+// Writes each image's predicted label (when the model predicts one) and its embedding, its energy (a reconstruction
+// energy stage) or its class scores (a fine-tuned classifier).
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -39,7 +39,7 @@ schema[nameof(ImageInput.Path)].ColumnName = pathColumn;
 var data = mlContext.Data.LoadFromEnumerable(images.Select(path => new ImageInput { Path = path }), schema);
 var scored = model.Transform(data);
 
-var vectorColumn = scored.Schema.GetColumnOrNull("Embedding") is null ? "Score" : "Embedding";
+var vectorColumn = new[] { "Embedding", "Energy" }.FirstOrDefault(c => scored.Schema.GetColumnOrNull(c) is not null) ?? "Score";
 var embeddings = scored.GetColumn<VBuffer<float>>(vectorColumn).Select(v => v.DenseValues().ToArray()).ToList();
 var predicted = scored.Schema.GetColumnOrNull("PredictedLabel") is { } label
     ? scored.GetColumn<ReadOnlyMemory<char>>(label.Name).Select(p => p.ToString()).ToList()

@@ -8,13 +8,11 @@ namespace MLNet.Contrastive.Cli.Commands;
 
 /// <summary>
 /// <c>energy</c>: a reconstruction energy per image from an MAE run (<see cref="ReconstructionEnergy"/>): one
-/// <c>source,energy,error</c> row per image, and an HTML page of the highest energies.
+/// <c>source,energy,error</c> row per image, an HTML page of the highest energies, the calibration and the calibrated
+/// energy as ONNX.
 /// </summary>
 internal static class EnergyCommand
 {
-    /// <summary>Images shown on the HTML page, highest energy first.</summary>
-    private const int PageImages = 40;
-
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "An MAE run's folder (pretrain --method mae) or its checkpoint.", Required = true };
@@ -28,7 +26,7 @@ internal static class EnergyCommand
         {
             Description = "A calibration file: read when it exists and --reference is not given; otherwise written. Default: beside --out.",
         };
-        var output = new Option<string>("--out") { Description = "CSV file to write: source,energy,error per image; an HTML page of the highest energies goes beside it.", DefaultValueFactory = _ => "energy.csv" };
+        var output = new Option<string>("--out") { Description = "CSV file to write: source,energy,error per image; an HTML page of the highest energies and the calibrated energy as ONNX go beside it.", DefaultValueFactory = _ => "energy.csv" };
         var seed = new Option<int>("--seed") { Description = "Seed of the masks every image is reconstructed under (energies compare only under one seed). Default 0.", DefaultValueFactory = _ => 0 };
         var command = new Command("energy", "Score each image by how unlike the MAE's training images its reconstruction is (corrupted, occluded or unfamiliar images score high).")
         {
@@ -42,9 +40,11 @@ internal static class EnergyCommand
             var images = ImageStore.Load(dataPath, null, load);
             var calibrationPath = parse.GetValue(calibration) ?? Path.ChangeExtension(path, ".calibration.json");
             EnergyCalibration fitted;
+            ImageStore? referenceImages = null;
             if (parse.GetValue(reference) is { } referencePath)
             {
-                fitted = energy.Calibrate(ImageStore.Load(referencePath, null, load));
+                referenceImages = ImageStore.Load(referencePath, null, load);
+                fitted = energy.Calibrate(referenceImages);
                 fitted.Save(calibrationPath);
                 Console.WriteLine($"Calibrated on {fitted.ReferenceImages:N0} reference images of {referencePath}; wrote {calibrationPath}.");
             }
@@ -60,6 +60,10 @@ internal static class EnergyCommand
                 Console.WriteLine($"No --reference: calibrated on the {images.Count:N0} scored images themselves; wrote {calibrationPath}.");
             }
 
+            // The calibrated energy as an ONNX graph, for ONNX Runtime clients ([N, C, H, W] pixels 0–255 → [N, 1]).
+            var onnx = Path.ChangeExtension(path, ".onnx");
+            Onnx.EnergyOnnxExporter.Export(energy, fitted, onnx);
+
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var (scores, errors) = energy.Score(images, fitted);
             var seconds = clock.Elapsed.TotalSeconds;
@@ -69,15 +73,14 @@ internal static class EnergyCommand
                 for (var i = 0; i < images.Count; i++)
                     csv.WriteLine($"{EmbedCommand.Quote(EmbeddedImages.Name(images, dataPath, i))},{scores[i].ToString("R", CultureInfo.InvariantCulture)},{errors[i].ToString("R", CultureInfo.InvariantCulture)}");
             }
-            var order = Enumerable.Range(0, images.Count).OrderByDescending(i => scores[i]).ToArray();
             var sorted = scores.Order().ToArray();
             var fact = $"{images.Count:N0} images, energy median {sorted[sorted.Length / 2]:F2}, 99th percentile {sorted[(int)(0.99 * (sorted.Length - 1))]:F2}, " +
                        $"highest {sorted[^1]:F2} ({images.Count / seconds:F0} images/s; the reference images score 0 ± 1.4).";
             var html = Path.ChangeExtension(path, ".html");
-            ImageGallery.Write(html, "Highest reconstruction energy", [fact], images,
-                [new ImageGallery.Row($"The {Math.Min(PageImages, images.Count)} highest energies", order.Take(PageImages).Select(i => (i, $"{EmbeddedImages.Name(images, dataPath, i)}: {scores[i]:F1}")).ToList())]);
+            EnergyPage.Write(html, energy, images, [.. Enumerable.Range(0, images.Count).Select(i => EmbeddedImages.Name(images, dataPath, i))], scores,
+                referenceImages is null ? null : energy.Energy(referenceImages, fitted), [fact, $"Calibrated on {fitted.ReferenceImages:N0} reference images."]);
             Console.WriteLine(fact);
-            Console.WriteLine($"Wrote {path} and {html}.");
+            Console.WriteLine($"Wrote {path}, {html} and {onnx} (the calibrated energy for ONNX Runtime).");
             return 0;
         }));
         return command;

@@ -46,6 +46,8 @@ public sealed class ReconstructionEnergy
             : throw new ArgumentException($"{checkpointPath}: reconstruction energy needs an MAE run; this checkpoint is a '{method.Options.Name}' run.", nameof(checkpointPath));
     }
 
+    internal Mae Mae => mae;
+
     /// <summary>Patch positions per image (L).</summary>
     public int Patches { get; }
 
@@ -104,6 +106,68 @@ public sealed class ReconstructionEnergy
     {
         Channels = mae.Encoder.Options.InputChannels, Height = mae.Encoder.Options.ImageSize, Width = mae.Encoder.Options.ImageSize,
     };
+
+    /// <summary>
+    /// What the MAE sees and makes of each image under cover mask <paramref name="mask"/>, for showing: the images with
+    /// the hidden patches grey, and the images with the hidden patches replaced by the reconstruction (its standardised
+    /// pixels put back at the true patch's mean and spread, as MAE's own figures do, when the MAE predicts standardised
+    /// patches).
+    /// </summary>
+    public (ImageStore Masked, ImageStore Reconstructed) Reconstructions(ImageStore images, int mask = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(mask);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(mask, masks.Count);
+        var (channels, size, patch) = (images.Channels, images.Height, mae.Encoder.Options.PatchSize);
+        var masked = new byte[(long)images.Count * images.ImageSize];
+        var reconstructed = new byte[masked.Length];
+        var device = mae.Encoder.parameters().First().device;
+        var wasTraining = mae.training;
+        mae.eval();
+        // Scalars held in locals outlive the native calls that read them (see CollectionPause).
+        using var epsilon = 1e-6.ToScalar();
+        using var one = 1f.ToScalar();
+        using var grey = 0.5f.ToScalar();
+        using var range = 255f.ToScalar();
+        using var low = 0f.ToScalar();
+        try
+        {
+            using var noGrad = no_grad();
+            for (var start = 0; start < images.Count; start += 256)
+            {
+                using var pause = CollectionPause.Begin();
+                using var scope = NewDisposeScope();
+                var indices = Enumerable.Range(start, Math.Min(256, images.Count - start)).ToArray();
+                var batch = images.Batch(indices, device);
+                var fixedMask = PatchMasking.Fixed(masks[mask], Patches, indices.Length, device);
+                var prediction = mae.Reconstruct(batch, fixedMask, out _);
+                var pixels = MaeLoss.Patchify(batch, patch);
+                if (mae.NormalizePixelTargets)
+                {
+                    var spread = pixels.var(-1, unbiased: true, keepdim: true).add_(epsilon).sqrt_();
+                    prediction = prediction.mul(spread).add_(pixels.mean([-1], keepdim: true));
+                }
+                var hidden = fixedMask.Mask.unsqueeze(-1);
+                var seen = pixels.mul(hidden.neg().add_(one));
+                Write(seen.add(hidden.mul(grey)), masked);
+                Write(seen.add(hidden.mul(prediction)), reconstructed);
+
+                void Write(Tensor patches, byte[] target)
+                {
+                    // [N, L, P²·C] back to [N, C, H, W] (MaeLoss.Patchify's inverse), then bytes.
+                    var grid = size / patch;
+                    var image = patches.reshape(indices.Length, grid, grid, patch, patch, channels).permute(0, 5, 1, 3, 2, 4)
+                        .reshape(indices.Length, channels, size, size).clamp(low, one).mul_(range).round_().to(ScalarType.Byte).cpu();
+                    image.data<byte>().CopyTo(target, checked(start * images.ImageSize));
+                }
+            }
+        }
+        finally
+        {
+            mae.train(wasTraining);
+        }
+        ImageStore Store(byte[] bytes) => new(bytes, channels, size, images.Width, images.Labels, images.LabelNames, [.. images.Sources], []);
+        return (Store(masked), Store(reconstructed));
+    }
 
     /// <summary>Each image's mean reconstruction error over its patch positions: the uncalibrated score.</summary>
     public float[] Errors(ImageStore images) => [.. PatchErrors(images).Select(e => e.Average())];

@@ -112,6 +112,10 @@ public sealed class Mae : PretrainingMethod
         return decoder.forward(encoder.EncodeVisible(images, mask.Keep), mask.Restore);
     }
 
+    internal VisionTransformer Vit => encoder;
+    internal MaeDecoder Decoder => decoder;
+    internal bool NormalizePixelTargets => options.NormalizePixelTargets;
+
     /// <summary>The fraction of patches hidden in training (<see cref="MaeOptions.MaskRatio"/>).</summary>
     public double MaskRatio => options.MaskRatio;
 }

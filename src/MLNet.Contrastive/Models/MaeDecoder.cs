@@ -10,7 +10,7 @@ namespace MLNet.Contrastive.Models;
 /// visible patches projected to the decoder's width, a shared learned mask token in every masked patch's place, the
 /// tokens put back in patch order, decoder position embeddings added (learned here, MAE fixes them to 2-D sin-cos), a
 /// few pre-norm transformer blocks, a LayerNorm and a linear layer to each patch's pixels. The class token is dropped
-/// from the output. Trained with the encoder and kept in the checkpoint; never exported.
+/// from the output. Trained with the encoder and kept in the checkpoint; exported only inside the reconstruction energy's graph.
 /// </summary>
 public sealed class MaeDecoder : Module<Tensor, Tensor, Tensor>
 {
@@ -43,6 +43,13 @@ public sealed class MaeDecoder : Module<Tensor, Tensor, Tensor>
         }
         RegisterComponents();
     }
+
+    internal Linear Embed => decoder_embed;
+    internal Tensor MaskToken => mask_token;
+    internal Tensor PositionEmbedding => decoder_pos_embed;
+    internal IReadOnlyList<VitBlock> Blocks => [.. decoder_blocks];
+    internal LayerNorm Norm => decoder_norm;
+    internal Linear Prediction => decoder_pred;
 
     /// <summary>
     /// Pixels of every patch [N, L, P²·C] from the encoder's tokens [N, 1 + L_keep, D] (class token first, visible patches

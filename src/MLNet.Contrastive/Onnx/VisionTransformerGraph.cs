@@ -16,31 +16,7 @@ internal static class VisionTransformerGraph
     /// <summary>[N, C, H, W] normalised pixels → [N, D] class token, at the exported <paramref name="height"/> × <paramref name="width"/>.</summary>
     public static string ClassToken(B builder, VisionTransformer vit, string input, int height, int width)
     {
-        var options = vit.Options;
-        var (patch, dimension) = (options.PatchSize, (long)options.HiddenDimension);
-        if (height % patch != 0 || width % patch != 0)
-            throw new NotSupportedException($"A {height}×{width} input does not split into the ViT's {patch}×{patch} patches; export at sides that are multiples of {patch}.");
-        var conv = vit.PatchEmbedding;
-        var x = builder.Node("Conv", [input, EncoderOnnxExporter.Weights(builder, conv.weight!), EncoderOnnxExporter.Weights(builder, conv.bias!)], null,
-            B.Ints("kernel_shape", [patch, patch]), B.Ints("strides", [patch, patch]));
-        // [N, D, h, w] → [N, h·w, D].
-        x = builder.Node("Transpose", [builder.Node("Reshape", [x, builder.Int64Initializer("patch_shape", [0, dimension, -1])])], null, B.Ints("perm", [0, 2, 1]));
-
-        // The class token expanded to [N, 1, D]: N from the tokens' shape.
-        var batch = builder.Node("Slice", [builder.Node("Shape", [x]), builder.Int64Initializer("zero", [0]), builder.Int64Initializer("one", [1])]);
-        var clsShape = builder.Node("Concat", [batch, builder.Int64Initializer("cls_rest", [1, dimension])], null, B.Int("axis", 0));
-        var cls = builder.Node("Expand", [EncoderOnnxExporter.Weights(builder, vit.ClassToken), clsShape]);
-        x = builder.Node("Concat", [cls, x], null, B.Int("axis", 1));
-        using (var positions = vit.Positions(height / patch, width / patch).detach())
-            x = builder.Node("Add", [x, EncoderOnnxExporter.Weights(builder, positions)]);
-
-        foreach (var block in vit.Blocks)
-        {
-            x = builder.Node("Add", [x, Attention(builder, block.Attention, Norm(builder, block.Norm1, x), dimension)]);
-            var hidden = Linear(builder, block.Mlp.Fc1, Norm(builder, block.Norm2, x));
-            x = builder.Node("Add", [x, Linear(builder, block.Mlp.Fc2, Gelu(builder, hidden))]);
-        }
-        x = Norm(builder, vit.Norm, x);
+        var x = Tokens(builder, vit, input, height, width);
         if (vit.Options.VitPooling == VitPooling.MeanPatchTokens)
         {
             // Tokens 1 … T − 1 of [N, T, D], averaged: [N, D].
@@ -52,12 +28,59 @@ internal static class VisionTransformerGraph
         return builder.Node("Flatten", [first], null, B.Int("axis", 1));
     }
 
-    private static string Norm(B builder, LayerNorm norm, string input) =>
+    /// <summary>
+    /// [N, C, H, W] normalised pixels → the final norm's tokens [N, 1 + L', D], class token first: every patch, or only
+    /// those of <paramref name="visible"/> in that order (<see cref="VisionTransformer.EncodeVisible"/> with the same
+    /// indices for every image).
+    /// </summary>
+    public static string Tokens(B builder, VisionTransformer vit, string input, int height, int width, IReadOnlyList<int>? visible = null)
+    {
+        var options = vit.Options;
+        var (patch, dimension) = (options.PatchSize, (long)options.HiddenDimension);
+        if (height % patch != 0 || width % patch != 0)
+            throw new NotSupportedException($"A {height}×{width} input does not split into the ViT's {patch}×{patch} patches; export at sides that are multiples of {patch}.");
+        var conv = vit.PatchEmbedding;
+        var x = builder.Node("Conv", [input, EncoderOnnxExporter.Weights(builder, conv.weight!), EncoderOnnxExporter.Weights(builder, conv.bias!)], null,
+            B.Ints("kernel_shape", [patch, patch]), B.Ints("strides", [patch, patch]));
+        // [N, D, h, w] → [N, h·w, D].
+        x = builder.Node("Transpose", [builder.Node("Reshape", [x, builder.Int64Initializer("patch_shape", [0, dimension, -1])])], null, B.Ints("perm", [0, 2, 1]));
+
+        using var positions = vit.Positions(height / patch, width / patch).detach();
+        using var patchPositions = positions.narrow(1, 1, positions.shape[1] - 1);
+        using var classPosition = positions.narrow(1, 0, 1);
+        using var classToken = vit.ClassToken.detach() + classPosition;
+        x = builder.Node("Add", [x, EncoderOnnxExporter.Weights(builder, patchPositions)]);
+        if (visible is not null)
+            x = builder.Node("Gather", [x, builder.Int64Initializer("visible", [.. visible.Select(v => (long)v)])], null, B.Int("axis", 1));
+
+        // The class token (with its position) expanded to [N, 1, D]: N from the tokens' shape.
+        x = builder.Node("Concat", [Repeat(builder, EncoderOnnxExporter.Weights(builder, classToken), x, 1, dimension), x], null, B.Int("axis", 1));
+        foreach (var block in vit.Blocks) x = Block(builder, block, x, dimension);
+        return Norm(builder, vit.Norm, x);
+    }
+
+    /// <summary>A [1, T, D] constant expanded to [N, T, D], N read from <paramref name="like"/>'s first dimension.</summary>
+    internal static string Repeat(B builder, string constant, string like, long tokens, long dimension)
+    {
+        var batch = builder.Node("Slice", [builder.Node("Shape", [like]), builder.Int64Initializer("zero", [0]), builder.Int64Initializer("one", [1])]);
+        var shape = builder.Node("Concat", [batch, builder.Int64Initializer("rest", [tokens, dimension])], null, B.Int("axis", 0));
+        return builder.Node("Expand", [constant, shape]);
+    }
+
+    /// <summary>A pre-norm transformer block on [N, T, D]: x + attention(norm₁(x)), then + MLP(norm₂(x)).</summary>
+    internal static string Block(B builder, VitBlock block, string x, long dimension)
+    {
+        x = builder.Node("Add", [x, Attention(builder, block.Attention, Norm(builder, block.Norm1, x), dimension)]);
+        var hidden = Linear(builder, block.Mlp.Fc1, Norm(builder, block.Norm2, x));
+        return builder.Node("Add", [x, Linear(builder, block.Mlp.Fc2, Gelu(builder, hidden))]);
+    }
+
+    internal static string Norm(B builder, LayerNorm norm, string input) =>
         builder.Node("LayerNormalization", [input, EncoderOnnxExporter.Weights(builder, norm.weight!), EncoderOnnxExporter.Weights(builder, norm.bias!)], null,
             B.Int("axis", -1), new global::Onnx.AttributeProto { Name = "epsilon", Type = global::Onnx.AttributeProto.Types.AttributeType.Float, F = (float)VisionTransformer.NormEpsilon });
 
     /// <summary>x·Wᵀ + b on [N, T, in] → [N, T, out] (MatMul broadcasts over N; Gemm takes only matrices).</summary>
-    private static string Linear(B builder, Linear linear, string input) => Linear(builder, linear.weight!, linear.bias!, input);
+    internal static string Linear(B builder, Linear linear, string input) => Linear(builder, linear.weight!, linear.bias!, input);
 
     private static string Linear(B builder, Tensor weight, Tensor bias, string input)
     {

@@ -119,7 +119,7 @@ public static class ReportWriter
         return table.Append("</table>").ToString();
     }
 
-    private static void Figure(StringBuilder html, string id, string caption, PlotModel? plot, string? empty = null)
+    internal static void Figure(StringBuilder html, string id, string caption, PlotModel? plot, string? empty = null)
     {
         html.Append($"""<figure id="{id}"><figcaption>{E(caption)}</figcaption>""");
         if (plot is null) html.Append($"""<p class="note">{E(empty ?? "No data in this run.")}</p>""");
@@ -131,7 +131,7 @@ public static class ReportWriter
         html.Append("</figure>");
     }
 
-    private static PlotModel Line(string x, string y, params (string Title, IEnumerable<DataPoint> Points)[] series)
+    internal static PlotModel Line(string x, string y, params (string Title, IEnumerable<DataPoint> Points)[] series)
     {
         var plot = Model(x, y);
         foreach (var (title, points) in series)

@@ -155,16 +155,24 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
     /// The output schema before fitting: the input's columns and the embedding column, a float vector; ML.NET's own
     /// image transforms check the input column (with their schema-mismatch wording).
     /// </summary>
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
+        OutputSchema(mlContext, inputSchema, options.InputColumnName, options.OutputColumnName, options.ImageHeight, options.ImageWidth, options.Channels);
+
+    /// <summary>
+    /// The output schema of an image stage before fitting: <paramref name="inputSchema"/>'s columns and
+    /// <paramref name="outputColumn"/>, a float vector; ML.NET's own image transforms check the input column.
+    /// </summary>
+    internal static SchemaShape OutputSchema(MLContext mlContext, SchemaShape inputSchema, string inputColumn, string outputColumn, int height, int width, int channels)
     {
-        var column = inputSchema.FirstOrDefault(c => c.Name == options.InputColumnName);
+        var column = inputSchema.FirstOrDefault(c => c.Name == inputColumn);
         if (column.Name is null)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Could not find input column '{options.InputColumnName}'");
-        var (preprocessing, pixels, helpers) = Preprocessing(inputSchema.Select(c => c.Name), column.ItemType is TextDataViewType);
-        // SchemaShape.Column has no public constructor; the embedding column is a float vector like the pixel
-        // column, so the pixels, concatenated under the embedding's name, stand in for it.
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Could not find input column '{inputColumn}'");
+        var (preprocessing, pixels, helpers) = ImageChain(mlContext, inputSchema.Select(c => c.Name).Append(outputColumn).ToHashSet(),
+            column.ItemType is TextDataViewType, inputColumn, height, width, channels);
+        // SchemaShape.Column has no public constructor; the output column is a float vector like the pixel
+        // column, so the pixels, concatenated under the output's name, stand in for it.
         return preprocessing
-            .Append(mlContext.Transforms.Concatenate(options.OutputColumnName, pixels))
+            .Append(mlContext.Transforms.Concatenate(outputColumn, pixels))
             .Append(mlContext.Transforms.DropColumns([.. helpers]))
             .GetOutputSchema(inputSchema);
     }

@@ -219,6 +219,20 @@ public sealed class SelfSupervisedCatalog
     public TextEmbeddingEstimator ClipTextEmbedding(PretrainedClip model, string inputColumnName = "Text", string outputColumnName = "TextEmbedding") =>
         new(mlContext, new TextEmbeddingEstimator.Options { Model = model, InputColumnName = inputColumnName, OutputColumnName = outputColumnName });
 
+    /// <summary>
+    /// The reconstruction energy of an MAE run: fitting calibrates on the images of <paramref name="inputColumnName"/> (the
+    /// images to call normal); the stage adds <paramref name="outputColumnName"/>, a vector of one float32, high for
+    /// images unlike them (noise, occlusion, unfamiliar content). See <see cref="ReconstructionEnergy"/>.
+    /// </summary>
+    /// <param name="model">The MAE run's folder or checkpoint.</param>
+    /// <param name="outputColumnName">The energy column.</param>
+    /// <param name="inputColumnName">The image column (MLImage) or image-path column (text).</param>
+    public ReconstructionEnergyEstimator ReconstructionEnergy(string model, string outputColumnName = "Energy", string inputColumnName = "Image") =>
+        ReconstructionEnergy(new ReconstructionEnergyEstimator.Options { Model = model, OutputColumnName = outputColumnName, InputColumnName = inputColumnName });
+
+    /// <summary>The reconstruction energy with every setting (the masks' seed, where to keep the ONNX graph).</summary>
+    public ReconstructionEnergyEstimator ReconstructionEnergy(ReconstructionEnergyEstimator.Options options) => new(mlContext, options);
+
     /// <summary>A copy of <paramref name="options"/> whose method is <typeparamref name="TMethod"/>: kept when it already is, else its defaults.</summary>
     private ImageEmbeddingEstimator Named<TMethod>(ImageEmbeddingEstimator.Options options) where TMethod : MethodOptions, new()
     {

@@ -167,7 +167,7 @@ public class EncoderOnnxExporterTests
                 $"{folder["nan.onnx"]}: the ONNX model's weight '{weight.Name}' holds NaN or infinite values (the training that produced it diverged); it would score every image as NaN."));
     }
 
-    private static (int ExitCode, string Output) Python(string code)
+    internal static (int ExitCode, string Output) Python(string code)
     {
         var start = new ProcessStartInfo("/usr/bin/python3", ["-c", code]) { RedirectStandardOutput = true, RedirectStandardError = true };
         using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start /usr/bin/python3");
