@@ -27,11 +27,14 @@ public sealed class ReconstructionEnergy
 
     private readonly Mae mae;
     private readonly IReadOnlyList<int[]> masks;
+    private readonly int seed;
+    private string? fingerprint;
 
     /// <summary>The energy of the MAE <paramref name="mae"/> (used in eval mode, on its device), with its cover masks drawn from <paramref name="seed"/>.</summary>
     public ReconstructionEnergy(Mae mae, int seed = 0)
     {
         this.mae = mae;
+        this.seed = seed;
         var options = mae.Encoder.Options;
         Patches = options.ImageSize / options.PatchSize * (options.ImageSize / options.PatchSize);
         masks = PatchMasking.Cover(Patches, mae.MaskRatio, seed);
@@ -47,6 +50,36 @@ public sealed class ReconstructionEnergy
     }
 
     internal Mae Mae => mae;
+
+    /// <summary>The mask seed this energy was built with.</summary>
+    public int Seed => seed;
+
+    /// <summary>SHA-256 of the MAE's parameters and buffers: a calibration is only valid for the weights it was made with.</summary>
+    public string Fingerprint => fingerprint ??= ComputeFingerprint();
+
+    private string ComputeFingerprint()
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        using var noGrad = no_grad();
+        foreach (var (name, tensor) in mae.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(mae.named_buffers()))
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name));
+            using var values = tensor.detach().cpu().contiguous().to(ScalarType.Float32);
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.data<float>().ToArray().AsSpan()));
+        }
+        return Convert.ToHexString(hash.GetHashAndReset());
+    }
+
+    /// <summary>Refuses, by what differs, a calibration made for other weights, another mask seed or another patch grid.</summary>
+    internal void Check(EnergyCalibration calibration)
+    {
+        if (calibration.PatchLogMean.Length != Patches)
+            throw new ArgumentException($"The calibration is for {calibration.PatchLogMean.Length} patch positions; this MAE has {Patches}.", nameof(calibration));
+        if (calibration.Seed != seed)
+            throw new ArgumentException($"The calibration was made under mask seed {calibration.Seed}; this energy uses seed {seed}. Use the same seed, or calibrate again.", nameof(calibration));
+        if (calibration.Fingerprint != Fingerprint)
+            throw new ArgumentException("The calibration was made with other MAE weights than these (another run, or this run before more training); calibrate again on the reference images.", nameof(calibration));
+    }
 
     /// <summary>Patch positions per image (L).</summary>
     public int Patches { get; }
@@ -175,7 +208,7 @@ public sealed class ReconstructionEnergy
     /// <summary>The energy (under <paramref name="calibration"/>) and the mean reconstruction error of every image, from one pass.</summary>
     public (float[] Energy, float[] Error) Score(ImageStore images, EnergyCalibration calibration)
     {
-        CheckPatches(calibration);
+        Check(calibration);
         var errors = PatchErrors(images);
         return ([.. errors.Select(e => (float)calibration.Energy([.. e.Select(v => Math.Log(v + LogFloor))]))], [.. errors.Select(e => e.Average())]);
     }
@@ -192,7 +225,7 @@ public sealed class ReconstructionEnergy
             (mean[p], var s) = MeanStd(logs.Select(l => l[p]));
             std[p] = Math.Max(s, 1e-6);
         }
-        var partial = new EnergyCalibration(mean, std, 0, 1, 0, 1, reference.Count);
+        var partial = new EnergyCalibration(mean, std, 0, 1, 0, 1, reference.Count, seed, Fingerprint);
         var (zMean, zStd) = MeanStd(logs.Select(l => partial.Terms(l).MeanZ));
         var (z2Mean, z2Std) = MeanStd(logs.Select(l => partial.Terms(l).MeanSquaredZ));
         return partial with { MeanZMean = zMean, MeanZStd = Math.Max(zStd, 1e-6), MeanSquaredZMean = z2Mean, MeanSquaredZStd = Math.Max(z2Std, 1e-6) };
@@ -201,11 +234,6 @@ public sealed class ReconstructionEnergy
     /// <summary>The energy of every image of <paramref name="images"/> under <paramref name="calibration"/>; about 0 ± 1.4 on images like the reference.</summary>
     public float[] Energy(ImageStore images, EnergyCalibration calibration) => Score(images, calibration).Energy;
 
-    private void CheckPatches(EnergyCalibration calibration)
-    {
-        if (calibration.PatchLogMean.Length != Patches)
-            throw new ArgumentException($"The calibration is for {calibration.PatchLogMean.Length} patch positions; this MAE has {Patches}.", nameof(calibration));
-    }
 
     private static (double Mean, double Std) MeanStd(IEnumerable<double> values)
     {
@@ -218,9 +246,11 @@ public sealed class ReconstructionEnergy
 /// <summary>
 /// What <see cref="ReconstructionEnergy.Calibrate"/> learned from the reference images: the mean and standard deviation
 /// of log(error + <see cref="ReconstructionEnergy.LogFloor"/>) at each patch position, and of the two image terms (the
-/// mean z-score and the mean squared z-score) over the reference images. Saved as JSON.
+/// mean z-score and the mean squared z-score) over the reference images; the mask seed and the fingerprint of the MAE's
+/// weights it is valid for (<see cref="ReconstructionEnergy.Fingerprint"/>). Saved as JSON.
 /// </summary>
-public sealed record EnergyCalibration(double[] PatchLogMean, double[] PatchLogStd, double MeanZMean, double MeanZStd, double MeanSquaredZMean, double MeanSquaredZStd, int ReferenceImages)
+public sealed record EnergyCalibration(double[] PatchLogMean, double[] PatchLogStd, double MeanZMean, double MeanZStd, double MeanSquaredZMean, double MeanSquaredZStd, int ReferenceImages,
+    int Seed = 0, string Fingerprint = "")
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 

@@ -34,8 +34,7 @@ public static class EnergyOnnxExporter
         var encoderOptions = vit.Options;
         if (options.Height != encoderOptions.ImageSize || options.Width != encoderOptions.ImageSize)
             throw new ArgumentException($"The energy is exported at the MAE's own size, {encoderOptions.ImageSize}×{encoderOptions.ImageSize}; got {options.Height}×{options.Width}.", nameof(options));
-        if (calibration.PatchLogMean.Length != energy.Patches)
-            throw new ArgumentException($"The calibration is for {calibration.PatchLogMean.Length} patch positions; this MAE has {energy.Patches}.", nameof(calibration));
+        energy.Check(calibration);
         using var pause = CollectionPause.Begin();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();

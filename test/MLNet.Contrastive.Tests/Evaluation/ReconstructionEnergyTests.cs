@@ -180,6 +180,23 @@ public class ReconstructionEnergyTests
         Assert.That((exitCode, output.Trim()), Is.EqualTo((0, "valid")), output);
     }
 
+    /// <summary>A calibration is refused, by what differs, under another mask seed or with other weights; the same run loaded again accepts it.</summary>
+    [Test]
+    public void ACalibrationForAnotherSeedOrOtherWeightsIsRefused()
+    {
+        using var folder = TestData.NewFolder();
+        TrainTinyMae(folder["m.bin"], images: 64, batchSize: 32);
+        var images = TestData.SampleTrain(64);
+        var calibration = ReconstructionEnergy.Load(folder["m.bin"]).Calibrate(images);
+        Assert.That(ReconstructionEnergy.Load(folder["m.bin"]).Energy(images, calibration), Has.Length.EqualTo(64), "the same weights, loaded again");
+        Assert.That(() => ReconstructionEnergy.Load(folder["m.bin"], seed: 1).Energy(images, calibration),
+            Throws.ArgumentException.With.Message.Contains("made under mask seed 0; this energy uses seed 1"));
+        var energy = ReconstructionEnergy.Load(folder["m.bin"]);
+        Assert.That(() => energy.Energy(images, calibration with { Fingerprint = "0123" }), Throws.ArgumentException.With.Message.Contains("other MAE weights"));
+        Assert.That(() => MLNet.Contrastive.Onnx.EnergyOnnxExporter.Export(energy, calibration with { Fingerprint = "0123" }, folder["e.onnx"]),
+            Throws.ArgumentException.With.Message.Contains("other MAE weights"));
+    }
+
     [Test]
     public void OtherMethodsCheckpointsAreRefusedByName()
     {
