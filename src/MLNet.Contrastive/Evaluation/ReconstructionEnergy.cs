@@ -87,6 +87,9 @@ public sealed class ReconstructionEnergy
     /// <summary>The masks applied to every image (each entry a mask's visible patches).</summary>
     public IReadOnlyList<int[]> Masks => masks;
 
+    /// <summary>How many of the <see cref="Masks"/> hide each patch position, [L]: what a position's error is averaged over.</summary>
+    internal int[] HiddenCounts => [.. Enumerable.Range(0, Patches).Select(p => masks.Count(visible => !visible.Contains(p)))];
+
     /// <summary>
     /// Each image's mean squared reconstruction error at each patch position, averaged over the masks that hide it:
     /// [N][L], against the targets the MAE was trained on. Images must be at the encoder's size and channels.
@@ -99,9 +102,7 @@ public sealed class ReconstructionEnergy
             throw new ArgumentException(
                 $"The images are {images.Channels}×{images.Height}×{images.Width}; the MAE was trained on {options.InputChannels}×{options.ImageSize}×{options.ImageSize}.", nameof(images));
         var device = mae.Encoder.parameters().First().device;
-        var hidden = new int[Patches];
-        foreach (var visible in masks)
-            for (var p = 0; p < Patches; p++) hidden[p] += visible.Contains(p) ? 0 : 1;
+        var hidden = HiddenCounts;
         var errors = new float[images.Count][];
         var wasTraining = mae.training;
         mae.eval();
@@ -279,9 +280,20 @@ public sealed record EnergyCalibration(double[] PatchLogMean, double[] PatchLogS
     /// <summary>Reads a calibration <see cref="Save"/> wrote; a file that is not one is refused by name.</summary>
     public static EnergyCalibration Load(string path)
     {
-        var calibration = JsonSerializer.Deserialize<EnergyCalibration>(File.ReadAllText(path));
-        return calibration is { PatchLogMean.Length: > 0 } && calibration.PatchLogStd?.Length == calibration.PatchLogMean.Length
-            ? calibration
-            : throw new InvalidDataException($"{path} is not an energy calibration (it has no per-position statistics).");
+        EnergyCalibration? calibration;
+        try
+        {
+            calibration = JsonSerializer.Deserialize<EnergyCalibration>(File.ReadAllText(path));
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path} is not an energy calibration: {e.Message}", e);
+        }
+        var statistics = calibration is { PatchLogMean.Length: > 0 } && calibration.PatchLogStd?.Length == calibration.PatchLogMean.Length;
+        if (!statistics) throw new InvalidDataException($"{path} is not an energy calibration (it has no per-position statistics).");
+        double[] values = [.. calibration!.PatchLogMean, .. calibration.PatchLogStd!, calibration.MeanZMean, calibration.MeanZStd, calibration.MeanSquaredZMean, calibration.MeanSquaredZStd];
+        if (!values.All(double.IsFinite) || !calibration.PatchLogStd!.Append(calibration.MeanZStd).Append(calibration.MeanSquaredZStd).All(v => v > 0))
+            throw new InvalidDataException($"{path} is not a usable energy calibration: its statistics must be finite and its standard deviations positive.");
+        return calibration;
     }
 }

@@ -64,9 +64,7 @@ public static class EnergyOnnxExporter
         }
 
         // Each mask's per-patch squared error [N, L], weighted by 1 / (masks hiding the patch) where hidden, 0 where seen.
-        var hiddenCounts = new int[patches];
-        foreach (var visible in energy.Masks)
-            for (var p = 0; p < patches; p++) hiddenCounts[p] += visible.Contains(p) ? 0 : 1;
+        var hiddenCounts = energy.HiddenCounts;
         string? error = null;
         var decoder = mae.Decoder;
         var width = decoder.Embed.out_features;

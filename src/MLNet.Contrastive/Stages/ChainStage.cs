@@ -28,3 +28,35 @@ public abstract class ChainStage : ITransformer
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)Chain).Save(ctx);
 }
+
+/// <summary>
+/// A <see cref="ChainStage"/> ending in ApplyOnnxModel with a graph this library exported: it keeps that graph's [N, …]
+/// form at <see cref="OnnxPath"/> (for ONNX Runtime clients) and the flattened copy ApplyOnnxModel reads, and deletes
+/// the temporary ones when disposed.
+/// </summary>
+public abstract class OnnxChainStage : ChainStage, IDisposable
+{
+    private readonly bool ownsOnnxFile;
+    private readonly string scoringOnnxPath;
+
+    private protected OnnxChainStage(TransformerChain<ITransformer> chain, string onnxPath, bool ownsOnnxFile, string scoringOnnxPath) : base(chain)
+    {
+        OnnxPath = onnxPath;
+        this.ownsOnnxFile = ownsOnnxFile;
+        this.scoringOnnxPath = scoringOnnxPath;
+    }
+
+    /// <summary>
+    /// The exported graph, input [N, C, H, W] pixels 0–255, output [N, E] (for <c>ImageEmbedder</c> and other ONNX Runtime
+    /// clients). ApplyOnnxModel applies the same graph with its output rows flattened (a temporary file).
+    /// </summary>
+    public string OnnxPath { get; }
+
+    /// <summary>Releases the ONNX Runtime session and deletes the temporary ONNX files this stage made.</summary>
+    public void Dispose()
+    {
+        Chain.Dispose();
+        if (ownsOnnxFile && File.Exists(OnnxPath)) File.Delete(OnnxPath);
+        if (File.Exists(scoringOnnxPath)) File.Delete(scoringOnnxPath);
+    }
+}

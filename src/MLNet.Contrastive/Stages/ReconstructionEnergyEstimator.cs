@@ -96,31 +96,12 @@ public sealed class ReconstructionEnergyEstimator : IEstimator<ReconstructionEne
 }
 
 /// <summary>The fitted energy stage: ML.NET's own image transforms and ApplyOnnxModel with the calibrated energy graph.</summary>
-public sealed class ReconstructionEnergyTransformer : ChainStage, IDisposable
+public sealed class ReconstructionEnergyTransformer : OnnxChainStage
 {
-    private readonly bool ownsOnnxFile;
-    private readonly string scoringOnnxPath;
-
     internal ReconstructionEnergyTransformer(TransformerChain<ITransformer> chain, EnergyCalibration calibration, string onnxPath, bool ownsOnnxFile, string scoringOnnxPath)
-        : base(chain)
-    {
+        : base(chain, onnxPath, ownsOnnxFile, scoringOnnxPath) =>
         Calibration = calibration;
-        OnnxPath = onnxPath;
-        this.ownsOnnxFile = ownsOnnxFile;
-        this.scoringOnnxPath = scoringOnnxPath;
-    }
 
     /// <summary>What the reference images taught: the usual errors per patch position and of the two image terms.</summary>
     public EnergyCalibration Calibration { get; }
-
-    /// <summary>The exported energy graph: pixels [N, C, H, W] (0–255) → [N, 1] (for <c>ImageEmbedder</c> and other ONNX Runtime clients).</summary>
-    public string OnnxPath { get; }
-
-    /// <summary>Releases the ONNX Runtime session and deletes the temporary ONNX files this stage made.</summary>
-    public void Dispose()
-    {
-        Chain.Dispose();
-        if (ownsOnnxFile && File.Exists(OnnxPath)) File.Delete(OnnxPath);
-        if (File.Exists(scoringOnnxPath)) File.Delete(scoringOnnxPath);
-    }
 }

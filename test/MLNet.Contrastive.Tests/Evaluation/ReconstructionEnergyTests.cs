@@ -111,6 +111,23 @@ public class ReconstructionEnergyTests
         Assert.That(calibration.Energy([0, 0.5]), Is.EqualTo(-0.75).Within(1e-12));
     }
 
+    /// <summary>A damaged, truncated or degenerate calibration file is refused by name, never used.</summary>
+    [Test]
+    public void ADamagedCalibrationFileIsRefusedByName()
+    {
+        using var folder = TestData.NewFolder();
+        var good = new EnergyCalibration([1, 1], [1, 0.5], 0.5, 2, 1, 0.5, 10, 0, "AB");
+        good.Save(folder["c.json"]);
+        Assert.That(EnergyCalibration.Load(folder["c.json"]).PatchLogStd, Is.EqualTo(good.PatchLogStd));
+        var text = File.ReadAllText(folder["c.json"]);
+        File.WriteAllText(folder["c.json"], text[..(text.Length / 2)]);
+        Assert.That(() => EnergyCalibration.Load(folder["c.json"]), Throws.TypeOf<InvalidDataException>().With.Message.StartsWith(folder["c.json"] + " is not an energy calibration"));
+        File.WriteAllText(folder["c.json"], "{}");
+        Assert.That(() => EnergyCalibration.Load(folder["c.json"]), Throws.TypeOf<InvalidDataException>().With.Message.Contains("no per-position statistics"));
+        (good with { PatchLogStd = [1, 0] }).Save(folder["c.json"]);
+        Assert.That(() => EnergyCalibration.Load(folder["c.json"]), Throws.TypeOf<InvalidDataException>().With.Message.Contains("standard deviations positive"));
+    }
+
     /// <summary>
     /// <c>energy</c> writes a row per image whose energy is the library's, calibrates on <c>--reference</c> (its images then
     /// average 0), writes the calibration, which a later call reads back with <c>--calibration</c>, and a page with the
