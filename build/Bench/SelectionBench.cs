@@ -9,7 +9,7 @@ using SkiaSharp;
 
 /// <summary>
 /// The selection, duplicate and index figures of docs/selection.md, each printed as Markdown:
-///   Bench selection --data-dir D --run R [--pool N] [--budgets 10,20,50,100] [--seeds 5] [--strategies random,kmeans,…] [--delta δ]
+///   Bench selection --data-dir D --run R [--pool N] [--budgets 10,20,50,100] [--seeds 5] [--strategies random,kmeans,…] [--delta δ] [--whiten C]
 ///       linear-probe accuracy (mean ± sd over seeds) with the labelled rows chosen by each strategy from the first N
 ///       training images' embeddings, and each strategy's selection time;
 ///   Bench duplicates --data-dir D --run R [--planted 300] [--thresholds 0.9,…] [--pixel-threshold 0.9] [--layout-tolerance 0.07]
@@ -27,7 +27,11 @@ internal static class SelectionBench
         var testFeatures = embedder.Embed(test);
         var budgets = arg("--budgets", "10,20,50,100").Split(',').Select(int.Parse).ToList();
         var seeds = int.Parse(arg("--seeds", "5"));
-        var settings = new LabelSelectionOptions { Delta = arg("--delta", "") is { Length: > 0 } delta ? double.Parse(delta) : null };
+        var settings = new LabelSelectionOptions
+        {
+            Delta = arg("--delta", "") is { Length: > 0 } delta ? double.Parse(delta) : null,
+            WhitenedComponents = int.Parse(arg("--whiten", new LabelSelectionOptions().WhitenedComponents.ToString())),
+        };
         var strategies = arg("--strategies", "random,kmeans,typiclust,probcover,kcenter").Split(',').Select(s => LabelSelection.ParseStrategy(s)).ToList();
         Console.WriteLine($"| Strategy | {string.Join(" | ", budgets.Select(b => $"{b} labels"))} | seconds per selection (at {budgets[^1]}) |");
         Console.WriteLine($"|---|{string.Concat(budgets.Select(_ => "---:|"))}---:|");

@@ -62,7 +62,7 @@ internal static class DemoCommand
         var selectStrategies = new Option<string[]>("--select-strategies")
         {
             Description = "The strategies --select-budgets compares: random, kmeans, typiclust, probcover, kcenter.",
-            AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["random", "typiclust"],
+            AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["random", new LabelSelectionOptions().Strategy.ToString().ToLowerInvariant()],
         };
         var imageSize = new Option<int>("--image-size") { Description = "Images are resized to this square size.", DefaultValueFactory = _ => 28 };
         var channels = new Option<int>("--channels") { Description = "1 (grayscale) or 3 (RGB; e.g. the set build/make-rgb-set.py makes).", DefaultValueFactory = _ => 1 };
@@ -146,7 +146,7 @@ internal static class DemoCommand
         var pretrainedTest = Embeddings.FromEncoder(result.Encoder, test);
         var pretrainedTrain = Embeddings.FromEncoder(result.Encoder, train);
         Evaluate($"{method} encoder ({result.Encoder.EmbeddingDimension}-d)", pretrainedTrain, pretrainedTest);
-        if (selectBudgets is { Length: > 0 }) SelectionTable(mlContext, pretrainedTrain, pretrainedTest, selectBudgets, strategies ?? [SelectionStrategy.Random, SelectionStrategy.TypiClust], seed, labelSamples);
+        if (selectBudgets is { Length: > 0 }) SelectionTable(mlContext, pretrainedTrain, pretrainedTest, selectBudgets, strategies ?? [SelectionStrategy.Random, new LabelSelectionOptions().Strategy], seed, labelSamples);
         if (baselineMinutes > 0)
         {
             var fineTuning = new FineTuningTrainer.Options { Run = { Minutes = baselineMinutes, Seed = seed, Threads = threads }, Pretrained = PretrainedEncoder.From(result), Encoder = encoder.Clone() };

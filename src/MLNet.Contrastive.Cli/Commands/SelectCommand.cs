@@ -17,16 +17,21 @@ internal static class SelectCommand
         var budget = new Option<int>("--budget") { Description = "How many images to choose.", Required = true };
         var strategy = new Option<string>("--strategy")
         {
-            Description = "random, kmeans, typiclust, probcover or kcenter.", DefaultValueFactory = _ => "typiclust",
+            Description = "random, kmeans, typiclust, probcover or kcenter.", DefaultValueFactory = _ => new LabelSelectionOptions().Strategy.ToString().ToLowerInvariant(),
         };
         var labelled = new Option<string?>("--labelled") { Description = "A file of images already labelled (an earlier round's --out): one path, or IDX index, per line." };
         var delta = new Option<double?>("--delta") { Description = "probcover's ball radius (Euclidean between normalised embeddings, 0–2). Default: from cluster purity." };
+        var whiten = new Option<int>("--whiten")
+        {
+            Description = "kmeans: cluster this many principal components of the embeddings, each scaled to unit variance; 0 clusters them as they are.",
+            DefaultValueFactory = _ => new LabelSelectionOptions().WhitenedComponents,
+        };
         var seed = CommonOptions.Seed("the strategy's random choices");
         var output = new Option<string>("--out") { Description = "File to write (one path, or IDX index, per line); an HTML page of the images goes beside it.", DefaultValueFactory = _ => "selection.txt" };
         var batchSize = EmbeddedImages.BatchSizeOption();
         var cuda = EmbeddedImages.CudaOption();
         var command = new Command("select", "Choose the images to label from their embeddings (TypiClust, ProbCover, k-center, k-means or random).")
-            { model, data, budget, strategy, labelled, delta, seed, output, batchSize, cuda };
+            { model, data, budget, strategy, labelled, delta, whiten, seed, output, batchSize, cuda };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             var chosenStrategy = LabelSelection.ParseStrategy(parse.GetValue(strategy)!, "--strategy");
@@ -40,7 +45,7 @@ internal static class SelectCommand
             var chosen = LabelSelection.Select(embeddings, new LabelSelectionOptions
             {
                 Strategy = chosenStrategy, Budget = parse.GetValue(budget), Labelled = earlier, Seed = parse.GetValue(seed), Delta = parse.GetValue(delta),
-                Log = Console.WriteLine,
+                WhitenedComponents = parse.GetValue(whiten), Log = Console.WriteLine,
             });
             var seconds = clock.Elapsed.TotalSeconds;
             File.WriteAllLines(path, chosen.Select(i => EmbeddedImages.Name(images, dataPath, i)));

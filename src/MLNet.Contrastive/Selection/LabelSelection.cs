@@ -7,7 +7,7 @@ public enum SelectionStrategy
 {
     /// <summary>Uniformly at random among the unlabelled images (the baseline).</summary>
     Random,
-    /// <summary>k-means into |labelled| + budget clusters; the image nearest the centroid of each cluster that holds no label yet.</summary>
+    /// <summary>k-means into |labelled| + budget clusters of the whitened embeddings; the image nearest the centroid of each cluster that holds no label yet.</summary>
     KMeans,
     /// <summary>TypiClust (Hacohen, Dekel &amp; Weinshall 2022): the most typical image of each of the largest uncovered clusters.</summary>
     TypiClust,
@@ -20,8 +20,11 @@ public enum SelectionStrategy
 /// <summary>Settings of <see cref="LabelSelection.Select(Embeddings, LabelSelectionOptions)"/>.</summary>
 public sealed class LabelSelectionOptions
 {
-    /// <summary>The strategy. Default <see cref="SelectionStrategy.TypiClust"/>.</summary>
-    public SelectionStrategy Strategy { get; set; } = SelectionStrategy.TypiClust;
+    /// <summary>
+    /// The strategy. Default <see cref="SelectionStrategy.KMeans"/> (on whitened embeddings it chose better labels than
+    /// TypiClust at every budget measured; docs/selection.md).
+    /// </summary>
+    public SelectionStrategy Strategy { get; set; } = SelectionStrategy.KMeans;
 
     /// <summary>How many images to choose (besides <see cref="Labelled"/>). Required: positive.</summary>
     public int Budget { get; set; }
@@ -31,6 +34,13 @@ public sealed class LabelSelectionOptions
 
     /// <summary>Rows already labelled (an earlier round): never chosen again, and the strategies add to them. Default none.</summary>
     public IReadOnlyCollection<int>? Labelled { get; set; }
+
+    /// <summary>
+    /// k-means strategy: clusters the embeddings' top this many principal components, each scaled to unit variance
+    /// (PCA whitening; see docs/selection.md for the measurements behind it); 0 clusters the normalised embeddings as
+    /// they are. Default 50.
+    /// </summary>
+    public int WhitenedComponents { get; set; } = 50;
 
     /// <summary>TypiClust: neighbours whose mean distance defines typicality (at most half the cluster). Default 20, as the paper.</summary>
     public int TypicalityNeighbours { get; set; } = 20;
@@ -128,6 +138,7 @@ internal sealed record SelectionInput(float[] Values, int Count, int Dimension, 
                 $"Budget: {options.Budget:N0} is more than the {embeddings.Count - labelledCount:N0} unlabelled images.");
         if (options.Delta is <= 0 or > 2) throw new ArgumentOutOfRangeException(nameof(options), options.Delta, "Delta: must be in (0, 2].");
         if (options.Purity is <= 0 or > 1) throw new ArgumentOutOfRangeException(nameof(options), options.Purity, "Purity: must be in (0, 1].");
+        if (options.WhitenedComponents < 0) throw new ArgumentOutOfRangeException(nameof(options), options.WhitenedComponents, "WhitenedComponents: must be 0 (off) or positive.");
         if (options.TypicalityNeighbours <= 0) throw new ArgumentOutOfRangeException(nameof(options), options.TypicalityNeighbours, "TypicalityNeighbours: must be positive.");
         return new SelectionInput(VectorMath.Normalized(embeddings), embeddings.Count, embeddings.Dimension, labelled, labelledCount, options);
     }

@@ -222,7 +222,7 @@ public sealed class SelfSupervisedCatalog
     /// <summary>
     /// The reconstruction energy of an MAE run: fitting calibrates on the images of <paramref name="inputColumnName"/> (the
     /// images to call normal); the stage adds <paramref name="outputColumnName"/>, a vector of one float32, high for
-    /// images unlike them (noise, occlusion, unfamiliar content). See <see cref="ReconstructionEnergy"/>.
+    /// images unlike them (noise, occlusion, unfamiliar content). See <see cref="Evaluation.ReconstructionEnergy"/>.
     /// </summary>
     /// <param name="model">The MAE run's folder or checkpoint.</param>
     /// <param name="outputColumnName">The energy column.</param>
@@ -291,10 +291,10 @@ public sealed class SelfSupervisedCatalog
     /// </summary>
     /// <param name="embeddings">One embedding per image, e.g. from <c>Embeddings.FromEncoder</c> or <see cref="ImageEmbedder.Embed"/>.</param>
     /// <param name="budget">How many images to choose.</param>
-    /// <param name="strategy">Random, KMeans, TypiClust (default), ProbCover or KCenter.</param>
+    /// <param name="strategy">Random, KMeans (default), TypiClust, ProbCover or KCenter.</param>
     /// <param name="labelled">Rows already labelled, or null.</param>
     /// <param name="seed">Seed of the strategy's random choices.</param>
-    public int[] SelectForLabeling(Embeddings embeddings, int budget, SelectionStrategy strategy = SelectionStrategy.TypiClust,
+    public int[] SelectForLabeling(Embeddings embeddings, int budget, SelectionStrategy strategy = SelectionStrategy.KMeans,
         IReadOnlyCollection<int>? labelled = null, int seed = 0) =>
         SelectForLabeling(embeddings, new LabelSelectionOptions { Budget = budget, Strategy = strategy, Labelled = labelled, Seed = seed });
 

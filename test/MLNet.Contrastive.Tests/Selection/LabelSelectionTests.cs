@@ -75,6 +75,46 @@ public class LabelSelectionTests
         Assert.That(chosen.Order(), Is.EqualTo(new[] { 5, 16, 27 }));
     }
 
+    /// <summary>
+    /// Rows (10, u, c): a nuisance u spread over [−3, 3] in 25 steps and a class c = ±0.5, the class's direction holding a
+    /// twelfth of the nuisance's variance (the way a brightness or size direction can dwarf a class's in real embeddings).
+    /// </summary>
+    private static Embeddings NuisanceAndClass() =>
+        new([.. Enumerable.Range(0, 50).SelectMany(i => new[] { 10f, -3f + 0.25f * (i / 2), i % 2 == 0 ? -0.5f : 0.5f })], 50, 3, null);
+
+    [Test]
+    public void WhitenedKMeansFindsTheClassesUnderALargerNuisance()
+    {
+        var points = NuisanceAndClass();
+        for (var seed = 0; seed < 5; seed++)
+        {
+            var whitened = LabelSelection.Select(points, new LabelSelectionOptions { Strategy = SelectionStrategy.KMeans, Budget = 2, Seed = seed });
+            Assert.That(whitened.Select(i => i % 2).Order(), Is.EqualTo(new[] { 0, 1 }), $"seed {seed}: one row of each class");
+            // Unwhitened, the two clusters are the nuisance's two halves: one centre at u < 0, one at u > 0.
+            var plain = LabelSelection.Select(points, new LabelSelectionOptions { Strategy = SelectionStrategy.KMeans, Budget = 2, Seed = seed, WhitenedComponents = 0 });
+            Assert.That(plain.Select(i => Math.Sign(points.Row(i)[1])).Order(), Is.EqualTo(new[] { -1, 1 }), $"seed {seed}: split by the nuisance");
+        }
+    }
+
+    [Test]
+    public void WhiteningKeepsTheDataRankAndGivesUnitRowsOfEqualSpread()
+    {
+        // 200 rows of rank 2 in 5 dimensions, one direction 20 times the other's spread.
+        var random = new Random(1);
+        var rows = Enumerable.Range(0, 200).SelectMany(_ =>
+        {
+            var (a, b) = (20 * (random.NextDouble() - 0.5), random.NextDouble() - 0.5);
+            return new[] { (float)(3 + a), (float)b, (float)(a - b), 0f, (float)(2 * b) };
+        }).ToArray();
+        var (values, dimension) = Whitening.Whiten(rows, 200, 5, components: 50);
+        Assert.That(dimension, Is.EqualTo(2), "the zero-variance directions are dropped");
+        for (var i = 0; i < 200; i++) Assert.That(VectorMath.Dot(values.AsSpan(2 * i, 2), values.AsSpan(2 * i, 2)), Is.EqualTo(1f).Within(1e-5f));
+        // Whitened, both kept directions spread alike: each holds about half of the unit rows' squared length.
+        var first = Enumerable.Range(0, 200).Average(i => values[2 * i] * values[2 * i]);
+        Assert.That(first, Is.InRange(0.35, 0.65));
+        Assert.That(Whitening.Whiten(rows, 200, 5, components: 1).Dimension, Is.EqualTo(1));
+    }
+
     [Test]
     public void TypiClustTakesOneTypicalPointPerClusterAndNeverTheOutlier()
     {
@@ -110,6 +150,8 @@ public class LabelSelectionTests
         Assert.That(() => Select(Pixels.Value, SelectionStrategy.Random, 0), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("Budget"));
         Assert.That(() => Select(Circle(0, 90), SelectionStrategy.Random, 2, labelled: [1]), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("unlabelled"));
         Assert.That(() => Select(Circle(0, 90), SelectionStrategy.Random, 1, labelled: [5]), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("Labelled"));
+        Assert.That(() => LabelSelection.Select(Pixels.Value, new LabelSelectionOptions { Strategy = SelectionStrategy.KMeans, Budget = 3, WhitenedComponents = -1 }),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("WhitenedComponents"));
         Assert.That(() => LabelSelection.ParseStrategy("best"), Throws.ArgumentException.With.Message.Contains("typiclust"));
         Assert.That(LabelSelection.ParseStrategy("K-Center"), Is.EqualTo(SelectionStrategy.KCenter));
     }
