@@ -8,7 +8,7 @@ using MLNet.Contrastive.Training;
 // collectives <out>: each rank writes rank<r>.txt with the results of collectives on values that depend on its rank.
 // stall <out>: rank 1 sleeps for 2 minutes before an allreduce the others wait in, with a 2-second stall timeout.
 // allreduce-time <out> <floats> <repeats>: rank 0 writes the time of each in-place allreduce of that many floats.
-// train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol|barlow|vicreg|moco|nnclr|dino|swav|ibot|nce|jigsaw|ijepa] [--no-sync-bn] [--views]: a
+// train <out> <images> <labels> <steps> <batch> [--distributed] [--method simclr|byol|barlow|vicreg|moco|nnclr|dino|swav|ibot|nce|jigsaw|ijepa|distill] [--no-sync-bn] [--views]: a
 // short run on views without randomness, so N ranks at batch B/N train the same objective as one process at batch B —
 // supervised on a ViT (layer norm, no batch coupling), or SimCLR, Barlow Twins, VICReg (losses over the global batch) or
 // BYOL on the small ResNet (batch norm synchronised over the ranks); writes rank<r>.txt with the losses, rank<r>.bin
@@ -113,7 +113,10 @@ static int Run(string[] args)
                 "swav" => new SwavOptions { LocalCrops = 0, QueueLength = 256, QueueStartFraction = 0, Prototypes = 64 },
                 // The one-block ViT; random per-image masks (SampleDraws) and a patch centre over a random count of patches.
                 "ibot" => new IbotOptions { LocalCrops = 0, GlobalCropScaleMin = 1, Prototypes = 64, HiddenDimension = 64, BottleneckDimension = 32 },
-                _ => throw new ArgumentException($"Unknown method '{method}': supervised, simclr, byol, barlow, vicreg, moco, nnclr, dino, swav, ibot, nce, jigsaw or ijepa."),
+                // Mixup (on by default): one λ and a permutation of the global batch per step, partners from every rank's views;
+                // the teacher a seeded random small ResNet exported to ONNX (each process writes its own copy).
+                "distill" => new DistillationOptions { Teacher = RandomOnnxTeacher(Path.Combine(output, $"teacher{rank}.onnx")), TeacherImageSize = 28 },
+                _ => throw new ArgumentException($"Unknown method '{method}': supervised, simclr, byol, barlow, vicreg, moco, nnclr, dino, swav, ibot, nce, jigsaw, ijepa or distill."),
             },
             // --views: the default recipe for the images (random crops, flips, jitter, noise); otherwise views without randomness.
             Augmentation = args.Contains("--views") ? null : new AugmentationOptions
@@ -143,4 +146,13 @@ static int Run(string[] args)
     }
     Console.Error.WriteLine($"Unknown mode '{mode}': collectives or train.");
     return 2;
+}
+
+/// <summary>A small ResNet with weights from a fixed seed, exported to ONNX at <paramref name="path"/>: the same teacher in every process.</summary>
+static string RandomOnnxTeacher(string path)
+{
+    TorchSharp.torch.random.manual_seed(11);
+    using var teacher = ImageEncoder.Create(new EncoderOptions { StemWidth = 16, StageWidths = [16, 32], EmbeddingStages = 1, EmbeddingGrid = 1 });
+    MLNet.Contrastive.Onnx.EncoderOnnxExporter.Export(teacher, path);
+    return path;
 }

@@ -79,6 +79,17 @@ public class MpiTests
         AssertSameRun(single, parallel, lossTolerance: 3e-4);
     }
 
+    [Test]
+    public void DistillationsMixupOnTwoRanksPairsTheViewsOfOneProcess()
+    {
+        // Mixup mixes each view with a partner from a permutation of the whole batch: over two ranks the permutation is
+        // drawn over the global batch as one process draws it and the partners gathered from both ranks, so 2 × 64 trains
+        // as 1 × 128 (each rank pairing within its own half would be another run from step 1). The teacher is an ONNX model
+        // (ONNX Runtime, the global target) of a seeded random small ResNet.
+        var (single, parallel) = TrainOnOneAndTwo("distill", steps: 10, batch: 128);
+        AssertSameRun(single, parallel, lossTolerance: 3e-4);
+    }
+
     [TestCase("simclr", 20)]
     [TestCase("byol", 20)]
     [TestCase("moco", 20)]
