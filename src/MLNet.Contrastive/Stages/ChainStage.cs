@@ -52,6 +52,42 @@ public abstract class OnnxChainStage : ChainStage, IDisposable
     /// </summary>
     public string OnnxPath { get; }
 
+    /// <summary>
+    /// Fits <paramref name="preprocessing"/> → ApplyOnnxModel → DropColumns(<paramref name="helpers"/>) on
+    /// <paramref name="input"/> and makes the stage with <paramref name="create"/>(chain, ONNX path, owns it, scoring path).
+    /// <paramref name="export"/>(path, flat) writes the graph: [N, …] at <paramref name="onnxPath"/> (a temporary file when
+    /// null) and, flattened, the copy ApplyOnnxModel reads, whose output is declared [<paramref name="outputSize"/>].
+    /// On failure the files made here are deleted.
+    /// </summary>
+    internal static TStage Build<TStage>(MLContext mlContext, IDataView input, IEstimator<ITransformer> preprocessing, string pixels,
+        IEnumerable<string> helpers, string outputColumnName, int outputSize, string? onnxPath, Action<string, bool> export,
+        Func<TransformerChain<ITransformer>, string, bool, string, TStage> create)
+    {
+        static string TemporaryFile() => Path.Combine(Path.GetTempPath(), $"mlnet-contrastive-{Guid.NewGuid():N}.onnx");
+        var ownsFile = onnxPath is null;
+        var path = onnxPath ?? TemporaryFile();
+        var scoringPath = TemporaryFile();
+        try
+        {
+            export(path, false);
+            export(scoringPath, true);
+            // ApplyOnnxModel types an [N, E] output as [1, E]; the stage applies the same graph with its rows flattened,
+            // [N·E], declared [E] (one row at a time), so the output column is a plain vector of E values.
+            var chain = preprocessing
+                .Append(mlContext.Transforms.ApplyOnnxModel([outputColumnName], [pixels], scoringPath,
+                    new Dictionary<string, int[]> { [outputColumnName] = [outputSize] }, gpuDeviceId: null, fallbackToCpu: false))
+                .Append(mlContext.Transforms.DropColumns([.. helpers]))
+                .Fit(input);
+            return create(new TransformerChain<ITransformer>(chain.ToArray()), path, ownsFile, scoringPath);
+        }
+        catch
+        {
+            if (ownsFile) File.Delete(path);
+            File.Delete(scoringPath);
+            throw;
+        }
+    }
+
     /// <summary>Releases the ONNX Runtime session and deletes the temporary ONNX files this stage made.</summary>
     public void Dispose()
     {

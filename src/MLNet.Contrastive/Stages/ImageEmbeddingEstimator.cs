@@ -119,36 +119,15 @@ public sealed class ImageEmbeddingEstimator : IEstimator<ImageEmbeddingTransform
     {
         var estimator = new ImageEmbeddingEstimator(mlContext, options);
         var (preprocessing, pixels, helpers) = estimator.Preprocessing(input.Schema);
-        string TemporaryFile() => Path.Combine(Path.GetTempPath(), $"mlnet-contrastive-{Guid.NewGuid():N}.onnx");
-        var ownsFile = options.OnnxPath is null;
-        var onnxPath = options.OnnxPath ?? TemporaryFile();
-        var scoringPath = TemporaryFile();
-        var export = new EncoderOnnxOptions
-        {
-            InputName = pixels, OutputName = options.OutputColumnName,
-            Height = options.ImageHeight, Width = options.ImageWidth, L2Normalize = options.L2Normalize,
-            Tail = head is null ? null : (builder, value, _) => (EncoderOnnxExporter.Gemm(builder, head, value), head.out_features),
-        };
-        try
-        {
-            EncoderOnnxExporter.Export(pretraining.Encoder, onnxPath, export);
-            export.FlatOutput = true;
-            EncoderOnnxExporter.Export(pretraining.Encoder, scoringPath, export);
-            // ApplyOnnxModel types an [N, E] output as [1, E]; the stage applies the same graph with its rows flattened,
-            // [N·E], declared [E] (one row at a time), so the embedding column is a plain vector of E values.
-            var chain = preprocessing
-                .Append(mlContext.Transforms.ApplyOnnxModel([options.OutputColumnName], [pixels], scoringPath,
-                    new Dictionary<string, int[]> { [options.OutputColumnName] = [(int)(head?.out_features ?? pretraining.Encoder.EmbeddingDimension)] }, gpuDeviceId: null, fallbackToCpu: false))
-                .Append(mlContext.Transforms.DropColumns([.. helpers]))
-                .Fit(input);
-            return new ImageEmbeddingTransformer(new TransformerChain<ITransformer>(chain.ToArray()), pretraining, onnxPath, ownsFile, scoringPath);
-        }
-        catch
-        {
-            if (ownsFile) File.Delete(onnxPath);
-            File.Delete(scoringPath);
-            throw;
-        }
+        return OnnxChainStage.Build(mlContext, input, preprocessing, pixels, helpers, options.OutputColumnName,
+            (int)(head?.out_features ?? pretraining.Encoder.EmbeddingDimension), options.OnnxPath,
+            (path, flat) => EncoderOnnxExporter.Export(pretraining.Encoder, path, new EncoderOnnxOptions
+            {
+                InputName = pixels, OutputName = options.OutputColumnName, FlatOutput = flat,
+                Height = options.ImageHeight, Width = options.ImageWidth, L2Normalize = options.L2Normalize,
+                Tail = head is null ? null : (builder, value, _) => (EncoderOnnxExporter.Gemm(builder, head, value), head.out_features),
+            }),
+            (chain, onnxPath, ownsFile, scoringPath) => new ImageEmbeddingTransformer(chain, pretraining, onnxPath, ownsFile, scoringPath));
     }
 
     /// <summary>

@@ -61,30 +61,14 @@ public sealed class ReconstructionEnergyEstimator : IEstimator<ReconstructionEne
         var calibration = energy.Calibrate(ImageStore.FromDataView(mlContext, input, options.InputColumnName, null, load));
         var (preprocessing, pixels, helpers) = ImageEmbeddingEstimator.ImageChain(mlContext,
             input.Schema.Select(c => c.Name).Append(options.OutputColumnName).ToHashSet(), column.Type is TextDataViewType, options.InputColumnName, load.Height, load.Width, load.Channels);
-        string TemporaryFile() => Path.Combine(Path.GetTempPath(), $"mlnet-contrastive-{Guid.NewGuid():N}.onnx");
-        var ownsFile = options.OnnxPath is null;
-        var onnxPath = options.OnnxPath ?? TemporaryFile();
-        var scoringPath = TemporaryFile();
-        try
-        {
-            var export = EnergyOnnxExporter.DefaultOptions(energy);
-            (export.InputName, export.OutputName) = (pixels, options.OutputColumnName);
-            EnergyOnnxExporter.Export(energy, calibration, onnxPath, export);
-            export.FlatOutput = true;
-            EnergyOnnxExporter.Export(energy, calibration, scoringPath, export);
-            var chain = preprocessing
-                .Append(mlContext.Transforms.ApplyOnnxModel([options.OutputColumnName], [pixels], scoringPath,
-                    new Dictionary<string, int[]> { [options.OutputColumnName] = [1] }, gpuDeviceId: null, fallbackToCpu: false))
-                .Append(mlContext.Transforms.DropColumns([.. helpers]))
-                .Fit(input);
-            return new ReconstructionEnergyTransformer(new TransformerChain<ITransformer>(chain.ToArray()), calibration, onnxPath, ownsFile, scoringPath);
-        }
-        catch
-        {
-            if (ownsFile) File.Delete(onnxPath);
-            File.Delete(scoringPath);
-            throw;
-        }
+        return OnnxChainStage.Build(mlContext, input, preprocessing, pixels, helpers, options.OutputColumnName, 1, options.OnnxPath,
+            (path, flat) =>
+            {
+                var export = EnergyOnnxExporter.DefaultOptions(energy);
+                (export.InputName, export.OutputName, export.FlatOutput) = (pixels, options.OutputColumnName, flat);
+                EnergyOnnxExporter.Export(energy, calibration, path, export);
+            },
+            (chain, onnxPath, ownsFile, scoringPath) => new ReconstructionEnergyTransformer(chain, calibration, onnxPath, ownsFile, scoringPath));
     }
 
     /// <summary>The output schema before fitting: the input's columns and the energy column, a float vector.</summary>
