@@ -14,21 +14,41 @@ internal static class Whitening
     /// <summary>Components whose variance is below this fraction of the largest one are dropped (no direction is blown up from rounding noise).</summary>
     private const double RelativeFloor = 1e-6;
 
+    /// <summary>Values per block of rows: 32 M (256 MB as float64).</summary>
+    private const int BlockValues = 1 << 25;
+
     /// <summary>
     /// The whitened rows [N, C] (C = min(<paramref name="components"/>, D, N − 1, the components above the floor)) of
-    /// <paramref name="values"/> [N, D], each of unit length; and C.
+    /// <paramref name="values"/> [N, D], each of unit length; and C. <paramref name="blockRows"/>: rows per block (0: as
+    /// many as fit in 32 M values).
     /// </summary>
-    public static (float[] Values, int Dimension) Whiten(float[] values, int n, int d, int components)
+    public static (float[] Values, int Dimension) Whiten(float[] values, int n, int d, int components, int blockRows = 0)
     {
+        if (blockRows <= 0) blockRows = Math.Max(1, BlockValues / Math.Max(1, d));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(components);
         TorchRuntime.Initialize();
         using var noGrad = no_grad();
-        using var scope = NewDisposeScope();
-        // Float64 for the covariance and its eigenvectors: the small components are the ones whitening scales up.
-        var x = tensor(values, [n, d]).to(ScalarType.Float64);
-        var centred = x - x.mean([0], keepdim: true);
+        // Float64 for the covariance and its eigenvectors (the small components are the ones whitening scales up), over
+        // blocks of rows so that memory stays a block's whatever N is (a float64 copy of a million 768-d rows is 6 GB).
+        using var sum = zeros([1, d], ScalarType.Float64);
+        foreach (var (start, count) in Blocks(n, blockRows))
+        {
+            using var scope = NewDisposeScope();
+            sum.add_(Block(values, start, count, d).sum([0], keepdim: true));
+        }
+        var meanValues = sum.data<double>().Select(v => v / n).ToArray();
+        using var mean = tensor(meanValues, [1, d]);
         // The covariance up to the factor 1/N, which the final normalisation removes.
-        var (eigenvalues, eigenvectors) = linalg.eigh(centred.t().mm(centred));
+        using var covariance = zeros([d, d], ScalarType.Float64);
+        foreach (var (start, count) in Blocks(n, blockRows))
+        {
+            using var scope = NewDisposeScope();
+            var centred = Block(values, start, count, d) - mean;
+            covariance.add_(centred.t().mm(centred));
+        }
+        var (eigenvalues, eigenvectors) = linalg.eigh(covariance);
+        using var eigenvalueTensor = eigenvalues;
+        using var eigenvectorTensor = eigenvectors;
         var lambda = eigenvalues.data<double>().ToArray();
         // eigh gives ascending eigenvalues: the top components are the last columns.
         var largest = lambda[^1];
@@ -38,9 +58,15 @@ internal static class Whitening
         var vectors = eigenvectors.data<double>().ToArray();
         for (var r = 0; r < d; r++)
             for (var c = 0; c < kept.Length; c++) scale[r * kept.Length + c] = vectors[r * d + kept[c]] / Math.Sqrt(lambda[kept[c]]);
-        var projected = centred.mm(tensor(scale, [d, kept.Length])).to(ScalarType.Float32).contiguous();
-        var result = projected.data<float>().ToArray();
+        using var projection = tensor(scale, [d, kept.Length]);
         var dimension = kept.Length;
+        var result = new float[(long)n * dimension];
+        foreach (var (start, count) in Blocks(n, blockRows))
+        {
+            using var scope = NewDisposeScope();
+            var projected = (Block(values, start, count, d) - mean).mm(projection).to(ScalarType.Float32).contiguous();
+            projected.data<float>().CopyTo(result, start * dimension);
+        }
         for (var i = 0; i < n; i++)
         {
             var row = result.AsSpan(i * dimension, dimension);
@@ -49,4 +75,14 @@ internal static class Whitening
         }
         return (result, dimension);
     }
+
+    /// <summary>Consecutive (first row, rows) blocks.</summary>
+    private static IEnumerable<(int Start, int Count)> Blocks(int n, int rows)
+    {
+        for (var start = 0; start < n; start += rows) yield return (start, Math.Min(rows, n - start));
+    }
+
+    /// <summary>Rows start … start + count − 1 of <paramref name="values"/> as a float64 tensor [count, d].</summary>
+    private static TorchSharp.torch.Tensor Block(float[] values, int start, int count, int d) =>
+        tensor(values.AsSpan(start * d, count * d).ToArray(), [count, d]).to(ScalarType.Float64);
 }

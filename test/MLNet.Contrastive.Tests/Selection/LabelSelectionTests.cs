@@ -113,6 +113,10 @@ public class LabelSelectionTests
         var first = Enumerable.Range(0, 200).Average(i => values[2 * i] * values[2 * i]);
         Assert.That(first, Is.InRange(0.35, 0.65));
         Assert.That(Whitening.Whiten(rows, 200, 5, components: 1).Dimension, Is.EqualTo(1));
+        // Blocks of 7 rows (the covariance summed block by block) give what one block gives.
+        var (blocked, blockedDimension) = Whitening.Whiten(rows, 200, 5, components: 50, blockRows: 7);
+        Assert.That(blockedDimension, Is.EqualTo(2));
+        Assert.That(blocked.Zip(values, (a, b) => Math.Abs(a - b)).Max(), Is.LessThan(1e-5f));
     }
 
     [Test]
