@@ -131,6 +131,10 @@ internal sealed record SelectionInput(float[] Values, int Count, int Dimension, 
                 throw new ArgumentOutOfRangeException(nameof(options), i, $"Labelled: row {i} is outside the {embeddings.Count:N0} embeddings.");
             labelled[i] = true;
         }
+        // A NaN or infinity would turn the covariance, the clusters and every distance into silent nonsense.
+        var bad = Array.FindIndex(embeddings.Values, v => !float.IsFinite(v));
+        if (bad >= 0)
+            throw new ArgumentException($"embeddings: row {bad / embeddings.Dimension} holds a non-finite value ({embeddings.Values[bad]}).", nameof(embeddings));
         var labelledCount = labelled.Count(l => l);
         if (options.Budget <= 0) throw new ArgumentOutOfRangeException(nameof(options), options.Budget, "Budget: must be positive.");
         if (options.Budget > embeddings.Count - labelledCount)

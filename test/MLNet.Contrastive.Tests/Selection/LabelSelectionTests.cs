@@ -156,6 +156,8 @@ public class LabelSelectionTests
         Assert.That(() => Select(Circle(0, 90), SelectionStrategy.Random, 1, labelled: [5]), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("Labelled"));
         Assert.That(() => LabelSelection.Select(Pixels.Value, new LabelSelectionOptions { Strategy = SelectionStrategy.KMeans, Budget = 3, WhitenedComponents = -1 }),
             Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("WhitenedComponents"));
+        var withNaN = new Embeddings([1f, 0f, 0f, 1f, float.NaN, 1f], 3, 2, null);
+        Assert.That(() => Select(withNaN, SelectionStrategy.KMeans, 1), Throws.ArgumentException.With.Message.Contains("row 2 holds a non-finite value"));
         Assert.That(() => LabelSelection.ParseStrategy("best"), Throws.ArgumentException.With.Message.Contains("typiclust"));
         Assert.That(LabelSelection.ParseStrategy("K-Center"), Is.EqualTo(SelectionStrategy.KCenter));
     }
