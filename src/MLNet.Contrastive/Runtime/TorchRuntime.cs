@@ -41,7 +41,9 @@ public static class TorchRuntime
         if (Interlocked.Exchange(ref registered, 1) == 1 || !OperatingSystem.IsLinux()) return;
         System.Runtime.Loader.AssemblyLoadContext.Default.ResolvingUnmanagedDll += (assembly, name) =>
             name == LibraryName && assembly == typeof(torch).Assembly ? PatchedHandle.Value : IntPtr.Zero;
-        OneDnnConvolutionsOff = OneDnnGuard.Apply(Path.GetDirectoryName(typeof(torch).Assembly.Location));
+        var torchFolder = Path.GetDirectoryName(typeof(torch).Assembly.Location);
+        OneDnnConvolutionsOff = OneDnnGuard.Apply(torchFolder);
+        NativeLogLevel.Apply(torchFolder);
     }
 
     /// <summary>
