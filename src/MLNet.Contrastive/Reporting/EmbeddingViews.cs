@@ -54,13 +54,14 @@ public static class EmbeddingViews
         int queries = 8, int neighbours = 8)
     {
         if (images.Count != embeddings.Count) throw new ArgumentException($"{images.Count} images but {embeddings.Count} embeddings.");
-        var normalized = Enumerable.Range(0, embeddings.Count).Select(i => Normalize(embeddings.Row(i))).ToArray();
+        var normalized = Selection.VectorMath.Normalized(embeddings);
+        var d = embeddings.Dimension;
         var step = Math.Max(1, embeddings.Count / queries);
         LabeledImage Image(int index) => new(LabelOf(embeddings, index, labelNames ?? images.LabelNames), PngDataUri(images, index));
         return Enumerable.Range(0, Math.Min(queries, embeddings.Count)).Select(q => q * step).Select(query =>
         {
             var nearest = Enumerable.Range(0, embeddings.Count).Where(i => i != query)
-                .OrderByDescending(i => Dot(normalized[query], normalized[i])).Take(neighbours);
+                .OrderByDescending(i => Selection.VectorMath.Dot(normalized.AsSpan(query * d, d), normalized.AsSpan(i * d, d))).Take(neighbours);
             return new NeighbourRow(Image(query), nearest.Select(Image).ToList());
         }).ToList();
     }
@@ -76,20 +77,5 @@ public static class EmbeddingViews
         System.Runtime.InteropServices.Marshal.Copy(pixels, 0, bitmap.GetPixels(), pixels.Length);
         using var png = SKImage.FromBitmap(bitmap).Encode(SKEncodedImageFormat.Png, 100);
         return "data:image/png;base64," + Convert.ToBase64String(png.ToArray());
-    }
-
-    private static float[] Normalize(ReadOnlySpan<float> row)
-    {
-        var result = row.ToArray();
-        var norm = MathF.Sqrt(Dot(result, result)) + 1e-12f;
-        for (var i = 0; i < result.Length; i++) result[i] /= norm;
-        return result;
-    }
-
-    private static float Dot(float[] a, float[] b)
-    {
-        var sum = 0f;
-        for (var i = 0; i < a.Length; i++) sum += a[i] * b[i];
-        return sum;
     }
 }

@@ -10,14 +10,20 @@ internal static class VectorMath
     public static float[] Normalized(Embeddings embeddings)
     {
         var values = (float[])embeddings.Values.Clone();
-        var d = embeddings.Dimension;
-        for (var i = 0; i < embeddings.Count; i++)
+        NormalizeRows(values, embeddings.Dimension);
+        return values;
+    }
+
+    /// <summary>Scales each row of <paramref name="dimension"/> values in place to unit length (an all-zero row stays zero).</summary>
+    public static void NormalizeRows(Span<float> values, int dimension)
+    {
+        if (dimension <= 0) return;
+        for (var start = 0; start + dimension <= values.Length; start += dimension)
         {
-            var row = values.AsSpan(i * d, d);
+            var row = values.Slice(start, dimension);
             var norm = MathF.Sqrt(Dot(row, row));
             if (norm > 0) foreach (ref var v in row) v /= norm;
         }
-        return values;
     }
 
     public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)

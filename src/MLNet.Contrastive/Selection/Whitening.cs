@@ -67,12 +67,7 @@ internal static class Whitening
             var projected = (Block(values, start, count, d) - mean).mm(projection).to(ScalarType.Float32).contiguous();
             projected.data<float>().CopyTo(result, start * dimension);
         }
-        for (var i = 0; i < n; i++)
-        {
-            var row = result.AsSpan(i * dimension, dimension);
-            var norm = MathF.Sqrt(VectorMath.Dot(row, row));
-            if (norm > 0) foreach (ref var v in row) v /= norm;
-        }
+        VectorMath.NormalizeRows(result, dimension);
         return (result, dimension);
     }
 
