@@ -8,8 +8,9 @@ using static TorchSharp.torch;
 namespace MLNet.Contrastive.Methods;
 
 /// <summary>
-/// Settings of <see cref="Dino"/>: DINO's recipe (facebookresearch/dino <c>main_dino.py</c>) with the head narrowed for
-/// small images on a CPU (DINO: hidden 2048, K = 65,536 prototypes; here 512 and 1,024) and 4 small crops instead of 8.
+/// Settings of <see cref="Dino"/>: DINO's recipe (facebookresearch/dino <c>main_dino.py</c>) sized for small images and
+/// short runs on a CPU: hidden 512 and K = 1,024 prototypes (DINO: 2,048 and 65,536), 4 small crops instead of 8, a
+/// faster teacher (τ_base 0.99) and, with a CNN, batch norm in the head.
 /// </summary>
 public class DinoOptions : MethodOptions
 {
@@ -22,11 +23,22 @@ public class DinoOptions : MethodOptions
     /// <summary>Width of the L2-normalised bottleneck before the prototypes. Default 256, as DINO.</summary>
     public int BottleneckDimension { get; set; } = 256;
 
+    /// <summary>
+    /// A BatchNorm1d after each hidden layer of the head (DINO's <c>use_bn_in_head</c>); null: on for convolutional
+    /// encoders, off for ViTs (DINO's ViT recipe). A CNN's pooled features share a large common part (they follow
+    /// ReLUs), so without it the centred teacher sees almost the same output for every image, is near uniform from the
+    /// first step, and the student follows it into the uniform collapse (loss at ln K). Default null.
+    /// </summary>
+    public bool? HeadBatchNorm { get; set; }
+
     /// <summary>τ_s, the student's softmax temperature. Default 0.1.</summary>
     public double StudentTemperature { get; set; } = 0.1;
 
-    /// <summary>τ_t after the warm-up (the teacher's sharpening). Default 0.07.</summary>
-    public double TeacherTemperature { get; set; } = 0.07;
+    /// <summary>
+    /// τ_t after the warm-up (the teacher's sharpening). Default 0.04, the default of DINO's <c>main_dino.py</c> and of
+    /// lightly's DINOLoss (DINO's ViT-S/16 recipe warms up to 0.07 over 30 of 300 epochs).
+    /// </summary>
+    public double TeacherTemperature { get; set; } = 0.04;
 
     /// <summary>τ_t at the start; it rises linearly to <see cref="TeacherTemperature"/> over the warm-up. Default 0.04.</summary>
     public double WarmupTeacherTemperature { get; set; } = 0.04;
@@ -37,8 +49,12 @@ public class DinoOptions : MethodOptions
     /// <summary>m, the momentum of the centre of the teacher's outputs. Default 0.9.</summary>
     public double CenterMomentum { get; set; } = 0.9;
 
-    /// <summary>τ_base of the teacher's moving average; τ rises to 1 along a cosine over training. Default 0.996.</summary>
-    public double BaseMomentum { get; set; } = 0.996;
+    /// <summary>
+    /// τ_base of the teacher's moving average; τ rises to 1 along a cosine over training. Default 0.99, as BYOL here
+    /// (DINO: 0.996 over 1,251 steps an epoch). At 0.996 the teacher of a run of a few hundred steps is still mostly its
+    /// random initialisation at the end, and the student learns to imitate that.
+    /// </summary>
+    public double BaseMomentum { get; set; } = 0.99;
 
     /// <summary>Fraction of training with the head's last layer frozen (DINO freezes it for the first epoch). Default 0.01.</summary>
     public double FreezeLastLayerFraction { get; set; } = 0.01;
@@ -98,7 +114,7 @@ public class DinoOptions : MethodOptions
 
 /// <summary>
 /// DINO (Caron et al. 2021): self-distillation with no labels. The student (encoder → <see cref="DinoHead"/>) sees every
-/// crop, the teacher (its moving average, τ cosine from 0.996 to 1) only the two global ones; the student predicts the
+/// crop, the teacher (its moving average, τ along a cosine from <see cref="DinoOptions.BaseMomentum"/> to 1) only the two global ones; the student predicts the
 /// teacher's centred, sharpened softmax of each global crop from every other crop (<see cref="DinoLoss"/>). Works with
 /// ResNets and ViTs (a ViT's small crops get interpolated position embeddings). The centre is a buffer, so checkpoints
 /// carry it; each step's teacher entropy and student–teacher KL are recorded in the history (<see cref="StepMonitors"/>).
@@ -123,9 +139,10 @@ public class Dino : PretrainingMethod
     {
         this.encoder = encoder;
         this.options = options;
-        head = new DinoHead(encoder.OutputDimension, options.HiddenDimension, options.BottleneckDimension, options.Prototypes);
+        var batchNorm = options.HeadBatchNorm ?? encoder is not VisionTransformer;
+        head = new DinoHead(encoder.OutputDimension, options.HiddenDimension, options.BottleneckDimension, options.Prototypes, batchNorm);
         teacherEncoder = ImageEncoder.Create(encoder.Options);
-        teacherHead = new DinoHead(encoder.OutputDimension, options.HiddenDimension, options.BottleneckDimension, options.Prototypes);
+        teacherHead = new DinoHead(encoder.OutputDimension, options.HiddenDimension, options.BottleneckDimension, options.Prototypes, batchNorm);
         var global = setup.Views.Clone();
         global.CropScaleMin = Math.Min(options.GlobalCropScaleMin, global.CropScaleMax);
         var patch = encoder is VisionTransformer ? encoder.Options.PatchSize : 1;
