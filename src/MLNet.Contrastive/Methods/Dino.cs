@@ -12,7 +12,7 @@ namespace MLNet.Contrastive.Methods;
 /// short runs on a CPU: hidden 512 and K = 1,024 prototypes (DINO: 2,048 and 65,536), 4 small crops instead of 8, a
 /// faster teacher (τ_base 0.99) and, with a CNN, batch norm in the head.
 /// </summary>
-public class DinoOptions : MethodOptions
+public class DinoOptions : MethodOptions, System.Text.Json.Serialization.IJsonOnDeserializing
 {
     /// <summary>K, the prototypes of the head's last layer (the softmax's width). Default 1024.</summary>
     public int Prototypes { get; set; } = 1024;
@@ -83,6 +83,12 @@ public class DinoOptions : MethodOptions
 
     /// <inheritdoc/>
     public override PretrainingMethod CreateMethod(ImageEncoder encoder, MethodSetup setup) => new Dino(encoder, this, setup);
+
+    /// <summary>
+    /// Settings read from JSON that do not mention <see cref="HeadBatchNorm"/> come from checkpoints written before it
+    /// existed, whose heads have no batch norm: they load as false (written settings say null, true or false).
+    /// </summary>
+    void System.Text.Json.Serialization.IJsonOnDeserializing.OnDeserializing() => HeadBatchNorm = false;
 
     /// <inheritdoc/>
     public override void Validate()

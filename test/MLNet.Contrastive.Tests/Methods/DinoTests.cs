@@ -64,6 +64,21 @@ public class DinoTests
         Assert.That((Norms(cnn), Norms(vit), Norms(plain)), Is.EqualTo((4, 0, 0)), "batch norms in the two heads: CNN, ViT, CNN with HeadBatchNorm = false");
     }
 
+    /// <summary>
+    /// A checkpoint's settings written before <see cref="DinoOptions.HeadBatchNorm"/> existed (no such field) read back as
+    /// false, the head those checkpoints hold; written settings keep their value, null (follow the encoder) included.
+    /// </summary>
+    [Test]
+    public void SettingsWrittenBeforeTheHeadsBatchNormLoadWithoutIt()
+    {
+        var json = System.Text.Json.JsonSerializer.Serialize<MethodOptions>(new DinoOptions(), PretrainingMethods.Json);
+        Assert.That(json, Does.Contain("\"HeadBatchNorm\":null"));
+        var old = json.Replace("\"HeadBatchNorm\":null,", "");
+        Assert.That(((DinoOptions)System.Text.Json.JsonSerializer.Deserialize<MethodOptions>(old, PretrainingMethods.Json)!).HeadBatchNorm, Is.False);
+        Assert.That(((DinoOptions)System.Text.Json.JsonSerializer.Deserialize<MethodOptions>(json, PretrainingMethods.Json)!).HeadBatchNorm, Is.Null);
+        Assert.That(((DinoOptions)new DinoOptions { HeadBatchNorm = true }.Clone()).HeadBatchNorm, Is.True);
+    }
+
     /// <summary>A tiny ViT trains with DINO: small crops of 16 px are a whole number of its 4 px patches, and the loss stays finite.</summary>
     [Test]
     public void TrainsATinyVisionTransformer()
